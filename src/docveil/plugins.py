@@ -1,0 +1,94 @@
+"""The plugin manager: default plugins, entry points, blocking by name."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Iterable
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from docveil import hookspecs
+from docveil.config import Settings
+from docveil.errors import PluginError
+
+ENTRY_POINT_GROUP = "docveil"
+
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "docveil.stages.load.text",
+    "docveil.stages.load.html",
+    "docveil.stages.load.pdf",
+    "docveil.stages.detect.pii_text",
+    "docveil.stages.redact.operators",
+    "docveil.stages.chunk",
+    "docveil.stages.encode.text",
+    "docveil.security.keys",
+    "docveil.security.access",
+    "docveil.security.audit",
+)
+
+# Audit and access policy cannot be switched off: they are what makes the rest safe.
+ESSENTIAL_PLUGINS: frozenset[str] = frozenset({"docveil.security.access", "docveil.security.audit"})
+
+
+def _module(name: str) -> ModuleType:
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise PluginError(f"default plugin {name} failed to import: {exc}") from exc
+
+
+def blocked_names(settings: Settings) -> tuple[str, ...]:
+    from_env = os.environ.get("DOCVEIL_BLOCK_PLUGINS", "")
+    names = tuple(settings.blocked_plugins) + tuple(n.strip() for n in from_env.split(",") if n.strip())
+    for name in names:
+        if name in ESSENTIAL_PLUGINS:
+            raise PluginError(f"plugin {name} cannot be blocked: it is essential")
+    return names
+
+
+def make_plugin_manager(settings: Settings, extra_plugins: Iterable[Any] = ()) -> pluggy.PluginManager:
+    """A fresh manager for one engine: defaults, then entry points, then ``extra_plugins``."""
+    pm = pluggy.PluginManager("docveil")
+    pm.add_hookspecs(hookspecs)
+    for name in blocked_names(settings):
+        pm.set_blocked(name)
+    for name in DEFAULT_PLUGINS:
+        if not pm.is_blocked(name):
+            pm.register(_module(name), name=name)
+    if settings.load_entry_points:
+        try:
+            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        except Exception as exc:  # a broken third-party package must say which one
+            raise PluginError(f"loading plugins from entry point group {ENTRY_POINT_GROUP!r} failed: {exc}") from exc
+    for plugin in extra_plugins:
+        name = getattr(plugin, "__name__", None) or type(plugin).__name__
+        if not pm.is_blocked(name):
+            pm.register(plugin, name=name)
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(str(exc)) from exc
+    if os.environ.get("DOCVEIL_TRACE_HOOKS"):
+        pm.trace.root.setwriter(print)
+        pm.enable_tracing()
+    return pm
+
+
+def describe_plugins(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
+    """Registered plugins, with the hooks each implements, for ``docveil plugins``."""
+    rows = []
+    dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
+    for name, plugin in sorted(pm.list_name_plugin(), key=lambda item: item[0]):
+        if plugin is None:
+            continue
+        dist = dists.get(id(plugin))
+        rows.append({
+            "name": name,
+            "hooks": sorted(caller.name for caller in pm.get_hookcallers(plugin) or ()),
+            "package": f"{dist.project_name} {dist.version}" if dist else None,
+            "essential": name in ESSENTIAL_PLUGINS,
+        })
+    return rows
