@@ -37,7 +37,10 @@ class Operator(Protocol):
 class KeyProvider(Protocol):
     """Wraps and unwraps data keys under a key-encryption key it keeps."""
 
-    key_id: str
+    @property
+    def key_id(self) -> str:
+        """The id of the current key-encryption key (never the key itself)."""
+        ...
 
     def wrap(self, data_key: bytes, associated_data: bytes) -> bytes: ...
 
