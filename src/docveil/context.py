@@ -50,7 +50,7 @@ class Stash:
 class StageContext:
     """What a stage plugin may use: the settings, the hook caller and the stash."""
 
-    def __init__(self, settings: Settings, hook: Any) -> None:
+    def __init__(self, settings: Settings, hook: Any, stash: Stash | None = None) -> None:
         self.settings = settings
         self.hook = hook
-        self.stash = Stash()
+        self.stash = stash if stash is not None else Stash()

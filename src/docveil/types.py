@@ -229,3 +229,23 @@ class IngestReport:
     @property
     def ok(self) -> bool:
         return not self.failed
+
+
+@dataclass(frozen=True)
+class Acl:
+    """Who may read a document within its tenant. ``"*"`` in roles means every principal."""
+
+    users: frozenset[str] = frozenset()
+    roles: frozenset[str] = frozenset({"*"})
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "users", frozenset(self.users))
+        object.__setattr__(self, "roles", frozenset(self.roles))
+        if not self.users and not self.roles:
+            raise ValueError("an Acl must allow at least one user or role")
+
+    def allows(self, principal: Principal) -> bool:
+        return principal.user in self.users or bool(self.roles & (principal.roles | {"*"}))
+
+
+TENANT_WIDE = Acl()

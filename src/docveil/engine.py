@@ -1,0 +1,446 @@
+"""The engine: runs the stages over documents and keeps the stores. No stage logic of its own."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psycopg
+
+from docveil.config import Settings
+from docveil.context import Stash, StageContext
+from docveil.errors import AccessDeniedError, DocveilError, UnredactedContentError, UnsupportedFormatError
+from docveil.plugins import make_plugin_manager
+from docveil.protocols import Operator, TextEncoder
+from docveil.security import audit
+from docveil.security.access import authorize
+from docveil.security.crypto import decrypt_field, derive_key, encrypt_field, hmac_sha256
+from docveil.security.keyring import AUDIT, DATA, PSEUDONYM, SIGNING, TenantKeyring
+from docveil.security.keys import DataKeyRing
+from docveil.security.vault import ForgetResult, Vault
+from docveil.stages.detect.overlaps import resolve_overlaps
+from docveil.stages.load.source import read_source
+from docveil.stages.redact.pseudonyms import Pseudonymizer
+from docveil.stages.redact.text import redact_document, redact_text
+from docveil.store import repository
+from docveil.store.database import Database
+from docveil.types import (
+    TENANT_WIDE,
+    Acl,
+    BBox,
+    Chunk,
+    Document,
+    Failure,
+    Finding,
+    Hit,
+    IngestedDocument,
+    IngestReport,
+    Principal,
+    RedactedDocument,
+    RedactedText,
+)
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[str, int, int], None]
+"""Called as ``progress(stage, done, total)`` while a batch is processed."""
+
+# Entity types whose values a query may name without a detector noticing (a bare "Jane Roe");
+# their n-grams are looked up in the vault by digest.
+_QUERY_LOOKUP_TYPES = ("PERSON", "LOCATION", "STREET_ADDRESS", "EMAIL_ADDRESS", "EMPLOYEE_ID")
+_WORD = re.compile(r"[\w@.+'-]+", re.UNICODE)
+_MAX_NGRAM = 4
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A document after redaction and chunking, waiting for its vectors."""
+
+    document: RedactedDocument
+    content_hash: str
+    chunks: tuple[Chunk, ...]
+
+
+class Engine:
+    """docveil's entry point: ``ingest``, ``redact``, ``search``, ``forget`` and the audit log.
+
+    Construction is cheap; models load on first use or in :meth:`warm_up`. Each engine owns its
+    plugin manager, so several engines can live in one process.
+    """
+
+    def __init__(self, settings: Settings | None = None, *, plugins: Iterable[Any] = (),
+                 database: Database | None = None, stash: Stash | None = None) -> None:
+        """``stash`` shares loaded models between engines with the same settings and plugins."""
+        self.settings = settings or Settings.load()
+        self.plugin_manager = make_plugin_manager(self.settings, plugins)
+        self.hook = self.plugin_manager.hook
+        self.context = StageContext(self.settings, self.hook, stash)
+        self._database = database
+        self._keyring: TenantKeyring | None = None
+        self._vault: Vault | None = None
+
+    # Lifecycle
+
+    @property
+    def database(self) -> Database:
+        if self._database is None:
+            self._database = Database(self.settings)
+        return self._database.open()
+
+    @property
+    def keyring(self) -> TenantKeyring:
+        if self._keyring is None:
+            provider = self.hook.docveil_key_provider(context=self.context)
+            self._keyring = TenantKeyring(DataKeyRing(provider))
+        return self._keyring
+
+    @property
+    def vault(self) -> Vault:
+        if self._vault is None:
+            self._vault = Vault(self.keyring)
+        return self._vault
+
+    @property
+    def text_encoder(self) -> TextEncoder:
+        encoder = self.hook.docveil_text_encoder(context=self.context)
+        if encoder is None:
+            raise DocveilError("no plugin provides a text encoder (hook docveil_text_encoder)")
+        return encoder
+
+    def warm_up(self) -> None:
+        """Load every heavy model now instead of on first use."""
+        self.hook.docveil_warm_up(context=self.context)
+
+    def close(self) -> None:
+        if self._database is not None:
+            self._database.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # Stages
+
+    def load(self, path: str | Path) -> Document:
+        source = read_source(Path(path), self.settings)
+        document = self.hook.docveil_load_document(source=source, context=self.context)
+        if document is None:
+            raise UnsupportedFormatError(source.name, f"no loader accepts {source.media_type} content")
+        return document
+
+    def detect(self, texts: Sequence[str]) -> list[list[Finding]]:
+        """Findings of every detector plugin, merged per text."""
+        if not texts:
+            return []
+        merged: list[list[Finding]] = [[] for _ in texts]
+        for per_detector in self.hook.docveil_detect_text(texts=list(texts), context=self.context):
+            for index, findings in enumerate(per_detector):
+                merged[index].extend(findings)
+        return [resolve_overlaps(findings) for findings in merged]
+
+    @property
+    def operators(self) -> dict[str, Operator]:
+        combined: dict[str, Operator] = {}
+        for mapping in reversed(self.hook.docveil_redaction_operators(context=self.context)):
+            combined.update(mapping)
+        return combined
+
+    def _pseudonymizer(self, conn: psycopg.Connection, tenant: str) -> Pseudonymizer:
+        return Pseudonymizer(self.keyring.current(conn, tenant, PSEUDONYM).key)
+
+    def redact(self, source: str | Path | Document, principal: Principal) -> RedactedDocument:
+        """Load (if given a path), detect and redact one document with the tenant's pseudonyms."""
+        self._authorize(principal, "redact", {})
+        document = source if isinstance(source, Document) else self.load(source)
+        with self.database.transaction(principal.tenant) as conn:
+            pseudonymizer = self._pseudonymizer(conn, principal.tenant)
+            redacted = self._redact_batch([document], principal.tenant, pseudonymizer)[0]
+            self._audit(conn, principal, audit.AuditEvent(
+                "redact", counts={"pages": redacted.page_count, "findings": len(redacted.manifest)}))
+        return redacted
+
+    def _redact_batch(self, documents: Sequence[Document], tenant: str,
+                      pseudonymizer: Pseudonymizer) -> list[RedactedDocument]:
+        texts = [page.text for document in documents for page in document.pages]
+        findings = iter(self.detect(texts))
+        operators = self.operators
+        out = []
+        for document in documents:
+            page_findings = [[replace_page(f, page.number) for f in next(findings)] for page in document.pages]
+            out.append(redact_document(document, page_findings, tenant=tenant, pseudonymizer=pseudonymizer,
+                                       operators=operators, operator_for=self.settings.operator_for))
+        return out
+
+    def chunk(self, document: RedactedDocument) -> list[Chunk]:
+        _require_redacted(document)
+        return list(self.hook.docveil_chunk_document(document=document, context=self.context) or [])
+
+    # Ingest
+
+    def ingest(self, paths: Iterable[str | Path], principal: Principal, *, acl: Acl = TENANT_WIDE,
+               batch_size: int = 32, progress: ProgressCallback | None = None) -> IngestReport:
+        """Load, redact, chunk, encode and store files (folders are walked). Each document is
+        stored whole or not at all; a bad file is reported in ``failed`` and the rest go on."""
+        self._authorize(principal, "ingest", {})
+        files = list(expand_paths(paths))
+        ingested: list[IngestedDocument] = []
+        failed: list[Failure] = []
+        encoder = self.text_encoder
+        self.database.ensure_text_vectors(encoder.name, encoder.dimension)
+        done = 0
+        for start in range(0, len(files), batch_size):
+            batch = files[start:start + batch_size]
+            loaded: list[Document] = []
+            for path in batch:
+                try:
+                    loaded.append(self.load(path))
+                except DocveilError as exc:
+                    failed.append(_failure(str(path), exc))
+            ok, bad = self._ingest_documents(loaded, principal, acl, encoder)
+            ingested.extend(ok)
+            failed.extend(bad)
+            done += len(batch)
+            if progress:
+                progress("ingest", done, len(files))
+        if failed:
+            with self.database.transaction(principal.tenant) as conn:
+                self._audit(conn, principal, audit.AuditEvent(
+                    "ingest", outcome="error", counts={"failed": len(failed)}))
+        return IngestReport(tuple(ingested), tuple(failed))
+
+    def _ingest_documents(self, documents: Sequence[Document], principal: Principal, acl: Acl,
+                          encoder: TextEncoder) -> tuple[list[IngestedDocument], list[Failure]]:
+        tenant = principal.tenant
+        ingested: list[IngestedDocument] = []
+        failed: list[Failure] = []
+        if not documents:
+            return ingested, failed
+        with self.database.transaction(tenant) as conn:
+            pseudonymizer = self._pseudonymizer(conn, tenant)
+            hash_key = derive_key(self.keyring.current(conn, tenant, PSEUDONYM).key, "content-hash")
+            hashes = {id(d): hmac_sha256(hash_key, d.content_hash.encode()).hex() for d in documents}
+            existing = repository.existing_hashes(conn, list(hashes.values()))
+        fresh: list[Document] = []
+        for document in documents:
+            known = existing.get(hashes[id(document)])
+            if known:
+                ingested.append(IngestedDocument(known, document.source, document.page_count, 0, 0, duplicate=True))
+            elif hashes[id(document)] not in {hashes[id(d)] for d in fresh}:
+                fresh.append(document)
+        prepared: list[_Prepared] = []
+        for document, redacted in self._redact_isolating_failures(fresh, tenant, pseudonymizer, failed):
+            chunks = tuple(self.chunk(redacted))
+            prepared.append(_Prepared(redacted, hashes[id(document)], chunks))
+        vectors = encoder.encode([c.text for p in prepared for c in p.chunks])
+        offset = 0
+        for item in prepared:
+            doc_vectors = vectors[offset:offset + len(item.chunks)]
+            offset += len(item.chunks)
+            try:
+                ingested.append(self._store(item, doc_vectors, principal, acl))
+            except psycopg.errors.UniqueViolation:
+                ingested.append(IngestedDocument("", item.document.source, item.document.page_count, 0, 0,
+                                                 duplicate=True))
+            except (DocveilError, psycopg.Error) as exc:
+                failed.append(_failure(item.document.source, exc))
+        return ingested, failed
+
+    def _redact_isolating_failures(self, documents: Sequence[Document], tenant: str,
+                                   pseudonymizer: Pseudonymizer,
+                                   failed: list[Failure]) -> Iterator[tuple[Document, RedactedDocument]]:
+        try:
+            yield from zip(documents, self._redact_batch(documents, tenant, pseudonymizer), strict=True)
+            return
+        except DocveilError:
+            if len(documents) == 1:
+                raise
+        for document in documents:  # find the culprit; the others still go through
+            try:
+                yield document, self._redact_batch([document], tenant, pseudonymizer)[0]
+            except DocveilError as exc:
+                failed.append(_failure(document.source, exc))
+
+    def _store(self, item: _Prepared, vectors: np.ndarray, principal: Principal, acl: Acl) -> IngestedDocument:
+        document, tenant = item.document, principal.tenant
+        _require_redacted(document)
+        document_id = str(uuid.uuid4())
+        with self.database.transaction(tenant) as conn:
+            data_key = self.keyring.current(conn, tenant, DATA)
+
+            def seal(value: str, field: str) -> bytes:
+                return encrypt_field(data_key.key, value, tenant=tenant, owner=document_id, field=field,
+                                     key_version=data_key.version)
+
+            import json
+
+            repository.insert_document(conn, repository.DocumentRow(
+                id=document_id, tenant=tenant, content_hash=item.content_hash, media_type=document.media_type,
+                page_count=document.page_count, chunk_count=len(item.chunks), finding_count=len(document.manifest),
+                source_enc=seal(document.source, "source"),
+                metadata_enc=seal(json.dumps(dict(document.metadata), sort_keys=True), "metadata"),
+                key_version=data_key.version, owner_user=principal.user,
+                acl_users=tuple(sorted(acl.users)), acl_roles=tuple(sorted(acl.roles)),
+                manifest=[record.as_dict() for record in document.manifest]))
+            repository.insert_chunks(conn, tenant, document_id, item.chunks, vectors,
+                                     sorted(acl.users), sorted(acl.roles))
+            self.vault.store(conn, tenant, document.pseudonyms)
+            repository.link_subjects(conn, tenant, document_id, sorted({p.digest for p in document.pseudonyms}))
+            self._audit(conn, principal, audit.AuditEvent(
+                "ingest", targets=(document_id,),
+                counts={"pages": document.page_count, "chunks": len(item.chunks), "findings": len(document.manifest)}))
+        return IngestedDocument(document_id, document.source, document.page_count, len(item.chunks),
+                                len(document.manifest))
+
+    # Search
+
+    def search(self, query: str, principal: Principal, k: int = 10) -> list[Hit]:
+        """Hybrid search over the chunks ``principal`` may read. Personal data in the query is
+        replaced by the tenant's pseudonyms before it is embedded."""
+        if not 1 <= k <= 1000:
+            raise ValueError("k must be between 1 and 1000")
+        self._authorize(principal, "search", {})
+        encoder = self.text_encoder
+        self.database.ensure_text_vectors(encoder.name, encoder.dimension)
+        with self.database.transaction(principal.tenant) as conn:
+            redacted_query = self.pseudonymize_query(conn, query, principal.tenant)
+            vector = encoder.encode([redacted_query])[0]
+            rows = repository.search_chunks(conn, principal, vector,
+                                            repository.keyword_query(conn, redacted_query.text), k)
+            sources = self._decrypt_sources(conn, principal.tenant, rows)
+            hits = [Hit(document_id=row.document_id, chunk_id=row.chunk_id, source=sources[row.document_id],
+                        page=row.page, bbox=BBox(*row.bbox) if row.bbox else None, score=row.score,
+                        text=row.text) for row in rows]
+            keys = self._audit_keys(conn, principal.tenant)
+            self._audit(conn, principal, audit.AuditEvent(
+                "search", counts={"k": k, "hits": len(hits)},
+                hashes={"query": audit.keyed_hash(keys.mac_key, query),
+                        "results": audit.keyed_hash(keys.mac_key, [str(h.chunk_id) for h in hits])}), keys)
+        return hits
+
+    def pseudonymize_query(self, conn: psycopg.Connection, query: str, tenant: str) -> RedactedText:
+        """Replace personal data in a query by the tenant's tokens: detected entities, plus word
+        sequences that name a subject already in the vault (names a detector may miss)."""
+        pseudonymizer = self._pseudonymizer(conn, tenant)
+        findings = list(self.detect([query])[0])
+        words = list(_WORD.finditer(query))
+        candidates: dict[str, tuple[int, int]] = {}
+        for i in range(len(words)):
+            for j in range(i, min(i + _MAX_NGRAM, len(words))):
+                start, end = words[i].start(), words[j].end()
+                for entity_type in _QUERY_LOOKUP_TYPES:
+                    candidates.setdefault(pseudonymizer.digest(query[start:end], entity_type), (start, end))
+        known = self.vault.known_tokens(conn, candidates)
+        findings.extend(Finding(entity_type, *candidates[digest], 1.0, "vault")
+                        for digest, (_, entity_type) in known.items())
+        text, _, _ = redact_text(query, resolve_overlaps(findings), pseudonymizer=pseudonymizer,
+                                 operators=self.operators, operator_for=lambda _type: "pseudonym")
+        return text
+
+    def _decrypt_sources(self, conn: psycopg.Connection, tenant: str,
+                         rows: Sequence[repository.ChunkRow]) -> dict[str, str]:
+        sources: dict[str, str] = {}
+        for row in rows:
+            if row.document_id not in sources:
+                sources[row.document_id] = decrypt_field(
+                    lambda version: self.keyring.version(conn, tenant, DATA, version).key, row.source_enc,
+                    tenant=tenant, owner=row.document_id, field="source").decode("utf-8")
+        return sources
+
+    # Forget
+
+    def forget(self, subject: str, principal: Principal, *, delete_documents: bool = False) -> ForgetResult:
+        """Crypto-shred a data subject: destroy their vault entries and key, take their token out
+        of every chunk (re-embedded), and optionally delete documents that only concern them."""
+        self._authorize(principal, "forget", {})
+        encoder = self.text_encoder
+        with self.database.transaction(principal.tenant) as conn:
+            pseudonymizer = self._pseudonymizer(conn, principal.tenant)
+            digests = {pseudonymizer.digest(subject, entity_type) for entity_type in _QUERY_LOOKUP_TYPES}
+            found = self.vault.known_tokens(conn, digests)
+            result = self.vault.forget(conn, sorted(found), delete_documents=delete_documents)
+            rewritten = self._scrub_tokens(conn, {token: entity_type for token, entity_type in found.values()},
+                                           encoder)
+            self._audit(conn, principal, audit.AuditEvent(
+                "forget", outcome="ok" if found else "not_found",
+                counts={"vault_entries": result.vault_entries, "documents_deleted": result.documents_deleted,
+                        "chunks_rewritten": rewritten}))
+        return result
+
+    def _scrub_tokens(self, conn: psycopg.Connection, tokens: Mapping[str, str], encoder: TextEncoder) -> int:
+        if not tokens:
+            return 0
+        rows = conn.execute("SELECT id, text FROM chunks WHERE text LIKE ANY(%s)",
+                            [[f"%{token}%" for token in tokens]]).fetchall()
+        if not rows:
+            return 0
+        texts = []
+        for _, text in rows:
+            for token, entity_type in tokens.items():
+                text = text.replace(token, f"<{entity_type}>")
+            texts.append(text)
+        vectors = encoder.encode([RedactedText(t) for t in texts])
+        with conn.cursor() as cur:
+            from pgvector import Vector
+
+            cur.executemany("UPDATE chunks SET text = %s, embedding = %s WHERE id = %s",
+                            [(t, Vector(v), row[0]) for t, v, row in zip(texts, vectors, rows, strict=True)])
+        return len(rows)
+
+    # Access and audit
+
+    def _authorize(self, principal: Principal, action: str, resource: Mapping[str, Any]) -> None:
+        if not isinstance(principal, Principal):
+            raise AccessDeniedError("every call needs a Principal")
+        if authorize(self.hook, self.context, principal, action, resource):
+            return
+        with self.database.transaction(principal.tenant) as conn:
+            self._audit(conn, principal, audit.AuditEvent("deny", outcome="denied", extra={"action": action}))
+        raise AccessDeniedError(f"{principal.user} may not {action} in tenant {principal.tenant}")
+
+    def _audit_keys(self, conn: psycopg.Connection, tenant: str) -> audit.AuditKeys:
+        return audit.AuditKeys.from_seeds(self.keyring.current(conn, tenant, AUDIT).key,
+                                          self.keyring.current(conn, tenant, SIGNING).key)
+
+    def _audit(self, conn: psycopg.Connection, principal: Principal, event: audit.AuditEvent,
+               keys: audit.AuditKeys | None = None) -> None:
+        record = audit.append_event(conn, principal, event, keys or self._audit_keys(conn, principal.tenant))
+        self.hook.docveil_audit_record(record=record.as_dict(), context=self.context)
+
+
+def replace_page(finding: Finding, page: int) -> Finding:
+    from dataclasses import replace
+
+    return replace(finding, page=page)
+
+
+def _require_redacted(document: object) -> None:
+    if not isinstance(document, RedactedDocument):
+        raise UnredactedContentError(f"expected a RedactedDocument, got {type(document).__name__}; redact it first")
+
+
+def _failure(source: str, exc: BaseException) -> Failure:
+    if isinstance(exc, DocveilError):
+        reason = getattr(exc, "reason", None) or str(exc)
+    else:  # driver messages can quote row values: keep only the kind of error
+        reason = f"storage error ({type(exc).__name__})"
+    return Failure(source=source, reason=reason, error=type(exc).__name__)
+
+
+def expand_paths(paths: Iterable[str | Path]) -> Iterator[Path]:
+    """Files as given, folders walked recursively in sorted order (hidden entries skipped)."""
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                if child.is_file() and not any(part.startswith(".") for part in child.relative_to(path).parts):
+                    yield child
+        else:
+            yield path

@@ -1,0 +1,53 @@
+"""Render the plugin hook reference (docs/plugin_hooks.md) from ``docveil.hookspecs``.
+
+Run ``python -m docveil.hookdocs > docs/plugin_hooks.md``; a test checks the file is current.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+
+from docveil import hookspecs
+
+HEADER = """# Plugin hooks
+
+docveil's stages are pluggy plugins. A plugin is a module or object with functions decorated
+with `docveil.hookimpl`, named after the hooks below; it may accept any subset of a hook's
+arguments. Register one through the `docveil` entry-point group of your package:
+
+```toml
+[project.entry-points.docveil]
+my_plugin = "my_package.my_module"
+```
+
+or pass it to `Engine(plugins=[my_module])`. `docveil plugins` lists what is registered.
+Block a plugin by name with the `blocked_plugins` setting or `DOCVEIL_BLOCK_PLUGINS`
+(`docveil.security.access` and `docveil.security.audit` are essential and cannot be blocked).
+`DOCVEIL_TRACE_HOOKS=1` traces every hook call.
+
+This page is generated from `src/docveil/hookspecs.py`.
+"""
+
+
+def hook_functions() -> list[tuple[str, object]]:
+    return [(name, fn) for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
+            if name.startswith("docveil_")]
+
+
+def signature_of(fn: object) -> str:
+    return f"{fn.__name__}{inspect.signature(fn)}".replace("'", "")  # type: ignore[attr-defined]
+
+
+def render() -> str:
+    parts = [HEADER]
+    for name, fn in sorted(hook_functions(), key=lambda item: inspect.getsourcelines(item[1])[1]):  # type: ignore[arg-type]
+        opts = getattr(fn, "docveil_spec", {}) or {}
+        mode = "first result" if opts.get("firstresult") else "broadcast"
+        doc = inspect.cleandoc(fn.__doc__ or "")  # type: ignore[attr-defined]
+        parts.append(f"## `{signature_of(fn)}`\n\n*{mode}*\n\n{doc}\n")
+    return "\n".join(parts)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render())

@@ -1,0 +1,46 @@
+"""Access policy: the essential default plugin and the deny-wins combination of all policies.
+
+Every principal may ingest, redact and search within its own tenant (row-level security and
+document ACLs narrow what it sees). Privileged actions need a role.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from docveil.context import StageContext
+from docveil.hookspecs import hookimpl
+from docveil.types import Principal
+
+ADMIN = "admin"
+
+# Actions that need one of these roles; any other action is open to members of the tenant.
+REQUIRED_ROLES: Mapping[str, frozenset[str]] = {
+    "reidentify": frozenset({"reidentify"}),
+    "forget": frozenset({"privacy-officer", ADMIN}),
+    "audit.read": frozenset({"auditor", ADMIN}),
+    "keys.rotate": frozenset({ADMIN}),
+    "acl.change": frozenset({ADMIN}),
+    "documents.delete": frozenset({ADMIN}),
+}
+
+
+@hookimpl
+def docveil_authorize(principal: Principal, action: str, resource: Mapping[str, Any]) -> bool | None:
+    tenant = resource.get("tenant")
+    if tenant is not None and tenant != principal.tenant:
+        return False
+    if action in ("acl.change", "documents.delete") and resource.get("owner") == principal.user:
+        return True
+    required = REQUIRED_ROLES.get(action)
+    if required is not None and not (principal.roles & required):
+        return False
+    return True
+
+
+def authorize(hook: Any, context: StageContext, principal: Principal, action: str,
+              resource: Mapping[str, Any]) -> bool:
+    """All policies are asked; any False denies, and at least one must allow."""
+    votes = hook.docveil_authorize(principal=principal, action=action, resource=dict(resource), context=context)
+    return bool(votes) and all(vote is not False for vote in votes) and any(vote is True for vote in votes)

@@ -1,0 +1,70 @@
+"""Per-tenant keys kept in the database, wrapped by the key-encryption key.
+
+Purposes: ``data`` (encrypts metadata and subject keys; versioned, rotatable), ``pseudonym``
+(HMAC key behind pseudonyms; never rotated, or tokens would change), ``audit`` (MAC of the
+audit chain) and ``signing`` (Ed25519 seed for audit checkpoints).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+
+from docveil.errors import CryptoError
+from docveil.security.keys import DataKeyRing
+
+DATA = "data"
+PSEUDONYM = "pseudonym"
+AUDIT = "audit"
+SIGNING = "signing"
+
+
+@dataclass(frozen=True)
+class TenantKey:
+    purpose: str
+    version: int
+    key: bytes
+
+    def __repr__(self) -> str:
+        return f"TenantKey({self.purpose!r}, v{self.version})"
+
+    def __reduce__(self) -> None:  # type: ignore[override]
+        raise TypeError("keys cannot be serialised")
+
+
+class TenantKeyring:
+    """Fetches (creating on first use) and unwraps a tenant's keys inside its transaction."""
+
+    def __init__(self, ring: DataKeyRing) -> None:
+        self.ring = ring
+
+    @staticmethod
+    def _active(conn: psycopg.Connection, tenant: str, purpose: str) -> tuple | None:
+        return conn.execute(
+            "SELECT version, wrapped, kek_id FROM tenant_keys"
+            " WHERE tenant_id = %s AND purpose = %s AND state = 'active' ORDER BY version DESC LIMIT 1",
+            [tenant, purpose]).fetchone()
+
+    def current(self, conn: psycopg.Connection, tenant: str, purpose: str) -> TenantKey:
+        row = self._active(conn, tenant, purpose)
+        if row is None:
+            _, wrapped = self.ring.new_wrapped_key(purpose, tenant, 1)
+            conn.execute(
+                "INSERT INTO tenant_keys (tenant_id, purpose, version, wrapped, kek_id)"
+                " VALUES (%s, %s, 1, %s, %s) ON CONFLICT DO NOTHING",
+                [tenant, purpose, wrapped, self.ring.kek_id])
+            row = self._active(conn, tenant, purpose)
+            if row is None:
+                raise CryptoError(f"could not create the {purpose} key of tenant {tenant!r}")
+        version, wrapped, kek_id = row
+        return TenantKey(purpose, version, self.ring.unwrap_key(
+            bytes(wrapped), purpose=purpose, tenant=tenant, version=version, kek_id=kek_id))
+
+    def version(self, conn: psycopg.Connection, tenant: str, purpose: str, version: int) -> TenantKey:
+        row = conn.execute("SELECT wrapped, kek_id FROM tenant_keys WHERE tenant_id = %s AND purpose = %s AND version = %s",
+                           [tenant, purpose, version]).fetchone()
+        if row is None:
+            raise CryptoError(f"{purpose} key version {version} of tenant {tenant!r} does not exist")
+        return TenantKey(purpose, version, self.ring.unwrap_key(
+            bytes(row[0]), purpose=purpose, tenant=tenant, version=version, kek_id=row[1]))

@@ -1,0 +1,186 @@
+"""Connections to PostgreSQL: the embedded server by default, or an external one by DSN.
+
+Two roles: an owner that runs migrations and owns the tables, and the application role
+(``NOSUPERUSER NOBYPASSRLS``, member of ``docveil_app``) that every request uses. The tenant
+is set per transaction with ``set_config``, never by formatting SQL.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+from pgvector.psycopg import register_vector
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+from psycopg_pool import ConnectionPool
+
+from docveil.config import Settings
+from docveil.errors import StoreError
+from docveil.store.migrations import apply_migrations
+
+log = logging.getLogger(__name__)
+
+APP_GROUP = "docveil_app"
+OWNER_ROLE = "docveil_owner"
+APP_LOGIN = "docveil_app_login"
+DEFAULT_DATABASE = "docveil"
+
+
+def _secret_file(path: Path) -> str:
+    """Read a password file, creating it (0600, exclusive) if absent."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="ascii").strip()
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(secrets.token_urlsafe(32))
+    return path.read_text(encoding="ascii").strip()
+
+
+def bootstrap_embedded(superuser_conninfo: str, secrets_dir: Path, database: str,
+                       template: str | None = None) -> tuple[str, str]:
+    """Create the roles and database on an embedded server; return (owner, app) conninfo."""
+    owner_pw = _secret_file(secrets_dir / "owner.password")
+    app_pw = _secret_file(secrets_dir / "app.password")
+    with psycopg.connect(superuser_conninfo, autocommit=True) as conn:
+        roles = {r[0] for r in conn.execute("SELECT rolname FROM pg_roles")}
+        if APP_GROUP not in roles:
+            conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN NOSUPERUSER NOBYPASSRLS").format(sql.Identifier(APP_GROUP)))
+        if OWNER_ROLE not in roles:
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD {}").format(
+                sql.Identifier(OWNER_ROLE), sql.Literal(owner_pw)))
+        if APP_LOGIN not in roles:
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE "
+                                 "PASSWORD {} IN ROLE {}").format(
+                sql.Identifier(APP_LOGIN), sql.Literal(app_pw), sql.Identifier(APP_GROUP)))
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
+        if not exists:
+            create = sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(database), sql.Identifier(OWNER_ROLE))
+            if template:
+                create = sql.SQL("{} TEMPLATE {}").format(create, sql.Identifier(template))
+            conn.execute(create)
+    with psycopg.connect(make_conninfo(superuser_conninfo, dbname=database), autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(database)))
+        conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(database), sql.Identifier(APP_GROUP)))
+        conn.execute(sql.SQL("REVOKE CREATE ON SCHEMA public FROM PUBLIC"))
+        conn.execute(sql.SQL("GRANT ALL ON SCHEMA public TO {}").format(sql.Identifier(OWNER_ROLE)))
+        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(sql.Identifier(APP_GROUP)))
+    owner = make_conninfo(superuser_conninfo, dbname=database, user=OWNER_ROLE, password=owner_pw)
+    app = make_conninfo(superuser_conninfo, dbname=database, user=APP_LOGIN, password=app_pw)
+    return owner, app
+
+
+class Database:
+    """Owner and application connections to one docveil database, migrated on open."""
+
+    def __init__(self, settings: Settings, *, database: str = DEFAULT_DATABASE,
+                 pool_size: int = 8, template: str | None = None) -> None:
+        self.settings = settings
+        self.database = database
+        self._pool_size = pool_size
+        self._template = template
+        self._server = None
+        self._owner_conninfo: str | None = None
+        self._app_conninfo: str | None = None
+        self._pool: ConnectionPool | None = None
+
+    @property
+    def embedded(self) -> bool:
+        return not self.settings.dsn
+
+    def open(self) -> Database:
+        if self._pool is not None:
+            return self
+        if self.embedded:
+            from docveil.store.embedded_postgres import EmbeddedPostgres
+
+            self._server = EmbeddedPostgres(self.settings.home)
+            superuser = self._server.acquire()
+            self._owner_conninfo, self._app_conninfo = bootstrap_embedded(
+                superuser.conninfo(), self.settings.home / "postgres", self.database, self._template)
+        else:
+            self._app_conninfo = self.settings.dsn
+            self._owner_conninfo = self.settings.admin_dsn or self.settings.dsn
+        try:
+            with psycopg.connect(self._owner_conninfo, autocommit=True) as conn:
+                if not self.embedded:
+                    conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+                apply_migrations(conn)
+        except psycopg.OperationalError as exc:
+            raise StoreError(f"cannot connect to PostgreSQL as the schema owner: {exc}") from exc
+        self._pool = ConnectionPool(
+            self._app_conninfo, min_size=1, max_size=self._pool_size, open=False,
+            configure=self._configure, check=ConnectionPool.check_connection, name="docveil")
+        try:
+            self._pool.open(wait=True, timeout=30)
+        except Exception as exc:
+            self._pool = None
+            raise StoreError(f"cannot connect to PostgreSQL as the application role: {exc}") from exc
+        return self
+
+    @staticmethod
+    def _configure(conn: psycopg.Connection) -> None:
+        register_vector(conn)
+        conn.autocommit = True
+
+    def close(self) -> None:
+        # The embedded server stays up for this process's other users; it is released (and
+        # stopped if nobody else uses it) when the process exits.
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def __enter__(self) -> Database:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self, tenant: str) -> Iterator[psycopg.Connection]:
+        """One transaction as the application role with row-level security set to ``tenant``."""
+        if not tenant:
+            raise StoreError("a transaction needs a tenant")
+        if self._pool is None:
+            self.open()
+        assert self._pool is not None
+        with self._pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT set_config('docveil.tenant', %s, true)", [tenant])
+            yield conn
+
+    @contextmanager
+    def admin(self) -> Iterator[psycopg.Connection]:
+        """A connection as the schema owner (migrations, maintenance). Autocommit."""
+        if self._owner_conninfo is None:
+            self.open()
+        assert self._owner_conninfo is not None
+        with psycopg.connect(self._owner_conninfo, autocommit=True) as conn:
+            register_vector(conn)
+            yield conn
+
+    def ensure_text_vectors(self, encoder_name: str, dimension: int) -> None:
+        """Add the embedding column and its HNSW index for this encoder's dimension, once."""
+        with self.admin() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", [0x64766D])
+            conn.execute("CREATE TABLE IF NOT EXISTS docveil_meta (key text PRIMARY KEY, value text NOT NULL)")
+            conn.execute("GRANT SELECT ON docveil_meta TO docveil_app")
+            row = conn.execute("SELECT value FROM docveil_meta WHERE key = 'text_vectors'").fetchone()
+            wanted = f"{encoder_name}|{dimension}"
+            if row is not None:
+                if row[0].rsplit("|", 1)[1] != str(dimension):
+                    raise StoreError(
+                        f"this database holds {row[0].rsplit('|', 1)[1]}-dimensional text vectors from "
+                        f"{row[0].rsplit('|', 1)[0]}; the configured encoder {encoder_name} gives {dimension}. "
+                        "Use the same text_model or a new database.")
+                return
+            conn.execute(sql.SQL("ALTER TABLE chunks ADD COLUMN embedding vector({})").format(sql.Literal(dimension)))
+            conn.execute("CREATE INDEX chunks_embedding_hnsw ON chunks USING hnsw (embedding vector_cosine_ops)")
+            conn.execute("INSERT INTO docveil_meta (key, value) VALUES ('text_vectors', %s)", [wanted])

@@ -1,0 +1,144 @@
+"""SQL for documents, chunks and the vault. Every function runs inside the caller's tenant
+transaction (``Database.transaction``), so row-level security applies to each statement."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import psycopg
+from pgvector import Vector
+
+from docveil.types import Chunk, Principal
+
+# Over-fetch factor for each retriever before fusion; filtered HNSW scans keep going until
+# they have this many visible rows (pgvector iterative scans).
+CANDIDATES_PER_HIT = 4
+RRF_K = 60
+
+
+@dataclass(frozen=True)
+class DocumentRow:
+    id: str
+    tenant: str
+    content_hash: str
+    media_type: str
+    page_count: int
+    chunk_count: int
+    finding_count: int
+    source_enc: bytes
+    metadata_enc: bytes
+    key_version: int
+    owner_user: str
+    acl_users: tuple[str, ...]
+    acl_roles: tuple[str, ...]
+    manifest: list[dict]
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    chunk_id: int
+    document_id: str
+    page: int
+    bbox: list[float] | None
+    text: str
+    score: float
+    source_enc: bytes
+
+
+def existing_hashes(conn: psycopg.Connection, hashes: Sequence[str]) -> dict[str, str]:
+    rows = conn.execute("SELECT content_hash, id::text FROM documents WHERE content_hash = ANY(%s)",
+                        [list(hashes)]).fetchall()
+    return {row[0]: row[1] for row in rows}
+
+
+def insert_document(conn: psycopg.Connection, row: DocumentRow) -> None:
+    conn.execute(
+        "INSERT INTO documents (id, tenant_id, content_hash, media_type, page_count, chunk_count,"
+        " finding_count, source_enc, metadata_enc, key_version, owner_user, acl_users, acl_roles, manifest)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        [row.id, row.tenant, row.content_hash, row.media_type, row.page_count, row.chunk_count,
+         row.finding_count, row.source_enc, row.metadata_enc, row.key_version, row.owner_user,
+         list(row.acl_users), list(row.acl_roles), json.dumps(row.manifest)])
+
+
+def insert_chunks(conn: psycopg.Connection, tenant: str, document_id: str, chunks: Sequence[Chunk],
+                  vectors: np.ndarray, acl_users: Sequence[str], acl_roles: Sequence[str]) -> None:
+    """A document's chunks with their vectors, pipelined (COPY is refused under row-level security)."""
+    with conn.cursor(binary=True) as cur:
+        cur.executemany(
+            "INSERT INTO chunks (tenant_id, document_id, ordinal, page, char_start, char_end, bbox,"
+            " acl_users, acl_roles, text, embedding) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [(tenant, document_id, chunk.ordinal, chunk.page, chunk.start, chunk.end,
+              chunk.bbox.as_list() if chunk.bbox else None, list(acl_users), list(acl_roles),
+              chunk.text.text, Vector(vector)) for chunk, vector in zip(chunks, vectors, strict=True)])
+
+
+def link_subjects(conn: psycopg.Connection, tenant: str, document_id: str, digests: Sequence[str]) -> None:
+    if digests:
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO document_subjects (tenant_id, document_id, digest) VALUES (%s, %s, %s)"
+                " ON CONFLICT DO NOTHING", [(tenant, document_id, d) for d in digests])
+
+
+_VISIBLE = "(acl_users && %(principal_user)s OR acl_roles && %(principal_roles)s)"
+
+_SEARCH_SQL = f"""
+WITH semantic AS (
+    SELECT id, row_number() OVER (ORDER BY distance) AS rank, 1 - distance AS similarity
+    FROM (
+        SELECT id, embedding <=> %(vector)s AS distance
+        FROM chunks
+        WHERE {_VISIBLE}
+        ORDER BY embedding <=> %(vector)s
+        LIMIT %(candidates)s
+    ) nearest
+),
+keyword AS (
+    SELECT id, row_number() OVER (ORDER BY rank_cd DESC, id) AS rank
+    FROM (
+        SELECT id, ts_rank_cd(tsv, query) AS rank_cd
+        FROM chunks, to_tsquery('english', %(tsquery)s) AS query
+        WHERE %(tsquery)s <> '' AND tsv @@ query AND {_VISIBLE}
+        ORDER BY rank_cd DESC, id
+        LIMIT %(candidates)s
+    ) matched
+),
+fused AS (
+    SELECT id, sum(1.0 / (%(rrf_k)s + rank)) AS score, max(similarity) AS similarity
+    FROM (SELECT id, rank, similarity FROM semantic
+          UNION ALL SELECT id, rank, NULL FROM keyword) ranked
+    GROUP BY id
+    ORDER BY score DESC, id
+    LIMIT %(k)s
+)
+SELECT c.id, c.document_id::text, c.page, c.bbox, c.text, f.score, d.source_enc
+FROM fused f JOIN chunks c ON c.id = f.id JOIN documents d ON d.id = c.document_id
+ORDER BY f.score DESC, c.id
+"""
+
+
+def search_chunks(conn: psycopg.Connection, principal: Principal, vector: np.ndarray,
+                  tsquery: str, k: int) -> list[ChunkRow]:
+    """Hybrid search (HNSW cosine + full text, fused by reciprocal rank) over visible chunks."""
+    conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+    conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(max(40, k * CANDIDATES_PER_HIT))])
+    rows = conn.execute(_SEARCH_SQL, {
+        "vector": Vector(vector), "tsquery": tsquery, "k": k, "rrf_k": RRF_K,
+        "candidates": k * CANDIDATES_PER_HIT,
+        "principal_user": [principal.user], "principal_roles": sorted(principal.roles | {"*"}),
+    }).fetchall()
+    return [ChunkRow(chunk_id=r[0], document_id=r[1], page=r[2], bbox=r[3], text=r[4],
+                     score=float(r[5]), source_enc=r[6]) for r in rows]
+
+
+def keyword_query(conn: psycopg.Connection, text: str) -> str:
+    """An OR query over the distinct non-stop-words of ``text``, parsed as the index is."""
+    row = conn.execute(
+        "SELECT coalesce(string_agg(quote_literal(lexeme), ' | '), '')"
+        " FROM unnest(to_tsvector('english', translate(%s, '<>', '  '))) AS t(lexeme, positions, weights)"
+        " WHERE length(lexeme) > 2", [text]).fetchone()
+    return row[0] if row else ""
