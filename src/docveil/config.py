@@ -38,6 +38,7 @@ class Settings:
 
     home: Path = field(default_factory=default_home)
     dsn: str | None = None
+    database: str = "docveil"
     admin_dsn: str | None = None
     text_model: str = DEFAULT_TEXT_MODEL
     device: str = "auto"

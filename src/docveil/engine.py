@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TextIO
 
 import numpy as np
 import psycopg
 
 from docveil.config import Settings
 from docveil.context import Stash, StageContext
-from docveil.errors import AccessDeniedError, DocveilError, UnredactedContentError, UnsupportedFormatError
+from docveil.errors import AccessDeniedError, DocveilError, UnredactedContentError
 from docveil.plugins import make_plugin_manager
 from docveil.protocols import Operator, TextEncoder
 from docveil.security import audit
@@ -25,8 +27,8 @@ from docveil.security.keyring import AUDIT, DATA, PSEUDONYM, SIGNING, TenantKeyr
 from docveil.security.keys import DataKeyRing
 from docveil.security.vault import ForgetResult, Vault
 from docveil.stages.detect.overlaps import resolve_overlaps
-from docveil.stages.load.source import read_source
-from docveil.stages.redact.pseudonyms import Pseudonymizer
+from docveil.stages.load.source import load_document, read_source
+from docveil.stages.redact.pseudonyms import TOKEN_PATTERN, Pseudonymizer
 from docveil.stages.redact.text import redact_document, redact_text
 from docveil.store import repository
 from docveil.store.database import Database
@@ -83,6 +85,7 @@ class Engine:
         self.context = StageContext(self.settings, self.hook, stash)
         self._database = database
         self._keyring: TenantKeyring | None = None
+        self._outboxes = threading.local()
         self._vault: Vault | None = None
 
     # Lifecycle
@@ -130,11 +133,7 @@ class Engine:
     # Stages
 
     def load(self, path: str | Path) -> Document:
-        source = read_source(Path(path), self.settings)
-        document = self.hook.docveil_load_document(source=source, context=self.context)
-        if document is None:
-            raise UnsupportedFormatError(source.name, f"no loader accepts {source.media_type} content")
-        return document
+        return load_document(read_source(Path(path), self.settings), self.context)
 
     def detect(self, texts: Sequence[str]) -> list[list[Finding]]:
         """Findings of every detector plugin, merged per text."""
@@ -160,7 +159,7 @@ class Engine:
         """Load (if given a path), detect and redact one document with the tenant's pseudonyms."""
         self._authorize(principal, "redact", {})
         document = source if isinstance(source, Document) else self.load(source)
-        with self.database.transaction(principal.tenant) as conn:
+        with self._transaction(principal.tenant) as conn:
             pseudonymizer = self._pseudonymizer(conn, principal.tenant)
             redacted = self._redact_batch([document], principal.tenant, pseudonymizer)[0]
             self._audit(conn, principal, audit.AuditEvent(
@@ -211,7 +210,7 @@ class Engine:
             if progress:
                 progress("ingest", done, len(files))
         if failed:
-            with self.database.transaction(principal.tenant) as conn:
+            with self._transaction(principal.tenant) as conn:
                 self._audit(conn, principal, audit.AuditEvent(
                     "ingest", outcome="error", counts={"failed": len(failed)}))
         return IngestReport(tuple(ingested), tuple(failed))
@@ -223,7 +222,7 @@ class Engine:
         failed: list[Failure] = []
         if not documents:
             return ingested, failed
-        with self.database.transaction(tenant) as conn:
+        with self._transaction(tenant) as conn:
             pseudonymizer = self._pseudonymizer(conn, tenant)
             hash_key = derive_key(self.keyring.current(conn, tenant, PSEUDONYM).key, "content-hash")
             hashes = {id(d): hmac_sha256(hash_key, d.content_hash.encode()).hex() for d in documents}
@@ -272,7 +271,7 @@ class Engine:
         document, tenant = item.document, principal.tenant
         _require_redacted(document)
         document_id = str(uuid.uuid4())
-        with self.database.transaction(tenant) as conn:
+        with self._transaction(tenant) as conn:
             data_key = self.keyring.current(conn, tenant, DATA)
 
             def seal(value: str, field: str) -> bytes:
@@ -309,11 +308,12 @@ class Engine:
         self._authorize(principal, "search", {})
         encoder = self.text_encoder
         self.database.ensure_text_vectors(encoder.name, encoder.dimension)
-        with self.database.transaction(principal.tenant) as conn:
+        with self._transaction(principal.tenant) as conn:
             redacted_query = self.pseudonymize_query(conn, query, principal.tenant)
             vector = encoder.encode([redacted_query])[0]
-            rows = repository.search_chunks(conn, principal, vector,
-                                            repository.keyword_query(conn, redacted_query.text), k)
+            # A token's type word ("person") would match every token of that type: keep its digest.
+            keywords = TOKEN_PATTERN.sub(r" \2 ", redacted_query.text)
+            rows = repository.search_chunks(conn, principal, vector, repository.keyword_query(conn, keywords), k)
             sources = self._decrypt_sources(conn, principal.tenant, rows)
             hits = [Hit(document_id=row.document_id, chunk_id=row.chunk_id, source=sources[row.document_id],
                         page=row.page, bbox=BBox(*row.bbox) if row.bbox else None, score=row.score,
@@ -354,6 +354,19 @@ class Engine:
                     tenant=tenant, owner=row.document_id, field="source").decode("utf-8")
         return sources
 
+    def reidentify(self, tokens: Iterable[str], principal: Principal) -> dict[str, str]:
+        """Resolve pseudonym tokens to the original values (``reidentify`` role; audited).
+        Tokens of forgotten subjects stay unresolved."""
+        wanted = sorted(set(tokens))
+        self._authorize(principal, "reidentify", {})
+        with self._transaction(principal.tenant) as conn:
+            resolved = self.vault.resolve(conn, principal.tenant, wanted)
+            keys = self._audit_keys(conn, principal.tenant)
+            self._audit(conn, principal, audit.AuditEvent(
+                "reidentify", counts={"requested": len(wanted), "resolved": len(resolved)},
+                hashes={"tokens": audit.keyed_hash(keys.mac_key, wanted)}), keys)
+        return resolved
+
     # Forget
 
     def forget(self, subject: str, principal: Principal, *, delete_documents: bool = False) -> ForgetResult:
@@ -361,7 +374,7 @@ class Engine:
         of every chunk (re-embedded), and optionally delete documents that only concern them."""
         self._authorize(principal, "forget", {})
         encoder = self.text_encoder
-        with self.database.transaction(principal.tenant) as conn:
+        with self._transaction(principal.tenant) as conn:
             pseudonymizer = self._pseudonymizer(conn, principal.tenant)
             digests = {pseudonymizer.digest(subject, entity_type) for entity_type in _QUERY_LOOKUP_TYPES}
             found = self.vault.known_tokens(conn, digests)
@@ -394,6 +407,37 @@ class Engine:
                             [(t, Vector(v), row[0]) for t, v, row in zip(texts, vectors, rows, strict=True)])
         return len(rows)
 
+    # Audit review (auditor or admin role)
+
+    def audit_verify(self, principal: Principal) -> audit.VerifyResult:
+        """Check the tenant's whole audit chain, its MACs, checkpoints and head."""
+        self._authorize(principal, "audit.read", {})
+        with self._transaction(principal.tenant) as conn:
+            keys = self._audit_keys(conn, principal.tenant)
+            result = audit.verify_log(conn, keys)
+        with self._transaction(principal.tenant) as conn:
+            self._audit(conn, principal, audit.AuditEvent(
+                "audit.verify", outcome="ok" if result.ok else "broken", counts={"records": result.records}))
+        return result
+
+    def audit_records(self, principal: Principal, **filters: Any) -> list[audit.AuditRecord]:
+        """Records filtered by ``since``, ``until``, ``user``, ``action``, ``outcome``, ``limit``."""
+        self._authorize(principal, "audit.read", {})
+        with self._transaction(principal.tenant) as conn:
+            records = audit.fetch_records(conn, **filters)
+            self._audit(conn, principal, audit.AuditEvent("audit.show", counts={"records": len(records)}))
+        return records
+
+    def audit_export(self, principal: Principal, out: TextIO, fmt: Literal["jsonl", "csv"] = "jsonl") -> int:
+        """Write the tenant's log in a form that verifies independently (``verify_export``)."""
+        self._authorize(principal, "audit.read", {})
+        with self._transaction(principal.tenant) as conn:
+            keys = self._audit_keys(conn, principal.tenant)
+            count = audit.export_tenant_log(conn, keys.verify_key, fmt, out)
+            self._audit(conn, principal, audit.AuditEvent("audit.export", counts={"records": count},
+                                                          extra={"format": fmt}))
+        return count
+
     # Access and audit
 
     def _authorize(self, principal: Principal, action: str, resource: Mapping[str, Any]) -> None:
@@ -401,7 +445,7 @@ class Engine:
             raise AccessDeniedError("every call needs a Principal")
         if authorize(self.hook, self.context, principal, action, resource):
             return
-        with self.database.transaction(principal.tenant) as conn:
+        with self._transaction(principal.tenant) as conn:
             self._audit(conn, principal, audit.AuditEvent("deny", outcome="denied", extra={"action": action}))
         raise AccessDeniedError(f"{principal.user} may not {action} in tenant {principal.tenant}")
 
@@ -409,10 +453,23 @@ class Engine:
         return audit.AuditKeys.from_seeds(self.keyring.current(conn, tenant, AUDIT).key,
                                           self.keyring.current(conn, tenant, SIGNING).key)
 
+    @contextmanager
+    def _transaction(self, tenant: str) -> Iterator[psycopg.Connection]:
+        """A tenant transaction whose audit records reach the sinks only once it has committed."""
+        outbox: list[audit.AuditRecord] = []
+        self._outboxes.stack = [*getattr(self._outboxes, "stack", []), outbox]
+        try:
+            with self.database.transaction(tenant) as conn:
+                yield conn
+        finally:
+            self._outboxes.stack = self._outboxes.stack[:-1]
+        for record in outbox:
+            self.hook.docveil_audit_record(record=record.as_dict(), context=self.context)
+
     def _audit(self, conn: psycopg.Connection, principal: Principal, event: audit.AuditEvent,
                keys: audit.AuditKeys | None = None) -> None:
         record = audit.append_event(conn, principal, event, keys or self._audit_keys(conn, principal.tenant))
-        self.hook.docveil_audit_record(record=record.as_dict(), context=self.context)
+        self._outboxes.stack[-1].append(record)
 
 
 def replace_page(finding: Finding, page: int) -> Finding:

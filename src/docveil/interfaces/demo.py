@@ -56,10 +56,8 @@ def run_demo(settings: Settings, out: Console, err: Console) -> None:
         excerpt = redacted.pages[0].text.text[:620]
         out.print(Panel(excerpt, title="redacted excerpt of intake_note.txt (what is stored and embedded)"))
 
-        tokens = sorted(set(TOKEN_PATTERN.findall(excerpt)), key=str)
         tokens = sorted({m.group(0) for m in TOKEN_PATTERN.finditer(excerpt)})
-        with engine.database.transaction(DEMO_TENANT) as conn:
-            resolved = engine.vault.resolve(conn, DEMO_TENANT, tokens)
+        resolved = engine.reidentify(tokens, OFFICER)
         table = Table(title="pseudonyms (resolved from the encrypted vault for a principal with the reidentify right)")
         table.add_column("token")
         table.add_column("original value (synthetic)")
@@ -84,7 +82,7 @@ def run_demo(settings: Settings, out: Console, err: Console) -> None:
 def _where_data_lives(engine: Engine, settings: Settings, out: Console) -> None:
     with engine.database.transaction(DEMO_TENANT) as conn:
         counts = {table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608 (fixed names)
-                  for table in ("documents", "chunks", "vault", "audit_log")}
+                  for table in ("documents", "chunks", "vault", "audit_records")}
         leaked = conn.execute(
             "SELECT count(*) FROM chunks WHERE " + " OR ".join(["strpos(text, %s) > 0"] * len(PLANTED)),
             list(PLANTED)).fetchone()[0]
@@ -95,6 +93,6 @@ def _where_data_lives(engine: Engine, settings: Settings, out: Console) -> None:
     table.add_row("key-encryption key", str(settings.home / "keys"))
     table.add_row("documents / chunks", f"{counts['documents']} / {counts['chunks']} (redacted text + vectors)")
     table.add_row("pseudonym vault", f"{counts['vault']} entries, AES-256-GCM, one key per data subject")
-    table.add_row("audit log", f"{counts['audit_log']} hash-chained records")
+    table.add_row("audit log", f"{counts['audit_records']} hash-chained records")
     table.add_row("planted personal data found in stored chunks", f"{leaked}")
     out.print(table)

@@ -11,7 +11,7 @@ from docveil.types import BBox, Chunk, RedactedDocument, RedactedPage, RedactedT
 
 # A sentence ends at . ! ? (optionally closed by quotes or brackets) before whitespace, or at a
 # blank line. Pseudonym tokens contain no whitespace, so they are never split.
-_BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n\s*\n|\n(?=\s*(?:[-*•]|\d+[.)])\s)")
+_BOUNDARY = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+|\n\s*\n|\n(?=\s*(?:[-*•]|\d+[.)])\s)")
 
 
 def sentence_spans(text: str) -> Iterator[tuple[int, int]]:

@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 APP_GROUP = "docveil_app"
 OWNER_ROLE = "docveil_owner"
 APP_LOGIN = "docveil_app_login"
-DEFAULT_DATABASE = "docveil"
 
 
 def _secret_file(path: Path) -> str:
@@ -81,10 +80,10 @@ def bootstrap_embedded(superuser_conninfo: str, secrets_dir: Path, database: str
 class Database:
     """Owner and application connections to one docveil database, migrated on open."""
 
-    def __init__(self, settings: Settings, *, database: str = DEFAULT_DATABASE,
+    def __init__(self, settings: Settings, *, database: str | None = None,
                  pool_size: int = 8, template: str | None = None) -> None:
         self.settings = settings
-        self.database = database
+        self.database = database or settings.database
         self._pool_size = pool_size
         self._template = template
         self._server = None

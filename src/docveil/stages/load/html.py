@@ -1,0 +1,170 @@
+"""Loader for HTML: the visible text, with the block structure kept as line breaks.
+
+Scripts, styles and other non-content elements are dropped before any text is taken, so code
+and markup never reach PII detection or the index. The ``<title>`` becomes
+``metadata["title"]``. Decoding follows the text rules; a ``<meta charset>`` declaration is
+honoured when there is no byte-order mark.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+
+from bs4 import BeautifulSoup
+from bs4.element import CData, Comment, Declaration, Doctype, NavigableString, ProcessingInstruction, Tag
+
+from docveil.context import StageContext
+from docveil.hookspecs import hookimpl
+from docveil.stages.load.source import content_hash
+from docveil.stages.load.text import check_text, decode_text
+from docveil.types import Document, Page, Source
+
+MEDIA_TYPE = "text/html"
+
+# Elements whose content is never visible text.
+_DROPPED = ("script", "style", "noscript", "template", "head", "title", "iframe", "object", "svg", "math")
+# Elements that end a paragraph: a blank line around them.
+_PARAGRAPHS = frozenset({
+    "p", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "table", "ul", "ol", "dl",
+    "figure", "hr", "address", "details",
+})
+# Elements that end a line.
+_LINES = frozenset({
+    "article", "aside", "body", "caption", "dd", "dialog", "div", "dt", "fieldset", "figcaption",
+    "footer", "form", "header", "hgroup", "html", "legend", "li", "main", "nav", "section",
+    "summary", "tr", "thead", "tbody", "tfoot", "option", "label",
+})
+_CELLS = frozenset({"td", "th"})
+_PRESERVED = frozenset({"pre", "textarea", "listing", "plaintext"})
+_SKIPPED_STRINGS = (Comment, CData, ProcessingInstruction, Declaration, Doctype)
+
+_SPACES = re.compile(r"[ \t\n\r\f\u00a0]+")
+# The HTML prescan looks for a charset declaration near the start of the document.
+_CHARSET_SCAN_BYTES = 4096
+_META_CHARSET = re.compile(rb"""<meta[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+
+
+@hookimpl
+def docveil_load_document(source: Source, context: StageContext) -> Document | None:
+    if source.media_type != MEDIA_TYPE:
+        return None
+    soup = BeautifulSoup(decode_text(source, declared_charset(source.data)), "html.parser")
+    metadata: dict[str, str] = {}
+    if soup.title is not None:
+        title = _SPACES.sub(" ", soup.title.get_text()).strip()
+        if title:
+            metadata["title"] = title
+    text = html_text(soup)
+    check_text(source.name, text, context.settings)
+    return Document(
+        source=source.name,
+        media_type=MEDIA_TYPE,
+        pages=(Page(number=1, text=text, char_boxes=None),),
+        content_hash=content_hash(source.data),
+        metadata=metadata,
+    )
+
+
+def declared_charset(data: bytes) -> str | None:
+    """The Python codec of a ``<meta charset>`` near the top, following the HTML standard's
+    mapping (latin-1 and ASCII mean windows-1252; UTF-16 without a BOM means UTF-8)."""
+    match = _META_CHARSET.search(data[:_CHARSET_SCAN_BYTES])
+    if match is None:
+        return None
+    try:
+        name = codecs.lookup(match.group(1).decode("ascii")).name
+    except LookupError:
+        return None  # an unknown label is ignored, as browsers do
+    if name in ("latin-1", "iso8859-1", "ascii"):
+        return "cp1252"
+    if name.startswith(("utf-16", "utf-32")):
+        return "utf-8"
+    return name
+
+
+def html_text(soup: BeautifulSoup) -> str:
+    """The visible text of ``soup``: blocks on their own lines, runs of spaces collapsed."""
+    for element in soup.find_all(_DROPPED):
+        element.decompose()
+    writer = _TextWriter()
+    # An explicit stack instead of recursion: deeply nested pages must not hit the recursion limit.
+    stack: list[tuple[object, bool]] = [(soup, True)]
+    while stack:
+        node, entering = stack.pop()
+        if isinstance(node, Tag):
+            name = node.name
+            if not entering:
+                writer.close(name)
+                continue
+            writer.open(name)
+            stack.append((node, False))
+            stack.extend((child, True) for child in reversed(node.contents))
+        elif isinstance(node, NavigableString) and not isinstance(node, _SKIPPED_STRINGS):
+            writer.text(str(node))
+    return writer.result()
+
+
+class _TextWriter:
+    """Accumulates text and the breaks that block elements ask for."""
+
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+        self._pending_breaks = 0
+        self._pending_cell = False
+        self._line_start = True
+        self._preserve_depth = 0
+
+    def open(self, name: str) -> None:
+        if name in _PRESERVED:
+            self._preserve_depth += 1
+        self._break_for(name)
+        if name == "br":
+            self._request_breaks(min(self._pending_breaks + 1, 2))
+
+    def close(self, name: str) -> None:
+        if name in _PRESERVED:
+            self._preserve_depth -= 1
+        self._break_for(name)
+        if name in _CELLS and not self._pending_breaks:
+            self._pending_cell = True
+
+    def text(self, value: str) -> None:
+        if self._preserve_depth:
+            value = value.replace("\r\n", "\n").replace("\r", "\n")
+        else:
+            value = _SPACES.sub(" ", value)
+        if not value:
+            return
+        if value == " " and not self._preserve_depth and (self._line_start or self._pending_breaks):
+            return  # whitespace between blocks: the break already separates them
+        if self._parts and self._pending_breaks:
+            self._parts.append("\n" * self._pending_breaks)
+            self._line_start = True
+        elif self._parts and self._pending_cell and not self._line_start:
+            self._parts.append("\t")
+            self._line_start = False
+        self._pending_breaks = 0
+        self._pending_cell = False
+        if not self._preserve_depth:
+            if self._line_start or (self._parts and self._parts[-1].endswith((" ", "\t"))):
+                value = value.lstrip(" ")
+            if not value:
+                return
+        self._parts.append(value)
+        self._line_start = value.endswith("\n")
+
+    def result(self) -> str:
+        return "".join(self._parts).strip()
+
+    def _break_for(self, name: str) -> None:
+        if name in _PARAGRAPHS:
+            self._request_breaks(2)
+        elif name in _LINES:
+            self._request_breaks(1)
+
+    def _request_breaks(self, count: int) -> None:
+        if self._parts and not self._preserve_depth:
+            self._parts[-1] = self._parts[-1].rstrip(" \t")
+        self._pending_breaks = max(self._pending_breaks, count)
+        self._pending_cell = False

@@ -1,0 +1,139 @@
+"""Turning a file or an upload into a ``Source``, and a ``Source`` into a ``Document``.
+
+Every check that does not need a parser happens here, before any loader sees a byte: the file
+exists and is regular, it is not empty, and it is within ``max_bytes`` (checked on the size the
+file system reports, so an oversized file is never read).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import stat
+from pathlib import Path, PurePath
+
+from docveil.config import Settings
+from docveil.context import StageContext
+from docveil.errors import LimitExceededError, LoadError, UnsupportedFormatError
+from docveil.stages.load.sniff import OCTET_STREAM, describe_media_type, is_text_media_type, sniff_media_type
+from docveil.types import Document, Source
+
+logger = logging.getLogger(__name__)
+
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+
+# Names that promise text: binary content behind them is reported as "not text".
+_TEXT_SUFFIXES = frozenset({
+    ".txt", ".text", ".md", ".markdown", ".html", ".htm", ".xhtml", ".csv", ".tsv", ".log",
+    ".json", ".xml", ".yaml", ".yml", ".rst", ".eml",
+})
+
+
+def read_source(path: Path | str, settings: Settings) -> Source:
+    """Read a file into a ``Source`` named after ``path``, enforcing ``settings.max_bytes``.
+
+    Raises ``LoadError`` (missing, not a regular file, unreadable, empty) or
+    ``LimitExceededError`` (too large, decided from the file's size before reading it).
+    """
+    name = str(path)
+    try:
+        # Non-blocking, so a named pipe cannot hang the open; the checks then run on the opened
+        # file itself, not on whatever the path pointed to a moment earlier.
+        fd = os.open(path, _OPEN_FLAGS)
+    except FileNotFoundError:
+        raise LoadError(name, "no such file") from None
+    except (IsADirectoryError, PermissionError):
+        if os.path.isdir(path):
+            raise LoadError(name, "not a regular file (a directory)") from None
+        raise LoadError(name, "permission denied") from None
+    except OSError as exc:
+        raise LoadError(name, _os_reason(exc)) from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise LoadError(name, "not a regular file (a directory)")
+        if not stat.S_ISREG(info.st_mode):
+            raise LoadError(name, "not a regular file")
+        _check_size(name, info.st_size, settings)
+        # One byte more than allowed tells a file that grew since fstat() from one that fits.
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read(settings.max_bytes + 1)
+    except OSError as exc:
+        raise LoadError(name, _os_reason(exc)) from None
+    finally:
+        os.close(fd)
+    return _make_source(name, data, settings)
+
+
+def source_from_bytes(name: str, data: bytes, settings: Settings) -> Source:
+    """A ``Source`` for content that did not come from a file (an upload), with the same checks."""
+    if not name:
+        raise ValueError("a source needs a name")
+    return _make_source(name, bytes(data), settings)
+
+
+def load_document(source: Source, context: StageContext) -> Document:
+    """Ask the registered loaders for a ``Document``; raise ``UnsupportedFormatError`` if none can."""
+    document: Document | None = context.hook.docveil_load_document(source=source, context=context)
+    if document is None:
+        raise unsupported_format_error(source)
+    return document
+
+
+def unsupported_format_error(source: Source) -> UnsupportedFormatError:
+    """The error for a source no loader accepts, saying what the content looks like."""
+    return UnsupportedFormatError(source.name, _unsupported_reason(source))
+
+
+def content_hash(data: bytes) -> str:
+    """The SHA-256 of the raw bytes, hex: what ``Document.content_hash`` holds."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def format_size(size: int) -> str:
+    """A byte count for people: ``"120.0 MiB"``."""
+    if size < 1024:
+        return f"{size:,} bytes"
+    value = float(size)
+    for unit in ("KiB", "MiB", "GiB"):
+        value /= 1024
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+    return f"{value / 1024:.1f} TiB"
+
+
+def _os_reason(exc: OSError) -> str:
+    # strerror only: str(exc) repeats the path, which the error already carries as its source.
+    return f"cannot read file ({exc.strerror or type(exc).__name__})"
+
+
+def _make_source(name: str, data: bytes, settings: Settings) -> Source:
+    _check_size(name, len(data), settings)
+    media_type = sniff_media_type(data, name)
+    logger.debug("sniffed %s (%d bytes)", media_type, len(data))
+    return Source(name=name, data=data, media_type=media_type)
+
+
+def _check_size(name: str, size: int, settings: Settings) -> None:
+    if size == 0:
+        raise LoadError(name, "empty file")
+    if size > settings.max_bytes:
+        actual, limit = format_size(size), format_size(settings.max_bytes)
+        if actual == limit:  # rounding would make "100.0 MiB, over the 100.0 MiB limit"
+            actual, limit = f"{size:,} bytes", f"{settings.max_bytes:,} bytes"
+        raise LimitExceededError(name, f"file is {actual}, over the {limit} limit (max_bytes)")
+
+
+def _unsupported_reason(source: Source) -> str:
+    media_type = source.media_type
+    described = describe_media_type(media_type)
+    if is_text_media_type(media_type):
+        return f"no installed loader accepts {described} ({media_type})"
+    claims_text = PurePath(source.name).suffix.lower() in _TEXT_SUFFIXES
+    if media_type == OCTET_STREAM:
+        return "binary content of an unrecognised format, not text" if claims_text else \
+            "unsupported format: binary content of an unrecognised format"
+    if claims_text:
+        return f"binary content (looks like {described}), not text"
+    return f"unsupported format: {described} ({media_type}); no installed loader accepts it"

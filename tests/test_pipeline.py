@@ -1,0 +1,187 @@
+"""End to end on the real stack: loaders, Presidio, MiniLM, embedded PostgreSQL + pgvector."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from reportlab.pdfgen import canvas
+
+from docveil.context import Stash
+from docveil.engine import Engine
+from docveil.errors import UnredactedContentError
+from docveil.hookspecs import hookimpl
+from docveil.interfaces.demo import sample_paths
+from docveil.types import Acl, Principal, RedactedText
+from tests.plugins.recording_encoder import RecordingEncoderPlugin
+
+ALICE = Principal("acme", "alice", frozenset({"analyst"}))
+PLANTED = ("Maria Gonzalez", "maria.gonzalez@example.org", "4111 1111 1111 1111", "Thomas Becker",
+           "DE89 3704 0044 0532 0130 00", "219-09-9999", "Daniel Kowalski", "Luis Gonzalez")
+
+
+def stored_text(engine: Engine, tenant: str) -> str:
+    with engine.database.transaction(tenant) as conn:
+        chunks = [r[0] for r in conn.execute("SELECT text FROM chunks")]
+        manifests = [str(r[0]) for r in conn.execute("SELECT manifest FROM documents")]
+        vault = [bytes(r[0]).hex() for r in conn.execute("SELECT value_enc FROM vault")]
+    return "\n".join(chunks + manifests + vault)
+
+
+def counts(engine: Engine, tenant: str) -> dict[str, int]:
+    with engine.database.transaction(tenant) as conn:
+        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                for t in ("documents", "chunks", "vault", "document_subjects")}
+
+
+def test_search_finds_a_person_whose_name_is_stored_nowhere(engine: Engine) -> None:
+    report = engine.ingest(sample_paths(), ALICE)
+    assert report.ok and len(report.ingested) == 4
+    hits = engine.search("Maria Gonzalez", ALICE, k=3)
+    assert Path(hits[0].source).name == "intake_note.txt"
+    text = stored_text(engine, "acme")
+    for value in PLANTED:
+        assert value not in text
+    assert "<PERSON_" in hits[0].text
+
+
+def test_hits_carry_source_page_box_and_redacted_text(engine: Engine) -> None:
+    engine.ingest(sample_paths(), ALICE)
+    hits = engine.search("security deposit held by the landlord", ALICE, k=5)
+    lease = [h for h in hits if h.source.endswith("lease_agreement.pdf")]
+    assert lease and lease[0].page == 2
+    box = lease[0].bbox
+    assert box is not None and 0 < box.x0 < box.x1 <= 595 and 0 < box.y0 < box.y1 <= 842
+    assert "5500 0000 0000 0004" not in lease[0].text
+    for hit in hits:
+        assert set(hit.as_dict()) >= {"source", "page", "score", "text", "bbox"}
+
+
+def test_reingesting_the_same_content_is_idempotent(engine: Engine) -> None:
+    first = engine.ingest(sample_paths(), ALICE)
+    before = counts(engine, "acme")
+    second = engine.ingest(sample_paths(), ALICE)
+    assert all(d.duplicate for d in second.ingested)
+    assert {d.document_id for d in second.ingested} == {d.document_id for d in first.ingested}
+    assert counts(engine, "acme") == before
+
+
+def test_bad_files_are_reported_by_name_and_the_batch_goes_on(engine: Engine, tmp_path: Path) -> None:
+    (tmp_path / "good.txt").write_text("Quarterly report written by Jane Roe. Revenue grew by four percent.")
+    (tmp_path / "empty.txt").write_bytes(b"")
+    (tmp_path / "binary.txt").write_bytes(bytes(range(256)) * 8)
+    (tmp_path / "latin1.txt").write_bytes("Caf\xe9 cr\xe8me from Jos\xe9 Mart\xednez".encode("latin-1"))
+    (tmp_path / "corrupt.pdf").write_bytes(b"%PDF-1.7\n" + b"\x00garbage" * 50)
+    report = engine.ingest([tmp_path], ALICE)
+    assert [Path(d.source).name for d in report.ingested] == ["good.txt"]
+    failed = {Path(f.source).name: f.reason for f in report.failed}
+    assert set(failed) == {"empty.txt", "binary.txt", "latin1.txt", "corrupt.pdf"}
+    assert all(reason for reason in failed.values())
+    assert counts(engine, "acme")["documents"] == 1
+
+
+class PoisonedVectors:
+    """Wraps the real encoder but returns NaN vectors for text containing a marker, which
+    PostgreSQL refuses half-way through storing the document."""
+
+    @hookimpl
+    def docveil_text_encoder(self, context):
+        from docveil.stages.encode import text as default_encoder
+
+        inner = default_encoder.docveil_text_encoder(context)
+
+        class Encoder:
+            name, dimension = inner.name, inner.dimension
+
+            def encode(self, texts):
+                vectors = inner.encode(texts)
+                for i, t in enumerate(texts):
+                    if "POISON" in t.text:
+                        vectors[i] = np.nan
+                return vectors
+
+        return Encoder()
+
+
+def test_a_document_is_stored_whole_or_not_at_all(settings, db, model_stash, tmp_path: Path) -> None:
+    good = tmp_path / "good.txt"
+    good.write_text("Minutes of the meeting with Jane Roe about the budget.")
+    bad = tmp_path / "bad.txt"
+    bad.write_text("Jane Roe approved it. " * 60 + "POISON sentence at the end.")
+    with Engine(settings, database=db, stash=model_stash, plugins=[PoisonedVectors()]) as engine:
+        report = engine.ingest([good, bad], ALICE)
+        assert [Path(d.source).name for d in report.ingested] == ["good.txt"]
+        assert [Path(f.source).name for f in report.failed] == ["bad.txt"]
+        with engine.database.transaction("acme") as conn:
+            assert conn.execute("SELECT count(*) FROM chunks c LEFT JOIN documents d ON d.id = c.document_id"
+                                " WHERE d.id IS NULL").fetchone()[0] == 0
+            assert conn.execute("SELECT count(*) FROM documents").fetchone()[0] == 1
+        result = engine.audit_verify(Principal("acme", "carol", frozenset({"auditor"})))
+        assert result.ok, result.reason
+
+
+def test_no_unredacted_text_reaches_the_encoder(settings, db) -> None:
+    recorder = RecordingEncoderPlugin()
+    with Engine(settings, database=db, stash=Stash(), plugins=[recorder]) as engine:
+        engine.ingest(sample_paths(), ALICE)
+        engine.search("Which doctor is treating Maria Gonzalez?", ALICE)
+        engine.search("thomas.becker@example.com payroll", ALICE)
+    seen = "\n".join(recorder.encoder.seen)
+    assert seen
+    for value in PLANTED + ("thomas.becker@example.com",):
+        assert value not in seen
+
+
+def test_encoders_and_chunker_refuse_unredacted_content(engine: Engine) -> None:
+    with pytest.raises(UnredactedContentError):
+        engine.text_encoder.encode(["Maria Gonzalez has migraines"])  # type: ignore[list-item]
+    document = engine.load(sample_paths()[0])
+    with pytest.raises(UnredactedContentError):
+        engine.chunk(document)  # type: ignore[arg-type]
+    vectors = engine.text_encoder.encode([RedactedText("a redacted sentence")])
+    assert vectors.shape == (1, engine.text_encoder.dimension)
+    assert math.isclose(float(np.linalg.norm(vectors[0])), 1.0, rel_tol=1e-3)
+
+
+def test_same_value_same_token_within_a_tenant_unlinkable_across_tenants(engine: Engine) -> None:
+    note = next(p for p in sample_paths() if p.name == "intake_note.txt")
+    other = Principal("globex", "gina")
+    first = engine.redact(note, ALICE).text
+    again = engine.redact(note, ALICE).text
+    elsewhere = engine.redact(note, other).text
+    assert first == again
+    assert first != elsewhere
+    assert "Maria Gonzalez" not in first and "Maria Gonzalez" not in elsewhere
+
+
+def test_acl_limits_hits_and_k_results_are_k_visible_results(engine: Engine, tmp_path: Path) -> None:
+    public, private = tmp_path / "public", tmp_path / "private"
+    public.mkdir()
+    private.mkdir()
+    for i in range(6):
+        (public / f"p{i}.txt").write_text(f"Office note {i}: the coffee machine on floor {i} is broken again.")
+        (private / f"s{i}.txt").write_text(f"Board note {i}: the coffee machine budget for floor {i} is secret.")
+    engine.ingest([public], ALICE)
+    engine.ingest([private], ALICE, acl=Acl(users=frozenset({"bob"}), roles=frozenset()))
+    bob = Principal("acme", "bob")
+    alice_hits = engine.search("coffee machine budget", ALICE, k=5)
+    assert len(alice_hits) == 5
+    assert all("Board note" not in h.text for h in alice_hits)
+    bob_hits = engine.search("coffee machine budget", bob, k=12)
+    assert len(bob_hits) == 12
+    assert any("Board note" in h.text for h in bob_hits)
+
+
+def test_multi_page_pdf_hits_keep_their_page(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "report.pdf"
+    pdf = canvas.Canvas(str(path))
+    topics = ["volcanoes erupt with lava", "penguins live in Antarctica", "tax returns are due in April"]
+    for topic in topics:
+        pdf.drawString(72, 700, f"This page explains that {topic}.")
+        pdf.showPage()
+    pdf.save()
+    engine.ingest([path], ALICE)
+    for page, topic in enumerate(topics, 1):
+        assert engine.search(topic, ALICE, k=1)[0].page == page
