@@ -19,3 +19,7 @@ __all__ = [
     "hookimpl",
 ]
 __version__ = "0.1.0"
+
+import logging as _logging
+
+_logging.getLogger("docveil").addHandler(_logging.NullHandler())

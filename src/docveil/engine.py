@@ -17,10 +17,10 @@ import psycopg
 
 from docveil.config import Settings
 from docveil.context import Stash, StageContext
-from docveil.errors import AccessDeniedError, DocveilError, UnredactedContentError
+from docveil.errors import AccessDeniedError, ConfigError, DocveilError, NotFoundError, UnredactedContentError
 from docveil.plugins import make_plugin_manager
 from docveil.protocols import Operator, TextEncoder
-from docveil.security import audit
+from docveil.security import audit, rotation
 from docveil.security.access import authorize
 from docveil.security.crypto import decrypt_field, derive_key, encrypt_field, hmac_sha256
 from docveil.security.keyring import AUDIT, DATA, PSEUDONYM, SIGNING, TenantKeyring
@@ -38,6 +38,7 @@ from docveil.types import (
     BBox,
     Chunk,
     Document,
+    DocumentInfo,
     Failure,
     Finding,
     Hit,
@@ -349,9 +350,7 @@ class Engine:
         sources: dict[str, str] = {}
         for row in rows:
             if row.document_id not in sources:
-                sources[row.document_id] = decrypt_field(
-                    lambda version: self.keyring.version(conn, tenant, DATA, version).key, row.source_enc,
-                    tenant=tenant, owner=row.document_id, field="source").decode("utf-8")
+                sources[row.document_id] = self._field_opener(conn, tenant, row.document_id)(row.source_enc, "source")
         return sources
 
     def reidentify(self, tokens: Iterable[str], principal: Principal) -> dict[str, str]:
@@ -366,6 +365,57 @@ class Engine:
                 "reidentify", counts={"requested": len(wanted), "resolved": len(resolved)},
                 hashes={"tokens": audit.keyed_hash(keys.mac_key, wanted)}), keys)
         return resolved
+
+    # Documents
+
+    def documents(self, principal: Principal, *, limit: int = 1000, offset: int = 0) -> list[DocumentInfo]:
+        """The documents ``principal`` may read, newest first, with decrypted metadata."""
+        self._authorize(principal, "documents.list", {})
+        with self._transaction(principal.tenant) as conn:
+            rows = repository.visible_documents(conn, principal, limit=limit, offset=offset)
+            infos = [self._document_info(conn, principal.tenant, row) for row in rows]
+            self._audit(conn, principal, audit.AuditEvent("documents.list", counts={"documents": len(infos)}))
+        return infos
+
+    def _document_info(self, conn: psycopg.Connection, tenant: str, row: tuple) -> DocumentInfo:
+        import json
+
+        (document_id, media_type, pages, chunks, findings, owner, acl_users, acl_roles,
+         source_enc, metadata_enc, created_at) = row
+        open_field = self._field_opener(conn, tenant, document_id)
+        return DocumentInfo(
+            document_id=document_id, source=open_field(source_enc, "source"), media_type=media_type,
+            pages=pages, chunks=chunks, findings=findings, owner=owner,
+            acl=Acl(users=frozenset(acl_users), roles=frozenset(acl_roles)),
+            metadata=json.loads(open_field(metadata_enc, "metadata")), created_at=created_at.isoformat())
+
+    def _field_opener(self, conn: psycopg.Connection, tenant: str, owner: str) -> Callable[[bytes, str], str]:
+        def open_field(blob: bytes, field: str) -> str:
+            return decrypt_field(lambda version: self.keyring.version(conn, tenant, DATA, version).key,
+                                 bytes(blob), tenant=tenant, owner=owner, field=field).decode("utf-8")
+        return open_field
+
+    def _owned_document(self, conn: psycopg.Connection, principal: Principal, document_id: str,
+                        action: str) -> None:
+        owner = repository.document_owner(conn, document_id)
+        if owner is None:
+            raise NotFoundError(f"document {document_id} does not exist in tenant {principal.tenant}")
+        self._authorize(principal, action, {"owner": owner})
+
+    def set_acl(self, document_id: str, acl: Acl, principal: Principal) -> None:
+        """Change who may read a document (its owner or an admin); applies to all its chunks."""
+        with self._transaction(principal.tenant) as conn:
+            self._owned_document(conn, principal, document_id, "acl.change")
+            repository.set_acl(conn, document_id, sorted(acl.users), sorted(acl.roles))
+            self._audit(conn, principal, audit.AuditEvent(
+                "acl.change", targets=(document_id,), counts={"users": len(acl.users), "roles": len(acl.roles)}))
+
+    def delete_document(self, document_id: str, principal: Principal) -> None:
+        """Delete a document and its chunks (its owner or an admin)."""
+        with self._transaction(principal.tenant) as conn:
+            self._owned_document(conn, principal, document_id, "documents.delete")
+            repository.delete_document(conn, document_id)
+            self._audit(conn, principal, audit.AuditEvent("documents.delete", targets=(document_id,)))
 
     # Forget
 
@@ -420,6 +470,16 @@ class Engine:
                 "audit.verify", outcome="ok" if result.ok else "broken", counts={"records": result.records}))
         return result
 
+    def audit_verify_key(self, principal: Principal) -> bytes:
+        """The tenant's Ed25519 public key (raw bytes) that signs audit checkpoints; share it with
+        reviewers so they can pin it when verifying an export."""
+        from cryptography.hazmat.primitives import serialization
+
+        self._authorize(principal, "audit.read", {})
+        with self._transaction(principal.tenant) as conn:
+            keys = self._audit_keys(conn, principal.tenant)
+        return keys.verify_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
     def audit_records(self, principal: Principal, **filters: Any) -> list[audit.AuditRecord]:
         """Records filtered by ``since``, ``until``, ``user``, ``action``, ``outcome``, ``limit``."""
         self._authorize(principal, "audit.read", {})
@@ -433,10 +493,73 @@ class Engine:
         self._authorize(principal, "audit.read", {})
         with self._transaction(principal.tenant) as conn:
             keys = self._audit_keys(conn, principal.tenant)
+            # A fresh signed checkpoint at the head makes a truncated copy of the export detectable.
+            audit.write_checkpoint(conn, principal.tenant, keys)
             count = audit.export_tenant_log(conn, keys.verify_key, fmt, out)
             self._audit(conn, principal, audit.AuditEvent("audit.export", counts={"records": count},
                                                           extra={"format": fmt}))
         return count
+
+    # Keys (admin role)
+
+    def rotate_kek(self, principal: Principal, *, batch_size: int = 500) -> rotation.RotationResult:
+        """Make a new key-encryption key current and re-wrap every tenant's data keys under it
+        (no data is re-encrypted). Resumable; old KEKs are retired once unused. Audited per tenant."""
+        self._authorize(principal, "keys.rotate", {})
+        provider = self.keyring.ring.provider
+        if not hasattr(provider, "rotate"):
+            raise ConfigError(f"key provider {type(provider).__name__} rotates its own keys; "
+                              "re-wrap with rotate_kek after it has switched")
+        if self._unwrapped_under_old_kek() == 0:
+            provider.rotate()
+        rewrapped = 0
+        with self.database.admin() as admin:
+            tenants = rotation.tenants_with_keys(admin)
+        for tenant in tenants:
+            operator = Principal(tenant, principal.user, principal.roles)
+            count = 0
+            while True:
+                with self._transaction(tenant) as conn:
+                    batch = rotation.rewrap_tenant_keys(conn, self.keyring, tenant, batch_size)
+                    count += batch
+                    if batch < batch_size:
+                        self._audit(conn, operator, audit.AuditEvent(
+                            "keys.rotate_kek", counts={"rewrapped": count}, extra={"kek": self.keyring.ring.kek_id}))
+                        break
+            rewrapped += count
+        retired = []
+        with self.database.admin() as admin:
+            in_use = rotation.kek_ids_in_use(admin)
+        if hasattr(provider, "retire"):
+            for key_id in provider.key_ids()[1:]:
+                if key_id not in in_use:
+                    provider.retire(key_id)
+                    retired.append(key_id)
+        self.keyring.ring.clear()
+        return rotation.RotationResult(key_id=self.keyring.ring.kek_id, rewrapped=rewrapped, retired=tuple(retired))
+
+    def _unwrapped_under_old_kek(self) -> int:
+        with self.database.admin() as admin:
+            return sum(1 for kek in rotation.kek_ids_in_use(admin) if kek != self.keyring.ring.kek_id)
+
+    def rotate_data_key(self, principal: Principal, *, batch_size: int = 500) -> rotation.RotationResult:
+        """New data key for the principal's tenant; re-encrypts metadata and subject keys in
+        batches (each its own transaction). A rerun finishes an interrupted rotation."""
+        self._authorize(principal, "keys.rotate", {})
+        tenant = principal.tenant
+        with self._transaction(tenant) as conn:
+            new = rotation.start_data_key_rotation(conn, self.keyring, tenant)
+        total = 0
+        while True:
+            with self._transaction(tenant) as conn:
+                done = rotation.reencrypt_batch(conn, self.keyring, tenant, new, batch_size)
+                total += done
+                if done == 0:
+                    rotation.retire_old_data_keys(conn, new.version)
+                    self._audit(conn, principal, audit.AuditEvent(
+                        "keys.rotate_data", counts={"reencrypted": total, "version": new.version}))
+                    break
+        return rotation.RotationResult(key_id=f"data:v{new.version}", reencrypted=total)
 
     # Access and audit
 

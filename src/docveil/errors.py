@@ -56,6 +56,10 @@ class EncoderError(DocveilError):
     """An encoder could not be loaded or failed on its input."""
 
 
+class NotFoundError(DocveilError):
+    """The document (or other object) does not exist for this principal."""
+
+
 class AccessDeniedError(DocveilError):
     """The principal may not perform this action."""
 

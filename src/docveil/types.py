@@ -213,6 +213,30 @@ class IngestedDocument:
 
 
 @dataclass(frozen=True)
+class DocumentInfo:
+    """A stored document as its readers see it (metadata decrypted)."""
+
+    document_id: str
+    source: str
+    media_type: str
+    pages: int
+    chunks: int
+    findings: int
+    owner: str
+    acl: Acl
+    metadata: Mapping[str, str]
+    created_at: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "document_id": self.document_id, "source": self.source, "media_type": self.media_type,
+            "pages": self.pages, "chunks": self.chunks, "findings": self.findings, "owner": self.owner,
+            "acl": {"users": sorted(self.acl.users), "roles": sorted(self.acl.roles)},
+            "metadata": dict(self.metadata), "created_at": self.created_at,
+        }
+
+
+@dataclass(frozen=True)
 class Failure:
     """A source that could not be processed, and why (no personal data in ``reason``)."""
 

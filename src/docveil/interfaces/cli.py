@@ -5,6 +5,7 @@ User errors are one clear line on stderr and a non-zero exit, never a traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import json
 import os
@@ -118,7 +119,8 @@ def ingest(
 
     report = guarded(run)
     if as_json:
-        emit_json({"ingested": [vars(d) for d in report.ingested], "failed": [vars(f) for f in report.failed]})
+        emit_json({"ingested": [dataclasses.asdict(d) for d in report.ingested],
+                   "failed": [dataclasses.asdict(f) for f in report.failed]})
     else:
         for doc in report.ingested:
             state = "unchanged (already stored)" if doc.duplicate else f"{doc.pages} pages, {doc.chunks} chunks, {doc.findings} redactions"
@@ -177,7 +179,7 @@ def forget(
 
     result = guarded(run)
     if as_json:
-        emit_json(vars(result))
+        emit_json(dataclasses.asdict(result))
     elif result.subject_found:
         out.print(f"forgotten: {result.vault_entries} vault entries destroyed, "
                   f"{result.documents_deleted} documents deleted, {result.documents_kept} kept with the token removed")
@@ -239,7 +241,7 @@ def db_status(as_json: JsonOpt = False) -> None:
 
     status = guarded(lambda: EmbeddedPostgres(settings().home).status())
     if as_json:
-        emit_json({k: str(v) if isinstance(v, Path) else v for k, v in vars(status).items()})
+        emit_json({k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(status).items()})
     else:
         out.print(f"{'running (pid ' + str(status.pid) + ')' if status.running else 'stopped'}; data in {status.data_dir}")
 
@@ -253,6 +255,20 @@ def _register_plugin_commands() -> None:
         err.print(f"[bold red]error:[/] {exc}")
 
 
+def configure_logging() -> None:
+    """The command line is an application: it owns logging (the library only adds NullHandler)."""
+    import logging
+
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    level = os.environ.get("DOCVEIL_LOG_LEVEL", "WARNING").upper()
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # Presidio warns at every start about recognizers for languages that are not configured.
+    logging.getLogger("presidio-analyzer").setLevel(max(logging.ERROR, logging.getLogger().level))
+
+
 def main() -> None:
+    import docveil.interfaces.cli_admin  # noqa: F401  (registers its command groups)
+
+    configure_logging()
     _register_plugin_commands()
     app()

@@ -142,3 +142,34 @@ def keyword_query(conn: psycopg.Connection, text: str) -> str:
         " FROM unnest(to_tsvector('english', translate(%s, '<>', '  '))) AS t(lexeme, positions, weights)"
         " WHERE length(lexeme) > 2", [text]).fetchone()
     return row[0] if row else ""
+
+
+_DOCUMENT_COLUMNS = ("id::text, media_type, page_count, chunk_count, finding_count, owner_user, acl_users,"
+                     " acl_roles, source_enc, metadata_enc, created_at")
+
+
+def visible_documents(conn: psycopg.Connection, principal: Principal, document_id: str | None = None,
+                      limit: int = 1000, offset: int = 0) -> list[tuple]:
+    """Documents the principal may read (ACL applied in the query), newest first."""
+    params = {"principal_user": [principal.user], "principal_roles": sorted(principal.roles | {"*"}),
+              "document_id": document_id, "limit": limit, "offset": offset}
+    return conn.execute(
+        f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE {_VISIBLE}"
+        " AND (%(document_id)s::uuid IS NULL OR id = %(document_id)s::uuid)"
+        " ORDER BY created_at DESC, id LIMIT %(limit)s OFFSET %(offset)s", params).fetchall()
+
+
+def document_owner(conn: psycopg.Connection, document_id: str) -> str | None:
+    row = conn.execute("SELECT owner_user FROM documents WHERE id = %s::uuid", [document_id]).fetchone()
+    return row[0] if row else None
+
+
+def set_acl(conn: psycopg.Connection, document_id: str, users: Sequence[str], roles: Sequence[str]) -> None:
+    conn.execute("UPDATE documents SET acl_users = %s, acl_roles = %s WHERE id = %s::uuid",
+                 [list(users), list(roles), document_id])
+    conn.execute("UPDATE chunks SET acl_users = %s, acl_roles = %s WHERE document_id = %s::uuid",
+                 [list(users), list(roles), document_id])
+
+
+def delete_document(conn: psycopg.Connection, document_id: str) -> bool:
+    return conn.execute("DELETE FROM documents WHERE id = %s::uuid", [document_id]).rowcount > 0

@@ -1,0 +1,363 @@
+"""docveil's own Presidio recognizers: patterns, context words and small validations.
+
+Every recognizer here is declarative (regex patterns plus context words); the code around
+them only says *where* a context word must be for a match to count. Patterns are compiled
+case-sensitively (Presidio's default is case-insensitive, which would let ``[A-Z]`` match any
+letter); the parts that may be written in any case use inline ``(?i:...)`` groups.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+import tldextract
+from presidio_analyzer import Pattern, PatternRecognizer, RecognizerResult
+from presidio_analyzer.predefined_recognizers import EmailRecognizer, SpacyRecognizer
+
+if TYPE_CHECKING:
+    from presidio_analyzer.nlp_engine import NlpArtifacts
+
+# Case-sensitive; ``^``/``$`` per line. No DOTALL: a value never spans a line break here.
+CASE_SENSITIVE = re.MULTILINE
+
+# ---------------------------------------------------------------------------------------------
+# Email, offline
+
+
+# tldextract's module-level extractor, which Presidio's EmailRecognizer calls, downloads the
+# public-suffix list on first use. This one reads only the snapshot bundled with tldextract and
+# keeps no disk cache. A subclass (rather than replacing ``email_recognizer.tldextract``) keeps
+# the change inside docveil's registry instead of altering the process for everyone else.
+_OFFLINE_TLD = tldextract.TLDExtract(cache_dir=None, suffix_list_urls=(), fallback_to_snapshot=True)
+
+
+class OfflineEmailRecognizer(EmailRecognizer):
+    """Presidio's email recognizer, validating domains against the bundled suffix list."""
+
+    def validate_result(self, pattern_text: str) -> bool:
+        return _OFFLINE_TLD(pattern_text).fqdn != ""
+
+
+# ---------------------------------------------------------------------------------------------
+# spaCy names and places, with the small model's cheapest false positives removed
+
+
+class ProperNounSpacyRecognizer(SpacyRecognizer):
+    """spaCy's named entities, checked against spaCy's own tagger, plus names its NER missed.
+
+    - PERSON and LOCATION spans are kept only when they contain a proper noun: the small model
+      sometimes labels a capitalised common word ("Driver") as a person, and its tagger then
+      calls it NOUN. Spans without a letter (a number taken for a place) are dropped.
+    - The small model's NER misses names its tagger sees, e.g. after an imperative ("Call Jane
+      Roe at ..."). A run of two or more capitalised proper nouns that no entity covers becomes
+      a PERSON (score 0.5) when one of its words is not in ``dictionary``, the English words
+      the model's lemmatizer knows; so "Customer Service" or "Annual Report" is not a name.
+    """
+
+    CHECKED = frozenset({"PERSON", "LOCATION"})
+    UNLABELLED_NAME_SCORE = 0.5
+    _NAME_WORD = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*")
+
+    def __init__(self, supported_language: str = "en", supported_entities: list[str] | None = None,
+                 dictionary: frozenset[str] = frozenset()) -> None:
+        super().__init__(supported_language=supported_language, supported_entities=supported_entities)
+        self.dictionary = dictionary
+
+    def analyze(self, text: str, entities: list[str],
+                nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:
+        results = super().analyze(text, entities, nlp_artifacts)
+        if nlp_artifacts is None or nlp_artifacts.tokens is None:
+            return results
+        doc = nlp_artifacts.tokens
+        kept = []
+        for result in results:
+            if not any(ch.isalpha() for ch in text[result.start:result.end]):
+                continue
+            if result.entity_type in self.CHECKED:
+                span = doc.char_span(result.start, result.end, alignment_mode="expand")
+                if span is not None and not any(token.pos_ == "PROPN" for token in span):
+                    continue
+            kept.append(result)
+        if "PERSON" in entities and self.dictionary:
+            kept.extend(self._unlabelled_names(doc))
+        return kept
+
+    def _unlabelled_names(self, doc: Any) -> list[RecognizerResult]:
+        covered = {token.i for entity in doc.ents for token in entity}
+        found = []
+        run: list[Any] = []
+        for token in [*doc, None]:
+            if token is not None and token.i not in covered and self._name_like(token):
+                run.append(token)
+                continue
+            if len(run) >= 2 and not all(self._is_word(t) for t in run):
+                start, end = run[0].idx, run[-1].idx + len(run[-1])
+                found.append(RecognizerResult(
+                    "PERSON", start, end, self.UNLABELLED_NAME_SCORE,
+                    analysis_explanation=self.build_explanation(
+                        self.UNLABELLED_NAME_SCORE, "Proper nouns not labelled by spaCy's NER"),
+                    recognition_metadata={RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                                          RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id}))
+            run = []
+        return found
+
+    def _name_like(self, token: Any) -> bool:
+        word = token.text
+        return (token.pos_ == "PROPN" and word[:1].isupper() and not word.isupper()
+                and self._NAME_WORD.fullmatch(word) is not None)
+
+    def _is_word(self, token: Any) -> bool:
+        return token.lower_ in self.dictionary or token.lemma_.lower() in self.dictionary
+
+
+def english_words(nlp: Any) -> frozenset[str]:
+    """The words a spaCy pipeline's rule lemmatizer knows (WordNet's index); empty if none."""
+    try:
+        index = nlp.get_pipe("lemmatizer").lookups.get_table("lemma_index")
+    except (KeyError, AttributeError, ValueError):
+        return frozenset()
+    return frozenset(word for key in index.keys() for word in index[key])
+
+
+# ---------------------------------------------------------------------------------------------
+# Values that count only when a context word labels them
+
+
+class LabelledValueRecognizer(PatternRecognizer):
+    """A pattern recognizer whose matches count only when a context word labels them.
+
+    A match is kept when one of ``context`` occurs at most ``max_gap_words`` words before it,
+    with no digit in between (so the label belongs to this value, not an earlier one). Kept
+    matches get the pattern's score as is; Presidio's own context boost is not applied again.
+    Presidio's lemma-based boost is not used because the lemma of "born" is "bear".
+    """
+
+    WINDOW = 64
+
+    def __init__(self, supported_entity: str, patterns: list[Pattern], context: Sequence[str],
+                 max_gap_words: int = 3, name: str | None = None, supported_language: str = "en"):
+        super().__init__(supported_entity=supported_entity, patterns=patterns, context=list(context),
+                         name=name or type(self).__name__, supported_language=supported_language,
+                         global_regex_flags=CASE_SENSITIVE)
+        words = sorted(context, key=len, reverse=True)
+        self._label = re.compile(
+            r"(?<!\w)(?:" + "|".join(_phrase(word) for word in words) + r")(?!\w)", re.IGNORECASE)
+        self._max_gap_words = max_gap_words
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None,
+                regex_flags: int | None = None) -> list[RecognizerResult]:
+        results = super().analyze(text, entities, nlp_artifacts, regex_flags)
+        kept = []
+        for result in results:
+            label = self._label_of(text, result.start)
+            if label is not None and self.accept(text, label, result):
+                # Tell Presidio's enhancer the context was already taken into account.
+                result.recognition_metadata[RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY] = True
+                kept.append(result)
+        return kept
+
+    def accept(self, text: str, label: re.Match[str], result: RecognizerResult) -> bool:
+        """A last say on a labelled match; ``label`` is matched in ``text[result.start - WINDOW:]``."""
+        return True
+
+    def _label_of(self, text: str, start: int) -> re.Match[str] | None:
+        before = text[max(0, start - self.WINDOW):start]
+        labels = list(self._label.finditer(before))
+        if not labels:
+            return None
+        gap = before[labels[-1].end():]
+        if any(ch.isdigit() for ch in gap) or len(re.findall(r"\w+", gap)) > self._max_gap_words:
+            return None
+        return labels[-1]
+
+
+def _phrase(words: str) -> str:
+    """A context phrase as a regex: its words separated by any run of whitespace."""
+    return r"\s+".join(re.escape(part) for part in words.split())
+
+
+# ---------------------------------------------------------------------------------------------
+# Patterns
+
+_MONTH = (r"(?i:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+          r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?")
+_ORDINAL = r"(?:st|nd|rd|th)?"
+
+DATE_PATTERNS = [
+    Pattern("date numeric d/m/y or m/d/y", r"\b\d{1,2}[./-]\d{1,2}[./-](?:\d{4}|\d{2})\b", 0.85),
+    Pattern("date ISO", r"\b\d{4}[./-]\d{1,2}[./-]\d{1,2}\b", 0.85),
+    Pattern("date day month year", rf"\b\d{{1,2}}{_ORDINAL}[ \t]+(?:(?i:of)[ \t]+)?{_MONTH},?[ \t]+\d{{4}}\b", 0.85),
+    Pattern("date month day year", rf"\b{_MONTH}[ \t]+\d{{1,2}}{_ORDINAL},?[ \t]+\d{{4}}\b", 0.85),
+]
+DATE_OF_BIRTH_CONTEXT = (
+    "born", "birth", "birthdate", "birthday", "date of birth", "DOB", "D.O.B",
+    "geboren", "geb.", "né", "née", "naissance", "nacimiento",
+)
+
+# A passport number: 6 to 9 upper-case letters and digits with at least one digit
+# ("X12345678", "C01X00T47", "12AB34567", "123456789").
+PASSPORT_PATTERNS = [
+    Pattern("passport number", r"\b(?=[A-Z0-9]{6,9}\b)[A-Z]{0,3}\d[A-Z0-9]*\b", 0.6),
+]
+PASSPORT_CONTEXT = ("passport", "passeport", "reisepass", "pasaporte", "passaporto", "paspoort")
+
+# A licence number: 5 to 20 upper-case letters, digits and dashes with at least one digit.
+DRIVER_LICENSE_PATTERNS = [
+    Pattern("driver licence number",
+            r"\b(?=[A-Z0-9-]{5,20}\b)[A-Z0-9]*\d[A-Z0-9-]*[A-Z0-9]\b", 0.6),
+]
+DRIVER_LICENSE_CONTEXT = (
+    "driver license", "driver licence", "driver's license", "driver's licence", "drivers license",
+    "driving license", "driving licence", "licence number", "license number", "license no",
+    "licence no", "DL", "DLN", "führerschein", "permis de conduire", "carnet de conducir",
+)
+
+_STREET_TYPE = (
+    r"(?:(?:Street|Avenue|Road|Boulevard|Lane|Drive|Court|Place|Way|Terrace|Parkway|Highway"
+    r"|Circle|Square|Trail|Loop|Alley|Crescent|Close|Row|Walk|Plaza|Gardens|Grove|Hill|Mews)\b"
+    r"|(?:St|Ave|Rd|Blvd|Ln|Dr|Ct|Pl|Ter|Pkwy|Hwy|Cir|Sq|Trl)\b\.?)"
+)
+_US_TAIL = (  # ", Washington, DC 20500"
+    r"(?:,[ \t]*[A-Z][A-Za-z.'-]*(?:[ \t]+[A-Z][A-Za-z.'-]*){0,2},?[ \t]+[A-Z]{2}[ \t]+\d{5}(?:-\d{4})?)?"
+)
+_EU_TAIL = r"(?:,[ \t]*(?:[A-Z]{1,2}-)?\d{4,5}[ \t]+[A-ZÄÖÜ][\wäöüß-]+)?"  # ", 10115 Berlin"
+_EU_SUFFIX = (
+    # Not "ring" or "gade": "During 2020" and "Brigade 3" are no addresses.
+    r"(?i:straße|strasse|str\.|weg|gasse|platz|allee|damm|ufer|chaussee|straat|laan"
+    r"|gracht|plein|steeg|kade|gatan|vägen|vej|veien)"
+)
+_ROMANCE_TYPES = ("rue|avenue|boulevard|chemin|impasse|allée|quai|via|viale|piazza|corso|calle"
+                  "|avenida|plaza|paseo|carrer|rua|travessa")
+# Capitalised when it starts the address ("Via Roma 12"; "sent via Email 2" is no address),
+# lower case allowed after the number ("10 rue de Rivoli").
+_ROMANCE_TYPE_FIRST = "(?:" + "|".join(t.capitalize() for t in _ROMANCE_TYPES.split("|")) + ")"
+_ROMANCE_TYPE = f"(?i:{_ROMANCE_TYPES})"
+_ROMANCE_NAME = (
+    r"(?:[ \t]+(?:(?i:de|del|della|di|da|do|dos|du|des|la|le|les)|l'|d'))*"
+    r"[ \t]*[A-ZÀ-Ý][\w'-]*(?:[ \t]+[A-ZÀ-Ý][\w'-]*){0,3}"
+)
+
+# A house number next to a street-type word is as telling as spaCy's named entities (0.85), so a
+# whole address outranks a street name that spaCy mistook for a person ("Via Roma").
+_ADDRESS_SCORE = 0.85
+
+STREET_ADDRESS_PATTERNS = [
+    # "1600 Pennsylvania Avenue NW", "221B Baker Street", "350 5th Ave, Apt 4"
+    Pattern("street address (number first)",
+            r"\b\d{1,6}[A-Za-z]?"
+            r"(?:[ \t]+(?:N|S|E|W|North|South|East|West)\.?)?"
+            r"(?:[ \t]+(?:[A-Z][A-Za-z'.-]*|\d{1,3}(?:st|nd|rd|th))){1,4}"
+            rf"[ \t]+{_STREET_TYPE}"
+            r"(?:[ \t]+(?:NW|NE|SW|SE|N|S|E|W)\b)?"
+            r"(?:,?[ \t]+(?:Apt|Apartment|Suite|Ste|Unit|Floor|Fl|\#)\.?[ \t]*[A-Za-z0-9-]+)?"
+            + _US_TAIL,
+            _ADDRESS_SCORE),
+    # "Hauptstraße 5", "Kalverstraat 92", "Lindenweg 12a, 10115 Berlin"
+    Pattern("street address (compound name, number after)",
+            rf"\b[A-ZÄÖÜ][\wäöüß-]*{_EU_SUFFIX}[ \t]+\d{{1,4}}(?:[ \t]?[a-zA-Z])?\b" + _EU_TAIL,
+            _ADDRESS_SCORE),
+    # "Via Roma 12", "Calle Mayor 5"
+    Pattern("street address (type first, number after)",
+            rf"\b{_ROMANCE_TYPE_FIRST}{_ROMANCE_NAME},?[ \t]+\d{{1,4}}(?:[ \t]?[a-zA-Z])?\b" + _EU_TAIL,
+            _ADDRESS_SCORE),
+    # "10 rue de Rivoli"
+    Pattern("street address (number, then type first)",
+            rf"\b\d{{1,4}}(?:[ \t]?(?:bis|ter|[a-zA-Z]))?,?[ \t]+{_ROMANCE_TYPE}{_ROMANCE_NAME}\b" + _EU_TAIL,
+            _ADDRESS_SCORE),
+]
+STREET_ADDRESS_CONTEXT = [
+    "address", "street", "live", "reside", "residence", "home", "mail", "ship", "bill", "deliver",
+    "anschrift", "adresse", "wohnhaft", "dirección", "indirizzo",
+]
+
+# A URL; what makes it personal is checked by PersonalUrlRecognizer.validate_result.
+URL_PATTERNS = [
+    Pattern("url", r"(?i:\b(?:https?://|www\.))[^\s<>\"'`]*[^\s<>\"'`.,;:!?)\]}]", 0.5),
+]
+
+_PERSONAL_URL_MARKERS = re.compile(
+    r"""
+      [\w.+-]+@[\w-]+(?:\.[\w-]+)+                                # an email address anywhere
+    | /(?:users?|u|people|person|persons|members?|profiles?|employees?|staff|customers?
+        |patients?|accounts?|in|author|authors)/[^/?#\s]+          # /users/<name>, /in/<name>
+    | /profile(?:[/?#]|$)                                         # /profile/, /profile?id=
+    | /~[^/?#\s]+                                                 # /~jdoe
+    | /@[^/?#\s]+                                                 # /@jdoe
+    | [?&;](?:e-?mail|mail|name|first_?name|last_?name|full_?name|surname|user|user_?name
+        |user_?id|uid|login|phone|tel|mobile|ssn|dob|birth_?date|address)=[^&#\s]
+    """,
+    re.IGNORECASE | re.VERBOSE,
+)
+
+
+class PersonalUrlRecognizer(PatternRecognizer):
+    """URLs that carry personal data: an email address, a profile path or a personal query field.
+
+    Non-personal URLs are rejected by validation; personal ones are certain once validated.
+    """
+
+    def __init__(self, supported_language: str = "en") -> None:
+        super().__init__(supported_entity="PERSONAL_URL", patterns=list(URL_PATTERNS),
+                         supported_language=supported_language, global_regex_flags=CASE_SENSITIVE)
+
+    def validate_result(self, pattern_text: str) -> bool:
+        return _PERSONAL_URL_MARKERS.search(unquote(pattern_text)) is not None
+
+
+class PassportRecognizer(LabelledValueRecognizer):
+    """A passport number labelled as such ("Passport no. C01X00T47").
+
+    A number in US format labelled as a US passport is left to Presidio's US_PASSPORT.
+    """
+
+    US_QUALIFIER = re.compile(r"(?<!\w)(?:US|U\.S\.?|USA|United States|American)[\s-]*$")
+    US_FORMAT = re.compile(r"\d{9}|[A-Z]\d{8}")
+
+    def __init__(self, supported_language: str = "en") -> None:
+        super().__init__("PASSPORT", list(PASSPORT_PATTERNS), PASSPORT_CONTEXT, max_gap_words=3,
+                         supported_language=supported_language)
+
+    def accept(self, text: str, label: re.Match[str], result: RecognizerResult) -> bool:
+        window_start = max(0, result.start - self.WINDOW)
+        qualifier = text[max(0, window_start + label.start() - 24):window_start + label.start()]
+        us_format = self.US_FORMAT.fullmatch(text[result.start:result.end]) is not None
+        return not (us_format and self.US_QUALIFIER.search(qualifier))
+
+
+class DateOfBirthRecognizer(LabelledValueRecognizer):
+    """A date labelled as a birth date ("born 14 March 1985", "DOB: 1985-03-14")."""
+
+    def __init__(self, supported_language: str = "en") -> None:
+        super().__init__("DATE_OF_BIRTH", list(DATE_PATTERNS), DATE_OF_BIRTH_CONTEXT,
+                         max_gap_words=4, supported_language=supported_language)
+
+    def invalidate_result(self, pattern_text: str) -> bool:
+        """Reject numeric dates that cannot be a calendar date in any common order."""
+        groups = re.findall(r"\d+", pattern_text)
+        if len(groups) != 3:  # a month name, then only the day (always first) needs checking
+            return not 1 <= int(groups[0]) <= 31
+        if len(groups[0]) == 4:  # year first: y-m-d
+            month, day = int(groups[1]), int(groups[2])
+            return not (1 <= month <= 12 and 1 <= day <= 31)
+        first, second = int(groups[0]), int(groups[1])
+        day_month = 1 <= first <= 31 and 1 <= second <= 12
+        month_day = 1 <= first <= 12 and 1 <= second <= 31
+        return not (day_month or month_day)
+
+
+def docveil_recognizers(language: str = "en") -> list[PatternRecognizer]:
+    """docveil's own recognizers for ``language`` (the Presidio ones come from Presidio)."""
+    return [
+        PatternRecognizer(supported_entity="STREET_ADDRESS", name="StreetAddressRecognizer",
+                          patterns=list(STREET_ADDRESS_PATTERNS), context=list(STREET_ADDRESS_CONTEXT),
+                          supported_language=language, global_regex_flags=CASE_SENSITIVE),
+        DateOfBirthRecognizer(supported_language=language),
+        PassportRecognizer(supported_language=language),
+        LabelledValueRecognizer("DRIVER_LICENSE", list(DRIVER_LICENSE_PATTERNS), DRIVER_LICENSE_CONTEXT,
+                                max_gap_words=3, name="DriverLicenseRecognizer",
+                                supported_language=language),
+        PersonalUrlRecognizer(supported_language=language),
+    ]

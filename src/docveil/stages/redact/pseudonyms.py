@@ -1,0 +1,121 @@
+"""Keyed, per-tenant pseudonyms: the same value gets the same token, across documents.
+
+A digest is ``HMAC-SHA256(tenant key, namespace + "\\x1f" + normalised value)``. Without the
+tenant's key a token cannot be linked to a value (no dictionary attack) nor to the token of
+another tenant for the same value.
+
+Namespaces decide which entity types share digests. Types that a detector can confuse for one
+another share one, so a value keeps its digest whichever of them it was detected as:
+
+- ``name``: PERSON, LOCATION, ORGANIZATION, NRP (spaCy may tag "JOHN SMITH" as a place)
+- ``passport``: PASSPORT, US_PASSPORT and any other ``*_PASSPORT``
+- ``driver_license``: DRIVER_LICENSE, US_DRIVER_LICENSE and any other ``*_DRIVER_LICENSE``
+- every other type is its own namespace (its name), so equal strings of unrelated kinds
+  (a licence number and an employee ID) are not linked by their tokens.
+
+Normalisation makes formatting variants equal: Unicode NFKC, case folding and collapsed
+whitespace for every type; identifiers (phone, card, IBAN, SSN, passport, licence numbers) also
+lose spaces, dashes, dots, slashes and parentheses; phone numbers become E.164 where they parse
+(national numbers are read as US numbers).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import phonenumbers
+from cryptography.hazmat.primitives import hashes, hmac
+
+from docveil.errors import ConfigError
+
+KEY_BYTES = 32
+TOKEN_DIGEST_CHARS = 10
+DEFAULT_PHONE_REGION = "US"
+
+TOKEN_PATTERN: re.Pattern[str] = re.compile(r"<([A-Z][A-Z0-9_]*)_([0-9a-f]{10})>")
+"""A pseudonym token in text; group 1 is the entity type, group 2 the short digest."""
+
+NAME_TYPES = frozenset({"PERSON", "LOCATION", "ORGANIZATION", "NRP"})
+IDENTIFIER_TYPES = frozenset({
+    "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "US_ITIN", "US_BANK_NUMBER",
+    "PASSPORT", "US_PASSPORT", "DRIVER_LICENSE", "US_DRIVER_LICENSE",
+})
+_SEPARATORS = re.compile(r"[\s\-./()]+")
+_WHITESPACE = re.compile(r"\s+")
+
+
+def namespace(entity_type: str) -> str:
+    """The digest namespace of an entity type (see the module docstring)."""
+    if entity_type in NAME_TYPES:
+        return "name"
+    if entity_type.endswith("PASSPORT"):
+        return "passport"
+    if entity_type.endswith("DRIVER_LICENSE"):
+        return "driver_license"
+    return entity_type
+
+
+def normalise(value: str, entity_type: str | None = None) -> str:
+    """The canonical form of ``value``: what two formatting variants of it have in common."""
+    text = _WHITESPACE.sub(" ", unicodedata.normalize("NFKC", value).casefold()).strip()
+    if entity_type is None:
+        return text
+    if entity_type == "PHONE_NUMBER":
+        return _phone(text)
+    if entity_type in IDENTIFIER_TYPES or namespace(entity_type) in ("passport", "driver_license"):
+        return _SEPARATORS.sub("", text)
+    return text
+
+
+def _phone(text: str) -> str:
+    try:
+        number = phonenumbers.parse(text, DEFAULT_PHONE_REGION)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is not None and phonenumbers.is_possible_number(number):
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return _SEPARATORS.sub("", text)
+
+
+class Pseudonymizer:
+    """Digests values under one tenant's pseudonym key."""
+
+    __slots__ = ("_key",)
+
+    def __init__(self, key: bytes) -> None:
+        if not isinstance(key, bytes | bytearray) or len(key) != KEY_BYTES:
+            raise ConfigError(f"a pseudonym key must be {KEY_BYTES} bytes")
+        self._key = bytes(key)
+
+    def __repr__(self) -> str:
+        return "Pseudonymizer(key=<hidden>)"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("a Pseudonymizer holds a key and cannot be pickled")
+
+    def normalise(self, value: str, entity_type: str | None = None) -> str:
+        """See :func:`normalise`."""
+        return normalise(value, entity_type)
+
+    def digest(self, value: str, entity_type: str) -> str:
+        """Hex HMAC-SHA256 of the normalised value in the entity type's namespace."""
+        mac = hmac.HMAC(self._key, hashes.SHA256())
+        mac.update(namespace(entity_type).encode("utf-8") + b"\x1f"
+                   + normalise(value, entity_type).encode("utf-8"))
+        return mac.finalize().hex()
+
+    def token(self, value: str, entity_type: str) -> str:
+        """The pseudonym token of ``value``."""
+        return token_for(entity_type, self.digest(value, entity_type))
+
+
+def type_label(entity_type: str) -> str:
+    """``entity_type`` as it appears in tokens: upper case letters, digits and underscores."""
+    label = re.sub(r"[^A-Z0-9_]", "_", entity_type.upper())
+    return label if label[:1].isalpha() else f"X{label}"
+
+
+def token_for(entity_type: str, digest: str) -> str:
+    """``<PERSON_7f3a2c9e1b>``: the type label and the first 10 hex characters of the digest."""
+    return f"<{type_label(entity_type)}_{digest[:TOKEN_DIGEST_CHARS]}>"
