@@ -1,0 +1,91 @@
+"""Tiny plugins, one per hook, used by tests/test_plugin_hooks.py."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import typer
+from presidio_analyzer import Pattern, PatternRecognizer
+
+from docveil import hookimpl
+from docveil.types import Chunk, Document, Finding, Page
+
+
+class WarmUpProbe:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    @hookimpl
+    def docveil_warm_up(self, context) -> None:
+        self.calls += 1
+
+
+class NoteLoader:
+    """Loads ``*.note`` files: one page per line beginning with '## '."""
+
+    @hookimpl(tryfirst=True)
+    def docveil_load_document(self, source, context):
+        if not source.name.endswith(".note"):
+            return None
+        text = source.data.decode("utf-8")
+        pages = tuple(Page(number=i, text=part.strip()) for i, part in enumerate(text.split("## ")[1:], 1))
+        return Document(source=source.name, media_type="text/x-note", pages=pages,
+                        content_hash=hashlib.sha256(source.data).hexdigest())
+
+
+class TicketRecognizer:
+    @hookimpl
+    def docveil_text_recognizers(self, context):
+        return [PatternRecognizer(supported_entity="TICKET_ID", name="TicketRecognizer",
+                                  patterns=[Pattern("ticket", r"\bTCK-\d{4}\b", 0.9)])]
+
+
+class CodewordDetector:
+    """A detector that is not Presidio: finds the word 'BLUEBIRD'."""
+
+    @hookimpl
+    def docveil_detect_text(self, texts, context):
+        return [[Finding("CODEWORD", m.start(), m.end(), 0.99, "CodewordDetector")
+                 for m in re.finditer(r"BLUEBIRD", text)] for text in texts]
+
+
+class InitialsOperator:
+    @hookimpl
+    def docveil_redaction_operators(self, context):
+        return {"initials": lambda value, entity_type, digest: ".".join(w[0] for w in value.split()) + "."}
+
+
+class PagePerChunk:
+    @hookimpl(tryfirst=True)
+    def docveil_chunk_document(self, document, context):
+        return [Chunk(ordinal=i, text=page.text, page=page.number, start=0, end=len(page.text.text))
+                for i, page in enumerate(document.pages)]
+
+
+class NoSearchOnSundays:
+    """A deployment policy: user 'mallory' may never search."""
+
+    @hookimpl
+    def docveil_authorize(self, principal, action, resource, context):
+        if action == "search" and principal.user == "mallory":
+            return False
+        return None
+
+
+class CollectingSink:
+    def __init__(self) -> None:
+        self.records: list[dict] = []
+
+    @hookimpl
+    def docveil_audit_record(self, record, context) -> None:
+        self.records.append(dict(record))
+
+
+class HelloCommand:
+    @hookimpl
+    def docveil_register_commands(self, cli: typer.Typer) -> None:
+        @cli.command("hello")
+        def hello() -> None:
+            """Say hello."""
+            typer.echo("hello from a plugin")
