@@ -68,18 +68,38 @@ def test_reingesting_the_same_content_is_idempotent(engine: Engine) -> None:
     assert counts(engine, "acme") == before
 
 
-def test_bad_files_are_reported_by_name_and_the_batch_goes_on(engine: Engine, tmp_path: Path) -> None:
+def _pdf(path: Path, pages: int, *, encrypt: str | None = None) -> bytes:
+    pdf = canvas.Canvas(str(path), encrypt=encrypt)
+    for number in range(pages):
+        pdf.drawString(72, 720, f"Page {number + 1} of the report by Jane Roe.")
+        pdf.showPage()
+    pdf.save()
+    return path.read_bytes()
+
+
+def test_bad_files_are_reported_by_name_and_the_batch_goes_on(settings, db, model_stash, tmp_path: Path) -> None:
     (tmp_path / "good.txt").write_text("Quarterly report written by Jane Roe. Revenue grew by four percent.")
     (tmp_path / "empty.txt").write_bytes(b"")
     (tmp_path / "binary.txt").write_bytes(bytes(range(256)) * 8)
     (tmp_path / "latin1.txt").write_bytes("Caf\xe9 cr\xe8me from Jos\xe9 Mart\xednez".encode("latin-1"))
     (tmp_path / "corrupt.pdf").write_bytes(b"%PDF-1.7\n" + b"\x00garbage" * 50)
-    report = engine.ingest([tmp_path], ALICE)
-    assert [Path(d.source).name for d in report.ingested] == ["good.txt"]
-    failed = {Path(f.source).name: f.reason for f in report.failed}
-    assert set(failed) == {"empty.txt", "binary.txt", "latin1.txt", "corrupt.pdf"}
-    assert all(reason for reason in failed.values())
-    assert counts(engine, "acme")["documents"] == 1
+    whole = _pdf(tmp_path / "whole.pdf", 2)
+    (tmp_path / "truncated.pdf").write_bytes(whole[: len(whole) // 2])
+    _pdf(tmp_path / "encrypted.pdf", 1, encrypt="secret")
+    _pdf(tmp_path / "too_many_pages.pdf", 12)
+    (tmp_path / "huge.txt").write_text("All work and no play. " * 2000)
+    limited = settings.with_overrides(max_pages=10, max_bytes=20_000)
+    with Engine(limited, database=db, stash=model_stash) as engine:
+        report = engine.ingest([tmp_path], ALICE)
+        assert sorted(Path(d.source).name for d in report.ingested) == ["good.txt", "whole.pdf"]
+        failed = {Path(f.source).name: f.reason for f in report.failed}
+        assert set(failed) == {"empty.txt", "binary.txt", "latin1.txt", "corrupt.pdf", "truncated.pdf",
+                               "encrypted.pdf", "too_many_pages.pdf", "huge.txt"}
+        assert "empty" in failed["empty.txt"]
+        assert "UTF-8" in failed["latin1.txt"]
+        assert "password" in failed["encrypted.pdf"] or "encrypted" in failed["encrypted.pdf"]
+        assert "max_pages" in failed["too_many_pages.pdf"] and "max_bytes" in failed["huge.txt"]
+        assert counts(engine, "acme")["documents"] == 2
 
 
 class PoisonedVectors:
