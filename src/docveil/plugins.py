@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 from collections.abc import Iterable
 from types import ModuleType
@@ -72,9 +73,22 @@ def make_plugin_manager(settings: Settings, extra_plugins: Iterable[Any] = ()) -
     except pluggy.PluginValidationError as exc:
         raise PluginError(str(exc)) from exc
     if os.environ.get("DOCVEIL_TRACE_HOOKS"):
-        pm.trace.root.setwriter(print)
-        pm.enable_tracing()
+        _trace_hook_calls(pm)
     return pm
+
+
+def _trace_hook_calls(pm: pluggy.PluginManager) -> None:
+    """Log each hook call and the plugins it reaches at DEBUG; never the arguments, which
+    carry document text."""
+    log = logging.getLogger("docveil.hooks")
+
+    def before(hook_name: str, impls: list[Any], kwargs: dict[str, Any]) -> None:
+        log.debug("call %s -> %s", hook_name, ", ".join(impl.plugin_name for impl in impls))
+
+    def after(outcome: Any, hook_name: str, impls: list[Any], kwargs: dict[str, Any]) -> None:
+        log.debug("done %s%s", hook_name, " (raised)" if outcome.exception is not None else "")
+
+    pm.add_hookcall_monitoring(before, after)
 
 
 def describe_plugins(pm: pluggy.PluginManager) -> list[dict[str, Any]]:

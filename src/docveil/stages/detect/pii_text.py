@@ -85,6 +85,11 @@ def build_analyzer(context: StageContext) -> TextAnalyzer:
         english_words,
     )
 
+    # Presidio's analyzer logs the text around each match at DEBUG: keep that out of any log,
+    # unless the host application chose a level for this logger itself.
+    presidio_log = logging.getLogger("presidio-analyzer")
+    if presidio_log.level == logging.NOTSET:
+        presidio_log.setLevel(logging.INFO)
     settings = context.settings
     language = settings.language
     if language not in SUPPORTED_LANGUAGES:
@@ -107,7 +112,7 @@ def build_analyzer(context: StageContext) -> TextAnalyzer:
     registry.add_recognizer(OfflineEmailRecognizer(supported_language=language))
     registry.add_recognizer(ProperNounSpacyRecognizer(
         supported_language=language, supported_entities=nlp_engine.get_supported_entities(),
-        dictionary=english_words(nlp_engine.nlp[language])))
+        dictionary=english_words(nlp_engine.nlp[language])))  # type: ignore[attr-defined]
     for recognizer in docveil_recognizers(language):
         registry.add_recognizer(recognizer)
 
@@ -178,12 +183,14 @@ def _segments(text: str) -> Iterator[tuple[int, str]]:
         limit = start + MAX_SEGMENT_CHARS
         # Cut after a line break (or else a space) in the last part of the window.
         floor = limit - MAX_SEGMENT_CHARS // 4
-        cut = max(text.rfind("\n", floor, limit), text.rfind(" ", floor, limit))
+        cut = text.rfind("\n", floor, limit)
+        if cut <= floor:
+            cut = text.rfind(" ", floor, limit)
         cut = limit if cut <= floor else cut + 1
         yield start, text[start:cut]
         # The next segment starts on a word boundary shortly before the cut.
         space = text.find(" ", cut - SEGMENT_OVERLAP, cut)
-        start = space + 1 if space != -1 else cut - SEGMENT_OVERLAP
+        start = max(start + 1, space + 1 if space != -1 else cut - SEGMENT_OVERLAP)
     yield start, text[start:]
 
 

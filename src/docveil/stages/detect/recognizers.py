@@ -51,6 +51,8 @@ class ProperNounSpacyRecognizer(SpacyRecognizer):
     - PERSON and LOCATION spans are kept only when they contain a proper noun: the small model
       sometimes labels a capitalised common word ("Driver") as a person, and its tagger then
       calls it NOUN. Spans without a letter (a number taken for a place) are dropped.
+    - A PERSON span loses an opening word like "Ask" or "Dear", and is dropped if it holds a
+      digit ("Q3\\nSubject").
     - The small model's NER misses names its tagger sees, e.g. after an imperative ("Call Jane
       Roe at ..."). A run of two or more capitalised proper nouns that no entity covers becomes
       a PERSON (score 0.5) when one of its words is not in ``dictionary``, the English words
@@ -59,6 +61,12 @@ class ProperNounSpacyRecognizer(SpacyRecognizer):
 
     CHECKED = frozenset({"PERSON", "LOCATION"})
     UNLABELLED_NAME_SCORE = 0.5
+    # Words that open a line before a name and get swallowed into it ("Ask Jan Novak"); cut so
+    # that the name gets the same pseudonym wherever it appears.
+    LEADING_NON_NAMES = frozenset({
+        "ask", "call", "tell", "email", "e-mail", "mail", "text", "contact", "ping", "meet",
+        "invite", "thank", "thanks", "dear", "hi", "hello", "hey", "cc", "attn", "from", "to",
+    })
     _NAME_WORD = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*")
 
     def __init__(self, supported_language: str = "en", supported_entities: list[str] | None = None,
@@ -74,12 +82,18 @@ class ProperNounSpacyRecognizer(SpacyRecognizer):
         doc = nlp_artifacts.tokens
         kept = []
         for result in results:
-            if not any(ch.isalpha() for ch in text[result.start:result.end]):
+            value = text[result.start:result.end]
+            if not any(ch.isalpha() for ch in value):
                 continue
             if result.entity_type in self.CHECKED:
                 span = doc.char_span(result.start, result.end, alignment_mode="expand")
                 if span is not None and not any(token.pos_ == "PROPN" for token in span):
                     continue
+                if result.entity_type == "PERSON":
+                    if any(ch.isdigit() for ch in value):  # "Q3\nSubject"
+                        continue
+                    if span is not None and len(span) > 1 and span[0].lower_ in self.LEADING_NON_NAMES:
+                        result.start = span[1].idx
             kept.append(result)
         if "PERSON" in entities and self.dictionary:
             kept.extend(self._unlabelled_names(doc))
@@ -93,13 +107,15 @@ class ProperNounSpacyRecognizer(SpacyRecognizer):
             if token is not None and token.i not in covered and self._name_like(token):
                 run.append(token)
                 continue
+            if run and run[0].lower_ in self.LEADING_NON_NAMES:
+                run = run[1:]
             if len(run) >= 2 and not all(self._is_word(t) for t in run):
                 start, end = run[0].idx, run[-1].idx + len(run[-1])
                 found.append(RecognizerResult(
                     "PERSON", start, end, self.UNLABELLED_NAME_SCORE,
                     analysis_explanation=self.build_explanation(
                         self.UNLABELLED_NAME_SCORE, "Proper nouns not labelled by spaCy's NER"),
-                    recognition_metadata={RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                    recognition_metadata={RecognizerResult.RECOGNIZER_NAME_KEY: type(self).__name__,
                                           RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id}))
             run = []
         return found
@@ -110,7 +126,11 @@ class ProperNounSpacyRecognizer(SpacyRecognizer):
                 and self._NAME_WORD.fullmatch(word) is not None)
 
     def _is_word(self, token: Any) -> bool:
-        return token.lower_ in self.dictionary or token.lemma_.lower() in self.dictionary
+        word = token.lower_
+        candidates = {word, token.lemma_.lower()}
+        if word.endswith("s"):  # a plural the lemmatizer leaves alone in a proper noun
+            candidates |= {word[:-1], word[:-2], word[:-3] + "y"}
+        return not candidates.isdisjoint(self.dictionary)
 
 
 def english_words(nlp: Any) -> frozenset[str]:
@@ -119,7 +139,7 @@ def english_words(nlp: Any) -> frozenset[str]:
         index = nlp.get_pipe("lemmatizer").lookups.get_table("lemma_index")
     except (KeyError, AttributeError, ValueError):
         return frozenset()
-    return frozenset(word for key in index.keys() for word in index[key])
+    return frozenset(word for key in index for word in index[key])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,164 @@
+"""Batched detection with the real analyzer: batching, caching, plugins, long texts, and the
+planted PII of a synthetic document."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+from presidio_analyzer import Pattern, PatternRecognizer
+
+from docveil.config import Settings
+from docveil.context import StageContext
+from docveil.errors import ConfigError, DocveilError, PluginError
+from docveil.hookspecs import hookimpl
+from docveil.plugins import make_plugin_manager
+from docveil.stages.detect import pii_text
+from docveil.stages.detect.pii_text import ANALYZER, analyze_texts
+from docveil.stages.redact.operators import OPERATORS
+from docveil.stages.redact.pseudonyms import TOKEN_PATTERN, Pseudonymizer
+from docveil.stages.redact.text import redact_document
+from docveil.types import Document, Page
+
+PAGE_ONE = """CONFIDENTIAL - HR FILE
+
+Employee: Jane Roe
+Date of birth: 14 March 1985
+Home address: 1600 Pennsylvania Avenue NW, Washington, DC 20500
+Email: jane.roe@example.com    Phone: (415) 555-0134
+SSN: 219-09-9999
+Salary account IBAN DE89 3704 0044 0532 0130 00, corporate card 4111 1111 1111 1111.
+Passport number X12345678. Last VPN login from 192.168.1.20.
+Profile: https://hr.example.com/employees/jane-roe
+"""
+PAGE_TWO = """PERFORMANCE REVIEW
+Jane Roe joined the Berlin office in 2019. Her manager, Carlos Mendes, rated her work as
+excellent. Reach her at +1 415 555 0134 or JANE.ROE@EXAMPLE.COM.
+Summary: strong year, promotion recommended.
+"""
+PLANTED = [
+    "Jane Roe", "14 March 1985", "1600 Pennsylvania Avenue NW", "jane.roe@example.com",
+    "(415) 555-0134", "219-09-9999", "DE89 3704 0044 0532 0130 00", "4111 1111 1111 1111",
+    "X12345678", "192.168.1.20", "https://hr.example.com/employees/jane-roe", "Carlos Mendes",
+    "+1 415 555 0134", "JANE.ROE@EXAMPLE.COM", "Berlin",
+]
+
+
+class TicketRecognizers:
+    """A plugin contributing one recognizer, counting how often it is asked."""
+
+    def __init__(self, recognizers: list[object] | None = None) -> None:
+        self.calls = 0
+        self.recognizers = recognizers if recognizers is not None else [PatternRecognizer(
+            supported_entity="TICKET_ID", name="TicketRecognizer",
+            patterns=[Pattern("ticket", r"\bTCK-\d{4}\b", 0.9)])]
+
+    @hookimpl
+    def docveil_text_recognizers(self, context: StageContext) -> list[object]:
+        self.calls += 1
+        return self.recognizers
+
+
+def _context(settings: Settings, *plugins: object) -> StageContext:
+    return StageContext(settings, hook=make_plugin_manager(settings, extra_plugins=plugins).hook)
+
+
+def test_batch_detection_equals_detection_one_text_at_a_time(detect_context: StageContext) -> None:
+    texts = [PAGE_ONE, "", PAGE_TWO, "   ", "Call Jane Roe at (555) 123-4567.", "no personal data here"]
+    batched = analyze_texts(texts, detect_context)
+    assert batched == [analyze_texts([text], detect_context)[0] for text in texts]
+    assert batched[1] == batched[3] == batched[5] == []
+    assert all(f.page == 1 and f.recognizer for findings in batched for f in findings)
+
+
+def test_findings_are_sorted_and_do_not_overlap(detect_context: StageContext) -> None:
+    findings = analyze_texts([PAGE_ONE + PAGE_TWO], detect_context)[0]
+    assert findings == sorted(findings, key=lambda f: f.start)
+    assert all(a.end <= b.start for a, b in pairwise(findings))
+
+
+def test_analyzer_is_built_once_per_context_and_asks_plugins_once(settings: Settings) -> None:
+    plugin = TicketRecognizers()
+    context = _context(settings, plugin)
+    assert context.stash.peek(ANALYZER) is None  # nothing loads before first use
+    context.hook.docveil_warm_up(context=context)
+    analyzer = context.stash.peek(ANALYZER)
+    assert analyzer is not None
+    text = "Ticket TCK-1234 was opened by Jane Roe."
+    for _ in range(3):
+        findings = analyze_texts([text], context)[0]
+    assert plugin.calls == 1
+    assert context.stash.peek(ANALYZER) is analyzer
+    assert ("TICKET_ID", "TCK-1234") in {(f.entity_type, text[f.start:f.end]) for f in findings}
+    assert "TICKET_ID" in analyzer.entities
+
+    other = _context(settings, plugin)
+    analyze_texts([text], other)
+    assert plugin.calls == 2
+    assert other.stash.peek(ANALYZER) is not analyzer
+
+
+def test_a_plugin_returning_something_else_than_a_recognizer_is_named(settings: Settings) -> None:
+    context = _context(settings, TicketRecognizers(recognizers=["not a recognizer"]))
+    with pytest.raises(PluginError, match="EntityRecognizer.*str"):
+        analyze_texts(["text"], context)
+
+
+class QuotingRecognizer(PatternRecognizer):
+    """A broken plugin recognizer whose error message quotes the text it was given."""
+
+    def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):
+        raise ValueError(f"cannot parse {text!r}")
+
+
+def test_a_failing_recognizer_is_reported_without_the_text(settings: Settings) -> None:
+    broken = QuotingRecognizer(supported_entity="TICKET_ID", patterns=[Pattern("t", r"TCK", 0.5)])
+    context = _context(settings, TicketRecognizers(recognizers=[broken]))
+    with pytest.raises(DocveilError, match="ValueError") as caught:
+        analyze_texts(["Jane Roe, 219-09-9999"], context)
+    assert "Jane" not in str(caught.value) and caught.value.__cause__ is None
+    assert caught.value.__suppress_context__
+
+
+def test_an_entity_type_no_recognizer_detects_is_a_config_error(settings: Settings) -> None:
+    context = _context(settings.with_overrides(entities=("PERSON", "SHOE_SIZE")))
+    with pytest.raises(ConfigError, match="SHOE_SIZE"):
+        analyze_texts(["text"], context)
+
+
+def test_a_language_without_a_packaged_model_is_a_config_error(settings: Settings) -> None:
+    context = _context(settings.with_overrides(language="de"))
+    with pytest.raises(ConfigError, match="'de'"):
+        analyze_texts(["Text"], context)
+
+
+def test_long_texts_are_cut_into_segments_without_losing_findings(
+        detect_context: StageContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = "\n".join([PAGE_ONE, PAGE_TWO] * 3)
+    whole = analyze_texts([text], detect_context)[0]
+    monkeypatch.setattr(pii_text, "MAX_SEGMENT_CHARS", 400)
+    monkeypatch.setattr(pii_text, "SEGMENT_OVERLAP", 120)
+    assert len(list(pii_text._segments(text))) > 5
+    assert analyze_texts([text], detect_context)[0] == whole
+
+
+def test_planted_pii_of_a_synthetic_document_is_redacted_with_consistent_pseudonyms(
+        detect_context: StageContext, tmp_path: Path) -> None:
+    document = Document(source=str(tmp_path / "hr.txt"), media_type="text/plain",
+                        pages=(Page(1, PAGE_ONE), Page(2, PAGE_TWO)), content_hash="0" * 64)
+    findings = analyze_texts([page.text for page in document.pages], detect_context)
+    pseudonymizer = Pseudonymizer(bytes(32))
+    redacted = redact_document(document, findings, tenant="acme", pseudonymizer=pseudonymizer,
+                               operators=OPERATORS, operator_for=detect_context.settings.operator_for)
+    for value in PLANTED:
+        assert value not in redacted.text, value
+        assert value not in repr(redacted.manifest)
+    # One subject, one token: on both pages, and whatever the formatting.
+    for value, entity_type in [("Jane Roe", "PERSON"), ("jane.roe@example.com", "EMAIL_ADDRESS"),
+                               ("(415) 555-0134", "PHONE_NUMBER")]:
+        token = pseudonymizer.token(value, entity_type)
+        assert all(token in page.text.text for page in redacted.pages), value
+    tokens = {m.group(0) for m in TOKEN_PATTERN.finditer(redacted.text)}
+    assert tokens == {entry.token for entry in redacted.pseudonyms}
+    assert "CONFIDENTIAL - HR FILE" in redacted.text and "PERFORMANCE REVIEW" in redacted.text

@@ -1,0 +1,101 @@
+"""Each entity type, with texts where it must be found and texts where it must not."""
+
+from __future__ import annotations
+
+import pytest
+
+from docveil.context import StageContext
+from docveil.stages.detect.pii_text import analyze_texts
+
+FOUND = [
+    ("PERSON", "Patient: Jane Roe, admitted on Monday.", "Jane Roe"),
+    ("PERSON", "Her manager, Carlos Mendes, approved the request.", "Carlos Mendes"),
+    ("PERSON", "Emergency contact: Tom O'Brien", "Tom O'Brien"),
+    ("PERSON", "Call Jane Roe at (415) 555-0134.", "Jane Roe"),  # missed by spaCy's NER
+    ("PERSON", "Ask Jan Novak about it.", "Jan Novak"),  # without the "Ask"
+    ("EMAIL_ADDRESS", "Write to jane.roe@example.com today.", "jane.roe@example.com"),
+    ("EMAIL_ADDRESS", "cc: tom.obrien@mail.co.uk", "tom.obrien@mail.co.uk"),
+    ("PHONE_NUMBER", "Call (555) 123-4567 after six.", "(555) 123-4567"),
+    ("PHONE_NUMBER", "Mobile: +1 415 555 0134", "+1 415 555 0134"),
+    ("PHONE_NUMBER", "Office +44 20 7946 0958", "+44 20 7946 0958"),
+    ("CREDIT_CARD", "Card 4111 1111 1111 1111 on file.", "4111 1111 1111 1111"),
+    ("CREDIT_CARD", "Visa 4012888888881881, exp 12/27", "4012888888881881"),
+    ("IBAN_CODE", "IBAN DE89 3704 0044 0532 0130 00 for refunds", "DE89 3704 0044 0532 0130 00"),
+    ("IBAN_CODE", "Pay to GB82WEST12345698765432.", "GB82WEST12345698765432"),
+    ("US_SSN", "SSN: 219-09-9999", "219-09-9999"),
+    ("US_SSN", "social security number 536-22-1234", "536-22-1234"),
+    ("IP_ADDRESS", "login from 192.168.1.20 failed", "192.168.1.20"),
+    ("IP_ADDRESS", "and from 2001:db8::1 too", "2001:db8::1"),
+    ("LOCATION", "She moved to Berlin last year.", "Berlin"),
+    ("STREET_ADDRESS", "Address: 1600 Pennsylvania Avenue NW, Washington, DC 20500.",
+     "1600 Pennsylvania Avenue NW, Washington, DC 20500"),
+    ("STREET_ADDRESS", "He lives at 221B Baker Street.", "221B Baker Street"),
+    ("STREET_ADDRESS", "Ship to 350 5th Ave, Apt 4 please", "350 5th Ave, Apt 4"),
+    ("STREET_ADDRESS", "Anschrift: Hauptstraße 5, 10115 Berlin", "Hauptstraße 5, 10115 Berlin"),
+    ("STREET_ADDRESS", "Bill to Via Roma 12, 00184 Roma", "Via Roma 12, 00184 Roma"),
+    ("STREET_ADDRESS", "Deliver to 10 rue de Rivoli, 75001 Paris", "10 rue de Rivoli, 75001 Paris"),
+    ("DATE_OF_BIRTH", "Jane Roe, born 03/14/1985, was seen.", "03/14/1985"),
+    ("DATE_OF_BIRTH", "Date of birth: 12 July 1990", "12 July 1990"),
+    ("DATE_OF_BIRTH", "DOB: 1985-03-14", "1985-03-14"),
+    ("DATE_OF_BIRTH", "Her birthday is March 14, 1985.", "March 14, 1985"),
+    ("DATE_OF_BIRTH", "born in Boston on 14.03.1985", "14.03.1985"),
+    ("PASSPORT", "Passport number X12345678, issued in Lyon", "X12345678"),
+    ("PASSPORT", "Reisepass Nr. C01X00T47", "C01X00T47"),
+    ("US_PASSPORT", "US passport: 912803456", "912803456"),
+    ("US_DRIVER_LICENSE", "Driver license D1234567, class C", "D1234567"),
+    ("DRIVER_LICENSE", "Driving licence number: PATEL901120PP9AB", "PATEL901120PP9AB"),
+    ("PERSONAL_URL", "Profile: https://example.com/users/jane-roe.", "https://example.com/users/jane-roe"),
+    ("PERSONAL_URL", "see https://intranet.example.com/profile?email=jane.roe@example.com",
+     "https://intranet.example.com/profile?email=jane.roe@example.com"),
+    ("PERSONAL_URL", "home page www.uni.example.edu/~jroe/cv.html", "www.uni.example.edu/~jroe/cv.html"),
+    ("PERSONAL_URL", "(https://crm.example.com/search?name=Jane%20Roe&x=1)",
+     "https://crm.example.com/search?name=Jane%20Roe&x=1"),
+]
+
+NOT_FOUND = [
+    ("PERSON", "Driver license renewal is due next month."),
+    ("PERSON", "PERFORMANCE REVIEW\nSummary\nThe quarterly results improved."),
+    ("PERSON", "Please contact Customer Service for a refund."),
+    ("PERSON", "Human Resources will schedule the Quarterly Business Review."),
+    ("PERSON", "Google Drive folder: Finance Q3\nSubject: Re: Invoice Dispute"),
+    ("EMAIL_ADDRESS", "Send it to admin@localhost when ready."),
+    ("EMAIL_ADDRESS", "The build user@host.notarealtld failed."),
+    ("CREDIT_CARD", "Card 4111 1111 1111 1112 was declined."),  # fails the Luhn check
+    ("IBAN_CODE", "IBAN DE89 3704 0044 0532 0130 01 is wrong."),  # bad check digits
+    ("US_SSN", "The sample 078-05-1120 is void."),
+    ("US_SSN", "Reference 000-12-3456 is not an SSN."),
+    ("IP_ADDRESS", "Upgrade to version 1.2.3 today."),
+    ("STREET_ADDRESS", "During 2020 the team grew."),
+    ("STREET_ADDRESS", "Brigade 3 arrived late."),
+    ("STREET_ADDRESS", "I sent it via Email 2 days ago."),
+    ("STREET_ADDRESS", "Spring 2024 planning starts."),
+    ("DATE_OF_BIRTH", "The meeting is on 03/14/2025."),
+    ("DATE_OF_BIRTH", "She was born in 1985 and joined on 2010-05-01."),
+    ("DATE_OF_BIRTH", "DOB: 13/13/1985"),
+    ("PASSPORT", "Invoice X12345678 is due."),
+    ("PASSPORT", "Passport photos: 2 copies, reference AB1234567 is the order."),
+    ("DRIVER_LICENSE", "Order D1234567 shipped."),
+    ("DRIVER_LICENSE", "Driver license: D1234567, expires 2027-05-01"),
+    ("US_DRIVER_LICENSE", "Order D1234567 shipped."),
+    ("PERSONAL_URL", "Read https://www.example.com/about for details."),
+    ("PERSONAL_URL", "Docs at https://docs.python.org/3/library/re.html."),
+]
+
+
+def _found(text: str, context: StageContext) -> set[tuple[str, str]]:
+    return {(f.entity_type, text[f.start:f.end]) for f in analyze_texts([text], context)[0]}
+
+
+@pytest.mark.parametrize(("entity_type", "text", "value"), FOUND,
+                         ids=[f"{e}:{v}" for e, _, v in FOUND])
+def test_entity_is_found(entity_type: str, text: str, value: str, detect_context: StageContext) -> None:
+    assert (entity_type, value) in _found(text, detect_context)
+
+
+@pytest.mark.parametrize(("entity_type", "text"), NOT_FOUND, ids=[f"{e}:{t[:30]}" for e, t in NOT_FOUND])
+def test_entity_is_not_found(entity_type: str, text: str, detect_context: StageContext) -> None:
+    assert entity_type not in {found_type for found_type, _ in _found(text, detect_context)}
+
+
+def test_every_default_entity_type_has_a_positive_case(detect_context: StageContext) -> None:
+    assert set(detect_context.settings.entities) <= {entity_type for entity_type, _, _ in FOUND}
