@@ -17,6 +17,8 @@ from docveil.types import Chunk, Principal
 # they have this many visible rows (pgvector iterative scans).
 CANDIDATES_PER_HIT = 4
 RRF_K = 60
+# pgvector accepts hnsw.ef_search in 1..1000; iterative scans go on past it when the LIMIT needs more.
+MAX_EF_SEARCH = 1000
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,8 @@ def search_chunks(conn: psycopg.Connection, principal: Principal, vector: np.nda
                   tsquery: str, k: int) -> list[ChunkRow]:
     """Hybrid search (HNSW cosine + full text, fused by reciprocal rank) over visible chunks."""
     conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-    conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(max(40, k * CANDIDATES_PER_HIT))])
+    conn.execute("SELECT set_config('hnsw.ef_search', %s, true)",
+                 [str(min(MAX_EF_SEARCH, max(40, k * CANDIDATES_PER_HIT)))])
     rows = conn.execute(_SEARCH_SQL, {
         "vector": Vector(vector), "tsquery": tsquery, "k": k, "rrf_k": RRF_K,
         "candidates": k * CANDIDATES_PER_HIT,

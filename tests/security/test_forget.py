@@ -1,0 +1,173 @@
+"""``forget`` crypto-shreds a data subject: vault entry and key gone, token out of every chunk
+and vector, documents only about them deleted on request, everyone else untouched, audited."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from docveil.engine import Engine
+from docveil.errors import AccessDeniedError
+from docveil.stages.redact.pseudonyms import TOKEN_PATTERN
+from docveil.types import Principal, RedactedText
+
+TENANT = "clinic"
+SUBJECT = "Ingrid Holm"
+OTHER = "Marcus Webb"
+WRITER = Principal(TENANT, "writer")
+READER = Principal(TENANT, "reader", frozenset({"analyst"}))
+OFFICER = Principal(TENANT, "officer", frozenset({"privacy-officer"}))
+ADMIN = Principal(TENANT, "root", frozenset({"admin"}))
+REIDENTIFIER = Principal(TENANT, "resolver", frozenset({"reidentify"}))
+AUDITOR = Principal(TENANT, "auditor", frozenset({"auditor"}))
+FILES = {
+    "only_subject.txt": f"Therapy session notes. {SUBJECT} described trouble sleeping since the accident. "
+                        "The next session is booked for the following week.\n",
+    "shared.txt": f"Team meeting. {SUBJECT} and {OTHER} discussed the migration plan for the archive servers.\n",
+    "other.txt": f"Expense claim filed by {OTHER} for the train ticket to the conference.\n",
+    "nobody.txt": "Maintenance log: the printer on the second floor was repaired and tested.\n",
+}
+
+
+@dataclass(frozen=True)
+class Corpus:
+    ids: dict[str, str]
+    subject_token: str
+    other_token: str
+    subject_digest: str
+
+
+def ingest(engine: Engine, folder: Path) -> Corpus:
+    for name, text in FILES.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    report = engine.ingest([folder], WRITER)
+    assert report.ok and len(report.ingested) == len(FILES)
+    ids = {Path(d.source).name: d.document_id for d in report.ingested}
+    with engine.database.admin() as conn:
+        texts = [r[0] for r in conn.execute("SELECT text FROM chunks")]
+    tokens = {m.group(0) for text in texts for m in TOKEN_PATTERN.finditer(text)}
+    by_value = {value: token for token, value in engine.reidentify(tokens, REIDENTIFIER).items()}
+    assert set(by_value) == {SUBJECT, OTHER}, "the detector must find exactly the two people"
+    with engine.database.admin() as conn:
+        digest = conn.execute("SELECT digest FROM vault WHERE token = %s", [by_value[SUBJECT]]).fetchone()[0]
+    return Corpus(ids, by_value[SUBJECT], by_value[OTHER], digest)
+
+
+@pytest.fixture
+def corpus(engine: Engine, tmp_path: Path) -> Corpus:
+    return ingest(engine, tmp_path)
+
+
+def snapshot(engine: Engine) -> dict[str, list[tuple]]:
+    """Every stored row of the tenant except the audit log (which records each attempt)."""
+    queries = {
+        "documents": "SELECT id, chunk_count, acl_users, acl_roles, source_enc, metadata_enc FROM documents ORDER BY id",
+        "chunks": "SELECT id, document_id, text, embedding::text FROM chunks ORDER BY id",
+        "vault": "SELECT digest, token, entity_type, value_enc FROM vault ORDER BY digest",
+        "subject_keys": "SELECT digest, wrapped FROM subject_keys ORDER BY digest",
+        "document_subjects": "SELECT document_id, digest FROM document_subjects ORDER BY 1, 2",
+        "tenant_keys": "SELECT purpose, version, wrapped FROM tenant_keys ORDER BY 1, 2",
+    }
+    with engine.database.admin() as conn:
+        return {name: conn.execute(query).fetchall() for name, query in queries.items()}
+
+
+def chunk_texts(engine: Engine, document_id: str) -> list[str]:
+    with engine.database.admin() as conn:
+        return [r[0] for r in conn.execute("SELECT text FROM chunks WHERE document_id = %s ORDER BY ordinal",
+                                           [document_id])]
+
+
+def assert_shredded(engine: Engine, corpus: Corpus) -> None:
+    assert engine.reidentify([corpus.subject_token], REIDENTIFIER) == {}
+    assert engine.reidentify([corpus.other_token], REIDENTIFIER) == {corpus.other_token: OTHER}
+    with engine.database.admin() as conn:
+        for table in ("vault", "subject_keys", "document_subjects"):
+            left = conn.execute(f"SELECT count(*) FROM {table} WHERE digest = %s", [corpus.subject_digest]).fetchone()[0]
+            assert left == 0, f"{table} still holds the subject"
+        assert conn.execute("SELECT count(*) FROM vault WHERE token = %s", [corpus.subject_token]).fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM chunks WHERE text LIKE %s",
+                            [f"%{corpus.subject_token}%"]).fetchone()[0] == 0
+    for query in (SUBJECT, f"What did {SUBJECT} say about sleeping?", corpus.subject_token):
+        hits = engine.search(query, READER, k=50)
+        assert hits and all(corpus.subject_token not in h.text for h in hits)
+
+
+def test_forget_shreds_the_subject_and_deletes_documents_only_about_them(engine: Engine, corpus: Corpus) -> None:
+    with engine.database.admin() as conn:
+        before_vector = conn.execute("SELECT embedding FROM chunks WHERE document_id = %s",
+                                     [corpus.ids["shared.txt"]]).fetchone()[0]
+    result = engine.forget(SUBJECT, OFFICER, delete_documents=True)
+    assert result.subject_found and result.vault_entries == 1
+    assert (result.documents_deleted, result.documents_kept) == (1, 1)
+    assert_shredded(engine, corpus)
+
+    listed = {i.document_id for i in engine.documents(READER)}
+    assert listed == {corpus.ids[n] for n in ("shared.txt", "other.txt", "nobody.txt")}
+    assert chunk_texts(engine, corpus.ids["only_subject.txt"]) == []
+    shared = " ".join(chunk_texts(engine, corpus.ids["shared.txt"]))
+    assert "<PERSON>" in shared and corpus.other_token in shared
+    # The vector was recomputed from the scrubbed text, so it no longer encodes the old token.
+    with engine.database.admin() as conn:
+        after_vector = conn.execute("SELECT embedding FROM chunks WHERE document_id = %s",
+                                    [corpus.ids["shared.txt"]]).fetchone()[0]
+    expected = engine.text_encoder.encode([RedactedText(shared)])[0]
+    assert not np.allclose(before_vector.to_numpy(), after_vector.to_numpy(), atol=1e-3)
+    assert np.allclose(after_vector.to_numpy(), expected, atol=1e-4)
+
+    records = engine.audit_records(AUDITOR, action="forget")
+    assert [(r.user, r.outcome) for r in records] == [("officer", "ok")]
+    assert records[0].counts["documents_deleted"] == 1 and records[0].counts["vault_entries"] == 1
+    assert SUBJECT not in str(records[0].as_dict())
+    result = engine.audit_verify(AUDITOR)
+    assert result.ok, result.reason
+
+
+def test_forget_keeps_documents_unless_asked_and_scrubs_the_token_from_them(engine: Engine,
+                                                                           corpus: Corpus) -> None:
+    result = engine.forget(SUBJECT, ADMIN, delete_documents=False)
+    assert result.subject_found and (result.documents_deleted, result.documents_kept) == (0, 2)
+    assert_shredded(engine, corpus)
+    assert {i.document_id for i in engine.documents(READER)} == set(corpus.ids.values())
+    only = " ".join(chunk_texts(engine, corpus.ids["only_subject.txt"]))
+    assert "<PERSON>" in only and "trouble sleeping" in only
+    assert TOKEN_PATTERN.search(only) is None
+    assert engine.audit_verify(AUDITOR).ok
+
+
+def test_forgetting_again_changes_nothing_and_is_audited_as_not_found(engine: Engine, corpus: Corpus) -> None:
+    engine.forget(SUBJECT, OFFICER, delete_documents=True)
+    before = snapshot(engine)
+    again = engine.forget(SUBJECT, OFFICER, delete_documents=True)
+    assert not again.subject_found
+    assert (again.vault_entries, again.documents_deleted, again.documents_kept) == (0, 0, 0)
+    assert snapshot(engine) == before
+    assert [r.outcome for r in engine.audit_records(AUDITOR, action="forget")] == ["ok", "not_found"]
+    assert engine.audit_verify(AUDITOR).ok
+
+
+def test_forgetting_someone_never_seen_changes_nothing(engine: Engine, corpus: Corpus) -> None:
+    before = snapshot(engine)
+    assert not engine.forget("Nobody Known", OFFICER, delete_documents=True).subject_found
+    assert snapshot(engine) == before
+    assert engine.reidentify([corpus.subject_token], REIDENTIFIER) == {corpus.subject_token: SUBJECT}
+
+
+def test_forget_without_the_privacy_officer_or_admin_role_is_denied_and_audited(engine: Engine,
+                                                                              corpus: Corpus) -> None:
+    before = snapshot(engine)
+    intruders = [Principal(TENANT, f"intruder{i}", roles) for i, roles in enumerate(
+        (frozenset(), frozenset({"analyst"}), frozenset({"reidentify", "auditor"})))]
+    for intruder in intruders:
+        with pytest.raises(AccessDeniedError):
+            engine.forget(SUBJECT, intruder, delete_documents=True)
+    assert snapshot(engine) == before
+    assert engine.reidentify([corpus.subject_token], REIDENTIFIER) == {corpus.subject_token: SUBJECT}
+    denials = engine.audit_records(AUDITOR, action="deny")
+    assert [(r.user, r.outcome, r.extra.get("action")) for r in denials] == [
+        (p.user, "denied", "forget") for p in intruders]
+    assert engine.audit_records(AUDITOR, action="forget") == []
+    assert engine.audit_verify(AUDITOR).ok
