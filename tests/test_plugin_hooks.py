@@ -145,3 +145,43 @@ def test_docveil_register_commands(settings) -> None:
     make_plugin_manager(settings, [hook_probes.HelloCommand()]).hook.docveil_register_commands(cli=cli)
     result = CliRunner().invoke(cli, ["hello"])
     assert result.exit_code == 0 and "hello from a plugin" in result.stdout
+
+
+def test_docveil_answer(settings, db, model_stash, tmp_path: Path) -> None:
+    path = tmp_path / "lease.txt"
+    path.write_text("The lease was signed by Jonathan Smith in May.")
+    echo = settings.with_overrides(answerer="echo")
+    with Engine(echo, database=db, plugins=[hook_probes.EchoAnswerer()], stash=model_stash) as engine:
+        engine.ingest([path], ALICE)
+        answer = engine.ask("Who is Jonathan Smith?", ALICE)
+    assert answer.model == "echo-1" and not answer.extractive
+    assert answer.text == f"You asked: {answer.redacted_question}"
+    assert "Jonathan Smith" not in answer.text and "<PERSON_" in answer.text
+    assert answer.citations and answer.citations[0].source == str(path)
+
+
+def _white_png(path: Path) -> Path:
+    from PIL import Image
+
+    Image.new("RGB", (200, 100), "white").save(path)
+    return path
+
+
+def test_docveil_ocr_image(settings, db, model_stash, tmp_path: Path) -> None:
+    path = _white_png(tmp_path / "memo.png")
+    plugins = (hook_probes.FixedWordsOcr(), hook_probes.CodewordDetector())
+    with engine_with(settings, db, *plugins, stash=model_stash) as engine:
+        assert engine.load(path).pages[0].text == "Operation BLUEBIRD"
+        redacted = engine.redact(path, ALICE)
+    assert "BLUEBIRD" not in redacted.text and "Operation" in redacted.text
+    assert [(r.label, r.box.as_list()) for r in redacted.regions] == [("CODEWORD", [100, 10, 180, 30])]
+    assert redacted.pages[0].image.pixels.getpixel((140, 20)) == (0, 0, 0), "the word is filled in the pixels"
+
+
+def test_docveil_detect_image_regions(settings, db, model_stash, tmp_path: Path) -> None:
+    path = _white_png(tmp_path / "slide.png")
+    with engine_with(settings, db, hook_probes.CornerLogoDetector(), stash=model_stash) as engine:
+        redacted = engine.redact(path, ALICE)
+    assert [(r.label, r.detector, r.operator) for r in redacted.regions] == [("LOGO", "CornerLogoDetector", "fill")]
+    assert redacted.pages[0].image.pixels.getpixel((5, 5)) == (0, 0, 0)
+    assert redacted.pages[0].image.pixels.getpixel((60, 60)) == (255, 255, 255)

@@ -17,6 +17,8 @@ DEFAULT_ENTITIES = (
     "IP_ADDRESS", "LOCATION", "STREET_ADDRESS", "DATE_OF_BIRTH", "US_PASSPORT",
     "PASSPORT", "US_DRIVER_LICENSE", "DRIVER_LICENSE", "PERSONAL_URL",
 )
+# Image regions: faces and plates are blurred, text (PII read by OCR) is filled.
+DEFAULT_IMAGE_OPERATORS = {"FACE": "blur", "LICENSE_PLATE": "blur"}
 
 
 def default_home() -> Path:
@@ -30,6 +32,43 @@ def default_home() -> Path:
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         return Path("/var/lib/docveil")
     return Path(platformdirs.user_data_dir("docveil"))
+
+
+class Secret:
+    """A secret setting (an API key). Its repr and str hide it; it refuses to be pickled or
+    written as JSON, so it cannot leak through logs, exceptions or dumped settings."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        if not isinstance(value, str) or not value:
+            raise ConfigError("a secret setting must be a non-empty string")
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret itself, for the one place that sends it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        import hmac
+
+        return isinstance(other, Secret) and hmac.compare_digest(self._value, other._value)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("a Secret cannot be pickled or serialised")
+
+    def __copy__(self) -> Secret:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Secret:
+        return self
 
 
 @dataclass(frozen=True)
@@ -54,23 +93,81 @@ class Settings:
     max_pages: int = 2000
     max_chars: int = 20_000_000
     max_pixels: int = 100_000_000
+    # Documents that hold pictures (PDF, docx, email): pictures per document, decoded pixels
+    # held at once per document (a scanned A4 page at 200 dpi is 3.9 million), unpacked size
+    # of an archive-based format, attachments per email, and depth of documents inside documents.
+    max_images: int = 500
+    max_document_pixels: int = 400_000_000
+    max_unpacked_bytes: int = 400 * 1024 * 1024
+    max_attachments: int = 50
+    max_nesting: int = 3
+    image_default_operator: str = "fill"
+    image_operators: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_IMAGE_OPERATORS))
+    image_padding: float = 0.25
+    image_ocr: bool = True
+    ocr_language: str = "eng"
+    face_threshold: float = 0.35
     blocked_plugins: tuple[str, ...] = ()
     load_entry_points: bool = True
+    # HTTP server bearer tokens (docs/http.md): a JWT is accepted only when an issuer's public
+    # key is configured; ``jwt_public_key`` is a PEM or the path of a PEM file.
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_public_key: str | None = None
+    jwt_tenant_claim: str = "tenant"
+    jwt_user_claim: str = "sub"
+    jwt_roles_claim: str = "roles"
+    jwt_leeway: int = 30
+    # Ask (docs/ask.md): the answerer that writes answers, and how it reaches its model.
+    answerer: str = "extractive"
+    ask_max_context_chars: int = 6000
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: Secret | None = None
+    llm_api_key_header: str = "Authorization"
+    llm_timeout: float = 60.0
+    llm_max_retries: int = 3
+    llm_retry_backoff: float = 0.5
+    llm_max_tokens: int = 512
+    llm_temperature: float = 0.0
+    llm_vision: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "home", Path(self.home).expanduser())
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise ConfigError(f"device must be auto, cpu or cuda[:N], not {self.device!r}")
-        for name in ("batch_size", "chunk_size", "max_bytes", "max_pages", "max_chars", "max_pixels"):
+        for name in ("batch_size", "chunk_size", "max_bytes", "max_pages", "max_chars", "max_pixels",
+                     "max_images", "max_document_pixels", "max_unpacked_bytes", "max_attachments", "max_nesting"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
         if not 0 <= self.chunk_overlap < self.chunk_size:
             raise ConfigError("chunk_overlap must be >= 0 and smaller than chunk_size")
         if not 0.0 <= self.score_threshold <= 1.0:
             raise ConfigError("score_threshold must be between 0 and 1")
+        if not 0.0 <= self.face_threshold <= 1.0:
+            raise ConfigError("face_threshold must be between 0 and 1")
+        if not 0.0 <= self.image_padding <= 1.0:
+            raise ConfigError("image_padding must be between 0 and 1 (a fraction of the box size)")
+        if self.jwt_public_key and not (self.jwt_issuer and self.jwt_audience):
+            raise ConfigError("jwt_public_key needs jwt_issuer and jwt_audience: tokens are only "
+                              "accepted from one issuer, for this audience")
+        if self.jwt_leeway < 0:
+            raise ConfigError("jwt_leeway must not be negative")
+        if isinstance(self.llm_api_key, str):
+            object.__setattr__(self, "llm_api_key", Secret(self.llm_api_key))
+        for name in ("ask_max_context_chars", "llm_timeout", "llm_max_tokens"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive")
+        if self.llm_max_retries < 0 or self.llm_retry_backoff < 0:
+            raise ConfigError("llm_max_retries and llm_retry_backoff must not be negative")
+        if not 0.0 <= self.llm_temperature <= 2.0:
+            raise ConfigError("llm_temperature must be between 0 and 2")
 
     def operator_for(self, entity_type: str) -> str:
         return self.operators.get(entity_type, self.default_operator)
+
+    def image_operator_for(self, label: str) -> str:
+        return self.image_operators.get(label, self.image_default_operator)
 
     def with_overrides(self, **overrides: Any) -> Settings:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -15,38 +16,57 @@ from typing import Any, Literal, TextIO
 import numpy as np
 import psycopg
 
+from docveil.ask.answer import AskRun, context_tokens, guard_context
+from docveil.ask.guard import OutputGuard
+from docveil.ask.prompt import build_request
 from docveil.config import Settings
 from docveil.context import Stash, StageContext
-from docveil.errors import AccessDeniedError, ConfigError, DocveilError, NotFoundError, UnredactedContentError
+from docveil.errors import (
+    AccessDeniedError,
+    ConfigError,
+    DocveilError,
+    LoadError,
+    NotFoundError,
+    PluginError,
+    UnredactedContentError,
+)
 from docveil.plugins import make_plugin_manager
 from docveil.protocols import Operator, TextEncoder
-from docveil.security import audit, rotation
+from docveil.security import api_keys, audit, rotation
 from docveil.security.access import authorize
 from docveil.security.crypto import decrypt_field, derive_key, encrypt_field, hmac_sha256
 from docveil.security.keyring import AUDIT, DATA, PSEUDONYM, SIGNING, TenantKeyring
 from docveil.security.keys import DataKeyRing
 from docveil.security.vault import ForgetResult, Vault
 from docveil.stages.detect.overlaps import resolve_overlaps
-from docveil.stages.load.source import load_document, read_source
+from docveil.stages.load.source import load_document, read_source, source_from_bytes
 from docveil.stages.redact.pseudonyms import TOKEN_PATTERN, Pseudonymizer
+from docveil.stages.detect.regions import detect_image_regions
+from docveil.stages.redact.image import redact_image_document
+from docveil.stages.redact.placed_images import redact_placed_images
 from docveil.stages.redact.text import redact_document, redact_text
 from docveil.store import repository
 from docveil.store.database import Database
 from docveil.types import (
     TENANT_WIDE,
     Acl,
+    Answer,
+    AnswerDelta,
     BBox,
     Chunk,
     Document,
     DocumentInfo,
     Failure,
     Finding,
+    Generation,
     Hit,
     IngestedDocument,
     IngestReport,
     Principal,
     RedactedDocument,
+    RedactedImage,
     RedactedText,
+    Source,
 )
 
 log = logging.getLogger(__name__)
@@ -59,6 +79,9 @@ ProgressCallback = Callable[[str, int, int], None]
 _QUERY_LOOKUP_TYPES = ("PERSON", "LOCATION", "STREET_ADDRESS", "EMAIL_ADDRESS", "EMPLOYEE_ID")
 _WORD = re.compile(r"[\w@.+'-]+", re.UNICODE)
 _MAX_NGRAM = 4
+# The API-key lookup runs before any tenant is known. It only calls api_key_principal(), which
+# reads no row-level-secured table, so the tenant its transaction is bound to does not matter.
+_NO_TENANT = "docveil:none"
 
 
 @dataclass(frozen=True)
@@ -88,6 +111,7 @@ class Engine:
         self._keyring: TenantKeyring | None = None
         self._outboxes = threading.local()
         self._vault: Vault | None = None
+        self._text_vectors: tuple[str, int] | None = None
 
     # Lifecycle
 
@@ -117,6 +141,14 @@ class Engine:
             raise DocveilError("no plugin provides a text encoder (hook docveil_text_encoder)")
         return encoder
 
+    def _ensure_text_vectors(self, encoder: TextEncoder) -> None:
+        # Once per engine and encoder: it opens an owner connection and takes a lock, which
+        # would otherwise cost every search a connection handshake.
+        wanted = (encoder.name, encoder.dimension)
+        if self._text_vectors != wanted:
+            self.database.ensure_text_vectors(*wanted)
+            self._text_vectors = wanted
+
     def warm_up(self) -> None:
         """Load every heavy model now instead of on first use."""
         self.hook.docveil_warm_up(context=self.context)
@@ -133,8 +165,14 @@ class Engine:
 
     # Stages
 
-    def load(self, path: str | Path) -> Document:
-        return load_document(read_source(Path(path), self.settings), self.context)
+    def load(self, path: str | Path | Source) -> Document:
+        """Load a file, or an upload given as a ``Source`` (checked for size and sniffed again:
+        its ``media_type`` is not trusted)."""
+        if isinstance(path, Source):
+            source = source_from_bytes(path.name, path.data, self.settings)
+        else:
+            source = read_source(Path(path), self.settings)
+        return load_document(source, self.context)
 
     def detect(self, texts: Sequence[str]) -> list[list[Finding]]:
         """Findings of every detector plugin, merged per text."""
@@ -156,7 +194,7 @@ class Engine:
     def _pseudonymizer(self, conn: psycopg.Connection, tenant: str) -> Pseudonymizer:
         return Pseudonymizer(self.keyring.current(conn, tenant, PSEUDONYM).key)
 
-    def redact(self, source: str | Path | Document, principal: Principal) -> RedactedDocument:
+    def redact(self, source: str | Path | Source | Document, principal: Principal) -> RedactedDocument:
         """Load (if given a path), detect and redact one document with the tenant's pseudonyms."""
         self._authorize(principal, "redact", {})
         document = source if isinstance(source, Document) else self.load(source)
@@ -164,19 +202,54 @@ class Engine:
             pseudonymizer = self._pseudonymizer(conn, principal.tenant)
             redacted = self._redact_batch([document], principal.tenant, pseudonymizer)[0]
             self._audit(conn, principal, audit.AuditEvent(
-                "redact", counts={"pages": redacted.page_count, "findings": len(redacted.manifest)}))
+                "redact", counts={"pages": redacted.page_count, "findings": len(redacted.manifest),
+                                  "regions": len(redacted.regions)}))
+        return redacted
+
+    def redact_to_file(self, source: str | Path | Source, destination: str | Path,
+                       principal: Principal) -> RedactedDocument:
+        """Redact one document and write it to ``destination``: a redacted PDF when it ends in
+        ``.pdf`` (the source must be a PDF; see docs/redacted_pdf.md), the redacted text
+        otherwise. The file appears whole or not at all."""
+        from docveil.stages.redact.pdf import write_redacted_pdf
+
+        self._authorize(principal, "redact", {})
+        if not isinstance(source, Source):
+            source = read_source(Path(source), self.settings)
+        destination = Path(destination)
+        as_pdf = destination.suffix.lower() == ".pdf"
+        if as_pdf and source.media_type != "application/pdf":
+            raise ConfigError(f"{source.name}: a redacted PDF can only be written from a PDF; "
+                              "write the redacted text instead (for example -o out.txt)")
+        document = self.load(source)
+        redacted = self.redact(document, principal)
+        if as_pdf:
+            data = write_redacted_pdf(source, document, redacted, self.settings)
+        else:
+            data = (redacted_text_output(redacted) + "\n").encode("utf-8")
+        _write_whole(destination, data)
         return redacted
 
     def _redact_batch(self, documents: Sequence[Document], tenant: str,
                       pseudonymizer: Pseudonymizer) -> list[RedactedDocument]:
         texts = [page.text for document in documents for page in document.pages]
         findings = iter(self.detect(texts))
+        images = [page.image for document in documents for page in document.pages if page.image is not None]
+        regions = iter(detect_image_regions(images, self.context))
         operators = self.operators
         out = []
         for document in documents:
             page_findings = [[replace_page(f, page.number) for f in next(findings)] for page in document.pages]
-            out.append(redact_document(document, page_findings, tenant=tenant, pseudonymizer=pseudonymizer,
-                                       operators=operators, operator_for=self.settings.operator_for))
+            if any(page.image is not None for page in document.pages):
+                page_regions = [next(regions) for page in document.pages if page.image is not None]
+                redacted = redact_image_document(document, page_findings, page_regions, self.context, tenant=tenant,
+                                                 pseudonymizer=pseudonymizer, operators=operators,
+                                                 operator_for=self.settings.operator_for)
+            else:
+                redacted = redact_document(document, page_findings, tenant=tenant, pseudonymizer=pseudonymizer,
+                                           operators=operators, operator_for=self.settings.operator_for)
+            # Pictures on pages (PDF images, scans, Word pictures): their text was redacted above.
+            out.append(redact_placed_images(document, redacted, page_findings, self.context))
         return out
 
     def chunk(self, document: RedactedDocument) -> list[Chunk]:
@@ -185,16 +258,17 @@ class Engine:
 
     # Ingest
 
-    def ingest(self, paths: Iterable[str | Path], principal: Principal, *, acl: Acl = TENANT_WIDE,
+    def ingest(self, paths: Iterable[str | Path | Source], principal: Principal, *, acl: Acl = TENANT_WIDE,
                batch_size: int = 32, progress: ProgressCallback | None = None) -> IngestReport:
-        """Load, redact, chunk, encode and store files (folders are walked). Each document is
-        stored whole or not at all; a bad file is reported in ``failed`` and the rest go on."""
+        """Load, redact, chunk, encode and store files (folders are walked) or ``Source``s
+        (uploads). Each document is stored whole or not at all; a bad file is reported in
+        ``failed`` and the rest go on."""
         self._authorize(principal, "ingest", {})
         files = list(expand_paths(paths))
         ingested: list[IngestedDocument] = []
         failed: list[Failure] = []
         encoder = self.text_encoder
-        self.database.ensure_text_vectors(encoder.name, encoder.dimension)
+        self._ensure_text_vectors(encoder)
         done = 0
         for start in range(0, len(files), batch_size):
             batch = files[start:start + batch_size]
@@ -203,7 +277,7 @@ class Engine:
                 try:
                     loaded.append(self.load(path))
                 except DocveilError as exc:
-                    failed.append(_failure(str(path), exc))
+                    failed.append(_failure(path.name if isinstance(path, Source) else str(path), exc))
             ok, bad = self._ingest_documents(loaded, principal, acl, encoder)
             ingested.extend(ok)
             failed.extend(bad)
@@ -283,21 +357,23 @@ class Engine:
 
             repository.insert_document(conn, repository.DocumentRow(
                 id=document_id, tenant=tenant, content_hash=item.content_hash, media_type=document.media_type,
-                page_count=document.page_count, chunk_count=len(item.chunks), finding_count=len(document.manifest),
+                page_count=document.page_count, chunk_count=len(item.chunks),
+                finding_count=len(document.manifest) + len(document.regions),
                 source_enc=seal(document.source, "source"),
                 metadata_enc=seal(json.dumps(dict(document.metadata), sort_keys=True), "metadata"),
                 key_version=data_key.version, owner_user=principal.user,
                 acl_users=tuple(sorted(acl.users)), acl_roles=tuple(sorted(acl.roles)),
-                manifest=[record.as_dict() for record in document.manifest]))
+                manifest=[record.as_dict() for record in (*document.manifest, *document.regions)]))
             repository.insert_chunks(conn, tenant, document_id, item.chunks, vectors,
                                      sorted(acl.users), sorted(acl.roles))
             self.vault.store(conn, tenant, document.pseudonyms)
             repository.link_subjects(conn, tenant, document_id, sorted({p.digest for p in document.pseudonyms}))
             self._audit(conn, principal, audit.AuditEvent(
                 "ingest", targets=(document_id,),
-                counts={"pages": document.page_count, "chunks": len(item.chunks), "findings": len(document.manifest)}))
+                counts={"pages": document.page_count, "chunks": len(item.chunks), "findings": len(document.manifest),
+                        "regions": len(document.regions)}))
         return IngestedDocument(document_id, document.source, document.page_count, len(item.chunks),
-                                len(document.manifest))
+                                len(document.manifest) + len(document.regions))
 
     # Search
 
@@ -308,7 +384,7 @@ class Engine:
             raise ValueError("k must be between 1 and 1000")
         self._authorize(principal, "search", {})
         encoder = self.text_encoder
-        self.database.ensure_text_vectors(encoder.name, encoder.dimension)
+        self._ensure_text_vectors(encoder)
         with self._transaction(principal.tenant) as conn:
             redacted_query = self.pseudonymize_query(conn, query, principal.tenant)
             vector = encoder.encode([redacted_query])[0]
@@ -365,6 +441,110 @@ class Engine:
                 "reidentify", counts={"requested": len(wanted), "resolved": len(resolved)},
                 hashes={"tokens": audit.keyed_hash(keys.mac_key, wanted)}), keys)
         return resolved
+
+    # Ask
+
+    def ask(self, question: str, principal: Principal, *, k: int = 5,
+            image: bytes | Path | None = None) -> Answer:
+        """Answer ``question`` from the passages ``principal`` may read, with citations.
+
+        The question is pseudonymised with the tenant's key before any answerer sees it; the
+        answerer (``settings.answerer``, through the ``docveil_answer`` hook) gets only redacted
+        passages, and ``image`` only after image redaction. Personal data in the answer that its
+        passages do not hold is redacted; tokens are resolved for principals with the
+        ``reidentify`` role. Audited (hashes, ids and counts only)."""
+        answer = None
+        for event in self.ask_stream(question, principal, k=k, image=image):
+            if isinstance(event, Answer):
+                answer = event
+        assert answer is not None  # ask_stream always ends with the Answer
+        return answer
+
+    def ask_stream(self, question: str, principal: Principal, *, k: int = 5,
+                   image: bytes | Path | None = None) -> Iterator[AnswerDelta | Answer]:
+        """:meth:`ask`, streamed: ``AnswerDelta`` pieces of guarded text as the answerer writes
+        them (a line or sentence at a time), then the ``Answer``. Checks, retrieval and
+        redaction happen before this returns, so their errors are raised here; the answerer
+        runs while the stream is read. Closing the stream early stops the answerer."""
+        if not isinstance(question, str) or not question.strip():
+            raise ValueError("the question is empty")
+        if not 1 <= k <= 100:
+            raise ValueError("k must be between 1 and 100")
+        self._authorize(principal, "ask", {})
+        started = time.monotonic()
+        hits = self.search(question, principal, k=k)
+        tenant = principal.tenant
+        with self._transaction(tenant) as conn:
+            pseudonymizer = self._pseudonymizer(conn, tenant)
+            redacted_question = self.pseudonymize_query(conn, question, tenant)
+            attachment = self._redact_attachment(image, pseudonymizer) if image is not None else None
+            request, used = build_request(redacted_question, hits, self.settings.ask_max_context_chars, attachment)
+            # Asked without auditing a denial: the principal did not ask to re-identify.
+            may_reidentify = authorize(self.hook, self.context, principal, "reidentify", {})
+            resolved = self.vault.resolve(conn, tenant, sorted(context_tokens(request))) \
+                if may_reidentify else {}
+        generation = self.hook.docveil_answer(request=request, context=self.context)
+        if generation is None:
+            raise ConfigError(f"no plugin provides the answerer {self.settings.answerer!r} (setting "
+                              "answerer; built in: extractive, openai, transformers)")
+        if not isinstance(generation, Generation):
+            raise PluginError(f"docveil_answer returned {type(generation).__name__}, not a Generation")
+        guard = OutputGuard(self.detect, pseudonymizer, guard_context(request))
+        run = AskRun(request, used, generation, guard, resolved)
+        return self._stream_answer(run, principal, k, started)
+
+    def _stream_answer(self, run: AskRun, principal: Principal, k: int,
+                       started: float) -> Iterator[AnswerDelta | Answer]:
+        deltas = run.deltas()
+        try:
+            for text in deltas:
+                yield AnswerDelta(text)
+        except BaseException as exc:
+            deltas.close()  # stops the answerer first when the reader left
+            self._audit_ask(run, principal, k, started, "cancelled" if isinstance(exc, GeneratorExit) else "error")
+            raise
+        answer = run.answer()
+        self._audit_ask(run, principal, k, started, "ok")
+        yield answer
+
+    def _audit_ask(self, run: AskRun, principal: Principal, k: int, started: float, outcome: str) -> None:
+        citations = run.citations()
+        with self._transaction(principal.tenant) as conn:
+            keys = self._audit_keys(conn, principal.tenant)
+            if run.disclosed:
+                disclosed = sorted(run.disclosed)
+                self._audit(conn, principal, audit.AuditEvent(
+                    "reidentify", counts={"requested": len(disclosed), "resolved": len(disclosed)},
+                    hashes={"tokens": audit.keyed_hash(keys.mac_key, disclosed)}, extra={"via": "ask"}), keys)
+            self._audit(conn, principal, audit.AuditEvent(
+                "ask", outcome=outcome, targets=tuple(str(c.chunk_id) for c in citations),
+                counts={"k": k, "passages": len(run.request.passages), "cited": len(citations),
+                        "guarded": run.guard.redacted, "reidentified": len(run.disclosed),
+                        "latency_ms": int((time.monotonic() - started) * 1000)},
+                hashes={"question": audit.keyed_hash(keys.mac_key, run.request.question.text),
+                        "answer": audit.keyed_hash(keys.mac_key, run.text)},
+                extra={"answerer": self.settings.answerer[:64], "model": run.generation.model[:200],
+                       "extractive": run.generation.extractive, "image": run.request.image is not None}), keys)
+
+    def _redact_attachment(self, image: bytes | Path, pseudonymizer: Pseudonymizer) -> RedactedImage:
+        """The image given to ``ask``, loaded with the usual checks and redacted like any image."""
+        try:
+            from docveil.stages.redact.image import redact_image
+        except ImportError:
+            raise ConfigError("image attachments need the image-redaction stage "
+                              "(docveil.stages.redact.image), which is not available: ask without "
+                              "an image") from None
+        if isinstance(image, (str, Path)):
+            source = read_source(Path(image), self.settings)
+        elif isinstance(image, (bytes, bytearray, memoryview)):
+            source = source_from_bytes("image attachment", bytes(image), self.settings)
+        else:
+            raise TypeError("image must be bytes or a path")
+        document = load_document(source, self.context)
+        pages = [page.image for page in document.pages if page.image is not None]
+        if not document.media_type.startswith("image/") or len(pages) != 1:
+            raise LoadError(source.name, "an image attachment must be one picture (PNG, JPEG, WebP, ...)")
+        return redact_image(pages[0].pixels, self.context, pseudonymizer=pseudonymizer, words=pages[0].words)
 
     # Documents
 
@@ -561,7 +741,49 @@ class Engine:
                     break
         return rotation.RotationResult(key_id=f"data:v{new.version}", reencrypted=total)
 
+    # API keys of the HTTP server (created and revoked with the owner's credentials)
+
+    def create_api_key(self, principal: Principal, *, created_by: str, name: str = "") -> tuple[api_keys.ApiKey, str]:
+        """A new API key acting as ``principal``; returns it and its token (shown once, stored
+        only as a hash). Audited in the principal's tenant as done by ``created_by``."""
+        operator = Principal(principal.tenant, created_by)
+        with self.database.admin() as admin:
+            key, token = api_keys.insert_key(admin, principal, name)
+            try:
+                with self._transaction(principal.tenant) as conn:
+                    self._audit(conn, operator, audit.AuditEvent(
+                        "apikey.create", targets=(key.key_id,), counts={"roles": len(principal.roles)}))
+            except BaseException:
+                api_keys.delete_key(admin, key.key_id)  # no key without its audit record
+                raise
+        return key, token
+
+    def revoke_api_key(self, key_id: str, *, revoked_by: str) -> api_keys.ApiKey:
+        """Revoke a key at once (idempotent); audited in its tenant."""
+        with self.database.admin() as admin:
+            key = api_keys.revoke_key(admin, key_id)
+        with self._transaction(key.tenant) as conn:
+            self._audit(conn, Principal(key.tenant, revoked_by), audit.AuditEvent("apikey.revoke", targets=(key.key_id,)))
+        return key
+
+    def list_api_keys(self, *, tenant: str | None = None, include_revoked: bool = True) -> list[api_keys.ApiKey]:
+        with self.database.admin() as admin:
+            return api_keys.list_keys(admin, tenant=tenant, include_revoked=include_revoked)
+
+    def principal_for_api_key(self, token: str) -> tuple[str, Principal] | None:
+        """The key id and principal of an active API key, or None (application role; the
+        tenant is not known yet, so the connection is bound to none that exists)."""
+        if not api_keys.looks_like_key(token):
+            return None
+        with self.database.transaction(_NO_TENANT) as conn:
+            return api_keys.lookup(conn, token)
+
     # Access and audit
+
+    def authorize(self, principal: Principal, action: str, resource: Mapping[str, Any] | None = None) -> None:
+        """Raise AccessDeniedError (and audit the denial) unless the policies allow ``action``;
+        for front ends that guard an action of their own, such as a review page."""
+        self._authorize(principal, action, resource or {})
 
     def _authorize(self, principal: Principal, action: str, resource: Mapping[str, Any]) -> None:
         if not isinstance(principal, Principal):
@@ -601,6 +823,30 @@ def replace_page(finding: Finding, page: int) -> Finding:
     return replace(finding, page=page)
 
 
+def redacted_text_output(document: RedactedDocument) -> str:
+    """The redacted text of a document as ``docveil redact`` writes it: pages marked when there
+    are several."""
+    if document.page_count == 1:
+        return document.pages[0].text.text
+    return "\n\n".join(f"--- page {page.number} ---\n{page.text.text}" for page in document.pages)
+
+
+def _write_whole(destination: Path, data: bytes) -> None:
+    """Write through a temporary file in the same folder, renamed into place once complete."""
+    import os
+    import tempfile
+
+    handle, temporary = tempfile.mkstemp(dir=destination.parent or ".", prefix=f".{destination.name}.",
+                                         suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(temporary, destination)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
 def _require_redacted(document: object) -> None:
     if not isinstance(document, RedactedDocument):
         raise UnredactedContentError(f"expected a RedactedDocument, got {type(document).__name__}; redact it first")
@@ -614,9 +860,13 @@ def _failure(source: str, exc: BaseException) -> Failure:
     return Failure(source=source, reason=reason, error=type(exc).__name__)
 
 
-def expand_paths(paths: Iterable[str | Path]) -> Iterator[Path]:
-    """Files as given, folders walked recursively in sorted order (hidden entries skipped)."""
+def expand_paths(paths: Iterable[str | Path | Source]) -> Iterator[Path | Source]:
+    """Files as given, folders walked recursively in sorted order (hidden entries skipped);
+    ``Source``s pass through."""
     for raw in paths:
+        if isinstance(raw, Source):
+            yield raw
+            continue
         path = Path(raw)
         if path.is_dir():
             for child in sorted(path.rglob("*")):

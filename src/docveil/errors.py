@@ -70,3 +70,7 @@ class CryptoError(DocveilError):
 
 class AuditError(DocveilError):
     """The audit log could not be written or does not verify."""
+
+
+class AnswerError(DocveilError):
+    """An answerer (a language model or the server in front of it) failed to answer."""

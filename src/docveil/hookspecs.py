@@ -17,7 +17,10 @@ if TYPE_CHECKING:
 
     from docveil.context import StageContext
     from docveil.protocols import AuditSink, KeyProvider, Operator, TextEncoder
-    from docveil.types import Chunk, Document, Finding, Principal, RedactedDocument, Source
+    from docveil.types import AnswerRequest, Generation
+    from docveil.types import (
+        Chunk, Document, Finding, OcrWord, PageImage, Principal, RedactedDocument, Region, Source,
+    )
 
 hookspec = pluggy.HookspecMarker("docveil")
 hookimpl = pluggy.HookimplMarker("docveil")
@@ -54,6 +57,19 @@ def docveil_detect_text(texts: Sequence[str], context: StageContext) -> Sequence
     all detectors are merged; overlapping findings are resolved by score, then length."""
 
 
+@hookspec(firstresult=True)
+def docveil_ocr_image(image: Any, context: StageContext) -> Sequence[OcrWord] | None:
+    """Read the words of a ``PIL.Image.Image`` (RGB) with their pixel boxes, in reading order.
+    Stops at first non-None result."""
+
+
+@hookspec
+def docveil_detect_image_regions(images: Sequence[PageImage], context: StageContext) -> Sequence[Sequence[Region]]:
+    """Detect regions holding personal data (faces, plates, ...) in a batch of images, one list
+    of pixel-box regions per image. Broadcast: the regions of all detectors are merged; every
+    one is redacted."""
+
+
 # Redact
 
 
@@ -76,6 +92,16 @@ def docveil_chunk_document(document: RedactedDocument, context: StageContext) ->
 @hookspec(firstresult=True)
 def docveil_text_encoder(context: StageContext) -> TextEncoder | None:
     """Provide the text encoder. Stops at first non-None result."""
+
+
+# Ask
+
+
+@hookspec(firstresult=True)
+def docveil_answer(request: AnswerRequest, context: StageContext) -> Generation | None:
+    """Answer a question from redacted passages with the answerer named by
+    ``context.settings.answerer``; return None when that name is not yours.
+    Stops at first non-None result."""
 
 
 # Security

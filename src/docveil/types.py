@@ -6,7 +6,7 @@ Un-redacted content (``Document``) and redacted content (``RedactedDocument``, `
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,14 +60,78 @@ class Source:
 
 
 @dataclass(frozen=True)
+class OcrWord:
+    """One word read from an image: its text (NOT redacted), pixel box and confidence (0-100).
+
+    Words with the same ``line`` sit on one text line; ``block`` groups lines into paragraphs.
+    """
+
+    text: str = field(repr=False)
+    box: BBox
+    confidence: float
+    line: int = 0
+    block: int = 0
+
+
+@dataclass(frozen=True)
+class PageImage:
+    """The pixels of one image page, NOT redacted: a ``PIL.Image.Image`` in RGB mode with EXIF
+    orientation applied and no metadata. ``words`` is its OCR (None when OCR did not run).
+    Treat ``pixels`` as read-only."""
+
+    pixels: Any = field(repr=False, compare=False)
+    width: int
+    height: int
+    words: tuple[OcrWord, ...] | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Region:
+    """A detected image region that holds personal data: a pixel box (origin top-left), never
+    the content. ``label`` is ``FACE``, ``LICENSE_PLATE`` or a text entity type."""
+
+    label: str
+    box: BBox
+    score: float
+    detector: str
+
+
+Affine = tuple[float, float, float, float, float, float]
+"""``(a, b, c, d, e, f)``: maps ``(x, y)`` to ``(a*x + c*y + e, b*x + d*y + f)``."""
+
+
+@dataclass(frozen=True)
+class PlacedImage:
+    """An image drawn on a page (a picture in a PDF or a Word file, or the render of a scanned
+    PDF page), NOT redacted. ``to_page`` maps its pixel coordinates (origin top-left) to page
+    coordinates and ``bbox`` is the page box it covers; both None where the format has no
+    layout. ``kind`` is ``"embedded"``, or ``"render"`` for a whole-page render whose OCR text
+    is already the page's text."""
+
+    image: PageImage = field(repr=False)
+    index: int
+    kind: str = "embedded"
+    to_page: Affine | None = None
+    bbox: BBox | None = None
+    text_start: int | None = None
+    """Where the image's OCR text (``ocr.page_text`` of its words) starts in the page text;
+    None when it is not part of it (no text read, or a text layer already covers the image)."""
+
+
+@dataclass(frozen=True)
 class Page:
-    """One page of a loaded document; ``char_boxes`` has one entry per character of ``text``."""
+    """One page of a loaded document; ``char_boxes`` has one entry per character of ``text``.
+
+    An image page carries ``image``; its ``text`` is the OCR text and its ``char_boxes`` are
+    pixel boxes."""
 
     number: int
     text: str
     char_boxes: tuple[BBox | None, ...] | None = None
     width: float | None = None
     height: float | None = None
+    image: PageImage | None = field(default=None, repr=False, compare=False)
+    placed_images: tuple[PlacedImage, ...] = field(default=(), repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -139,12 +203,64 @@ class RedactedText:
 
 
 @dataclass(frozen=True)
+class RegionRecord:
+    """One line of an image's redaction manifest: which box was redacted, why, how. No pixels."""
+
+    label: str
+    page: int
+    box: BBox
+    detector: str
+    score: float
+    operator: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "region", "label": self.label, "page": self.page,
+            "box": [round(v, 1) for v in self.box.as_list()], "detector": self.detector,
+            "score": round(self.score, 4), "operator": self.operator,
+        }
+
+
+@dataclass(frozen=True)
+class RedactedImage:
+    """An image after redaction; the only image type encoders and stores accept.
+
+    ``pixels`` is a new ``PIL.Image.Image`` (RGB, no metadata) with every region in ``regions``
+    blurred, pixelated or filled; encode it with ``docveil.stages.redact.image.encode_image``.
+    ``text`` is the redacted OCR text; ``char_boxes`` has one pixel box per character of it.
+    ``manifest`` and ``pseudonyms`` are those of the text, as for a text page."""
+
+    pixels: Any = field(repr=False, compare=False)
+    width: int
+    height: int
+    page: int
+    regions: tuple[RegionRecord, ...]
+    text: RedactedText
+    char_boxes: tuple[BBox | None, ...]
+    manifest: tuple[RedactionRecord, ...] = ()
+    pseudonyms: tuple[PseudonymEntry, ...] = field(default=(), repr=False)
+
+
+@dataclass(frozen=True)
+class RedactedPlacedImage:
+    """A ``PlacedImage`` after redaction: the same placement, redacted pixels and text."""
+
+    image: RedactedImage = field(repr=False)
+    index: int
+    kind: str = "embedded"
+    to_page: Affine | None = None
+    bbox: BBox | None = None
+
+
+@dataclass(frozen=True)
 class RedactedPage:
     number: int
     text: RedactedText
     char_boxes: tuple[BBox | None, ...] | None = None
     width: float | None = None
     height: float | None = None
+    image: RedactedImage | None = field(default=None, repr=False, compare=False)
+    placed_images: tuple[RedactedPlacedImage, ...] = field(default=(), repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -159,6 +275,7 @@ class RedactedDocument:
     manifest: tuple[RedactionRecord, ...]
     pseudonyms: tuple[PseudonymEntry, ...] = ()
     metadata: Mapping[str, str] = field(default_factory=dict, repr=False)
+    regions: tuple[RegionRecord, ...] = ()
 
     @property
     def page_count(self) -> int:
@@ -273,3 +390,94 @@ class Acl:
 
 
 TENANT_WIDE = Acl()
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A retrieved passage an answer draws on: where it is, never its text. ``number`` is the
+    mark ``[n]`` the answer's text uses for it."""
+
+    document_id: str
+    chunk_id: int
+    source: str
+    page: int
+    bbox: BBox | None
+    number: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number, "document_id": self.document_id, "chunk_id": self.chunk_id,
+            "source": self.source, "page": self.page, "bbox": self.bbox.as_list() if self.bbox else None,
+        }
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The answer to a question over the documents a principal may read.
+
+    ``text`` went through the output guard (``guarded`` values it redacted); pseudonym tokens in
+    it are resolved (``reidentified``) only for principals with the ``reidentify`` role.
+    ``citations`` are the passages the text cites as ``[n]``, or every passage the answerer was
+    given when it cites none. ``extractive`` is True when the text quotes passages instead of
+    being written by a language model. ``redacted_question`` is the question as the answerer
+    saw it (personal data replaced by the tenant's tokens).
+    """
+
+    text: str
+    citations: tuple[Citation, ...]
+    model: str
+    extractive: bool
+    redacted_question: str
+    guarded: int = 0
+    reidentified: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text, "citations": [c.as_dict() for c in self.citations],
+            "model": self.model, "extractive": self.extractive,
+            "redacted_question": self.redacted_question, "guarded": self.guarded,
+            "reidentified": self.reidentified,
+        }
+
+
+@dataclass(frozen=True)
+class AnswerDelta:
+    """A streamed piece of an answer, already guarded; the pieces add up to ``Answer.text``."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved, redacted passage handed to an answerer; ``number`` is its mark ``[n]``.
+
+    No file name: names of files can themselves be personal data."""
+
+    number: int
+    text: RedactedText
+    page: int
+
+
+@dataclass(frozen=True)
+class AnswerRequest:
+    """What an answerer receives: only redacted content (question, passages, image)."""
+
+    question: RedactedText
+    passages: tuple[Passage, ...]
+    image: RedactedImage | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.question, RedactedText) or not all(
+                isinstance(p.text, RedactedText) for p in self.passages):
+            raise TypeError("an AnswerRequest takes only RedactedText (redact it first)")
+        if self.image is not None and not isinstance(self.image, RedactedImage):
+            raise TypeError("an AnswerRequest takes only a RedactedImage (redact it first)")
+
+
+@dataclass(frozen=True)
+class Generation:
+    """An answerer's reply: the model that writes it and its text as a stream of pieces."""
+
+    model: str
+    pieces: Iterator[str] = field(repr=False, compare=False)
+    extractive: bool = False

@@ -89,3 +89,35 @@ class HelloCommand:
         def hello() -> None:
             """Say hello."""
             typer.echo("hello from a plugin")
+
+
+class EchoAnswerer:
+    """An answerer named 'echo': repeats the (redacted) question it was given."""
+
+    @hookimpl
+    def docveil_answer(self, request, context):
+        if context.settings.answerer != "echo":
+            return None
+        from docveil.types import Generation
+
+        return Generation(model="echo-1", pieces=iter(["You asked: ", request.question.text]))
+
+
+class FixedWordsOcr:
+    """An OCR engine that reads "Operation BLUEBIRD" in every image, at fixed places."""
+
+    @hookimpl(tryfirst=True)
+    def docveil_ocr_image(self, image, context):
+        from docveil.types import BBox, OcrWord
+
+        return [OcrWord("Operation", BBox(10, 10, 90, 30), 95.0), OcrWord("BLUEBIRD", BBox(100, 10, 180, 30), 95.0)]
+
+
+class CornerLogoDetector:
+    """An image detector that finds a 'LOGO' in the top-left 20 x 20 pixels of every image."""
+
+    @hookimpl
+    def docveil_detect_image_regions(self, images, context):
+        from docveil.types import BBox, Region
+
+        return [[Region("LOGO", BBox(0, 0, 20, 20), 0.9, "CornerLogoDetector")] for _ in images]

@@ -20,6 +20,8 @@ from rich.table import Table
 
 from docveil.config import Settings
 from docveil.errors import DocveilError
+from docveil.stages.redact.image import OUTPUT_FORMATS as IMAGE_OUTPUTS
+from docveil.stages.redact.image import save_redacted_images
 from docveil.types import Acl, Principal
 
 app = typer.Typer(help="docveil: redact, embed, store and search documents without keeping personal data in clear.",
@@ -70,8 +72,8 @@ def emit_json(payload: Any) -> None:
 
 @app.command()
 def redact(
-    source: Annotated[Path, typer.Argument(help="Text, Markdown, HTML or PDF file.")],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write the redacted text (default: stdout).")] = None,
+    source: Annotated[Path, typer.Argument(help="Text, Markdown, HTML, PDF, Word, email or image file.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write the redacted text (default: stdout); a .pdf name writes a redacted PDF (from a PDF); a .png/.jpg/.webp/.tiff/.bmp name writes the redacted image, metadata stripped (from an image).")] = None,
     manifest: Annotated[Path | None, typer.Option("--manifest", help="Also write the redaction manifest (JSON).")] = None,
     tenant: TenantOpt = "default", user: UserOpt = None, role: RoleOpt = None,
 ) -> None:
@@ -79,6 +81,22 @@ def redact(
     principal = principal_from(tenant, user, role)
 
     def run() -> None:
+        if output is not None and output.suffix.lower() == ".pdf":
+            with _engine() as engine:
+                redacted = engine.redact_to_file(source, output, principal)
+            err.print(f"wrote {output} ({len(redacted.manifest)} redactions, {len(redacted.regions)} image regions)")
+        elif output is not None and output.suffix.lower().lstrip(".") in IMAGE_OUTPUTS:
+            with _engine() as engine:
+                redacted = engine.redact(source, principal)
+            save_redacted_images(redacted, output)
+            err.print(f"wrote {output} ({len(redacted.regions)} image regions, {len(redacted.manifest)} text redactions)")
+        else:
+            redacted = write_text()
+        if manifest is not None:
+            records = [r.as_dict() for r in (*redacted.manifest, *redacted.regions)]
+            manifest.write_text(json.dumps(records, indent=2), encoding="utf-8")
+
+    def write_text():
         with _engine() as engine:
             redacted = engine.redact(source, principal)
         text = "\n\n".join(f"--- page {p.number} ---\n{p.text.text}" if redacted.page_count > 1 else p.text.text
@@ -88,8 +106,7 @@ def redact(
         else:
             output.write_text(text + "\n", encoding="utf-8")
             err.print(f"wrote {output} ({len(redacted.manifest)} redactions)")
-        if manifest is not None:
-            manifest.write_text(json.dumps([r.as_dict() for r in redacted.manifest], indent=2), encoding="utf-8")
+        return redacted
 
     guarded(run)
 
@@ -162,6 +179,44 @@ def show_hits(hits) -> None:
         table.add_row(str(rank), f"{hit.score:.4f}", hit.source, str(hit.page), snippet)
     if hits:
         out.print(table)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question; personal data in it is pseudonymised before any model sees it.")],
+    k: Annotated[int, typer.Option("-k", min=1, max=100, help="Passages to retrieve.")] = 5,
+    image: Annotated[Path | None, typer.Option("--image", help="An image to attach (redacted first; needs a vision-capable model).")] = None,
+    answerer: Annotated[str | None, typer.Option("--answerer", help="extractive, openai, transformers or a plugin's (default: the answerer setting).")] = None,
+    tenant: TenantOpt = "default", user: UserOpt = None, role: RoleOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Answer a question from the documents the principal may read, with citations (streamed)."""
+    from docveil.types import Answer
+
+    principal = principal_from(tenant, user, role)
+
+    def run() -> Answer:
+        with _engine(answerer=answerer) as engine:
+            answer = None
+            for event in engine.ask_stream(question, principal, k=k, image=image):
+                if isinstance(event, Answer):
+                    answer = event
+                elif not as_json:
+                    sys.stdout.write(event.text)
+                    sys.stdout.flush()
+            assert answer is not None
+            return answer
+
+    answer = guarded(run)
+    if as_json:
+        emit_json(answer.as_dict())
+        return
+    if not answer.text.endswith("\n"):
+        sys.stdout.write("\n")
+    label = "extractive (no language model)" if answer.extractive else f"model {answer.model}"
+    err.print(f"[dim]{label}; {answer.guarded} value(s) redacted by the output guard[/]", highlight=False)
+    for citation in answer.citations:
+        out.print(f"[{citation.number}] {citation.source}, page {citation.page} (chunk {citation.chunk_id})",
+                  highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command()
@@ -268,6 +323,7 @@ def configure_logging() -> None:
 
 def main() -> None:
     import docveil.interfaces.cli_admin  # noqa: F401  (registers its command groups)
+    import docveil.interfaces.cli_http  # noqa: F401  (serve, keys api)
 
     configure_logging()
     _register_plugin_commands()

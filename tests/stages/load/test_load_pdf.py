@@ -202,9 +202,9 @@ def test_pdf_text_over_max_chars_is_refused(tmp_path: Path) -> None:
     assert error.reason == "text has at least 61 characters, over the 50 character limit (max_chars)"
 
 
-def test_pdf_without_a_text_layer_asks_for_ocr(context: StageContext) -> None:
-    error = _load_error(context, make_drawing_pdf(pages=2), "scan.pdf")
-    assert error.reason == "no text layer (scanned PDF?); OCR is not enabled"
+def test_pdf_with_no_text_even_after_ocr_and_no_pictures_is_refused(context: StageContext) -> None:
+    error = _load_error(context, make_drawing_pdf(pages=2), "shapes.pdf")
+    assert error.reason == "no text content: no text layer, OCR read no text, and no pictures"
 
 
 def test_pages_without_text_are_kept_when_others_have_text(context: StageContext) -> None:

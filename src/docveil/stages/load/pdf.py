@@ -7,7 +7,14 @@ page's unrotated space, as tall as the font's ascent and descent, so a union of 
 word completely. Characters pdfium generates (the spaces and line breaks it infers from the
 layout) have no box. Line breaks are ``\\n``.
 
-pdfium is not thread-safe: all calls into it hold ``PDFIUM_LOCK``.
+A page without a usable text layer (none, or mostly characters of a broken font map) is a
+scan: it is rendered at ``OCR_DPI`` and read by the OCR plugin, and its text gets the word
+boxes mapped back to PDF points. The page keeps its render as a ``PlacedImage`` of kind
+``"render"`` (for the face and plate detectors), at ``KEPT_RENDER_DPI``. Other pages keep the
+pictures they draw (``pdf_images``), whose OCR text follows the page text (``pictures``).
+
+pdfium is not thread-safe: all calls into it hold ``PDFIUM_LOCK``. It is held page by page,
+not across OCR, so other threads' loads go on while a scan is read.
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Any
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
@@ -25,15 +34,29 @@ from docveil.config import Settings
 from docveil.context import StageContext
 from docveil.errors import LimitExceededError, LoadError
 from docveil.hookspecs import hookimpl
+from docveil.stages import geometry
+from docveil.stages.detect.ocr import ocr_image, page_text
+from docveil.stages.load.pdf_images import (
+    ExtractedImage,
+    PixelBudget,
+    page_images,
+    render_page,
+)
+from docveil.stages.load.pictures import Picture, attach_pictures
 from docveil.stages.load.source import content_hash
 from docveil.stages.load.text import check_char_count
-from docveil.types import BBox, Document, Page, Source
+from docveil.types import Affine, BBox, Document, Page, PageImage, PlacedImage, Source
 
 MEDIA_TYPE = "application/pdf"
 
 # pdfium keeps global state (its last error, caches): two threads inside it at once crash or
 # swap results. Every module that calls pdfium holds this lock while it does.
 PDFIUM_LOCK = threading.Lock()
+
+# Scanned pages are read at OCR_DPI; the page keeps its render at KEPT_RENDER_DPI for the
+# face and plate detectors (a quarter of the pixels to hold).
+OCR_DPI = 200
+KEPT_RENDER_DPI = 100
 
 # Spec: the end-of-file marker ends the file; readers accept it within the last 1024 bytes.
 _EOF_WINDOW = 1024
@@ -65,25 +88,43 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 def docveil_load_document(source: Source, context: StageContext) -> Document | None:
     if source.media_type != MEDIA_TYPE:
         return None
-    return load_pdf(source, context.settings)
+    return load_pdf(source, context)
 
 
-def load_pdf(source: Source, settings: Settings) -> Document:
-    """Read the text layer of every page; raise ``LoadError`` for PDFs that cannot be read."""
+def load_pdf(source: Source, context: StageContext) -> Document:
+    """Read every page: its text layer, or the OCR of its render where it has none, and its
+    pictures; raise ``LoadError`` for PDFs that cannot be read."""
+    settings = context.settings
     if b"%%EOF" not in source.data.rstrip(b"\x00 \t\r\n\f")[-_EOF_WINDOW:]:
         # pdfium repairs a cut-off file silently; loading half a document is worse than an error.
         raise LoadError(source.name, "corrupt PDF: truncated (no end-of-file marker)")
-    with PDFIUM_LOCK, _open(source) as pdf:
-        page_count = len(pdf)
-        if page_count > settings.max_pages:
-            raise LimitExceededError(
-                source.name,
-                f"PDF has {page_count:,} pages, over the {settings.max_pages:,} page limit (max_pages)")
-        metadata = _metadata(pdf)
-        pages = _text_pages(pdf, source.name, settings)
-    if not any(page.text.strip() for page in pages):
-        # Where OCR will come in: render the pages without a text layer and read them.
-        raise LoadError(source.name, "no text layer (scanned PDF?); OCR is not enabled")
+    budget = PixelBudget(source.name, settings)
+    pages = []
+    total_chars = 0
+    pictures = False
+    with _open(source) as pdf:
+        with PDFIUM_LOCK:
+            page_count = len(pdf)
+            if page_count > settings.max_pages:
+                raise LimitExceededError(
+                    source.name,
+                    f"PDF has {page_count:,} pages, over the {settings.max_pages:,} page limit (max_pages)")
+            metadata = _metadata(pdf)
+        for index in range(page_count):
+            # The lock is held page by page: OCR runs outside it, so other loads go on meanwhile.
+            with PDFIUM_LOCK:
+                read = _read_page(pdf, index, source.name, settings, budget)
+            total_chars += len(read.text)
+            # Checked page by page, so a huge document stops at the page that crosses the limit.
+            check_char_count(source.name, total_chars, settings, at_least=index + 1 < page_count)
+            page = _finish_page(read, context)
+            total_chars += len(page.text) - len(read.text)
+            check_char_count(source.name, total_chars, settings, at_least=index + 1 < page_count)
+            pages.append(page)
+            pictures = pictures or read.draws_pictures
+    if not pictures and not any(page.text.strip() for page in pages):
+        reason = "OCR read no text" if settings.image_ocr else "OCR is off (image_ocr)"
+        raise LoadError(source.name, f"no text content: no text layer, {reason}, and no pictures")
     return Document(
         source=source.name,
         media_type=MEDIA_TYPE,
@@ -95,19 +136,23 @@ def load_pdf(source: Source, settings: Settings) -> Document:
 
 @contextmanager
 def _open(source: Source) -> Iterator[pdfium.PdfDocument]:
-    # Opened through the raw call: pypdfium2's wrapper reports a stale error code for a PDF
-    # that parses but has no pages. pdfium reads the bytes in place; ``source`` keeps them alive.
-    raw = pdfium_c.FPDF_LoadMemDocument64(source.data, len(source.data), None)
-    if not raw:
-        code = pdfium_c.FPDF_GetLastError()
-        raise LoadError(source.name, _OPEN_ERRORS.get(code, f"corrupt PDF: pdfium error {code}"))
-    pdf = pdfium.PdfDocument(raw)
-    try:
+    """The open document; takes ``PDFIUM_LOCK`` to open and to close it, not in between."""
+    with PDFIUM_LOCK:
+        # Opened through the raw call: pypdfium2's wrapper reports a stale error code for a PDF
+        # that parses but has no pages. pdfium reads the bytes in place; ``source`` keeps them alive.
+        raw = pdfium_c.FPDF_LoadMemDocument64(source.data, len(source.data), None)
+        if not raw:
+            code = pdfium_c.FPDF_GetLastError()
+            raise LoadError(source.name, _OPEN_ERRORS.get(code, f"corrupt PDF: pdfium error {code}"))
+        pdf = pdfium.PdfDocument(raw)
         if len(pdf) < 1:
+            pdf.close()
             raise LoadError(source.name, "corrupt PDF: no pages")
+    try:
         yield pdf
     finally:
-        pdf.close()
+        with PDFIUM_LOCK:
+            pdf.close()
 
 
 def _metadata(pdf: pdfium.PdfDocument) -> dict[str, str]:
@@ -119,31 +164,92 @@ def _metadata(pdf: pdfium.PdfDocument) -> dict[str, str]:
     return metadata
 
 
-def _text_pages(pdf: pdfium.PdfDocument, name: str, settings: Settings) -> list[Page]:
-    pages = []
-    total_chars = 0
-    for index in range(len(pdf)):
+@dataclass
+class _ReadPage:
+    """What a page gave while pdfium was held: its text layer and pictures, or its render."""
+
+    number: int
+    text: str
+    boxes: tuple[BBox | None, ...]
+    width: float
+    height: float
+    images: list[ExtractedImage]
+    render: tuple[Any, Affine] | None = None
+    draws_pictures: bool = False
+
+
+def _read_page(pdf: pdfium.PdfDocument, index: int, name: str, settings: Settings,
+               budget: PixelBudget) -> _ReadPage:
+    number = index + 1
+    try:
+        page = pdf[index]
+    except pdfium.PdfiumError:
+        raise LoadError(name, f"corrupt PDF: page {number} cannot be read") from None
+    try:
+        width, height = page.get_size()
         try:
-            page = pdf[index]
+            textpage = page.get_textpage()
         except pdfium.PdfiumError:
-            raise LoadError(name, f"corrupt PDF: page {index + 1} cannot be read") from None
+            raise LoadError(name, f"corrupt PDF: the text of page {number} cannot be read") from None
         try:
-            width, height = page.get_size()
-            try:
-                textpage = page.get_textpage()
-            except pdfium.PdfiumError:
-                raise LoadError(name, f"corrupt PDF: the text of page {index + 1} cannot be read") from None
-            try:
-                text, boxes = _page_chars(textpage.raw, max(pdfium_c.FPDFText_CountChars(textpage.raw), 0))
-            finally:
-                textpage.close()
+            text, boxes = _page_chars(textpage.raw, max(pdfium_c.FPDFText_CountChars(textpage.raw), 0))
         finally:
-            page.close()
-        total_chars += len(text)
-        # Checked page by page, so a huge document stops at the page that crosses the limit.
-        check_char_count(name, total_chars, settings, at_least=index + 1 < len(pdf))
-        pages.append(Page(number=index + 1, text=text, char_boxes=boxes, width=width, height=height))
-    return pages
+            textpage.close()
+        read = _ReadPage(number, text, boxes, width, height, [])
+        if needs_ocr(text) and settings.image_ocr:
+            # A scan: the render is the page, pictures and all.
+            image, to_page = render_page(page, OCR_DPI, settings)
+            kept = KEPT_RENDER_DPI / OCR_DPI
+            budget.take(round(image.width * kept), round(image.height * kept), f"the render of page {number}")
+            read.text, read.boxes, read.render = "", (), (image, to_page)
+            read.draws_pictures = any(True for _ in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,)))
+        else:
+            read.images = page_images(page, number, budget)
+            read.draws_pictures = bool(read.images)
+        return read
+    finally:
+        page.close()
+
+
+def needs_ocr(text: str) -> bool:
+    """Whether a text layer is unusable: empty, or mostly characters a broken font map gives
+    (U+FFFD, private-use code points)."""
+    visible = [ch for ch in text if not ch.isspace()]
+    if not visible:
+        return True
+    broken = sum(1 for ch in visible if ch == "\ufffd" or 0xE000 <= ord(ch) <= 0xF8FF)
+    return broken * 2 > len(visible)
+
+
+def _finish_page(read: _ReadPage, context: StageContext) -> Page:
+    """OCR (outside pdfium's lock) and the page with its text and pictures."""
+    from docveil.stages.redact.image import page_image
+
+    if read.render is not None:
+        return _scanned_page(read, *read.render, context)
+    pictures = [Picture(page_image(image.pixels, context), image.to_page, image.bbox) for image in read.images]
+    text, boxes, placed = attach_pictures(read.text, read.boxes, pictures)
+    return Page(number=read.number, text=text, char_boxes=boxes, width=read.width, height=read.height,
+                placed_images=placed)
+
+
+def _scanned_page(read: _ReadPage, render: Any, to_page: Affine, context: StageContext) -> Page:
+    words = ocr_image(render, context)
+    text, pixel_boxes = page_text(words)
+    boxes = tuple(None if box is None else geometry.map_box(to_page, box) for box in pixel_boxes)
+    # Faces and plates are found just as well at a lower resolution; the page keeps that.
+    factor = KEPT_RENDER_DPI / OCR_DPI
+    kept = render.resize((max(1, round(render.width * factor)), max(1, round(render.height * factor))))
+    scale_x, scale_y = kept.width / render.width, kept.height / render.height
+    kept_words = tuple(replace(word, box=BBox(word.box.x0 * scale_x, word.box.y0 * scale_y,
+                                              word.box.x1 * scale_x, word.box.y1 * scale_y)) for word in words)
+    kept_to_page = geometry.then((1 / scale_x, 0.0, 0.0, 1 / scale_y, 0.0, 0.0), to_page)
+    image = PageImage(pixels=kept, width=kept.width, height=kept.height, words=kept_words)
+    placed = PlacedImage(image=image, index=0, kind="render", to_page=kept_to_page,
+                         bbox=geometry.map_box(kept_to_page, BBox(0, 0, kept.width, kept.height)),
+                         text_start=0 if text else None)
+    return Page(number=read.number, text=text, char_boxes=boxes, width=read.width, height=read.height,
+                placed_images=(placed,))
 
 
 def _page_chars(textpage: object, count: int) -> tuple[str, tuple[BBox | None, ...]]:

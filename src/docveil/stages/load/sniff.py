@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import codecs
 import io
+import re
 import zipfile
 from pathlib import PurePath
 
 OCTET_STREAM = "application/octet-stream"
+EMAIL = "message/rfc822"
 
 # How much of the head of a file the text heuristics look at.
 _SAMPLE_BYTES = 8192
@@ -105,6 +107,7 @@ _DESCRIPTIONS: dict[str, str] = {
     "text/plain": "plain text",
     "text/markdown": "Markdown text",
     "text/html": "an HTML page",
+    "message/rfc822": "an email message",
 }
 
 _TEXT_SUFFIXES: dict[str, str] = {
@@ -114,6 +117,11 @@ _TEXT_SUFFIXES: dict[str, str] = {
     ".htm": "text/html",
     ".xhtml": "text/html",
 }
+
+_HEADER = re.compile(r"([!-9;-~]+):")
+_MAIL_HEADERS = frozenset({"from", "to", "cc", "subject", "date", "mime-version", "message-id", "received",
+                           "return-path", "delivered-to", "reply-to", "content-type", "x-mailer"})
+_ONLY_MAIL_HEADERS = frozenset({"from", "mime-version", "message-id", "received", "return-path", "delivered-to"})
 
 # Bytes that do not occur in text: C0 controls other than \t \n \v \f \r and ESC, plus DEL.
 _CONTROL_BYTES = bytes(b for b in range(32) if b not in (9, 10, 11, 12, 13, 27)) + b"\x7f"
@@ -135,6 +143,8 @@ def sniff_media_type(data: bytes, name: str) -> str:
     markup = _markup_type(head)
     if markup is not None:
         return markup
+    if _is_email(head, named_eml=PurePath(name).suffix.lower() == ".eml"):
+        return EMAIL
     return _TEXT_SUFFIXES.get(PurePath(name).suffix.lower(), "text/plain")
 
 
@@ -251,6 +261,29 @@ def _markup_type(head: str) -> str | None:
     if text.startswith("<!doctype svg") or _starts_with_tag(text, "svg"):
         return "image/svg+xml"
     return None
+
+
+def _is_email(head: str, *, named_eml: bool) -> bool:
+    """An RFC 822 header block opens the text: every line up to the first blank one is a header
+    (or a folded continuation), with at least two headers that mail carries and one that only
+    mail carries (so a note that starts with "Subject:" stays text). Behind a ``.eml`` name any
+    header block will do; text without one stays text whatever its name."""
+    names: set[str] = set()
+    lines = head.lstrip("\ufeff").replace("\r\n", "\n").split("\n")
+    if len(lines) < 2 or not _HEADER.match(lines[0]):
+        return False
+    for line in lines[:-1]:  # the last line may be cut off by the sample
+        if not line:
+            break
+        if line[0] in " \t":
+            continue
+        match = _HEADER.match(line)
+        if match is None:
+            return False
+        names.add(match.group(1).lower())
+    if named_eml:
+        return bool(names)
+    return len(names & _MAIL_HEADERS) >= 2 and bool(names & _ONLY_MAIL_HEADERS)
 
 
 def _starts_with_tag(text: str, tag: str) -> bool:

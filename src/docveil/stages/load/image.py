@@ -1,0 +1,175 @@
+"""Loader for images (PNG, JPEG, WebP, TIFF, BMP): one page per image, one per TIFF frame.
+
+Each page carries the pixels (``Page.image``: RGB, EXIF orientation applied, every piece of
+metadata dropped) and, as its text, what OCR reads in it, with one pixel box per character.
+
+The pixel count is checked on the size the header declares, before a single pixel is decoded:
+the format's own reader is constructed directly (it reads the header only), so PIL's global
+decompression-bomb limit plays no part and ``max_pixels`` alone decides. A TIFF's frame count
+is checked against ``max_pages`` and every frame's size before any frame is decoded. Damaged
+files (truncated data, bad checksums) are refused rather than half decoded.
+
+An image behind a name that promises another kind of document (``scan.pdf``, ``notes.docx``) is
+refused: the name is wrong and the sender probably meant something else. Behind a text name it
+is left to the usual "binary content, not text" error.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import logging
+import zlib
+from pathlib import PurePath
+from typing import Any
+
+from docveil.config import Settings
+from docveil.context import StageContext
+from docveil.errors import LimitExceededError, LoadError, MissingDependencyError
+from docveil.hookspecs import hookimpl
+from docveil.stages.detect.ocr import page_text
+from docveil.stages.load.sniff import describe_media_type
+from docveil.stages.load.source import _TEXT_SUFFIXES, content_hash
+from docveil.stages.load.text import check_char_count
+from docveil.types import Document, Page, Source
+
+logger = logging.getLogger(__name__)
+
+# media type -> (PIL plugin module, image file class): the readers used, and the only ones.
+READERS: dict[str, tuple[str, str]] = {
+    "image/png": ("PIL.PngImagePlugin", "PngImageFile"),
+    "image/jpeg": ("PIL.JpegImagePlugin", "JpegImageFile"),
+    "image/webp": ("PIL.WebPImagePlugin", "WebPImageFile"),
+    "image/tiff": ("PIL.TiffImagePlugin", "TiffImageFile"),
+    "image/bmp": ("PIL.BmpImagePlugin", "BmpImageFile"),
+}
+MEDIA_TYPES = frozenset(READERS)
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_MAX_CHUNK = 2**31 - 1
+
+# Names that promise a document of another kind; text names are handled by the source checks.
+_OTHER_DOCUMENT_SUFFIXES = frozenset({
+    ".pdf", ".doc", ".docx", ".odt", ".rtf", ".msg", ".xls", ".xlsx", ".ods", ".ppt", ".pptx",
+    ".odp", ".epub", ".zip",
+})
+
+
+@hookimpl
+def docveil_load_document(source: Source, context: StageContext) -> Document | None:
+    if source.media_type not in MEDIA_TYPES:
+        return None
+    suffix = PurePath(source.name).suffix.lower()
+    if suffix in _TEXT_SUFFIXES:
+        return None
+    if suffix in _OTHER_DOCUMENT_SUFFIXES:
+        raise LoadError(source.name, f"the content is {describe_media_type(source.media_type)} but the name "
+                                     f"says {suffix}; rename it to load it as an image")
+    return load_image(source, context)
+
+
+def load_image(source: Source, context: StageContext) -> Document:
+    """Decode, check and OCR every frame of an image source."""
+    from docveil.stages.redact.image import page_image
+
+    frames = decode_frames(source, context.settings)
+    pages = []
+    total_chars = 0
+    for number, frame in enumerate(frames, 1):
+        image = page_image(frame, context)
+        text, boxes = page_text(image.words or ())
+        total_chars += len(text)
+        check_char_count(source.name, total_chars, context.settings)
+        pages.append(Page(number=number, text=text, char_boxes=boxes, width=image.width, height=image.height,
+                          image=image))
+    return Document(source=source.name, media_type=source.media_type, pages=tuple(pages),
+                    content_hash=content_hash(source.data), metadata={"format": source.media_type.split("/")[1]})
+
+
+def decode_frames(source: Source, settings: Settings) -> list[Any]:
+    """The decoded frames (PIL images, metadata still attached) of an image source, after the
+    frame count and every frame's declared size passed the limits."""
+    kind = describe_media_type(source.media_type).removeprefix("a ").removeprefix("an ")
+    if source.media_type == "image/png":
+        check_png_chunks(source)
+    image = open_image(source)
+    frame_count = getattr(image, "n_frames", 1) if source.media_type == "image/tiff" else 1
+    if frame_count > settings.max_pages:
+        raise LimitExceededError(source.name, f"TIFF has {frame_count:,} frames, over the {settings.max_pages:,} "
+                                              "page limit (max_pages)")
+    for index in range(frame_count):
+        _seek(image, index, source.name, kind)
+        check_pixels(source.name, image.size, settings)
+    frames = []
+    for index in range(frame_count):
+        _seek(image, index, source.name, kind)
+        try:
+            image.load()
+            frames.append(image.copy())
+        except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
+            raise LoadError(source.name, f"corrupt {kind}: {_damage(exc)}") from None
+    return frames
+
+
+def open_image(source: Source) -> Any:
+    """The format's reader on ``source.data``: header parsed, no pixel decoded yet."""
+    module_name, class_name = READERS[source.media_type]
+    try:
+        reader = getattr(importlib.import_module(module_name), class_name)
+    except ImportError:
+        raise MissingDependencyError("loading images", "'docveil[images]'") from None
+    kind = describe_media_type(source.media_type).removeprefix("a ").removeprefix("an ")
+    try:
+        return reader(io.BytesIO(source.data), source.name)
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError) as exc:
+        raise LoadError(source.name, f"corrupt {kind}: {_damage(exc)}") from None
+
+
+def check_png_chunks(source: Source) -> None:
+    """Verify every chunk's CRC up to IEND: PIL checks only the header's, and decodes damaged
+    pixel data silently."""
+    data = source.data
+    offset = len(_PNG_SIGNATURE)
+    while True:
+        if offset + 8 > len(data):
+            raise LoadError(source.name, "corrupt PNG image: truncated data")
+        length = int.from_bytes(data[offset:offset + 4], "big")
+        kind = data[offset + 4:offset + 8]
+        end = offset + 8 + length + 4
+        if length > _PNG_MAX_CHUNK or end > len(data):
+            raise LoadError(source.name, "corrupt PNG image: truncated data")
+        stored = int.from_bytes(data[end - 4:end], "big")
+        if zlib.crc32(data[offset + 4:end - 4]) != stored:
+            name = kind.decode("ascii") if kind.isalpha() else "?"
+            raise LoadError(source.name, f"corrupt PNG image: bad checksum in chunk {name} (damaged data)")
+        if kind == b"IEND":
+            return
+        offset = end
+
+
+def check_pixels(name: str, size: tuple[int, int], settings: Settings) -> None:
+    width, height = size
+    if width <= 0 or height <= 0:
+        raise LoadError(name, f"corrupt image: declared size {width} x {height}")
+    if width * height > settings.max_pixels:
+        raise LimitExceededError(name, f"image is {width:,} x {height:,} pixels ({width * height:,}), over the "
+                                       f"{settings.max_pixels:,} pixel limit (max_pixels)")
+
+
+def _seek(image: Any, index: int, name: str, kind: str) -> None:
+    try:
+        image.seek(index)
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise LoadError(name, f"corrupt {kind}: frame {index + 1} cannot be read ({_damage(exc)})") from None
+
+
+def _damage(exc: BaseException) -> str:
+    """What is wrong, in our words: PIL's messages may quote bytes of the file."""
+    message = str(exc).lower()
+    if "truncated" in message or isinstance(exc, EOFError) or "premature end" in message:
+        return "truncated data"
+    if "crc" in message or "checksum" in message:
+        return "bad checksum (damaged data)"
+    if isinstance(exc, MemoryError):
+        return "not enough memory to decode it"
+    return "the data cannot be decoded"

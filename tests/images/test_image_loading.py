@@ -1,0 +1,160 @@
+"""Loading images: formats, frames, orientation, metadata, limits and damaged files."""
+
+from __future__ import annotations
+
+import struct
+import time
+import zlib
+from pathlib import Path
+
+import pytest
+from imagedata import encoded
+from PIL import Image, ImageDraw
+from synthetic import font
+
+from docveil.config import Settings
+from docveil.context import StageContext
+from docveil.errors import LimitExceededError, LoadError, UnsupportedFormatError
+from docveil.plugins import make_plugin_manager
+from docveil.stages.load.source import load_document, read_source, source_from_bytes
+
+
+@pytest.fixture(scope="module")
+def no_ocr(settings: Settings) -> StageContext:
+    """Loading without OCR: these tests are about pixels and errors."""
+    plain = settings.with_overrides(image_ocr=False)
+    return StageContext(plain, make_plugin_manager(plain).hook)
+
+
+def picture(width: int = 48, height: int = 32) -> Image.Image:
+    image = Image.new("RGB", (width, height), (200, 40, 40))
+    ImageDraw.Draw(image).rectangle((0, 0, width // 4, height // 4), fill=(10, 10, 250))  # marks the top left
+    return image
+
+
+def load(name: str, data: bytes, context: StageContext):
+    return load_document(source_from_bytes(name, data, context.settings), context)
+
+
+@pytest.mark.parametrize(("fmt", "name", "media_type"), [
+    ("PNG", "a.png", "image/png"), ("JPEG", "a.jpg", "image/jpeg"), ("WEBP", "a.webp", "image/webp"),
+    ("BMP", "a.bmp", "image/bmp"), ("TIFF", "a.tiff", "image/tiff"),
+])
+def test_each_format_loads_as_one_page_carrying_its_pixels(fmt, name, media_type, no_ocr) -> None:
+    document = load(name, encoded(picture(), fmt), no_ocr)
+    assert document.media_type == media_type and document.page_count == 1
+    page = document.pages[0]
+    assert (page.width, page.height) == (48, 32)
+    assert page.image is not None and page.image.pixels.mode == "RGB"
+    assert page.image.pixels.getpixel((2, 2))[2] > 200  # blue corner where it was drawn
+    assert page.text == "" and page.image.words is None
+
+
+def test_a_multi_page_tiff_gives_one_page_per_frame(no_ocr) -> None:
+    frames = [picture(40 + 10 * i, 30) for i in range(3)]
+    data = encoded(frames[0], "TIFF", save_all=True, append_images=frames[1:])
+    document = load("scan.tiff", data, no_ocr)
+    assert [p.number for p in document.pages] == [1, 2, 3]
+    assert [p.image.width for p in document.pages] == [40, 50, 60]
+
+
+def test_a_tiff_with_more_frames_than_max_pages_is_refused(settings) -> None:
+    limited = settings.with_overrides(image_ocr=False, max_pages=2)
+    context = StageContext(limited, make_plugin_manager(limited).hook)
+    frames = [picture() for _ in range(3)]
+    with pytest.raises(LimitExceededError, match=r"scan.tif: TIFF has 3 frames, over the 2 page limit"):
+        load("scan.tif", encoded(frames[0], "TIFF", save_all=True, append_images=frames[1:]), context)
+
+
+def test_exif_orientation_is_applied_and_every_piece_of_metadata_dropped(no_ocr) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90 degrees clockwise
+    exif[0x010F] = "Maker"
+    exif[0x8825] = {1: "N", 2: (37.0, 46.0, 30.0), 3: "W", 4: (122.0, 25.0, 10.0)}
+    data = encoded(picture(48, 32), "JPEG", exif=exif.tobytes(), comment=b"holiday at home")
+    page = load("photo.jpg", data, no_ocr).pages[0]
+    pixels = page.image.pixels
+    assert pixels.size == (32, 48), "orientation 6 turns a landscape picture upright"
+    assert pixels.getpixel((29, 2))[2] > 150, "the top-left mark is now at the top right"
+    assert not pixels.info and not pixels.getexif()
+
+
+def test_png_text_and_icc_metadata_do_not_survive_loading(no_ocr) -> None:
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("Author", "Jane Roe")
+    page = load("shot.png", encoded(picture(), "PNG", pnginfo=info, icc_profile=b"\0" * 128), no_ocr).pages[0]
+    assert not page.image.pixels.info
+
+
+def test_the_page_text_of_an_image_is_its_ocr_text_with_pixel_boxes(image_context) -> None:
+    image = Image.new("RGB", (700, 120), "white")
+    ImageDraw.Draw(image).text((20, 30), "Quarterly invoice approved", font=font(40), fill="black")
+    page = load("note.png", encoded(image, "PNG"), image_context).pages[0]
+    assert page.text == "Quarterly invoice approved"
+    assert len(page.char_boxes) == len(page.text) and page.char_boxes[page.text.index(" ")] is None
+    first = page.char_boxes[0]
+    assert 10 <= first.x0 < first.x1 < 700 and 20 <= first.y0 < first.y1 < 100
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def huge_png(width: int = 50_000, height: int = 50_000) -> bytes:
+    """A valid PNG header claiming ``width`` x ``height`` with a tiny compressed IDAT."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", zlib.compress(b"\0" * 64))
+            + _png_chunk(b"IEND", b""))
+
+
+def test_a_50000_by_50000_png_fails_fast_on_its_header(no_ocr) -> None:
+    start = time.perf_counter()
+    with pytest.raises(LimitExceededError) as caught:
+        load("bomb.png", huge_png(), no_ocr)
+    assert time.perf_counter() - start < 1.0
+    assert str(caught.value) == ("bomb.png: image is 50,000 x 50,000 pixels (2,500,000,000), over the "
+                                 "100,000,000 pixel limit (max_pixels)")
+
+
+def test_max_pixels_decides_whatever_pils_own_limit_is(settings) -> None:
+    small = settings.with_overrides(image_ocr=False, max_pixels=1000)
+    context = StageContext(small, make_plugin_manager(small).hook)
+    with pytest.raises(LimitExceededError, match="over the 1,000 pixel limit"):
+        load("a.png", encoded(picture(40, 30), "PNG"), context)
+    exact = settings.with_overrides(image_ocr=False, max_pixels=40 * 30)
+    assert load("a.png", encoded(picture(40, 30), "PNG"), StageContext(exact, make_plugin_manager(exact).hook))
+
+
+def _flip_idat_crc(data: bytes) -> bytes:
+    at = data.index(b"IDAT")
+    length = struct.unpack(">I", data[at - 4:at])[0]
+    crc_at = at + 4 + length
+    return data[:crc_at] + bytes([data[crc_at] ^ 0xFF]) + data[crc_at + 1:]
+
+
+@pytest.mark.parametrize(("name", "make", "reason"), [
+    ("cut.jpg", lambda: encoded(Image.effect_noise((256, 256), 60).convert("RGB"), "JPEG")[:3000],
+     "corrupt JPEG image: truncated data"),
+    ("crc.png", lambda: _flip_idat_crc(encoded(picture(), "PNG")),
+     "corrupt PNG image: bad checksum in chunk IDAT (damaged data)"),
+    ("cut.png", lambda: encoded(picture(), "PNG")[:60], "corrupt PNG image: truncated data"),
+    ("scan.pdf", lambda: encoded(picture(), "PNG"),
+     "the content is a PNG image but the name says .pdf; rename it to load it as an image"),
+])
+def test_damaged_or_misnamed_images_get_a_clear_error(name, make, reason, no_ocr) -> None:
+    with pytest.raises(LoadError) as caught:
+        load(name, make(), no_ocr)
+    assert str(caught.value) == f"{name}: {reason}"
+
+
+def test_an_empty_image_file_is_refused_before_any_loader(tmp_path: Path, settings) -> None:
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(LoadError, match=r"empty.png: empty file"):
+        read_source(tmp_path / "empty.png", settings)
+
+
+def test_an_image_behind_a_text_name_stays_binary_content_not_text(no_ocr) -> None:
+    with pytest.raises(UnsupportedFormatError, match=r"binary content \(looks like a PNG image\), not text"):
+        load("photo.txt", encoded(picture(), "PNG"), no_ocr)

@@ -1,0 +1,58 @@
+"""License plates: read by OCR, recognised by format or by the plate words around them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import skimage.data
+from imagedata import labels, photo
+from PIL import Image
+from synthetic import coverage, plate_composites
+
+from docveil.stages.detect import ocr, plates
+
+
+@pytest.mark.parametrize(("text", "formats"), [
+    ("7ABC123", {"US"}), ("413-SUA", {"US"}), ("B MW 1234", {"DE"}), ("M:KR 4821", {"DE"}),
+    ("AB12 CDE", {"UK"}), ("H 786 POJ", {"UK"}), ("AB-123-CD", {"FR_IT"}), ("1234 BCD", {"ES"}),
+    # "ABC 1234" is a US plate and a German one ("A BC 1234"): either name will do
+    ("ABC 1234", {"US", "DE"}), ("AZM9591", {"US", "DE"}), ("K8 XR 2Q7", {"GENERIC"}),
+])
+def test_plate_formats_of_several_countries_are_recognised(text, formats) -> None:
+    assert plates.plate_format(text) in formats
+
+
+@pytest.mark.parametrize("text", [
+    "Hello World", "Route 66", "GTD", "Status: waiting for the customer", "ENTNR1", "2013", "Washington",
+    "Ticket number 12345 is open",
+])
+def test_words_and_numbers_that_are_not_plates_are_not(text) -> None:
+    assert plates.plate_format(text) is None
+
+
+def test_plate_words_survive_ocr_slips() -> None:
+    assert plates.is_plate_word("WASHINGTON") and plates.is_plate_word('"/ASHINGTON')
+    assert plates.is_plate_word("California") and not plates.is_plate_word("Customer")
+
+
+@pytest.mark.parametrize("name", [
+    "car_eu_golf.jpg", "car_wa_boxster.png", "car_wa_classic.jpg", "car_wa_leaf.jpg",
+    "composite_eu_plate_front.jpg", "composite_us_plate_rear.jpg",
+])
+def test_the_plate_of_each_real_car_photo_is_found(name, image_context) -> None:
+    image = photo(name).convert("RGB")
+    truth = tuple(labels(f"shared:{name}")["plates"][0])
+    regions = plates.detect_plates(np.asarray(image), ocr.ocr_image(image, image_context))
+    assert any(coverage(truth, tuple(r.box.as_list())) >= 0.5 for r in regions)
+    assert len(regions) <= 2
+
+
+def test_rendered_plates_warped_into_photos_are_found_nine_times_in_ten(image_context) -> None:
+    backgrounds = [(name, Image.fromarray(getattr(skimage.data, name)()).convert("RGB"))
+                   for name in ("coffee", "rocket", "chelsea")]
+    composed = plate_composites(backgrounds, 10, seed=3)
+    hits = 0
+    for item in composed:
+        regions = plates.detect_plates(np.asarray(item.image), ())
+        hits += any(coverage(item.plates[0], tuple(r.box.as_list())) >= 0.5 for r in regions)
+    assert hits >= 9
