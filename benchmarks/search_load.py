@@ -1,0 +1,170 @@
+"""Load the search benchmark's corpus into docveil's real schema, without the ingest pipeline.
+
+Running 100,000 chunks through ``Engine.ingest`` (Presidio on every page) would take hours on a
+small machine and is not what this benchmark measures. The rows are instead written with the
+functions ``Engine._store`` uses: in each tenant's transaction as the application role (so
+row-level security checks every row), the document's source name and metadata encrypted with
+the tenant's data key (``encrypt_field``, same associated data), its content hash keyed as docveil
+keys it, ``repository.insert_document`` and ``repository.insert_chunks`` with the document's
+ACL copied onto its chunks. Not written: vault entries, subject links and per-document audit
+records, which search does not read.
+
+The HNSW index is the one ``Database.ensure_text_vectors`` creates. ``rebuild`` drops it before
+the load and creates it again from its own definition afterwards (a bulk build), ``incremental``
+keeps it and lets every insert add to the graph.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from search_corpus import BenchDocument, Corpus
+
+INDEX_NAME = "chunks_embedding_hnsw"
+DOCUMENTS_PER_TRANSACTION = 50
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    documents: int
+    chunks: int
+    index_mode: str
+    insert_seconds: float
+    index_seconds: float
+    analyze_seconds: float
+    index_definition: str
+    index_bytes: int
+    table_bytes: int
+
+    @property
+    def total_seconds(self) -> float:
+        return self.insert_seconds + self.index_seconds + self.analyze_seconds
+
+
+@dataclass(frozen=True)
+class LoadedCorpus:
+    """Database ids next to the corpus: ``document_ids[i]`` is document i, ``chunk_ids[j]`` chunk j."""
+
+    document_ids: list[str]
+    chunk_ids: np.ndarray
+    chunk_document: np.ndarray  # document index of each chunk
+    report: LoadReport
+
+    def chunk_index(self) -> dict[int, int]:
+        return {int(chunk_id): index for index, chunk_id in enumerate(self.chunk_ids)}
+
+
+def _source_name(document: BenchDocument) -> str:
+    slug = "".join(c if c.isalnum() else "-" for c in document.title.lower()).strip("-")[:60]
+    return f"/srv/shares/{document.tenant}/{document.topic.replace(' ', '-')}/{document.index:06d}-{slug}.pdf"
+
+
+def load_corpus(engine: Any, corpus: Corpus, vectors: np.ndarray, *, index_mode: str = "rebuild",
+                progress: Callable[[int, int], None] | None = None) -> LoadedCorpus:
+    from docveil.security.crypto import derive_key, encrypt_field, hmac_sha256
+    from docveil.security.keyring import DATA, PSEUDONYM
+    from docveil.store import repository
+    from docveil.types import Chunk, RedactedText
+
+    encoder = engine.text_encoder
+    database = engine.database
+    database.ensure_text_vectors(encoder.name, encoder.dimension)
+    with database.admin() as conn:
+        row = conn.execute("SELECT pg_get_indexdef(%s::regclass)", [INDEX_NAME]).fetchone()
+        definition = row[0]
+        if index_mode == "rebuild":
+            conn.execute(f"DROP INDEX {INDEX_NAME}")
+
+    by_tenant: dict[str, list[BenchDocument]] = defaultdict(list)
+    for document in corpus.documents:
+        by_tenant[document.tenant].append(document)
+    document_ids = [""] * len(corpus.documents)
+    id_rng = np.random.default_rng(len(corpus.texts))  # stable ids run to run
+    for document in corpus.documents:
+        document_ids[document.index] = str(uuid.UUID(bytes=id_rng.bytes(16), version=4))
+
+    done = 0
+    if progress:
+        progress(0, len(corpus.texts))
+    start = time.perf_counter()
+    for tenant, documents in sorted(by_tenant.items()):
+        for first in range(0, len(documents), DOCUMENTS_PER_TRANSACTION):
+            with database.transaction(tenant) as conn:
+                data_key = engine.keyring.current(conn, tenant, DATA)
+                hash_key = derive_key(engine.keyring.current(conn, tenant, PSEUDONYM).key, "content-hash")
+                for document in documents[first:first + DOCUMENTS_PER_TRANSACTION]:
+                    document_id = document_ids[document.index]
+                    span = slice(document.chunk_start, document.chunk_start + document.chunk_count)
+                    texts = corpus.texts[span]
+                    content = hashlib.sha256("\x00".join(texts).encode("utf-8")).hexdigest()
+                    metadata = {"title": document.title, "topic": document.topic, "author": document.owner}
+
+                    def seal(value: str, field: str, document_id: str = document_id) -> bytes:
+                        return encrypt_field(data_key.key, value, tenant=tenant, owner=document_id, field=field,
+                                             key_version=data_key.version)
+
+                    repository.insert_document(conn, repository.DocumentRow(
+                        id=document_id, tenant=tenant, content_hash=hmac_sha256(hash_key, content.encode()).hex(),
+                        media_type="application/pdf", page_count=1 + (len(texts) - 1) // 3,
+                        chunk_count=len(texts), finding_count=0,
+                        source_enc=seal(_source_name(document), "source"),
+                        metadata_enc=seal(json.dumps(metadata, sort_keys=True), "metadata"),
+                        key_version=data_key.version, owner_user=document.owner,
+                        acl_users=tuple(sorted(document.acl_users)), acl_roles=tuple(sorted(document.acl_roles)),
+                        manifest=[]))
+                    chunks, offset = [], 0
+                    for ordinal, text in enumerate(texts):
+                        chunks.append(Chunk(ordinal=ordinal, text=RedactedText(text), page=1 + ordinal // 3,
+                                            start=offset, end=offset + len(text)))
+                        offset += len(text) + 1
+                    repository.insert_chunks(conn, tenant, document_id, chunks, vectors[span],
+                                             sorted(document.acl_users), sorted(document.acl_roles))
+                    done += len(texts)
+            if progress:
+                progress(done, len(corpus.texts))
+    insert_seconds = time.perf_counter() - start
+
+    index_seconds = 0.0
+    with database.admin() as conn:
+        if index_mode == "rebuild":
+            # The whole graph fits in memory: the build does not spill to the slower on-disk path.
+            conn.execute("SET maintenance_work_mem = '1GB'")
+            start = time.perf_counter()
+            conn.execute(definition)
+            index_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        conn.execute("VACUUM ANALYZE chunks")
+        conn.execute("VACUUM ANALYZE documents")
+        analyze_seconds = time.perf_counter() - start
+        index_bytes = conn.execute("SELECT pg_relation_size(%s::regclass)", [INDEX_NAME]).fetchone()[0]
+        table_bytes = conn.execute("SELECT pg_total_relation_size('chunks'::regclass)").fetchone()[0]
+        rows = conn.execute("SELECT id, document_id::text, ordinal FROM chunks").fetchall()
+
+    position = {document_id: index for index, document_id in enumerate(document_ids)}
+    chunk_ids = np.zeros(len(corpus.texts), dtype=np.int64)
+    for chunk_id, document_id, ordinal in rows:
+        document = corpus.documents[position[document_id]]
+        chunk_ids[document.chunk_start + ordinal] = chunk_id
+    if len(rows) != len(corpus.texts) or not chunk_ids.all():
+        raise RuntimeError(f"loaded {len(rows)} chunks, expected {len(corpus.texts)}")
+    chunk_document = np.zeros(len(corpus.texts), dtype=np.int32)
+    for document in corpus.documents:
+        chunk_document[document.chunk_start:document.chunk_start + document.chunk_count] = document.index
+    report = LoadReport(len(corpus.documents), len(corpus.texts), index_mode, insert_seconds, index_seconds,
+                        analyze_seconds, definition, int(index_bytes), int(table_bytes))
+    return LoadedCorpus(document_ids, chunk_ids, chunk_document, report)
+
+
+def visible_document_mask(corpus: Corpus, tenant: str, user: str, roles: Sequence[str]) -> np.ndarray:
+    from search_corpus import visible
+
+    return np.array([d.tenant == tenant and visible(d, user, tuple(roles)) for d in corpus.documents])

@@ -1,0 +1,102 @@
+"""``docveil serve`` and ``docveil keys api``: the HTTP server and its API keys."""
+
+from __future__ import annotations
+
+import getpass
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from docveil.config import Settings
+from docveil.interfaces.cli import JsonOpt, RoleOpt, _engine, app, emit_json, err, guarded, out
+from docveil.interfaces.cli_admin import keys_app
+from docveil.types import Principal
+
+api_keys_app = typer.Typer(help="API keys of the HTTP server: each acts as one principal (tenant, user, roles). "
+                                "Needs the database owner's credentials (DOCVEIL_HOME or admin_dsn).",
+                           no_args_is_help=True)
+keys_app.add_typer(api_keys_app, name="api")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for every interface).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes, each with its own engine and models.")] = 1,
+    log_level: Annotated[str, typer.Option(help="critical, error, warning, info or debug.")] = "info",
+    access_log: Annotated[bool, typer.Option(help="Log one line per request (method, path, status).")] = True,
+) -> None:
+    """Run the HTTP API (docs/http.md): ingest, redact, search, ask, documents, forget, audit."""
+    def check() -> None:
+        import docveil.interfaces.http  # noqa: F401  (names the pip install if the extra is missing)
+        from docveil.interfaces.http.auth import JwtVerifier
+
+        JwtVerifier.from_settings(Settings.load())  # a bad key fails here, not in every worker
+
+    guarded(check)
+    import uvicorn
+
+    err.print(f"docveil serving on http://{host}:{port}/v1 (schema at /openapi.json)", highlight=False)
+    uvicorn.run("docveil.interfaces.http.app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level=log_level.lower(), access_log=access_log, proxy_headers=False)
+
+
+@api_keys_app.command("create")
+def api_key_create(
+    tenant: Annotated[str, typer.Option("--tenant", "-t", help="Tenant the key acts in.")],
+    user: Annotated[str, typer.Option("--user", "-u", help="User the key acts as.")],
+    role: RoleOpt = None,
+    name: Annotated[str, typer.Option(help="A label for listings (e.g. the client's name).")] = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a key and print it once; only its hash is stored."""
+    principal = Principal(tenant=tenant, user=user, roles=frozenset(role or ()))
+
+    def run():
+        with _engine() as engine:
+            return engine.create_api_key(principal, created_by=getpass.getuser(), name=name)
+
+    key, token = guarded(run)
+    if as_json:
+        emit_json({**key.as_dict(), "key": token})
+        return
+    err.print(f"created API key {key.key_id} for {key.user} in tenant {key.tenant} "
+              f"(roles: {', '.join(sorted(key.roles)) or 'none'}). It is shown only now:", highlight=False)
+    typer.echo(token)
+
+
+@api_keys_app.command("revoke")
+def api_key_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (see `docveil keys api list`).")]) -> None:
+    """Revoke a key; requests with it fail from now on."""
+    def run():
+        with _engine() as engine:
+            return engine.revoke_api_key(key_id, revoked_by=getpass.getuser())
+
+    key = guarded(run)
+    out.print(f"revoked API key {key.key_id} ({key.user} in tenant {key.tenant})", highlight=False)
+
+
+@api_keys_app.command("list")
+def api_key_list(
+    tenant: Annotated[str | None, typer.Option("--tenant", "-t", help="Only this tenant's keys.")] = None,
+    show_all: Annotated[bool, typer.Option("--all", help="Include revoked keys.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """List keys (ids, principals, dates; never the keys)."""
+    def run():
+        with _engine() as engine:
+            return engine.list_api_keys(tenant=tenant, include_revoked=show_all)
+
+    keys = guarded(run)
+    if as_json:
+        emit_json([key.as_dict() for key in keys])
+        return
+    table = Table()
+    for column in ("id", "tenant", "user", "roles", "name", "created", "revoked"):
+        table.add_column(column, overflow="fold")
+    for key in keys:
+        table.add_row(key.key_id, key.tenant, key.user, ", ".join(sorted(key.roles)), key.name,
+                      key.created_at.isoformat(timespec="seconds"),
+                      key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else "")
+    out.print(table)

@@ -1,0 +1,69 @@
+"""The FastAPI application: ``create_app()`` for ``docveil serve`` or to mount in your own app.
+
+One engine serves every request: its connection pool and its models are shared, and blocking
+engine calls run in the server's thread pool (the endpoints are plain ``def`` functions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from fastapi import APIRouter, FastAPI
+
+import docveil
+from docveil.config import Settings
+from docveil.engine import Engine
+from docveil.interfaces.http import audit_routes, documents, health, privacy, query, review_page
+from docveil.interfaces.http.body_limit import BodyLimitMiddleware
+from docveil.interfaces.http.error_responses import COMMON_ERRORS, InternalErrorMiddleware, install_error_handlers
+from docveil.interfaces.http.runtime import Runtime
+from docveil.store.database import Database
+
+API_PREFIX = "/v1"
+# Requests waiting for a database connection queue in the pool; a pool as large as the thread
+# pool would only move the queue into PostgreSQL.
+POOL_SIZE = 16
+
+
+def create_app(engine: Engine | None = None, settings: Settings | None = None) -> FastAPI:
+    """The docveil HTTP API. Without ``engine`` one is built from ``settings`` (default:
+    ``Settings.load()``) and closed with the app; a given engine is left open for its owner."""
+    owns_engine = engine is None
+    if engine is None:
+        settings = settings or Settings.load()
+        engine = Engine(settings, database=Database(settings, pool_size=POOL_SIZE))
+    runtime = Runtime(engine, owns_engine=owns_engine)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Load models before the first request; an app mounted in another one gets no lifespan
+        # events and does this on its first request instead.
+        await anyio.to_thread.run_sync(runtime.ensure_ready)
+        try:
+            yield
+        finally:
+            runtime.close()
+
+    app = FastAPI(
+        title="docveil", version=docveil.__version__, lifespan=lifespan,
+        description="Redact, store, search and ask documents without keeping personal data in clear. "
+                    "Authenticate with an API key (`X-API-Key` or `Authorization: Bearer dvk_...`) or a "
+                    "bearer JWT from the configured issuer.",
+        openapi_url="/openapi.json",
+        # The bundled documentation pages load scripts from a CDN: left out on purpose.
+        docs_url=None, redoc_url=None,
+    )
+    app.state.docveil = runtime
+    install_error_handlers(app)
+    app.add_middleware(InternalErrorMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_upload_bytes=engine.settings.max_bytes)
+
+    api = APIRouter(prefix=API_PREFIX)
+    api.include_router(health.router)
+    api.include_router(review_page.router)
+    for module in (documents, query, privacy, audit_routes):
+        api.include_router(module.router, responses=COMMON_ERRORS)
+    app.include_router(api)
+    return app

@@ -1,0 +1,81 @@
+"""Search and ask over what the caller may read."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+
+from docveil.interfaces.http import sse
+from docveil.interfaces.http.error_responses import public_error
+from docveil.interfaces.http.runtime import CallerDep, EngineDep
+from docveil.interfaces.http.schemas import AnswerBody, AskRequest, ErrorResponse, HitItem, SearchRequest, SearchResult
+from docveil.types import Answer, AnswerDelta
+
+router = APIRouter()
+
+ANSWER_ERRORS: dict[int | str, dict[str, Any]] = {
+    502: {"model": ErrorResponse, "description": "The language model (or the server in front of it) failed"}}
+# Each event as OpenAPI 3.1 tools read a text/event-stream schema: its fields, with the JSON in
+# ``data`` described by contentSchema.
+SSE_EVENT_SCHEMA: dict[str, Any] = {"oneOf": [
+    {"type": "object", "required": ["event", "data"], "properties": {
+        "event": {"const": name}, "id": {"type": "string"}, "retry": {"type": "integer"},
+        "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": schema}}}
+    for name, schema in (
+        ("delta", {"type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}}),
+        ("answer", {"$ref": "#/components/schemas/AnswerBody"}),
+        ("error", {"$ref": "#/components/schemas/ErrorResponse"}),
+    )
+]}
+SSE_DESCRIPTION = (
+    "A `text/event-stream`: `delta` events (`{\"text\": ...}`, pieces of the answer in order), then one "
+    "`answer` event with the whole answer (the `AnswerBody` schema). A failure after the stream has started "
+    "is an `error` event (the `ErrorResponse` schema) and ends the stream.")
+
+
+@router.post("/search", response_model=SearchResult, tags=["search"], summary="Hybrid search",
+             description="Vector and keyword search over the chunks the caller may read. Personal data in "
+                         "the query is replaced by the tenant's pseudonyms before use; the query itself is "
+                         "never stored or logged (a POST body, so it stays out of access logs).")
+def search(caller: CallerDep, engine: EngineDep, body: SearchRequest) -> SearchResult:
+    hits = engine.search(body.query, caller.principal, k=body.k)
+    return SearchResult(hits=[HitItem.of(hit) for hit in hits])
+
+
+@router.post("/ask", response_model=AnswerBody, tags=["ask"], responses=ANSWER_ERRORS,
+             summary="Answer a question with citations",
+             description="Retrieves passages the caller may read and answers from them only; the model sees "
+                         "redacted text, and the answer goes through the output guard.")
+def ask(caller: CallerDep, engine: EngineDep, body: AskRequest) -> AnswerBody:
+    return AnswerBody.of(engine.ask(body.question, caller.principal, k=body.k))
+
+
+@router.post("/ask/stream", response_class=StreamingResponse, tags=["ask"], summary="Answer, streamed as server-sent events",
+             description=SSE_DESCRIPTION,
+             responses={200: {"description": SSE_DESCRIPTION,
+                              "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}}}, **ANSWER_ERRORS})
+async def ask_stream(caller: CallerDep, engine: EngineDep, body: AskRequest) -> StreamingResponse:
+    stream = sse.ThreadedStream(lambda: engine.ask_stream(body.question, caller.principal, k=body.k))
+    # The first item is awaited before answering, so a refusal or a bad request still gets its
+    # status code and JSON error instead of a 200 stream that fails.
+    first = await anext(stream, None)
+    return StreamingResponse(_events(first, stream), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+async def _events(first: AnswerDelta | Answer | None, stream: sse.ThreadedStream[AnswerDelta | Answer]) -> AsyncIterator[bytes]:
+    item = first
+    try:
+        while item is not None:
+            if isinstance(item, AnswerDelta):
+                yield sse.event("delta", {"text": item.text})
+            elif isinstance(item, Answer):
+                yield sse.event("answer", AnswerBody.of(item).model_dump())
+            item = await anext(stream, None)
+    except Exception as exc:
+        yield sse.event("error", public_error(exc)[1])
+    finally:
+        await stream.aclose()

@@ -1,0 +1,79 @@
+"""AsyncEngine: the engine's async face keeps the event loop free while answers are written."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from docveil.asyncio import AsyncEngine
+from docveil.types import Answer, AnswerDelta
+
+from .answerers import Scripted
+from .conftest import ALICE, ingest
+
+QUESTION = "How much is the monthly rent?"
+
+
+async def heartbeat(stop: asyncio.Event, gaps: list[float]) -> None:
+    """Ticks every 20 ms and records how late each tick was: the loop's longest stall."""
+    last = time.monotonic()
+    while not stop.is_set():
+        await asyncio.sleep(0.02)
+        now = time.monotonic()
+        gaps.append(now - last - 0.02)
+        last = now
+
+
+def test_a_slow_ask_does_not_block_searches_on_the_same_loop(make_engine, documents) -> None:
+    slow = Scripted(["The rent is due monthly [1].\n"] * 8, delay=0.75)
+    engine = make_engine(slow, answerer="scripted")
+    ingest(engine, documents)
+    engine.search("warm the encoder", ALICE)
+
+    async def scenario() -> tuple[float, float, list[float], Answer]:
+        aengine = AsyncEngine(engine, workers=1, long_workers=1)
+        stop, gaps = asyncio.Event(), []
+        beat = asyncio.create_task(heartbeat(stop, gaps))
+        asked = asyncio.create_task(aengine.ask(QUESTION, ALICE))
+        while not slow.requests:  # the answerer is writing from here on
+            await asyncio.sleep(0.01)
+        for _ in range(3):
+            hits = await aengine.search("rent", ALICE, k=2)
+            assert hits
+        searched_at = time.monotonic()
+        answer = await asked
+        answered_at = time.monotonic()
+        stop.set()
+        await beat
+        await aengine.close()
+        return searched_at, answered_at, gaps, answer
+
+    searched_at, answered_at, gaps, answer = asyncio.run(scenario())
+    assert answer.text.count("The rent is due monthly") == 8
+    assert searched_at < answered_at - 1.0, "searches finished while the answer was still being written"
+    assert max(gaps) < 1.0, f"the event loop stalled for {max(gaps):.2f} s"
+
+
+def test_async_stream_yields_deltas_then_the_answer_and_stops_when_left(make_engine, documents) -> None:
+    scripted = Scripted(["First [1].\n", "Second.\n", "Third.\n"])
+    endless = Scripted(["Again.\n"] * 200, delay=0.01)
+    endless.name = "endless"
+    engine = make_engine(scripted, answerer="scripted")
+    ingest(engine, documents)
+    leaving = make_engine(endless, answerer="endless")
+
+    async def scenario() -> tuple[list[object], bool]:
+        aengine = AsyncEngine(engine)
+        events = [event async for event in aengine.ask_stream(QUESTION, ALICE)]
+        stream = AsyncEngine(leaving).ask_stream(QUESTION, ALICE)
+        async for event in stream:
+            assert isinstance(event, AnswerDelta)
+            break
+        await stream.aclose()
+        await aengine.close()
+        return events, endless.stopped.is_set()
+
+    events, stopped = asyncio.run(scenario())
+    assert [type(e) for e in events] == [AnswerDelta] * 3 + [Answer]
+    assert "".join(e.text for e in events[:-1]) == events[-1].text
+    assert stopped and not endless.finished.is_set()

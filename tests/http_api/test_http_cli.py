@@ -1,0 +1,80 @@
+"""`docveil keys api` and `docveil serve` from the command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+import docveil.interfaces.cli_admin
+import docveil.interfaces.cli_http  # noqa: F401  (registers serve, keys api)
+from docveil.interfaces.cli import app
+
+
+@pytest.fixture
+def cli_env(settings, db) -> dict[str, str]:
+    return {"DOCVEIL_HOME": str(settings.home), "DOCVEIL_DATABASE": db.database, "DOCVEIL_LOAD_ENTRY_POINTS": "false"}
+
+
+def run(env: dict[str, str], *args: str):
+    return CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
+
+
+def test_api_keys_are_created_once_listed_without_secrets_and_revoked(cli_env, engine) -> None:
+    created = run(cli_env, "keys", "api", "create", "--tenant", "acme", "--user", "alice", "--role", "auditor",
+                  "--name", "etl")
+    assert created.exit_code == 0, created.stderr
+    token = created.stdout.strip()
+    assert token.startswith("dvk_") and "shown only now" in created.stderr
+    key_id, principal = engine.principal_for_api_key(token)
+    assert (principal.tenant, principal.user, principal.roles) == ("acme", "alice", frozenset({"auditor"}))
+
+    listed = json.loads(run(cli_env, "keys", "api", "list", "--json").stdout)
+    assert [(k["id"], k["tenant"], k["user"], k["roles"], k["name"]) for k in listed] == \
+        [(key_id, "acme", "alice", ["auditor"], "etl")]
+    assert token.rsplit("_", 1)[1] not in json.dumps(listed)
+
+    assert run(cli_env, "keys", "api", "revoke", key_id).exit_code == 0
+    assert engine.principal_for_api_key(token) is None
+    assert run(cli_env, "keys", "api", "list", "--json").stdout.strip() == "[]"
+    revoked = json.loads(run(cli_env, "keys", "api", "list", "--all", "--json").stdout)
+    assert revoked[0]["revoked_at"] is not None
+    unknown = run(cli_env, "keys", "api", "revoke", "not-an-id")
+    assert unknown.exit_code == 1 and "no API key" in unknown.stderr and "Traceback" not in unknown.stderr
+
+
+@pytest.mark.slow
+def test_docveil_serve_answers_with_the_keys_it_was_given(cli_env) -> None:
+    token = run(cli_env, "keys", "api", "create", "--tenant", "acme", "--user", "bob").stdout.strip()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    docveil = str(Path(sys.executable).parent / "docveil")  # the installed console script
+    server = subprocess.Popen([docveil, "serve", "--port", str(port), "--log-level", "warning"],
+                              env={**os.environ, **cli_env}, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 180
+        while True:
+            assert server.poll() is None, "docveil serve exited"
+            assert time.monotonic() < deadline, "docveil serve did not become ready"
+            try:
+                if httpx.get(f"{url}/v1/health", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        me = httpx.get(f"{url}/v1/me", headers={"X-API-Key": token}).json()
+        assert (me["tenant"], me["user"]) == ("acme", "bob")
+        assert httpx.get(f"{url}/v1/me").status_code == 401
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
