@@ -7,7 +7,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -461,7 +461,7 @@ class Engine:
         return answer
 
     def ask_stream(self, question: str, principal: Principal, *, k: int = 5,
-                   image: bytes | Path | None = None) -> Iterator[AnswerDelta | Answer]:
+                   image: bytes | Path | None = None) -> Generator[AnswerDelta | Answer, None, None]:
         """:meth:`ask`, streamed: ``AnswerDelta`` pieces of guarded text as the answerer writes
         them (a line or sentence at a time), then the ``Answer``. Checks, retrieval and
         redaction happen before this returns, so their errors are raised here; the answerer
@@ -477,12 +477,13 @@ class Engine:
         with self._transaction(tenant) as conn:
             pseudonymizer = self._pseudonymizer(conn, tenant)
             redacted_question = self.pseudonymize_query(conn, question, tenant)
-            attachment = self._redact_attachment(image, pseudonymizer) if image is not None else None
-            request, used = build_request(redacted_question, hits, self.settings.ask_max_context_chars, attachment)
-            # Asked without auditing a denial: the principal did not ask to re-identify.
-            may_reidentify = authorize(self.hook, self.context, principal, "reidentify", {})
-            resolved = self.vault.resolve(conn, tenant, sorted(context_tokens(request))) \
-                if may_reidentify else {}
+        attachment = self._redact_attachment(image, pseudonymizer) if image is not None else None
+        request, used = build_request(redacted_question, hits, self.settings.ask_max_context_chars, attachment)
+        resolved: dict[str, str] = {}
+        # Asked without auditing a denial: the principal did not ask to re-identify.
+        if authorize(self.hook, self.context, principal, "reidentify", {}):
+            with self._transaction(tenant) as conn:
+                resolved = self.vault.resolve(conn, tenant, sorted(context_tokens(request)))
         generation = self.hook.docveil_answer(request=request, context=self.context)
         if generation is None:
             raise ConfigError(f"no plugin provides the answerer {self.settings.answerer!r} (setting "
@@ -494,7 +495,7 @@ class Engine:
         return self._stream_answer(run, principal, k, started)
 
     def _stream_answer(self, run: AskRun, principal: Principal, k: int,
-                       started: float) -> Iterator[AnswerDelta | Answer]:
+                       started: float) -> Generator[AnswerDelta | Answer, None, None]:
         deltas = run.deltas()
         try:
             for text in deltas:

@@ -8,7 +8,7 @@ database connection and no keys beyond the tenant pseudonymizer inside the guard
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 
 from docveil.ask.guard import OutputGuard, Segmenter
 from docveil.errors import PluginError
@@ -54,7 +54,7 @@ class AskRun:
         self._guarded_parts: list[str] = []
         self._parts: list[str] = []
 
-    def deltas(self) -> Iterator[str]:
+    def deltas(self) -> Generator[str, None, None]:
         """Guarded (and, where allowed, re-identified) text, a segment at a time."""
         segmenter = Segmenter()
         pieces = self.generation.pieces

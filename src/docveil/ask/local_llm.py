@@ -74,7 +74,7 @@ def load_model(context: StageContext) -> LocalModel:
             folder, local_files_only=True, dtype=torch.float16 if plan.half else torch.float32, **options)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot load the local model {path.name}: {type(exc).__name__}") from exc
-    model.to(plan.device).eval()
+    model.to(plan.device).eval()  # type: ignore[arg-type]
     if getattr(tokenizer, "chat_template", None) is None:
         raise ConfigError(f"the local model {path.name} has no chat template: use an instruct model")
     logger.info("local answer model %s loaded on %s", path.name, plan.device)
