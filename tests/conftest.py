@@ -7,6 +7,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -65,18 +66,40 @@ def template_database(postgres: EmbeddedPostgres, settings: Settings) -> str:
     return TEMPLATE
 
 
+@contextmanager
+def fresh_database(settings: Settings, template: str, superuser_conninfo: str) -> Iterator[Database]:
+    """A new database cloned from the migrated template, dropped afterwards."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    database = Database(settings, database=name, template=template).open()
+    try:
+        yield database
+    finally:
+        database.close()
+        with psycopg.connect(superuser_conninfo, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
 @pytest.fixture
 def db(settings: Settings, template_database: str, superuser_conninfo: str) -> Iterator[Database]:
     """A fresh, migrated database for one test."""
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    database = Database(settings, database=name, template=template_database).open()
-    yield database
-    database.close()
-    with psycopg.connect(superuser_conninfo, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with fresh_database(settings, template_database, superuser_conninfo) as database:
+        yield database
 
 
 @pytest.fixture
 def engine(settings: Settings, db: Database, model_stash: Stash) -> Iterator[Engine]:
     with Engine(settings, database=db, stash=model_stash) as instance:
+        yield instance
+
+
+@pytest.fixture(scope="module")
+def module_db(settings: Settings, template_database: str, superuser_conninfo: str) -> Iterator[Database]:
+    """One database shared by the tests of a module (for scenarios that ingest once)."""
+    with fresh_database(settings, template_database, superuser_conninfo) as database:
+        yield database
+
+
+@pytest.fixture(scope="module")
+def module_engine(settings: Settings, module_db: Database, model_stash: Stash) -> Iterator[Engine]:
+    with Engine(settings, database=module_db, stash=model_stash) as instance:
         yield instance

@@ -4,21 +4,16 @@ field: readers get them back, and a ciphertext moved anywhere else fails loudly.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import psycopg
 import pytest
 from psycopg import sql
 from reportlab.pdfgen import canvas
 
-from docveil.config import Settings
-from docveil.context import Stash
 from docveil.engine import Engine
 from docveil.errors import CryptoError
-from docveil.store.database import Database
 from docveil.types import Principal
 
 PERSON = "Rosalind Thackeray"
@@ -29,19 +24,8 @@ OTHER_TENANT = Principal("elsewhere", "writer")
 
 
 @pytest.fixture(scope="module")
-def module_db(settings: Settings, template_database: str, superuser_conninfo: str) -> Iterator[Database]:
-    name = f"test_metadata_{uuid.uuid4().hex[:10]}"
-    database = Database(settings, database=name, template=template_database).open()
-    yield database
-    database.close()
-    with psycopg.connect(superuser_conninfo, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-@pytest.fixture(scope="module")
-def engine(settings: Settings, module_db: Database, model_stash: Stash) -> Iterator[Engine]:
-    with Engine(settings, database=module_db, stash=model_stash) as instance:
-        yield instance
+def engine(module_engine: Engine) -> Engine:
+    return module_engine
 
 
 @pytest.fixture(scope="module")

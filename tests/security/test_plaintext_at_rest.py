@@ -12,7 +12,6 @@ import hashlib
 import logging
 import random
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +20,6 @@ import pytest
 from psycopg import sql
 from reportlab.pdfgen import canvas
 
-from docveil.config import Settings
-from docveil.context import Stash
 from docveil.engine import Engine
 from docveil.stages.redact.pseudonyms import TOKEN_PATTERN
 from docveil.store.database import Database
@@ -145,19 +142,8 @@ class _Collect(logging.Handler):
 
 
 @pytest.fixture(scope="module")
-def module_db(settings: Settings, template_database: str, superuser_conninfo: str) -> Iterator[Database]:
-    name = f"test_atrest_{uuid.uuid4().hex[:10]}"
-    database = Database(settings, database=name, template=template_database).open()
-    yield database
-    database.close()
-    with psycopg.connect(superuser_conninfo, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-@pytest.fixture(scope="module")
-def engine(settings: Settings, module_db: Database, model_stash: Stash) -> Iterator[Engine]:
-    with Engine(settings, database=module_db, stash=model_stash) as instance:
-        yield instance
+def engine(module_engine: Engine) -> Engine:
+    return module_engine
 
 
 @pytest.fixture(scope="module")

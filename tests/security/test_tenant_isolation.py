@@ -3,7 +3,6 @@ application role that row-level security confines."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,8 +11,6 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from docveil.config import Settings
-from docveil.context import Stash
 from docveil.engine import Engine
 from docveil.errors import NotFoundError
 from docveil.security import audit
@@ -62,19 +59,8 @@ class Corpus:
 
 
 @pytest.fixture(scope="module")
-def module_db(settings: Settings, template_database: str, superuser_conninfo: str) -> Iterator[Database]:
-    name = f"test_isolation_{uuid.uuid4().hex[:10]}"
-    database = Database(settings, database=name, template=template_database).open()
-    yield database
-    database.close()
-    with psycopg.connect(superuser_conninfo, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-@pytest.fixture(scope="module")
-def engine(settings: Settings, module_db: Database, model_stash: Stash) -> Iterator[Engine]:
-    with Engine(settings, database=module_db, stash=model_stash) as instance:
-        yield instance
+def engine(module_engine: Engine) -> Engine:
+    return module_engine
 
 
 @pytest.fixture(scope="module")
