@@ -388,19 +388,30 @@ class Engine:
         with self._transaction(principal.tenant) as conn:
             redacted_query = self.pseudonymize_query(conn, query, principal.tenant)
             vector = encoder.encode([redacted_query])[0]
-            # A token's type word ("person") would match every token of that type: keep its digest.
-            keywords = TOKEN_PATTERN.sub(r" \2 ", redacted_query.text)
-            rows = repository.search_chunks(conn, principal, vector, repository.keyword_query(conn, keywords), k)
-            sources = self._decrypt_sources(conn, principal.tenant, rows)
-            hits = [Hit(document_id=row.document_id, chunk_id=row.chunk_id, source=sources[row.document_id],
-                        page=row.page, bbox=BBox(*row.bbox) if row.bbox else None, score=row.score,
-                        text=row.text) for row in rows]
-            keys = self._audit_keys(conn, principal.tenant)
-            self._audit(conn, principal, audit.AuditEvent(
-                "search", counts={"k": k, "hits": len(hits)},
-                hashes={"query": audit.keyed_hash(keys.mac_key, query),
-                        "results": audit.keyed_hash(keys.mac_key, [str(h.chunk_id) for h in hits])}), keys)
+            hits = self.retrieve(conn, principal, redacted_query, vector, k)
+            self._audit_search(conn, principal, query, hits, k)
         return hits
+
+    def retrieve(self, conn: psycopg.Connection, principal: Principal, query: RedactedText,
+                 vector: np.ndarray, k: int) -> list[Hit]:
+        """The retrieval half of :meth:`search`, inside the caller's tenant transaction, for a
+        query that is already pseudonymised and embedded."""
+        # Tokens match by their digest: their type word ("person") would match every token.
+        digests = [match.group(2) for match in TOKEN_PATTERN.finditer(query.text)]
+        words = TOKEN_PATTERN.sub(" ", query.text)
+        rows = repository.search_chunks(conn, principal, vector, words, digests, k)
+        sources = self._decrypt_sources(conn, principal.tenant, rows)
+        return [Hit(document_id=row.document_id, chunk_id=row.chunk_id, source=sources[row.document_id],
+                    page=row.page, bbox=BBox(*row.bbox) if row.bbox else None, score=row.score,
+                    text=row.text) for row in rows]
+
+    def _audit_search(self, conn: psycopg.Connection, principal: Principal, query: str,
+                      hits: Sequence[Hit], k: int) -> None:
+        keys = self._audit_keys(conn, principal.tenant)
+        self._audit(conn, principal, audit.AuditEvent(
+            "search", counts={"k": k, "hits": len(hits)},
+            hashes={"query": audit.keyed_hash(keys.mac_key, query),
+                    "results": audit.keyed_hash(keys.mac_key, [str(h.chunk_id) for h in hits])}), keys)
 
     def pseudonymize_query(self, conn: psycopg.Connection, query: str, tenant: str) -> RedactedText:
         """Replace personal data in a query by the tenant's tokens: detected entities, plus word
@@ -423,10 +434,18 @@ class Engine:
 
     def _decrypt_sources(self, conn: psycopg.Connection, tenant: str,
                          rows: Sequence[repository.ChunkRow]) -> dict[str, str]:
+        keys: dict[int, bytes] = {}
+
+        def key_for(version: int) -> bytes:
+            if version not in keys:
+                keys[version] = self.keyring.version(conn, tenant, DATA, version).key
+            return keys[version]
+
         sources: dict[str, str] = {}
         for row in rows:
             if row.document_id not in sources:
-                sources[row.document_id] = self._field_opener(conn, tenant, row.document_id)(row.source_enc, "source")
+                sources[row.document_id] = decrypt_field(key_for, bytes(row.source_enc), tenant=tenant,
+                                                         owner=row.document_id, field="source").decode("utf-8")
         return sources
 
     def reidentify(self, tokens: Iterable[str], principal: Principal) -> dict[str, str]:

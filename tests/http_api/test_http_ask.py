@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from PIL import Image
 
 from docveil.engine import Engine
 from docveil.errors import AnswerError
 from docveil.hookspecs import hookimpl
 from docveil.interfaces.demo import sample_paths
 from docveil.interfaces.http import create_app
-from docveil.types import Generation
+from docveil.types import Generation, RedactedImage
 
 from .conftest import serving
 
@@ -126,3 +128,33 @@ def test_a_failure_during_the_stream_is_an_error_event(server, documents, model_
     with server.client("auditor") as client:
         outcomes = [r["outcome"] for r in client.get("/v1/audit/records", params={"action": "ask"}).json()["records"]]
     assert "error" in outcomes
+
+
+class ImageProbeAnswerer:
+    """Says what size of redacted picture it was given."""
+
+    @hookimpl
+    def docveil_answer(self, request, context):
+        if context.settings.answerer != "image-probe":
+            return None
+        assert isinstance(request.image, RedactedImage)
+        return Generation(model="image-probe", pieces=iter([f"a {request.image.width}x{request.image.height} picture\n"]))
+
+
+def test_ask_about_an_image_takes_a_multipart_upload(server, documents, model_stash) -> None:
+    picture = io.BytesIO()
+    Image.new("RGB", (160, 90), (240, 240, 235)).save(picture, format="PNG")
+    upload = {"image": ("scan.png", picture.getvalue(), "image/png")}
+    settings = dataclasses.replace(server.engine.settings, answerer="image-probe")
+    engine = Engine(settings, plugins=[ImageProbeAnswerer()], database=server.engine.database, stash=model_stash)
+    with serving(create_app(engine)) as url, \
+            httpx.Client(base_url=url, headers={"X-API-Key": server.keys["alice"]}, timeout=120) as client:
+        answer = client.post("/v1/ask/image", data={"question": QUESTION, "k": "3"}, files=upload)
+        not_an_image = client.post("/v1/ask/image", data={"question": QUESTION},
+                                   files={"image": ("note.txt", NOTE.read_bytes(), "text/plain")})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["text"] == "a 160x90 picture\n" and answer.json()["model"] == "image-probe"
+    assert not_an_image.status_code == 422 and not_an_image.json()["error"]["type"] == "load_error"
+    with server.client("alice") as client:  # the default, extractive answerer reads no pictures
+        refused = client.post("/v1/ask/image", data={"question": QUESTION}, files=upload)
+    assert refused.status_code == 400 and refused.json()["error"]["type"] == "config_error"

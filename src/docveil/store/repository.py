@@ -103,8 +103,9 @@ keyword AS (
     SELECT id, row_number() OVER (ORDER BY rank_cd DESC, id) AS rank
     FROM (
         SELECT id, ts_rank_cd(tsv, query) AS rank_cd
-        FROM chunks, to_tsquery('english', %(tsquery)s) AS query
-        WHERE %(tsquery)s <> '' AND tsv @@ query AND {_VISIBLE}
+        FROM chunks, (SELECT plainto_tsquery('english', %(words)s) || to_tsquery('english', %(tokens)s)
+                      AS query) AS q
+        WHERE %(keywords)s AND tsv @@ query AND {_VISIBLE}
         ORDER BY rank_cd DESC, id
         LIMIT %(candidates)s
     ) matched
@@ -124,27 +125,26 @@ ORDER BY f.score DESC, c.id
 
 
 def search_chunks(conn: psycopg.Connection, principal: Principal, vector: np.ndarray,
-                  tsquery: str, k: int) -> list[ChunkRow]:
-    """Hybrid search (HNSW cosine + full text, fused by reciprocal rank) over visible chunks."""
-    conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-    conn.execute("SELECT set_config('hnsw.ef_search', %s, true)",
+                  words: str, token_digests: Sequence[str], k: int) -> list[ChunkRow]:
+    """Hybrid search over visible chunks: HNSW cosine, plus full text matching any pseudonym
+    token of the query or all of its words, fused by reciprocal rank.
+
+    Matching every word (not any) keeps the keyword side selective: an OR over common words
+    matches a large share of a tenant's chunks, each of which would have to be ranked.
+    """
+    conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true),"
+                 " set_config('hnsw.ef_search', %s, true)",
                  [str(min(MAX_EF_SEARCH, max(40, k * CANDIDATES_PER_HIT)))])
+    tokens = " | ".join(f"'{digest}'" for digest in token_digests if digest.isalnum())
+    # Not prepared: a generic plan cannot see which retriever is empty or how selective the ACL is.
     rows = conn.execute(_SEARCH_SQL, {
-        "vector": Vector(vector), "tsquery": tsquery, "k": k, "rrf_k": RRF_K,
+        "vector": Vector(vector), "words": words, "tokens": tokens,
+        "keywords": bool(words.strip() or tokens), "k": k, "rrf_k": RRF_K,
         "candidates": k * CANDIDATES_PER_HIT,
         "principal_user": [principal.user], "principal_roles": sorted(principal.roles | {"*"}),
-    }).fetchall()
+    }, prepare=False).fetchall()
     return [ChunkRow(chunk_id=r[0], document_id=r[1], page=r[2], bbox=r[3], text=r[4],
                      score=float(r[5]), source_enc=r[6]) for r in rows]
-
-
-def keyword_query(conn: psycopg.Connection, text: str) -> str:
-    """An OR query over the distinct non-stop-words of ``text``, parsed as the index is."""
-    row = conn.execute(
-        "SELECT coalesce(string_agg(quote_literal(lexeme), ' | '), '')"
-        " FROM unnest(to_tsvector('english', translate(%s, '<>', '  '))) AS t(lexeme, positions, weights)"
-        " WHERE length(lexeme) > 2", [text]).fetchone()
-    return row[0] if row else ""
 
 
 _DOCUMENT_COLUMNS = ("id::text, media_type, page_count, chunk_count, finding_count, owner_user, acl_users,"

@@ -1,7 +1,8 @@
 """The FastAPI application: ``create_app()`` for ``docveil serve`` or to mount in your own app.
 
-One engine serves every request: its connection pool and its models are shared, and blocking
-engine calls run in the server's thread pool (the endpoints are plain ``def`` functions).
+One engine serves every request: its connection pool and its models are shared, and its
+blocking calls run in the thread pools of an ``AsyncEngine`` (short calls and asks apart), never
+on the event loop.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import anyio.to_thread
 from fastapi import APIRouter, FastAPI
 
 import docveil
@@ -40,11 +40,11 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Load models before the first request; an app mounted in another one gets no lifespan
         # events and does this on its first request instead.
-        await anyio.to_thread.run_sync(runtime.ensure_ready)
+        await runtime.ready()
         try:
             yield
         finally:
-            runtime.close()
+            await runtime.close()
 
     app = FastAPI(
         title="docveil", version=docveil.__version__, lifespan=lifespan,

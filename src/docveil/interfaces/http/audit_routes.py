@@ -14,8 +14,10 @@ from fastapi.responses import FileResponse
 from pydantic import BeforeValidator
 from starlette.background import BackgroundTask
 
+from docveil.engine import Engine
 from docveil.interfaces.http.runtime import CallerDep, EngineDep
 from docveil.interfaces.http.schemas import AuditKey, AuditRecordItem, AuditRecordList, AuditVerifyResult
+from docveil.types import Principal
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -37,7 +39,7 @@ Timestamp = Annotated[datetime, BeforeValidator(_iso_8601)]
 
 
 @router.get("/records", response_model=AuditRecordList, summary="Audit records, filtered")
-def records(
+async def records(
     caller: CallerDep, engine: EngineDep,
     since: Annotated[Timestamp | None, Query(description="At or after this time (ISO 8601).")] = None,
     until: Annotated[Timestamp | None, Query(description="Before this time (ISO 8601).")] = None,
@@ -47,7 +49,7 @@ def records(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     order: Annotated[Literal["asc", "desc"], Query(description="By sequence number; desc is newest first.")] = "desc",
 ) -> AuditRecordList:
-    found = engine.audit_records(caller.principal, since=since, until=until, user=user, action=action,
+    found = await engine.audit_records(caller.principal, since=since, until=until, user=user, action=action,
                                  outcome=outcome, limit=limit, newest_first=order == "desc")
     return AuditRecordList(records=[AuditRecordItem(**record.as_dict()) for record in found])
 
@@ -55,13 +57,13 @@ def records(
 @router.get("/verify", response_model=AuditVerifyResult, summary="Verify the tenant's audit chain",
             description="Checks every record's hash link and MAC, the signed checkpoints and the head. "
                         "`ok` false names the first broken record.")
-def verify(caller: CallerDep, engine: EngineDep) -> AuditVerifyResult:
-    return AuditVerifyResult(**engine.audit_verify(caller.principal).as_dict())
+async def verify(caller: CallerDep, engine: EngineDep) -> AuditVerifyResult:
+    return AuditVerifyResult(**(await engine.audit_verify(caller.principal)).as_dict())
 
 
 @router.get("/key", response_model=AuditKey, summary="The public key that signs audit checkpoints")
-def verify_key(caller: CallerDep, engine: EngineDep) -> AuditKey:
-    return AuditKey(public_key=engine.audit_verify_key(caller.principal).hex())
+async def verify_key(caller: CallerDep, engine: EngineDep) -> AuditKey:
+    return AuditKey(public_key=(await engine.run(engine.engine.audit_verify_key, caller.principal)).hex())
 
 
 @router.get("/export", response_class=FileResponse, summary="Download the audit log",
@@ -69,19 +71,24 @@ def verify_key(caller: CallerDep, engine: EngineDep) -> AuditKey:
                         "`docveil audit verify --file` checks offline.",
             responses={200: {"description": "The export file",
                              "content": {media: {"schema": {"type": "string"}} for media in _MEDIA_TYPES.values()}}})
-def export(
+async def export(
     caller: CallerDep, engine: EngineDep,
     format: Annotated[Literal["jsonl", "csv"], Query()] = "jsonl",
 ) -> FileResponse:
-    # Spooled to a private temporary file: the export holds a transaction only while it is written.
-    fd, path = tempfile.mkstemp(prefix="docveil-audit-", suffix=f".{format}")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            engine.audit_export(caller.principal, handle, format)
-    except BaseException:
-        os.unlink(path)
-        raise
+    path = await engine.run(_export_to_file, engine.engine, caller.principal, format)
     tenant = re.sub(r"[^A-Za-z0-9._-]+", "_", caller.principal.tenant)[:64]
     return FileResponse(path, media_type=_MEDIA_TYPES[format],
                         filename=f"docveil-audit-{tenant}-{date.today().isoformat()}.{format}",
                         background=BackgroundTask(os.unlink, path))
+
+
+def _export_to_file(engine: Engine, principal: Principal, fmt: Literal["jsonl", "csv"]) -> str:
+    # Spooled to a private temporary file: the export holds a transaction only while it is written.
+    fd, path = tempfile.mkstemp(prefix="docveil-audit-", suffix=f".{fmt}")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            engine.audit_export(principal, handle, fmt)
+    except BaseException:
+        os.unlink(path)
+        raise
+    return path

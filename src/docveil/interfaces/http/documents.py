@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile
 
-from docveil.engine import redacted_text_output
+from docveil.engine import Engine, redacted_text_output
 from docveil.interfaces.http.error_responses import NOT_FOUND
 from docveil.interfaces.http.runtime import CallerDep, EngineDep
 from docveil.interfaces.http.schemas import (
@@ -28,19 +28,19 @@ from docveil.interfaces.http.schemas import (
 )
 from docveil.stages.load.source import source_from_bytes
 from docveil.stages.redact.image import encode_image
-from docveil.types import TENANT_WIDE, Acl, Source
+from docveil.types import TENANT_WIDE, Acl, Principal, Source
 
 router = APIRouter(tags=["documents"])
 
 DocumentId = Annotated[uuid.UUID, Path(description="The document's id.")]
 
 
-def upload_source(upload: UploadFile, index: int, max_bytes: int) -> Source:
+async def upload_source(upload: UploadFile, index: int, max_bytes: int) -> Source:
     """An upload as a ``Source`` named after the client's file name (its last component only).
     One byte over ``max_bytes`` is read so the engine reports the file as too large."""
     raw = upload.filename or ""
     name = PureWindowsPath(PurePosixPath(raw).name).name.strip() or f"upload-{index + 1}"
-    data = upload.file.read(max_bytes + 1)
+    data = await upload.read(max_bytes + 1)
     # The engine sniffs the content again; the client's content type is not trusted.
     return Source(name=name, data=data, media_type="application/octet-stream")
 
@@ -49,52 +49,54 @@ def upload_source(upload: UploadFile, index: int, max_bytes: int) -> Source:
              description="Redact, embed and store each uploaded file. Files that cannot be loaded are "
                          "listed in `failed` with the reason; the others are stored. Without ACL fields "
                          "every member of the tenant may read the documents.")
-def ingest(
+async def ingest(
     caller: CallerDep, engine: EngineDep,
     files: Annotated[list[UploadFile], File(min_length=1, description="One or more files (text, Markdown, HTML, PDF, images).")],
     acl_users: Annotated[list[Name], Form(description="Users allowed to read (repeatable).")] = [],  # noqa: B006
     acl_roles: Annotated[list[Name], Form(description="Roles allowed to read (repeatable); '*' is everyone.")] = [],  # noqa: B006
 ) -> IngestResult:
     acl = Acl(users=frozenset(acl_users), roles=frozenset(acl_roles)) if (acl_users or acl_roles) else TENANT_WIDE
-    sources = [upload_source(upload, i, engine.settings.max_bytes) for i, upload in enumerate(files)]
-    report = engine.ingest(sources, caller.principal, acl=acl)
+    max_bytes = engine.engine.settings.max_bytes
+    sources = [await upload_source(upload, i, max_bytes) for i, upload in enumerate(files)]
+    report = await engine.ingest(sources, caller.principal, acl=acl)
     return IngestResult(ingested=[IngestedItem.of(d) for d in report.ingested],
                         failed=[FailedItem.of(f) for f in report.failed])
 
 
 @router.get("/documents", response_model=DocumentList, summary="List readable documents")
-def list_documents(
+async def list_documents(
     caller: CallerDep, engine: EngineDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> DocumentList:
-    infos = engine.documents(caller.principal, limit=limit, offset=offset)
+    infos = await engine.documents(caller.principal, limit=limit, offset=offset)
     return DocumentList(documents=[DocumentItem.of(info) for info in infos])
 
 
 @router.put("/documents/{document_id}/acl", response_model=AclResult, responses=NOT_FOUND,
             summary="Replace a document's readers", description="Owner or admin role.")
-def set_acl(caller: CallerDep, engine: EngineDep, document_id: DocumentId, body: AclBody) -> AclResult:
-    engine.set_acl(str(document_id), Acl(users=frozenset(body.users), roles=frozenset(body.roles)), caller.principal)
+async def set_acl(caller: CallerDep, engine: EngineDep, document_id: DocumentId, body: AclBody) -> AclResult:
+    await engine.set_acl(str(document_id), Acl(users=frozenset(body.users), roles=frozenset(body.roles)), caller.principal)
     return AclResult(document_id=str(document_id), acl=AclBody(users=sorted(set(body.users)),
                                                                roles=sorted(set(body.roles))))
 
 
 @router.delete("/documents/{document_id}", status_code=204, response_class=Response, responses=NOT_FOUND,
                summary="Delete a document and its chunks", description="Owner or admin role.")
-def delete_document(caller: CallerDep, engine: EngineDep, document_id: DocumentId) -> Response:
-    engine.delete_document(str(document_id), caller.principal)
+async def delete_document(caller: CallerDep, engine: EngineDep, document_id: DocumentId) -> Response:
+    await engine.delete_document(str(document_id), caller.principal)
     return Response(status_code=204)
 
 
 @router.post("/redact", response_model=RedactResult, tags=["redact"], summary="Redact an upload",
              description="Detect and redact personal data in one file with the tenant's pseudonyms. "
                          "Nothing is stored; the redaction is audited.")
-def redact(
+async def redact(
     caller: CallerDep, engine: EngineDep,
     file: Annotated[UploadFile, File(description="The file to redact.")],
 ) -> RedactResult:
-    redacted = engine.redact(upload_source(file, 0, engine.settings.max_bytes), caller.principal)
+    source = await upload_source(file, 0, engine.engine.settings.max_bytes)
+    redacted = await engine.redact(source, caller.principal)
     return RedactResult(
         source=redacted.source, media_type=redacted.media_type,
         pages=[RedactedPageItem(number=page.number, text=page.text.text) for page in redacted.pages],
@@ -114,19 +116,23 @@ _FILE_TYPES = {"application/pdf": {"schema": {"type": "string", "format": "binar
                          "single image as a redacted image of the same kind (JPEG stays JPEG, others become "
                          "PNG; no metadata), anything else as redacted text. Nothing is stored; audited.",
              responses={200: {"description": "The redacted file, as an attachment", "content": _FILE_TYPES}})
-def redact_file(
+async def redact_file(
     caller: CallerDep, engine: EngineDep,
     file: Annotated[UploadFile, File(description="The file to redact.")],
 ) -> Response:
-    upload = upload_source(file, 0, engine.settings.max_bytes)
+    upload = await upload_source(file, 0, engine.engine.settings.max_bytes)
+    return await engine.run(_redact_to_response, engine.engine, upload, caller.principal)
+
+
+def _redact_to_response(engine: Engine, upload: Source, principal: Principal) -> Response:
     source = source_from_bytes(upload.name, upload.data, engine.settings)  # sniffed: decides the output
     stem = PurePosixPath(source.name).stem or "document"
     if source.media_type == "application/pdf":
         with tempfile.TemporaryDirectory(prefix="docveil-redact-") as folder:
             destination = FilePath(folder) / "redacted.pdf"
-            engine.redact_to_file(source, destination, caller.principal)
+            engine.redact_to_file(source, destination, principal)
             return _attachment(destination.read_bytes(), "application/pdf", f"{stem}.redacted.pdf")
-    redacted = engine.redact(source, caller.principal)
+    redacted = engine.redact(source, principal)
     images = [page.image for page in redacted.pages if page.image is not None]
     if len(images) == 1 and len(redacted.pages) == 1:
         kind = "jpeg" if source.media_type == "image/jpeg" else "png"

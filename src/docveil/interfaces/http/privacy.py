@@ -16,13 +16,13 @@ router = APIRouter(tags=["privacy"])
              description="Destroys the subject's pseudonym-vault entries and key and takes their token out "
                          "of every chunk; optionally deletes documents that only concern them. Needs the "
                          "privacy-officer or admin role.")
-def forget(caller: CallerDep, engine: EngineDep, body: ForgetRequest) -> ForgetResultBody:
-    result = engine.forget(body.subject, caller.principal, delete_documents=body.delete_documents)
+async def forget(caller: CallerDep, engine: EngineDep, body: ForgetRequest) -> ForgetResultBody:
+    result = await engine.forget(body.subject, caller.principal, delete_documents=body.delete_documents)
     return ForgetResultBody(**dataclasses.asdict(result))
 
 
 @router.post("/reidentify", response_model=ReidentifyResult, summary="Resolve pseudonym tokens",
              description="The original values of pseudonym tokens; needs the reidentify role. Tokens of "
                          "forgotten subjects stay unresolved.")
-def reidentify(caller: CallerDep, engine: EngineDep, body: ReidentifyRequest) -> ReidentifyResult:
-    return ReidentifyResult(values=engine.reidentify(body.tokens, caller.principal))
+async def reidentify(caller: CallerDep, engine: EngineDep, body: ReidentifyRequest) -> ReidentifyResult:
+    return ReidentifyResult(values=await engine.reidentify(body.tokens, caller.principal))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import StreamingResponse
 
 from docveil.interfaces.http import sse
@@ -40,8 +40,8 @@ SSE_DESCRIPTION = (
              description="Vector and keyword search over the chunks the caller may read. Personal data in "
                          "the query is replaced by the tenant's pseudonyms before use; the query itself is "
                          "never stored or logged (a POST body, so it stays out of access logs).")
-def search(caller: CallerDep, engine: EngineDep, body: SearchRequest) -> SearchResult:
-    hits = engine.search(body.query, caller.principal, k=body.k)
+async def search(caller: CallerDep, engine: EngineDep, body: SearchRequest) -> SearchResult:
+    hits = await engine.search(body.query, caller.principal, k=body.k)
     return SearchResult(hits=[HitItem.of(hit) for hit in hits])
 
 
@@ -49,8 +49,22 @@ def search(caller: CallerDep, engine: EngineDep, body: SearchRequest) -> SearchR
              summary="Answer a question with citations",
              description="Retrieves passages the caller may read and answers from them only; the model sees "
                          "redacted text, and the answer goes through the output guard.")
-def ask(caller: CallerDep, engine: EngineDep, body: AskRequest) -> AnswerBody:
-    return AnswerBody.of(engine.ask(body.question, caller.principal, k=body.k))
+async def ask(caller: CallerDep, engine: EngineDep, body: AskRequest) -> AnswerBody:
+    return AnswerBody.of(await engine.ask(body.question, caller.principal, k=body.k))
+
+
+@router.post("/ask/image", response_model=AnswerBody, tags=["ask"], responses=ANSWER_ERRORS,
+             summary="Answer a question about an image, with citations",
+             description="As /ask, with a picture (PNG, JPEG, WebP...) that is redacted (faces, plates, "
+                         "personal data in its text) before the answerer sees it. Multipart form.")
+async def ask_image(
+    caller: CallerDep, engine: EngineDep,
+    question: Annotated[str, Form(min_length=1, max_length=10_000, pattern=r"\S")],
+    image: Annotated[UploadFile, File(description="One picture.")],
+    k: Annotated[int, Form(ge=1, le=50)] = 5,
+) -> AnswerBody:
+    data = await image.read(engine.engine.settings.max_bytes + 1)
+    return AnswerBody.of(await engine.ask(question, caller.principal, k=k, image=data))
 
 
 @router.post("/ask/stream", response_class=StreamingResponse, tags=["ask"], summary="Answer, streamed as server-sent events",
@@ -58,7 +72,7 @@ def ask(caller: CallerDep, engine: EngineDep, body: AskRequest) -> AnswerBody:
              responses={200: {"description": SSE_DESCRIPTION,
                               "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}}}, **ANSWER_ERRORS})
 async def ask_stream(caller: CallerDep, engine: EngineDep, body: AskRequest) -> StreamingResponse:
-    stream = sse.ThreadedStream(lambda: engine.ask_stream(body.question, caller.principal, k=body.k))
+    stream = engine.ask_stream(body.question, caller.principal, k=body.k)
     # The first item is awaited before answering, so a refusal or a bad request still gets its
     # status code and JSON error instead of a 200 stream that fails.
     first = await anext(stream, None)
@@ -66,7 +80,8 @@ async def ask_stream(caller: CallerDep, engine: EngineDep, body: AskRequest) -> 
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
-async def _events(first: AnswerDelta | Answer | None, stream: sse.ThreadedStream[AnswerDelta | Answer]) -> AsyncIterator[bytes]:
+async def _events(first: AnswerDelta | Answer | None,
+                  stream: AsyncIterator[AnswerDelta | Answer]) -> AsyncIterator[bytes]:
     item = first
     try:
         while item is not None:
@@ -78,4 +93,6 @@ async def _events(first: AnswerDelta | Answer | None, stream: sse.ThreadedStream
     except Exception as exc:
         yield sse.event("error", public_error(exc)[1])
     finally:
-        await stream.aclose()
+        close = getattr(stream, "aclose", None)  # stops the answerer when the client goes away
+        if close is not None:
+            await close()
