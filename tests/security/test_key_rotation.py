@@ -1,0 +1,83 @@
+"""Key rotation against the real database: KEK re-wrap and data-key re-encryption."""
+
+from __future__ import annotations
+
+import pytest
+
+from docveil.engine import Engine
+from docveil.errors import AccessDeniedError
+from docveil.interfaces.demo import sample_paths
+from docveil.security import rotation
+from docveil.security.keyring import DATA
+from docveil.types import Principal
+
+ALICE = Principal("acme", "alice")
+ADMIN = Principal("acme", "root", frozenset({"admin", "auditor", "reidentify"}))
+
+
+@pytest.fixture
+def engine(settings, db, model_stash, tmp_path) -> Engine:
+    """An engine with a key-encryption key of its own: rotating and retiring the session's
+    shared KEK would strand the other tests' databases."""
+    with Engine(settings.with_overrides(home=tmp_path), database=db, stash=model_stash) as instance:
+        yield instance
+
+
+def kek_ids(engine: Engine) -> set[str]:
+    with engine.database.admin() as conn:
+        return {row[0] for row in conn.execute("SELECT kek_id FROM tenant_keys")}
+
+
+def readable(engine: Engine) -> None:
+    """Everything encrypted still opens: sources, metadata, vault values, the audit chain."""
+    assert {d.source for d in engine.documents(ALICE)} == {str(p) for p in sample_paths()}
+    hit = engine.search("Maria Gonzalez", ALICE, k=1)[0]
+    tokens = [t for t in hit.text.split() if t.startswith("<PERSON_")]
+    assert "Maria Gonzalez" in engine.reidentify(tokens, ADMIN).values()
+    assert engine.audit_verify(ADMIN).ok
+
+
+def test_kek_rotation_rewraps_every_data_key_and_retires_the_old_kek(engine: Engine) -> None:
+    engine.ingest(sample_paths(), ALICE)
+    engine.ingest(sample_paths()[:1], Principal("globex", "gina"))
+    (old,) = kek_ids(engine)
+    result = engine.rotate_kek(ADMIN)
+    assert result.key_id != old and result.rewrapped >= 8
+    assert kek_ids(engine) == {result.key_id}
+    assert old in result.retired and old not in engine.keyring.ring.provider.key_ids()
+    readable(engine)
+    actions = [r.action for r in engine.audit_records(ADMIN, action="keys.rotate_kek")]
+    assert actions == ["keys.rotate_kek"]
+
+
+def test_data_key_rotation_reencrypts_metadata_and_subject_keys(engine: Engine) -> None:
+    engine.ingest(sample_paths(), ALICE)
+    result = engine.rotate_data_key(ADMIN, batch_size=3)
+    assert result.key_id == "data:v2" and result.reencrypted > 4
+    with engine.database.transaction("acme") as conn:
+        assert {r[0] for r in conn.execute("SELECT key_version FROM documents")} == {2}
+        assert {r[0] for r in conn.execute("SELECT key_version FROM subject_keys")} == {2}
+        states = dict(conn.execute("SELECT version, state FROM tenant_keys WHERE purpose = 'data'").fetchall())
+    assert states == {1: "retired", 2: "active"}
+    readable(engine)
+
+
+def test_an_interrupted_data_key_rotation_resumes_instead_of_starting_over(engine: Engine) -> None:
+    engine.ingest(sample_paths(), ALICE)
+    with engine.database.transaction("acme") as conn:  # a rotation that stopped after one batch
+        new = rotation.start_data_key_rotation(conn, engine.keyring, "acme")
+        assert rotation.reencrypt_batch(conn, engine.keyring, "acme", new, 1) == 1
+    result = engine.rotate_data_key(ADMIN)
+    assert result.key_id == "data:v2"
+    with engine.database.transaction("acme") as conn:
+        assert engine.keyring.current(conn, "acme", DATA).version == 2
+        assert conn.execute("SELECT count(*) FROM documents WHERE key_version < 2").fetchone()[0] == 0
+    readable(engine)
+
+
+def test_rotation_needs_the_admin_role(engine: Engine) -> None:
+    with pytest.raises(AccessDeniedError):
+        engine.rotate_kek(ALICE)
+    with pytest.raises(AccessDeniedError):
+        engine.rotate_data_key(ALICE)
+    assert [r.outcome for r in engine.audit_records(ADMIN, action="deny")] == ["denied", "denied"]

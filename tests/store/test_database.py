@@ -1,0 +1,48 @@
+"""Migrations and the external-DSN mode, on the session's PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from docveil.engine import Engine
+from docveil.store.database import Database
+from docveil.store.migrations import apply_migrations, bundled_migrations
+from docveil.types import Principal
+
+
+def test_migrations_are_versioned_and_applied_once(db: Database) -> None:
+    versions = [m.version for m in bundled_migrations()]
+    assert versions == sorted(versions) and versions[0] == 1
+    with db.admin() as conn:
+        assert apply_migrations(conn) == []
+        applied = [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY 1")]
+    assert applied == versions
+
+
+def test_an_external_postgresql_given_by_dsn_is_migrated_and_used(settings, superuser_conninfo, db, model_stash,
+                                                                 tmp_path) -> None:
+    name = f"external_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(superuser_conninfo, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        app = conninfo_to_dict(db._app_conninfo)
+        external = settings.with_overrides(
+            dsn=make_conninfo(db._app_conninfo, dbname=name),
+            admin_dsn=make_conninfo(superuser_conninfo, dbname=name))
+        with psycopg.connect(external.admin_dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
+                sql.Identifier(name), sql.Identifier(app["user"])))
+        note = tmp_path / "note.txt"
+        note.write_text("The quarterly budget was approved by the board.")
+        with Engine(external, stash=model_stash) as engine:
+            assert engine.ingest([note], Principal("acme", "alice")).ok
+            assert engine.search("budget approval", Principal("acme", "alice"), k=1)
+            with engine.database.admin() as conn:
+                assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == len(bundled_migrations())
+    finally:
+        with psycopg.connect(superuser_conninfo, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
