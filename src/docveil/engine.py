@@ -702,9 +702,12 @@ class Engine:
 
     # Keys (admin role)
 
-    def rotate_kek(self, principal: Principal, *, batch_size: int = 500) -> rotation.RotationResult:
+    def rotate_kek(self, principal: Principal, *, batch_size: int = 500,
+                   retire_old: bool = False) -> rotation.RotationResult:
         """Make a new key-encryption key current and re-wrap every tenant's data keys under it
-        (no data is re-encrypted). Resumable; old KEKs are retired once unused. Audited per tenant."""
+        (no data is re-encrypted). Resumable and audited per tenant. With ``retire_old``, old KEKs
+        no row of this database refers to are deleted: only do that when no other database
+        shares this key provider."""
         self._authorize(principal, "keys.rotate", {})
         provider = self.keyring.ring.provider
         if not hasattr(provider, "rotate"):
@@ -730,7 +733,7 @@ class Engine:
         retired = []
         with self.database.admin() as admin:
             in_use = rotation.kek_ids_in_use(admin)
-        if hasattr(provider, "retire"):
+        if retire_old and hasattr(provider, "retire"):
             for key_id in provider.key_ids()[1:]:
                 if key_id not in in_use:
                     provider.retire(key_id)

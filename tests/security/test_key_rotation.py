@@ -41,7 +41,7 @@ def test_kek_rotation_rewraps_every_data_key_and_retires_the_old_kek(engine: Eng
     engine.ingest(sample_paths(), ALICE)
     engine.ingest(sample_paths()[:1], Principal("globex", "gina"))
     (old,) = kek_ids(engine)
-    result = engine.rotate_kek(ADMIN)
+    result = engine.rotate_kek(ADMIN, retire_old=True)
     assert result.key_id != old and result.rewrapped >= 8
     assert kek_ids(engine) == {result.key_id}
     assert old in result.retired and old not in engine.keyring.ring.provider.key_ids()

@@ -134,13 +134,14 @@ def audit_key(tenant: TenantOpt = "default", user: UserOpt = None, role: RoleOpt
 @keys_app.command("rotate")
 def keys_rotate(
     data: Annotated[bool, typer.Option("--data", help="Rotate the tenant's data key (re-encrypts metadata in batches) instead of the KEK.")] = False,
+    retire_old: Annotated[bool, typer.Option("--retire-old", help="Delete old KEKs this database no longer uses (only if no other database shares them).")] = False,
     tenant: TenantOpt = "default", user: UserOpt = None, role: RoleOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Rotate the key-encryption key (re-wraps data keys) or a tenant's data key. Resumable."""
     def run():
         with _engine() as engine:
             principal = principal_from(tenant, user, role)
-            return engine.rotate_data_key(principal) if data else engine.rotate_kek(principal)
+            return engine.rotate_data_key(principal) if data else engine.rotate_kek(principal, retire_old=retire_old)
 
     result = guarded(run)
     if as_json:
