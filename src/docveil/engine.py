@@ -38,6 +38,7 @@ from docveil.security.crypto import decrypt_field, derive_key, encrypt_field, hm
 from docveil.security.keyring import AUDIT, DATA, PSEUDONYM, SIGNING, TenantKeyring
 from docveil.security.keys import DataKeyRing
 from docveil.security.vault import ForgetResult, Vault
+from docveil.stages.combine import detect_texts, redaction_operators
 from docveil.stages.detect.overlaps import resolve_overlaps
 from docveil.stages.load.source import load_document, read_source, source_from_bytes
 from docveil.stages.redact.pseudonyms import TOKEN_PATTERN, Pseudonymizer
@@ -176,20 +177,11 @@ class Engine:
 
     def detect(self, texts: Sequence[str]) -> list[list[Finding]]:
         """Findings of every detector plugin, merged per text."""
-        if not texts:
-            return []
-        merged: list[list[Finding]] = [[] for _ in texts]
-        for per_detector in self.hook.docveil_detect_text(texts=list(texts), context=self.context):
-            for index, findings in enumerate(per_detector):
-                merged[index].extend(findings)
-        return [resolve_overlaps(findings) for findings in merged]
+        return detect_texts(texts, self.context)
 
     @property
     def operators(self) -> dict[str, Operator]:
-        combined: dict[str, Operator] = {}
-        for mapping in reversed(self.hook.docveil_redaction_operators(context=self.context)):
-            combined.update(mapping)
-        return combined
+        return redaction_operators(self.context)
 
     def _pseudonymizer(self, conn: psycopg.Connection, tenant: str) -> Pseudonymizer:
         return Pseudonymizer(self.keyring.current(conn, tenant, PSEUDONYM).key)

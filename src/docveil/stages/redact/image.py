@@ -24,6 +24,7 @@ import numpy as np
 from docveil.context import StageContext
 from docveil.errors import ConfigError
 from docveil.protocols import Operator
+from docveil.stages.combine import detect_texts, redaction_operators
 from docveil.stages.detect.ocr import ocr_image, page_text
 from docveil.stages.detect.overlaps import resolve_overlaps
 from docveil.stages.detect.regions import detect_image_regions, text_regions
@@ -93,7 +94,7 @@ def redact_image(image: Any, context: StageContext, *, pseudonymizer: Pseudonymi
     """
     prepared = page_image(image, context, words=words)
     text, _ = page_text(prepared.words or ())
-    findings = _text_findings(text, context)
+    findings = detect_texts([text], context)[0] if text.strip() else []
     regions = detect_image_regions([prepared], context)[0]
     operator_for = context.settings.operator_for
     if pseudonymizer is None:
@@ -101,7 +102,7 @@ def redact_image(image: Any, context: StageContext, *, pseudonymizer: Pseudonymi
         pseudonymizer = Pseudonymizer(os.urandom(KEY_BYTES))
         operator_for = _labels_instead_of_pseudonyms(operator_for)
     return redact_page_image(prepared, findings, regions, context, page=page, pseudonymizer=pseudonymizer,
-                             operators=_text_operators(context), operator_for=operator_for)
+                             operators=redaction_operators(context), operator_for=operator_for)
 
 
 def redact_page_image(
@@ -230,22 +231,6 @@ def save_redacted_images(document: RedactedDocument, path: str | os.PathLike[str
     buffer = io.BytesIO()
     first.save(buffer, format="TIFF", save_all=True, append_images=rest, compression="tiff_deflate")
     Path(path).write_bytes(buffer.getvalue())
-
-
-def _text_findings(text: str, context: StageContext) -> list[Finding]:
-    if not text.strip():
-        return []
-    found: list[Finding] = []
-    for per_detector in context.hook.docveil_detect_text(texts=[text], context=context):
-        found.extend(per_detector[0])
-    return resolve_overlaps(found)
-
-
-def _text_operators(context: StageContext) -> dict[str, Operator]:
-    combined: dict[str, Operator] = {}
-    for mapping in reversed(context.hook.docveil_redaction_operators(context=context)):
-        combined.update(mapping)
-    return combined
 
 
 def _labels_instead_of_pseudonyms(operator_for: Callable[[str], str]) -> Callable[[str], str]:

@@ -1,0 +1,30 @@
+"""How the results of several stage plugins are combined, shared by the engine and the stages
+that run detection themselves (images)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from docveil.context import StageContext
+from docveil.protocols import Operator
+from docveil.stages.detect.overlaps import resolve_overlaps
+from docveil.types import Finding
+
+
+def detect_texts(texts: Sequence[str], context: StageContext) -> list[list[Finding]]:
+    """Findings of every ``docveil_detect_text`` plugin, merged per text, overlaps resolved."""
+    if not texts:
+        return []
+    merged: list[list[Finding]] = [[] for _ in texts]
+    for per_detector in context.hook.docveil_detect_text(texts=list(texts), context=context):
+        for index, findings in enumerate(per_detector):
+            merged[index].extend(findings)
+    return [resolve_overlaps(findings) for findings in merged]
+
+
+def redaction_operators(context: StageContext) -> dict[str, Operator]:
+    """Every plugin's named operators; a later registration wins over an earlier one."""
+    combined: dict[str, Operator] = {}
+    for mapping in reversed(context.hook.docveil_redaction_operators(context=context)):
+        combined.update(mapping)
+    return combined
