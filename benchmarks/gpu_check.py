@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 TOPICS = ("invoice", "lease", "medical history", "payroll", "support ticket", "travel booking",
           "insurance claim", "court filing", "security incident", "product recall")
@@ -52,7 +52,10 @@ def main() -> int:
     from sentence_transformers import SentenceTransformer
 
     from docveil.stages.encode.devices import plan_device
-    from docveil.stages.encode.text import SentenceTransformerEncoder, resolve_model_path
+    from docveil.stages.encode.text import (
+        SentenceTransformerEncoder,
+        resolve_model_path,
+    )
     from docveil.types import RedactedText
 
     if not torch.cuda.is_available():

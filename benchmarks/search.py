@@ -13,8 +13,9 @@ Each held-out query is then run, in rotating order, through:
     row-level security and the document ACL, decryption of each hit's source name, and the
     hash-chained audit record, committed.
 (b) docveil's retrieval path for the same query vector: what ``Engine.search`` runs once the
-    query is encoded, through the same functions (``repository.keyword_query``,
-    ``repository.search_chunks``, ``Engine._decrypt_sources``, the audit append, commit).
+    query is pseudonymised and encoded, through the same calls (``Engine._authorize``,
+    ``Engine._transaction``, ``Engine.retrieve``: the search SQL and decryption of the sources,
+    ``Engine._audit_search``, commit).
 (c) raw pgvector: ``SELECT id FROM chunks ORDER BY embedding <=> $1 LIMIT 10`` as the superuser
     (no row-level security, no ACL, no fusion), default ``hnsw.ef_search``.
 (d) raw pgvector filtered like docveil: the same with ``tenant_id = $2`` and the ACL test, and
@@ -27,6 +28,7 @@ compares each HNSW result with an exact search (numpy over every vector the prin
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import platform
@@ -46,11 +48,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-from search_corpus import BenchQuery, Corpus, generate  # noqa: E402
-from search_embeddings import cache_path, default_cache_dir, encode_and_cache, load_cached  # noqa: E402
-from search_load import LoadedCorpus, load_corpus, visible_document_mask  # noqa: E402
+from rich.console import Console
+from rich.table import Table
+from search_corpus import BenchQuery, Corpus, generate
+from search_embeddings import (
+    cache_path,
+    default_cache_dir,
+    encode_and_cache,
+    load_cached,
+)
+from search_load import LoadedCorpus, load_corpus, visible_document_mask
 
 DEFAULT_SEED = 2024
 K = 10
@@ -59,16 +66,13 @@ TARGET_RATIO = 1.5
 EF_SWEEP = (40, 64, 100, 200, 400)
 TIE_TOLERANCE = 1e-5  # cosine distances closer than this to the 10th best count as ties
 WARM_UP_FULL = 10
+SQL_STEP = "retrieve: search_chunks (hnsw settings + search SQL)"
 
 RAW_SQL = "SELECT id FROM chunks ORDER BY embedding <=> %s LIMIT %s"
 RAW_FILTERED_SQL = ("SELECT id FROM chunks WHERE tenant_id = %(tenant)s AND {visible}"
                     " ORDER BY embedding <=> %(vector)s LIMIT %(k)s")
-# The two retrievers inside repository._SEARCH_SQL, run on their own to see where SQL time goes.
-SEMANTIC_SQL = ("SELECT id, embedding <=> %(vector)s AS distance FROM chunks WHERE {visible}"
-                " ORDER BY embedding <=> %(vector)s LIMIT %(candidates)s")
-KEYWORD_SQL = ("SELECT id, ts_rank_cd(tsv, query) AS rank_cd FROM chunks, to_tsquery('english', %(tsquery)s) AS query"
-               " WHERE %(tsquery)s <> '' AND tsv @@ query AND {visible} ORDER BY rank_cd DESC, id"
-               " LIMIT %(candidates)s")
+# More candidates than any tenant has chunks: the keyword retriever alone, unlimited, counts its matches.
+ALL_CANDIDATES = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,9 @@ class PreparedQuery:
     principal: Any
     redacted: Any  # RedactedText, as Engine.search embeds it
     vector: np.ndarray
+    # The parameters repository.search_chunks passed to its statement for this query (words,
+    # token digests, keywords flag, ACL, ...), recorded from a real Engine.retrieve call.
+    search_params: dict[str, Any]
 
 
 @dataclass
@@ -107,9 +114,9 @@ class StepClock:
     def add(self, name: str, seconds: float) -> None:
         self._current[name] += seconds
 
-    def pending(self) -> float:
-        """Seconds recorded so far for the query in progress."""
-        return sum(self._current.values())
+    def pending(self, name: str | None = None) -> float:
+        """Seconds recorded so far for the query in progress (in step ``name``, or in all)."""
+        return self._current.get(name, 0.0) if name is not None else sum(self._current.values())
 
     def end_query(self) -> None:
         for name, seconds in self._current.items():
@@ -149,18 +156,32 @@ def _short_plan(lines: Sequence[str]) -> list[str]:
     return [_VECTOR_LITERAL.sub("'[query vector]'::vector", line) for line in lines]
 
 
-def _normalise_sql(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip()
+def retriever_sql(search_sql: str, select: str) -> str:
+    """``search_sql``'s WITH clause followed by ``select`` instead of its final SELECT, to run one
+    of its retrievers on its own with the same text (PostgreSQL skips CTEs nothing reads)."""
+    final = list(re.finditer(r"^SELECT\b", search_sql, re.MULTILINE))
+    head = search_sql[:final[-1].start()] if final else ""
+    if not head.lstrip().startswith("WITH") or not all(f"{cte} AS (" in head for cte in ("semantic", "keyword")):
+        raise RuntimeError("repository._SEARCH_SQL no longer has the shape this benchmark expects "
+                           "(WITH semantic AS (...), keyword AS (...) ... SELECT); update retriever_sql")
+    return head + select
 
 
-def check_sql_is_docveils(repository: Any) -> list[str]:
-    """The retriever SQL run here must still be the one inside docveil's search query."""
-    whole = _normalise_sql(repository._SEARCH_SQL)
-    missing = []
-    for name, sql in (("semantic", SEMANTIC_SQL), ("keyword", KEYWORD_SQL)):
-        if _normalise_sql(sql.format(visible=repository._VISIBLE)) not in whole:
-            missing.append(name)
-    return missing
+class _RecordingConnection:
+    """A connection that remembers the parameters of one statement and passes everything on."""
+
+    def __init__(self, conn: Any, statement: str) -> None:
+        self._conn = conn
+        self._statement = statement
+        self.params: dict[str, Any] | None = None
+
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        if query is self._statement:
+            self.params = dict(params)
+        return self._conn.execute(query, params, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,8 +198,9 @@ class Paths:
         self.filtered_conn = filtered_conn
         self.k = k
         self.filtered_sql = RAW_FILTERED_SQL.format(visible=repository._VISIBLE)
-        self.semantic_sql = SEMANTIC_SQL.format(visible=repository._VISIBLE)
-        self.keyword_sql = KEYWORD_SQL.format(visible=repository._VISIBLE)
+        self.semantic_sql = retriever_sql(repository._SEARCH_SQL,
+                                          "SELECT id, 1 - similarity FROM semantic ORDER BY rank")
+        self.keyword_sql = retriever_sql(repository._SEARCH_SQL, "SELECT count(*) FROM keyword")
         # As search_chunks sets it.
         self.docveil_ef_search = min(getattr(repository, "MAX_EF_SEARCH", 1000),
                                      max(40, k * repository.CANDIDATES_PER_HIT))
@@ -188,41 +210,26 @@ class Paths:
         return self.engine.search(q.query.text, q.principal, k=self.k)
 
     def retrieval(self, q: PreparedQuery, clock: StepClock | None = None) -> list[Any]:
-        """(b) Engine.search after the query is encoded: its statements, in its order, through
-        the functions it calls (kept in step with engine.py by hand; see docs/benchmarks.md)."""
-        from docveil.security import audit
-        from docveil.stages.redact.pseudonyms import TOKEN_PATTERN
-        from docveil.types import BBox, Hit
-
-        engine, repository, principal, k = self.engine, self.repository, q.principal, self.k
+        """(b) Engine.search after the query is pseudonymised and encoded: the same calls, in its
+        order. With ``clock``, ``repository.search_chunks`` must be wrapped as step ``SQL_STEP``."""
+        engine, principal, k = self.engine, q.principal, self.k
         tick = time.perf_counter
         t0 = tick()
         engine._authorize(principal, "search", {})
         t1 = tick()
         with engine._transaction(principal.tenant) as conn:
             t2 = tick()
-            keywords = TOKEN_PATTERN.sub(r" \2 ", q.redacted.text)
-            tsquery = repository.keyword_query(conn, keywords)
+            hits = engine.retrieve(conn, principal, q.redacted, q.vector, k)
             t3 = tick()
-            rows = repository.search_chunks(conn, principal, q.vector, tsquery, k)
+            engine._audit_search(conn, principal, q.query.text, hits, k)
             t4 = tick()
-            sources = engine._decrypt_sources(conn, principal.tenant, rows)
-            hits = [Hit(document_id=row.document_id, chunk_id=row.chunk_id, source=sources[row.document_id],
-                        page=row.page, bbox=BBox(*row.bbox) if row.bbox else None, score=row.score,
-                        text=row.text) for row in rows]
-            t5 = tick()
-            keys = engine._audit_keys(conn, principal.tenant)
-            engine._audit(conn, principal, audit.AuditEvent(
-                "search", counts={"k": k, "hits": len(hits)},
-                hashes={"query": audit.keyed_hash(keys.mac_key, q.query.text),
-                        "results": audit.keyed_hash(keys.mac_key, [str(h.chunk_id) for h in hits])}), keys)
-            t6 = tick()
-        t7 = tick()
+        t5 = tick()
         if clock is not None:
             for name, seconds in (("authorize", t1 - t0), ("begin + set tenant", t2 - t1),
-                                  ("keyword_query", t3 - t2), ("search_chunks (SQL)", t4 - t3),
-                                  ("decrypt sources + hits", t5 - t4), ("audit keys + append", t6 - t5),
-                                  ("commit + audit sinks", t7 - t6)):
+                                  ("retrieve: decrypt sources + hits",
+                                   t3 - t2 - clock.pending(SQL_STEP)),
+                                  ("_audit_search (audit keys + append)", t4 - t3),
+                                  ("commit + audit sinks", t5 - t4)):
                 clock.add(name, seconds)
             clock.end_query()
         return hits
@@ -256,47 +263,31 @@ class Paths:
 
     def semantic(self, q: PreparedQuery, ef_search: int | None = None) -> list[tuple[int, float]]:
         """docveil's vector retriever alone (the ``semantic`` CTE), under RLS: (id, distance)."""
-        from pgvector import Vector
-
         with self.tenant_session(q, ef_search) as conn:
-            rows = conn.execute(self.semantic_sql, {
-                "vector": Vector(q.vector), "candidates": self.k * self.repository.CANDIDATES_PER_HIT,
-                **self.acl_params(q)}).fetchall()
+            rows = conn.execute(self.semantic_sql, q.search_params, prepare=False).fetchall()
         return sorted(((int(r[0]), float(r[1])) for r in rows), key=lambda r: r[1])
 
-    def keyword(self, q: PreparedQuery) -> int:
-        """docveil's full-text retriever alone (the ``keyword`` CTE), under RLS: rows returned."""
-        from docveil.stages.redact.pseudonyms import TOKEN_PATTERN
-
+    def keyword(self, q: PreparedQuery, candidates: int | None = None) -> int:
+        """docveil's full-text retriever alone (the ``keyword`` CTE), under RLS: rows it returns
+        (with ``candidates=ALL_CANDIDATES``: every visible chunk it matches, each of which is ranked)."""
+        params = q.search_params if candidates is None else {**q.search_params, "candidates": candidates}
         with self.tenant_session(q) as conn:
-            tsquery = self.repository.keyword_query(conn, TOKEN_PATTERN.sub(r" \2 ", q.redacted.text))
-            rows = conn.execute(self.keyword_sql, {
-                "tsquery": tsquery, "candidates": self.k * self.repository.CANDIDATES_PER_HIT,
-                **self.acl_params(q)}).fetchall()
-        return len(rows)
+            return int(conn.execute(self.keyword_sql, params, prepare=False).fetchone()[0])
 
-    def keyword_matches(self, q: PreparedQuery) -> int:
-        """How many visible chunks the OR query matches (each one is ranked)."""
-        from docveil.stages.redact.pseudonyms import TOKEN_PATTERN
-
+    def whole_statement(self, q: PreparedQuery) -> float:
+        """Seconds of repository._SEARCH_SQL alone, run as search_chunks runs it."""
         with self.tenant_session(q) as conn:
-            tsquery = self.repository.keyword_query(conn, TOKEN_PATTERN.sub(r" \2 ", q.redacted.text))
-            row = conn.execute(
-                f"SELECT count(*) FROM chunks, to_tsquery('english', %(tsquery)s) AS query"
-                f" WHERE %(tsquery)s <> '' AND tsv @@ query AND {self.repository._VISIBLE}",
-                {"tsquery": tsquery, **self.acl_params(q)}).fetchone()
-        return int(row[0])
+            start = time.perf_counter()
+            conn.execute(self.repository._SEARCH_SQL, q.search_params, prepare=False).fetchall()
+            return time.perf_counter() - start
 
     def explain(self, q: PreparedQuery) -> dict[str, list[str]]:
         """EXPLAIN ANALYZE of docveil's search SQL (as the app role, under RLS) and of the raw query."""
-        from docveil.stages.redact.pseudonyms import TOKEN_PATTERN
         from pgvector import Vector
 
         with self.tenant_session(q) as conn:
-            tsquery = self.repository.keyword_query(conn, TOKEN_PATTERN.sub(r" \2 ", q.redacted.text))
-            docveil_plan = [r[0] for r in conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + self.repository._SEARCH_SQL, {
-                "vector": Vector(q.vector), "tsquery": tsquery, "k": self.k, "rrf_k": self.repository.RRF_K,
-                "candidates": self.k * self.repository.CANDIDATES_PER_HIT, **self.acl_params(q)}).fetchall()]
+            docveil_plan = [r[0] for r in conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + self.repository._SEARCH_SQL,
+                                                       q.search_params, prepare=False).fetchall()]
         raw_plan = [r[0] for r in self.raw_conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + RAW_SQL,
                                                         [Vector(q.vector), self.k]).fetchall()]
         return {"docveil_search_sql": _short_plan(docveil_plan), "raw_sql": _short_plan(raw_plan)}
@@ -379,7 +370,9 @@ def progress_printer(console: Console, label: str) -> Callable[[int, int], None]
 
 
 def prepare_queries(engine: Any, corpus: Corpus) -> list[PreparedQuery]:
-    """Pseudonymise each query as Engine.search does, then embed them all once."""
+    """Pseudonymise each query as Engine.search does, embed them all once, and record the
+    parameters Engine.retrieve gives the search statement for each."""
+    from docveil.store import repository
     from docveil.types import Principal
 
     redacted = []
@@ -387,8 +380,16 @@ def prepare_queries(engine: Any, corpus: Corpus) -> list[PreparedQuery]:
         with engine.database.transaction(query.tenant) as conn:
             redacted.append(engine.pseudonymize_query(conn, query.text, query.tenant))
     vectors = engine.text_encoder.encode(redacted)
-    return [PreparedQuery(query, Principal(query.tenant, query.user, frozenset(query.roles)), text, vector)
-            for query, text, vector in zip(corpus.queries, redacted, vectors, strict=True)]
+    prepared = []
+    for query, text, vector in zip(corpus.queries, redacted, vectors, strict=True):
+        principal = Principal(query.tenant, query.user, frozenset(query.roles))
+        with engine.database.transaction(query.tenant) as conn:
+            recorder = _RecordingConnection(conn, repository._SEARCH_SQL)
+            engine.retrieve(recorder, principal, text, vector, K)
+        if recorder.params is None:
+            raise RuntimeError("Engine.retrieve did not run repository._SEARCH_SQL; update prepare_queries")
+        prepared.append(PreparedQuery(query, principal, text, vector, recorder.params))
+    return prepared
 
 
 LABELS = {"a": "(a) docveil Engine.search, end to end",
@@ -401,20 +402,23 @@ def time_sql_paths(paths: Paths, queries: Sequence[PreparedQuery], rounds: int,
                    clock: StepClock) -> tuple[dict[str, Samples], dict[int, list[Any]]]:
     """(b), (c) and (d) for every query, in rotating order so that none always runs first or
     right after another; returns the samples and (b)'s hits per query (last round)."""
+    from docveil.store import repository
+
     samples = {name: Samples(LABELS[name]) for name in "bcd"}
     runners: dict[str, Callable[[PreparedQuery], Any]] = {
         "b": lambda q: paths.retrieval(q, clock), "c": paths.raw, "d": paths.raw_filtered}
     order = list(runners)
     hits: dict[int, list[Any]] = {}
-    for round_ in range(rounds):
-        for i, q in enumerate(queries):
-            shift = (i + round_) % len(order)
-            for name in order[shift:] + order[:shift]:
-                start = time.perf_counter()
-                result = runners[name](q)
-                samples[name].seconds.append(time.perf_counter() - start)
-                if name == "b":
-                    hits[i] = result
+    with clock.wrap(repository, "search_chunks", SQL_STEP):
+        for round_ in range(rounds):
+            for i, q in enumerate(queries):
+                shift = (i + round_) % len(order)
+                for name in order[shift:] + order[:shift]:
+                    start = time.perf_counter()
+                    result = runners[name](q)
+                    samples[name].seconds.append(time.perf_counter() - start)
+                    if name == "b":
+                        hits[i] = result
     return samples, hits
 
 
@@ -441,11 +445,9 @@ def breakdown_full(paths: Paths, queries: Sequence[PreparedQuery]) -> dict[str, 
           clock.wrap(engine.database, "ensure_text_vectors", "ensure_text_vectors (owner connection)"),
           clock.wrap(engine, "pseudonymize_query", "pseudonymize_query (Presidio + vault)"),
           clock.wrap(encoder, "encode", "encode query (MiniLM)"),
-          clock.wrap(repository, "keyword_query", "keyword_query"),
-          clock.wrap(repository, "search_chunks", "search_chunks (SQL)"),
+          clock.wrap(repository, "search_chunks", SQL_STEP),
           clock.wrap(engine, "_decrypt_sources", "decrypt sources"),
-          clock.wrap(engine, "_audit_keys", "audit keys + append"),
-          clock.wrap(engine, "_audit", "audit keys + append")):
+          clock.wrap(engine, "_audit_search", "_audit_search (audit keys + append)")):
         for q in queries:
             start = time.perf_counter()
             paths.full(q)
@@ -459,9 +461,8 @@ def breakdown_full(paths: Paths, queries: Sequence[PreparedQuery]) -> dict[str, 
 
 
 def sql_breakdown(paths: Paths, queries: Sequence[PreparedQuery]) -> dict[str, float]:
-    """Median ms of each retriever of docveil's SQL alone, and of the whole statement."""
-    from pgvector import Vector
-
+    """Median ms of each retriever of docveil's SQL alone and of the whole statement, and how
+    many visible chunks the keyword retriever matches (and ranks) per query."""
     out: dict[str, list[float]] = defaultdict(list)
     matches = []
     for q in queries:
@@ -470,19 +471,14 @@ def sql_breakdown(paths: Paths, queries: Sequence[PreparedQuery]) -> dict[str, f
             start = time.perf_counter()
             run()
             out[name].append(time.perf_counter() - start)
-        with paths.tenant_session(q) as conn:
-            from docveil.stages.redact.pseudonyms import TOKEN_PATTERN
-
-            tsquery = paths.repository.keyword_query(conn, TOKEN_PATTERN.sub(r" \2 ", q.redacted.text))
-            params = {"vector": Vector(q.vector), "tsquery": tsquery, "k": paths.k, "rrf_k": paths.repository.RRF_K,
-                      "candidates": paths.k * paths.repository.CANDIDATES_PER_HIT, **paths.acl_params(q)}
-            start = time.perf_counter()
-            conn.execute(paths.repository._SEARCH_SQL, params).fetchall()
-            out["whole _SEARCH_SQL (statement only)"].append(time.perf_counter() - start)
-        matches.append(paths.keyword_matches(q))
+        out["whole _SEARCH_SQL (statement only)"].append(paths.whole_statement(q))
+        matches.append(paths.keyword(q, ALL_CANDIDATES))
     result = {name: float(np.median(values)) * 1e3 for name, values in out.items()}
-    result["keyword OR-query matches per query (median rows)"] = float(np.median(matches))
-    result["keyword OR-query matches per query (p90 rows)"] = float(np.percentile(matches, 90))
+    with_tokens = [q for q in queries if q.search_params["tokens"]]
+    result["queries with pseudonym tokens (rows)"] = float(len(with_tokens))
+    result["keyword matches per query (median rows)"] = float(np.median(matches))
+    result["keyword matches per query (p90 rows)"] = float(np.percentile(matches, 90))
+    result["queries with no keyword match (rows)"] = float(sum(1 for m in matches if m == 0))
     return result
 
 
@@ -594,6 +590,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="passes of (b), (c), (d) over the queries (default 3); (a) runs once")
     parser.add_argument("--index", choices=("rebuild", "incremental"), default="rebuild",
                         help="build the HNSW index after the load (default) or insert into it row by row")
+    parser.add_argument("--load-only", action="store_true", help="stop after loading (to time --index modes)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="text encoder device")
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help="where embeddings are cached (default ~/.cache/docveil-bench or $DOCVEIL_BENCH_CACHE)")
@@ -611,6 +608,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # As root the embedded server runs as an unprivileged user, who must be able to enter this.
     home = Path(tempfile.mkdtemp(prefix="docveil-bench-search-"))
     home.chmod(0o711)
+    if not args.keep:
+        # Registered before anything acquires the server, so it runs after the release at exit
+        # (which recreates the home's lock files) and leaves nothing behind.
+        atexit.register(shutil.rmtree, home, ignore_errors=True)
     engine = raw_conn = filtered_conn = None
     try:
         import psycopg
@@ -619,7 +620,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         from docveil.config import Settings
         from docveil.engine import Engine
-        from docveil.store import repository
         from docveil.store.embedded_postgres import EmbeddedPostgres
 
         load_before = os.getloadavg()
@@ -665,6 +665,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                       f"index {report.index_bytes / 2**20:.0f} MiB, chunks table with indexes "
                       f"{report.table_bytes / 2**20:.0f} MiB; {report.index_definition}")
 
+        if args.load_only:
+            if args.json:
+                args.json.write_text(json.dumps({"chunks": args.chunks, "documents": len(corpus.documents),
+                                                 "load": {**vars(report), "total_seconds": report.total_seconds}},
+                                                indent=2), encoding="utf-8")
+            return 0
         superuser = EmbeddedPostgres(home).acquire()
         raw_conn = psycopg.connect(superuser.conninfo(settings.database), autocommit=True)
         filtered_conn = psycopg.connect(superuser.conninfo(settings.database), autocommit=True)
@@ -677,11 +683,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             "SELECT current_setting('server_version'), (SELECT extversion FROM pg_extension WHERE extname = 'vector'),"
             " current_setting('hnsw.ef_search'), current_setting('fsync'), current_setting('shared_buffers')"
         ).fetchone()
-        missing = check_sql_is_docveils(repository)
-        if missing:
-            console.print(f"[yellow]warning: the {', '.join(missing)} SQL here no longer matches "
-                          "repository._SEARCH_SQL; its breakdown rows are approximate[/yellow]")
-
         queries = prepare_queries(engine, corpus)
         paths = Paths(engine, raw_conn, filtered_conn, K)
         console.print("warming up (every path over every query once, Engine.search over "

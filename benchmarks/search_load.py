@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
 from search_corpus import BenchDocument, Corpus
 
 INDEX_NAME = "chunks_embedding_hnsw"
@@ -107,17 +106,15 @@ def load_corpus(engine: Any, corpus: Corpus, vectors: np.ndarray, *, index_mode:
                     texts = corpus.texts[span]
                     content = hashlib.sha256("\x00".join(texts).encode("utf-8")).hexdigest()
                     metadata = {"title": document.title, "topic": document.topic, "author": document.owner}
-
-                    def seal(value: str, field: str, document_id: str = document_id) -> bytes:
-                        return encrypt_field(data_key.key, value, tenant=tenant, owner=document_id, field=field,
-                                             key_version=data_key.version)
-
+                    sealed = {field: encrypt_field(data_key.key, value, tenant=tenant, owner=document_id, field=field,
+                                                   key_version=data_key.version)
+                              for field, value in (("source", _source_name(document)),
+                                                   ("metadata", json.dumps(metadata, sort_keys=True)))}
                     repository.insert_document(conn, repository.DocumentRow(
                         id=document_id, tenant=tenant, content_hash=hmac_sha256(hash_key, content.encode()).hex(),
                         media_type="application/pdf", page_count=1 + (len(texts) - 1) // 3,
                         chunk_count=len(texts), finding_count=0,
-                        source_enc=seal(_source_name(document), "source"),
-                        metadata_enc=seal(json.dumps(metadata, sort_keys=True), "metadata"),
+                        source_enc=sealed["source"], metadata_enc=sealed["metadata"],
                         key_version=data_key.version, owner_user=document.owner,
                         acl_users=tuple(sorted(document.acl_users)), acl_roles=tuple(sorted(document.acl_roles)),
                         manifest=[]))
