@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/ingest_text.py [--documents 2000] [--seed N]
                                                [--device auto|cpu|cuda] [--json out.json]
+                                               [--batch-size 32] [--block 128 | --sequential]
 
 Both sides run in one process, on one embedded PostgreSQL, over the same generated corpus
 (plain text, Markdown and multi-page PDF with planted personal data; see ``corpus.py``):
@@ -16,8 +17,10 @@ Both sides run in one process, on one embedded PostgreSQL, over the same generat
 
 Same spaCy model and NER configuration, same recognizers and entity types, same score
 threshold, same embedding model and device, same chunk size. Models are loaded and both sides
-warmed up (on other documents) before the clocks start. Afterwards each store is searched for
-every planted value (whitespace-normalised ``strpos``) to show what was stored in clear.
+warmed up (on other documents) before the clocks start. The sides take turns over blocks of
+the corpus (who goes first alternates), so other work on a shared machine slows both alike.
+Afterwards each store is searched for every planted value (whitespace-normalised ``strpos``)
+to show what was stored in clear.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import os
 import platform
 import shutil
 import signal
+import statistics
 import sys
 import tempfile
 import time
@@ -331,25 +335,32 @@ class NaiveSide:
 
 
 def run_both(docveil: DocveilSide, naive: NaiveSide, corpus: Sequence[CorpusDocument], block: int,
-             console: Console) -> None:
+             console: Console) -> list[dict[str, Any]]:
     """Alternate the two sides over blocks of the corpus, swapping who goes first each round,
-    so load from other processes on a shared machine falls on both alike."""
+    so load from other processes on a shared machine falls on both alike. Returns the rounds."""
     progress = Progress(console, {"docveil": len(corpus), "naive loop": len(corpus)})
-    rounds = range(0, len(corpus), block)
+    offsets = range(0, len(corpus), block)
+    rounds: list[dict[str, Any]] = []
     try:
-        for number, offset in enumerate(rounds):
+        for number, offset in enumerate(offsets):
             documents = corpus[offset:offset + block]
             sides = (docveil, naive) if number % 2 == 0 else (naive, docveil)
+            before = {side.result.name: side.result.seconds for side in sides}
             for side in sides:
                 gc.collect()
                 side.ingest(documents, progress)
-            if len(rounds) > 1 and not console.is_terminal:
-                ratio = (docveil.result.documents / docveil.result.seconds) / (
-                    naive.result.documents / naive.result.seconds)
-                console.print(f"  round {number + 1}/{len(rounds)}: docveil {docveil.result.seconds:.0f} s, "
-                              f"naive loop {naive.result.seconds:.0f} s so far; ratio {ratio:.2f}x")
+            spent = {side.result.name: side.result.seconds - before[side.result.name] for side in sides}
+            rounds.append({"documents": len(documents), "first": sides[0].result.name,
+                           "docveil_seconds": spent["docveil"], "naive_seconds": spent["naive loop"]})
+            if len(offsets) > 1 and not console.is_terminal:
+                console.print(
+                    f"  round {number + 1}/{len(offsets)} ({sides[0].result.name} first): docveil "
+                    f"{spent['docveil']:.0f} s, naive loop {spent['naive loop']:.0f} s, "
+                    f"{spent['naive loop'] / spent['docveil']:.2f}x; so far "
+                    f"{naive.result.seconds / docveil.result.seconds:.2f}x")
     finally:
         progress.close()
+    return rounds
 
 
 # ---------------------------------------------------------------------------------------------
@@ -400,7 +411,8 @@ def present_in_input(corpus: Sequence[CorpusDocument], texts: dict[str, str]) ->
 
 
 def print_report(console: Console, docveil: SideResult, naive: SideResult, planted: Counter[str],
-                 present: dict[str, int], machine: dict[str, Any], order: str) -> None:
+                 present: dict[str, int], machine: dict[str, Any], order: str,
+                 rounds: Sequence[dict[str, Any]]) -> None:
     ratio = docveil.documents_per_second / naive.documents_per_second if naive.documents_per_second else 0.0
     table = Table(title="Text ingest throughput (model loading and warm-up excluded on both sides)")
     for column in ("", "documents", "pages", "chunks", "seconds", "documents/s", "pages/s"):
@@ -411,6 +423,10 @@ def print_report(console: Console, docveil: SideResult, naive: SideResult, plant
     table.add_row("[bold]docveil / naive[/]", "", "", "", "", f"[bold]{ratio:.2f}x[/]",
                   f"[bold]{docveil.pages_per_second / naive.pages_per_second if naive.pages_per_second else 0:.2f}x[/]")
     console.print(table)
+    if len(rounds) > 1:
+        per_round = sorted(r["naive_seconds"] / r["docveil_seconds"] for r in rounds)
+        console.print(f"per round ({len(rounds)} rounds of up to {rounds[0]['documents']} documents): median "
+                      f"{statistics.median(per_round):.2f}x, lowest {per_round[0]:.2f}x, highest {per_round[-1]:.2f}x")
 
     stages = Table(title="Where the time goes (seconds)")
     stages.add_column("stage")
@@ -449,7 +465,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="where the text encoder runs (both sides)")
     parser.add_argument("--batch-size", type=int, default=32, help="documents per Engine.ingest batch")
-    parser.add_argument("--block", type=int, default=128,
+    parser.add_argument("--block", type=int, default=32,
                         help="documents per round: the sides take turns over blocks of this size")
     parser.add_argument("--sequential", action="store_true",
                         help="all of docveil, then all of the naive loop (no turns)")
@@ -514,7 +530,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                  f"the sides took turns over blocks of {block} documents, first in alternate rounds")
         console.print(f"timing: docveil (Engine.ingest, {args.batch_size} documents per batch) and the "
                       f"naive loop; {order}")
-        run_both(docveil_side, naive_side, corpus, block, console)
+        rounds = run_both(docveil_side, naive_side, corpus, block, console)
         machine["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
         docveil, naive = docveil_side.finish(), naive_side.finish()
         for failure in docveil_side.failures[:5]:
@@ -524,13 +540,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         naive.leaked = leaked_in_naive(naive_conn, corpus)
         planted = Counter(p.entity_type for d in corpus for p in d.planted)
         present = present_in_input(corpus, naive_side.texts)
-        print_report(console, docveil, naive, planted, present, machine, order)
+        print_report(console, docveil, naive, planted, present, machine, order, rounds)
 
         if args.json:
             ratio = docveil.documents_per_second / naive.documents_per_second
             args.json.write_text(json.dumps({
                 "documents": args.documents, "seed": args.seed, "batch_size": args.batch_size,
-                "block": block, "machine": machine,
+                "block": block, "machine": machine, "rounds": rounds,
                 "corpus": {"kinds": dict(kinds), "pages": sum(d.pages for d in corpus),
                            "words": sum(d.words for d in corpus)},
                 "results": [dict(asdict(side), documents_per_second=side.documents_per_second,
