@@ -162,3 +162,13 @@ def test_planted_pii_of_a_synthetic_document_is_redacted_with_consistent_pseudon
     tokens = {m.group(0) for m in TOKEN_PATTERN.finditer(redacted.text)}
     assert tokens == {entry.token for entry in redacted.pseudonyms}
     assert "CONFIDENTIAL - HR FILE" in redacted.text and "PERFORMANCE REVIEW" in redacted.text
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("Payment to account DE89 3704 0044\n0532 0130 00 by Friday.", "DE89 3704 0044\n0532 0130 00"),
+    ("Charged to card 4111 1111\n1111 1111 yesterday.", "4111 1111\n1111 1111"),
+])
+def test_a_number_wrapped_across_a_line_break_is_still_found(detect_context, text: str, value: str) -> None:
+    findings = analyze_texts([text], detect_context)[0]
+    start = text.index(value)
+    assert any(f.start <= start and f.end >= start + len(value) for f in findings), findings

@@ -7,6 +7,7 @@ stash. Texts are analysed in batches so spaCy runs through ``nlp.pipe``.
 from __future__ import annotations
 
 import logging
+import re
 import traceback
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -155,7 +156,7 @@ def analyze_texts(texts: Sequence[str], context: StageContext) -> list[list[Find
         return results
     try:
         analysed = analyzer.engine.analyze_iterator(
-            [segment for _, _, segment in pieces], analyzer.language,
+            [_join_wrapped_numbers(segment) for _, _, segment in pieces], analyzer.language,
             batch_size=context.settings.batch_size, entities=list(analyzer.entities),
             score_threshold=context.settings.score_threshold)
     except DocveilError:
@@ -172,6 +173,16 @@ def analyze_texts(texts: Sequence[str], context: StageContext) -> list[list[Find
                     recognizer=str((r.recognition_metadata or {}).get("recognizer_name", "presidio")))
             for r in found)
     return [resolve_overlaps(findings) for findings in results]
+
+
+# A line break inside a number (an IBAN or card wrapped at the end of a PDF line) hides it from the
+# pattern recognizers. Detection reads such breaks as spaces: one character for one, so offsets hold.
+# Only breaks before a digit are joined; names and "Label: value" lines keep their line structure.
+_WRAPPED_NUMBER = re.compile(r"(?<=[0-9A-Z])\n(?=[0-9])")
+
+
+def _join_wrapped_numbers(text: str) -> str:
+    return _WRAPPED_NUMBER.sub(" ", text)
 
 
 def _segments(text: str) -> Iterator[tuple[int, str]]:
