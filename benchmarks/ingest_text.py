@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/ingest_text.py [--documents 2000] [--seed N]
                                                [--device auto|cpu|cuda] [--json out.json]
-                                               [--batch-size 32] [--block 128 | --sequential]
+                                               [--batch-size 8] [--block 128 | --sequential]
 
 Both sides run in one process, on one embedded PostgreSQL, over the same generated corpus
 (plain text, Markdown and multi-page PDF with planted personal data; see ``corpus.py``):
@@ -51,6 +51,7 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 from corpus import PLANTED_TYPES, CorpusDocument, generate_corpus
+from docveil.engine import INGEST_BATCH_SIZE
 from rich.console import Console
 from rich.table import Table
 
@@ -464,7 +465,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=20240611, help="corpus seed")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="where the text encoder runs (both sides)")
-    parser.add_argument("--batch-size", type=int, default=32, help="documents per Engine.ingest batch")
+    parser.add_argument("--batch-size", type=int, default=INGEST_BATCH_SIZE,
+                        help=f"documents per Engine.ingest batch (default: docveil's, {INGEST_BATCH_SIZE})")
     parser.add_argument("--block", type=int, default=32,
                         help="documents per round: the sides take turns over blocks of this size")
     parser.add_argument("--sequential", action="store_true",

@@ -142,6 +142,68 @@ def test_a_document_is_stored_whole_or_not_at_all(settings, db, model_stash, tmp
         assert result.ok, result.reason
 
 
+class OverlapProbe:
+    """Wraps the real encoder: encoding the first batch waits until detection of the second
+    batch has begun, which only happens if the two steps run at the same time."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.detections = 0
+        self.second_detection = threading.Event()
+        self.overlapped: list[bool] = []
+
+    @hookimpl(hookwrapper=True)
+    def docveil_detect_text(self, texts, context):
+        self.detections += 1
+        if self.detections == 2:
+            self.second_detection.set()
+        yield
+
+    @hookimpl
+    def docveil_text_encoder(self, context):
+        from docveil.stages.encode import text as default_encoder
+
+        inner, probe = default_encoder.docveil_text_encoder(context), self
+
+        class Encoder:
+            name, dimension = inner.name, inner.dimension
+
+            def encode(self, texts):
+                if not probe.overlapped:
+                    probe.overlapped.append(probe.second_detection.wait(timeout=60))
+                return inner.encode(texts)
+
+        return Encoder()
+
+
+def test_the_next_batch_is_detected_while_the_previous_one_is_encoded(settings, db, model_stash,
+                                                                       tmp_path: Path) -> None:
+    paths = []
+    for number in range(3):
+        paths.append(tmp_path / f"note{number}.txt")
+        paths[-1].write_text(f"Note {number}: Jane Roe called about invoice {number} of the spring audit.")
+    probe = OverlapProbe()
+    with Engine(settings, database=db, stash=model_stash, plugins=[probe]) as engine:
+        report = engine.ingest(paths, ALICE, batch_size=1)
+    assert probe.overlapped == [True]
+    assert sorted(Path(d.source).name for d in report.ingested) == ["note0.txt", "note1.txt", "note2.txt"]
+    assert not report.failed
+
+
+def test_a_copy_in_the_next_batch_is_a_duplicate_of_the_stored_document(engine: Engine, tmp_path: Path) -> None:
+    """The next batch is checked for stored content while the batch before is still being
+    written: the copy still comes back as a duplicate, with the stored document's id."""
+    first, copy = tmp_path / "a.txt", tmp_path / "b.txt"
+    first.write_text("Minutes: Jane Roe signed off the Q3 budget for the Leeds site.")
+    copy.write_text(first.read_text())
+    report = engine.ingest([first, copy], ALICE, batch_size=1)
+    stored, duplicate = report.ingested
+    assert not stored.duplicate and duplicate.duplicate
+    assert duplicate.document_id == stored.document_id
+    assert counts(engine, "acme")["documents"] == 1
+
+
 def test_no_unredacted_text_reaches_the_encoder(settings, db) -> None:
     recorder = RecordingEncoderPlugin()
     with Engine(settings, database=db, stash=Stash(), plugins=[recorder]) as engine:

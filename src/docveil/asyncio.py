@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from docveil.engine import Engine, ProgressCallback
+from docveil.engine import INGEST_BATCH_SIZE, Engine, ProgressCallback
 from docveil.security.audit import AuditRecord, VerifyResult
 from docveil.security.vault import ForgetResult
 from docveil.types import (
@@ -99,7 +99,7 @@ class AsyncEngine:
     # Writing
 
     async def ingest(self, paths: Iterable[str | Path | Source], principal: Principal, *,
-                     acl: Acl = TENANT_WIDE, batch_size: int = 32,
+                     acl: Acl = TENANT_WIDE, batch_size: int = INGEST_BATCH_SIZE,
                      progress: ProgressCallback | None = None) -> IngestReport:
         """``progress`` is called from a worker thread."""
         return await self._run(self._long, self.engine.ingest, list(paths), principal, acl=acl,

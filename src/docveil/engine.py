@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,10 @@ from docveil.types import (
 )
 
 log = logging.getLogger(__name__)
+
+# Documents per ingest step: small enough that detection of one batch overlaps the encoding
+# of the one before for most of a run.
+INGEST_BATCH_SIZE = 8
 
 ProgressCallback = Callable[[str, int, int], None]
 """Called as ``progress(stage, done, total)`` while a batch is processed."""
@@ -251,44 +256,70 @@ class Engine:
     # Ingest
 
     def ingest(self, paths: Iterable[str | Path | Source], principal: Principal, *, acl: Acl = TENANT_WIDE,
-               batch_size: int = 32, progress: ProgressCallback | None = None) -> IngestReport:
+               batch_size: int = INGEST_BATCH_SIZE, progress: ProgressCallback | None = None) -> IngestReport:
         """Load, redact, chunk, encode and store files (folders are walked) or ``Source``s
         (uploads). Each document is stored whole or not at all; a bad file is reported in
-        ``failed`` and the rest go on."""
+        ``failed`` and the rest go on.
+
+        Files go through in batches of ``batch_size``, as a two-step pipeline: while one batch
+        is encoded and stored (on a worker thread; the encoder and the database release the
+        interpreter), the next one is loaded, detected and redacted."""
         self._authorize(principal, "ingest", {})
+        if batch_size < 1:
+            raise ValueError("batch_size must be positive")
         files = list(expand_paths(paths))
         ingested: list[IngestedDocument] = []
         failed: list[Failure] = []
         encoder = self.text_encoder
         self._ensure_text_vectors(encoder)
         done = 0
-        for start in range(0, len(files), batch_size):
-            batch = files[start:start + batch_size]
-            loaded: list[Document] = []
-            for path in batch:
-                try:
-                    loaded.append(self.load(path))
-                except DocveilError as exc:
-                    failed.append(_failure(path.name if isinstance(path, Source) else str(path), exc))
-            ok, bad = self._ingest_documents(loaded, principal, acl, encoder)
+
+        def collect(batch: Future[tuple[list[IngestedDocument], list[Failure]]], size: int) -> None:
+            nonlocal done
+            ok, bad = batch.result()
             ingested.extend(ok)
             failed.extend(bad)
-            done += len(batch)
+            done += size
             if progress:
                 progress("ingest", done, len(files))
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="docveil-ingest") as writer:
+            pending: tuple[Future[tuple[list[IngestedDocument], list[Failure]]], int] | None = None
+            try:
+                for start in range(0, len(files), batch_size):
+                    batch = files[start:start + batch_size]
+                    loaded: list[Document] = []
+                    for path in batch:
+                        try:
+                            loaded.append(self.load(path))
+                        except DocveilError as exc:
+                            failed.append(_failure(path.name if isinstance(path, Source) else str(path), exc))
+                    prepared, duplicates, bad = self._prepare_documents(loaded, principal)
+                    ingested.extend(duplicates)
+                    failed.extend(bad)
+                    if pending is not None:
+                        collect(*pending)
+                    pending = (writer.submit(self._encode_and_store, prepared, principal, acl, encoder), len(batch))
+                if pending is not None:
+                    collect(*pending)
+                    pending = None
+            finally:
+                if pending is not None:  # an error above: let the batch in flight finish first
+                    pending[0].exception()
         if failed:
             with self._transaction(principal.tenant) as conn:
                 self._audit(conn, principal, audit.AuditEvent(
                     "ingest", outcome="error", counts={"failed": len(failed)}))
         return IngestReport(tuple(ingested), tuple(failed))
 
-    def _ingest_documents(self, documents: Sequence[Document], principal: Principal, acl: Acl,
-                          encoder: TextEncoder) -> tuple[list[IngestedDocument], list[Failure]]:
+    def _prepare_documents(self, documents: Sequence[Document], principal: Principal
+                           ) -> tuple[list[_Prepared], list[IngestedDocument], list[Failure]]:
+        """Skip content already stored, then redact and chunk the rest."""
         tenant = principal.tenant
-        ingested: list[IngestedDocument] = []
+        duplicates: list[IngestedDocument] = []
         failed: list[Failure] = []
         if not documents:
-            return ingested, failed
+            return [], duplicates, failed
         with self._transaction(tenant) as conn:
             pseudonymizer = self._pseudonymizer(conn, tenant)
             hash_key = derive_key(self.keyring.current(conn, tenant, PSEUDONYM).key, "content-hash")
@@ -298,13 +329,17 @@ class Engine:
         for document in documents:
             known = existing.get(hashes[id(document)])
             if known:
-                ingested.append(IngestedDocument(known, document.source, document.page_count, 0, 0, duplicate=True))
+                duplicates.append(IngestedDocument(known, document.source, document.page_count, 0, 0, duplicate=True))
             elif hashes[id(document)] not in {hashes[id(d)] for d in fresh}:
                 fresh.append(document)
-        prepared: list[_Prepared] = []
-        for document, redacted in self._redact_isolating_failures(fresh, tenant, pseudonymizer, failed):
-            chunks = tuple(self.chunk(redacted))
-            prepared.append(_Prepared(redacted, hashes[id(document)], chunks))
+        prepared = [_Prepared(redacted, hashes[id(document)], tuple(self.chunk(redacted)))
+                    for document, redacted in self._redact_isolating_failures(fresh, tenant, pseudonymizer, failed)]
+        return prepared, duplicates, failed
+
+    def _encode_and_store(self, prepared: Sequence[_Prepared], principal: Principal, acl: Acl,
+                          encoder: TextEncoder) -> tuple[list[IngestedDocument], list[Failure]]:
+        ingested: list[IngestedDocument] = []
+        failed: list[Failure] = []
         vectors = encoder.encode([c.text for p in prepared for c in p.chunks])
         offset = 0
         for item in prepared:
@@ -313,7 +348,10 @@ class Engine:
             try:
                 ingested.append(self._store(item, doc_vectors, principal, acl))
             except psycopg.errors.UniqueViolation:
-                ingested.append(IngestedDocument("", item.document.source, item.document.page_count, 0, 0,
+                # The same content stored meanwhile (by the batch before, or another process).
+                with self._transaction(principal.tenant) as conn:
+                    known = repository.existing_hashes(conn, [item.content_hash]).get(item.content_hash, "")
+                ingested.append(IngestedDocument(known, item.document.source, item.document.page_count, 0, 0,
                                                  duplicate=True))
             except (DocveilError, psycopg.Error) as exc:
                 failed.append(_failure(item.document.source, exc))

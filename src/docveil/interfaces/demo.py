@@ -43,7 +43,7 @@ def run_demo(settings: Settings, out: Console, err: Console) -> None:
         paths = sample_paths()
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=out) as bar:
             task = bar.add_task("ingesting samples", total=len(paths))
-            report = engine.ingest(paths, ANALYST, batch_size=len(paths),
+            report = engine.ingest(paths, ANALYST,
                                    progress=lambda _s, done, total: bar.update(task, completed=done))
         for doc in report.ingested:
             note = "already stored" if doc.duplicate else f"{doc.pages} page(s), {doc.chunks} chunk(s), {doc.findings} redactions"

@@ -172,3 +172,10 @@ def test_a_number_wrapped_across_a_line_break_is_still_found(detect_context, tex
     findings = analyze_texts([text], detect_context)[0]
     start = text.index(value)
     assert any(f.start <= start and f.end >= start + len(value) for f in findings), findings
+
+
+def test_the_dependency_parser_does_not_run(detect_context: StageContext) -> None:
+    """No recognizer reads the parse: the analyzer's spaCy pipeline skips it."""
+    nlp = pii_text.get_analyzer(detect_context).engine.analyzer_engine.nlp_engine.nlp["en"]
+    assert "parser" not in nlp.pipe_names
+    assert {"tagger", "lemmatizer", "ner"} <= set(nlp.pipe_names)

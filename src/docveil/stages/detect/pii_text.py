@@ -105,6 +105,11 @@ def build_analyzer(context: StageContext) -> TextAnalyzer:
         "models": [{"lang_code": language, "model_name": SPACY_MODEL}],
         "ner_model_configuration": NER_MODEL_CONFIGURATION,
     }).create_engine()
+    # Presidio reads entities, tokens, tags and lemmas; the dependency parser's output (sentences,
+    # noun chunks) is not used by any recognizer, and skipping it saves a tenth of the time.
+    nlp = nlp_engine.nlp[language]  # type: ignore[attr-defined]
+    if "parser" in nlp.pipe_names:
+        nlp.disable_pipe("parser")
 
     registry = RecognizerRegistry(supported_languages=[language])
     registry.load_predefined_recognizers(languages=[language], nlp_engine=nlp_engine)

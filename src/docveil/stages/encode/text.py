@@ -70,7 +70,7 @@ class SentenceTransformerEncoder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         import torch
 
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.plan.autocast):
             vectors = self._model.encode(
                 plain, batch_size=self.plan.batch_size, normalize_embeddings=True,
                 convert_to_numpy=True, show_progress_bar=False)
@@ -84,7 +84,8 @@ _ENCODER: StashKey[SentenceTransformerEncoder] = StashKey("text_encoder")
 def docveil_text_encoder(context: StageContext) -> SentenceTransformerEncoder:
     settings = context.settings
     return context.stash.get(
-        _ENCODER, lambda: SentenceTransformerEncoder(settings.text_model, plan_device(settings.device, settings.batch_size)))
+        _ENCODER, lambda: SentenceTransformerEncoder(
+            settings.text_model, plan_device(settings.device, settings.encode_batch_size, settings.precision)))
 
 
 @hookimpl
