@@ -44,6 +44,7 @@ from docveil.stages.detect.overlaps import resolve_overlaps
 from docveil.stages.load.source import load_document, read_source, source_from_bytes
 from docveil.stages.redact.pseudonyms import TOKEN_PATTERN, Pseudonymizer
 from docveil.stages.detect.regions import detect_image_regions
+from docveil.stages.encode.coalescing import CoalescingEncoder
 from docveil.stages.redact.image import redact_image_document
 from docveil.stages.redact.placed_images import redact_placed_images
 from docveil.stages.redact.text import redact_document, redact_text
@@ -118,6 +119,9 @@ class Engine:
         self._outboxes = threading.local()
         self._vault: Vault | None = None
         self._text_vectors: tuple[str, int] | None = None
+        self._lock = threading.Lock()
+        self._query_encoder: CoalescingEncoder | None = None
+        self._closed = False
 
     # Lifecycle
 
@@ -160,6 +164,11 @@ class Engine:
         self.hook.docveil_warm_up(context=self.context)
 
     def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            query_encoder, self._query_encoder = self._query_encoder, None
+        if query_encoder is not None:
+            query_encoder.close()
         if self._database is not None:
             self._database.close()
 
@@ -417,10 +426,21 @@ class Engine:
         self._ensure_text_vectors(encoder)
         with self._transaction(principal.tenant) as conn:
             redacted_query = self.pseudonymize_query(conn, query, principal.tenant)
-            vector = encoder.encode([redacted_query])[0]
+            vector = self._encode_query(encoder, redacted_query)
             hits = self.retrieve(conn, principal, redacted_query, vector, k)
             self._audit_search(conn, principal, query, hits, k)
         return hits
+
+    def _encode_query(self, encoder: TextEncoder, query: RedactedText) -> np.ndarray:
+        """One query's vector; queries of concurrent searches share a forward pass."""
+        with self._lock:
+            if self._query_encoder is None and not self._closed:
+                self._query_encoder = CoalescingEncoder(encoder)
+            coalescing = self._query_encoder
+        if coalescing is None or coalescing.encoder is not encoder:
+            # An encoder plugin that hands out a new object per call: nothing to share.
+            return encoder.encode([query])[0]
+        return coalescing.encode_one(query)
 
     def retrieve(self, conn: psycopg.Connection, principal: Principal, query: RedactedText,
                  vector: np.ndarray, k: int) -> list[Hit]:

@@ -304,6 +304,25 @@ def test_app_role_bound_to_a_tenant_sees_only_that_tenant(app_conn: psycopg.Conn
             assert named == 0, table
 
 
+KEYWORD_CANDIDATES = ("SELECT id FROM keyword_candidates(plainto_tsquery('english', 'warehouse report'),"
+                      " %s, %s, 1000)")
+
+
+def test_keyword_candidates_answer_only_for_the_bound_tenant_and_its_acl(app_conn: psycopg.Connection,
+                                                                          module_db: Database) -> None:
+    """The definer function behind keyword search runs without row-level security, so it must
+    apply the tenant test and the ACL itself. Every tenant has a matching report."""
+    everyone = (["reader"], ["*"])
+    assert app_conn.execute(KEYWORD_CANDIDATES, everyone).fetchall() == []  # no tenant bound
+    for tenant in TENANTS:
+        with app_conn.transaction():
+            app_conn.execute("SELECT set_config('docveil.tenant', %s, true)", [tenant])
+            found = {row[0] for row in app_conn.execute(KEYWORD_CANDIDATES, everyone)}
+            assert found and found <= chunk_ids(module_db, tenant), tenant
+            # The reports are tenant-wide (role "*"): a principal outside that ACL gets nothing.
+            assert app_conn.execute(KEYWORD_CANDIDATES, (["stranger"], ["no-such-role"])).fetchall() == []
+
+
 def test_app_role_cannot_switch_row_security_off(app_conn: psycopg.Connection) -> None:
     for table in TENANT_TABLES:
         with app_conn.transaction(), pytest.raises(psycopg.errors.InsufficientPrivilege):

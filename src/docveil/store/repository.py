@@ -100,15 +100,11 @@ WITH semantic AS (
     ) nearest
 ),
 keyword AS (
+    -- The tenant's visible matches through the full-text index (migration 0004 says why).
     SELECT id, row_number() OVER (ORDER BY rank_cd DESC, id) AS rank
-    FROM (
-        SELECT id, ts_rank_cd(tsv, query) AS rank_cd
-        FROM chunks, (SELECT plainto_tsquery('english', %(words)s) || to_tsquery('english', %(tokens)s)
-                      AS query) AS q
-        WHERE %(keywords)s AND tsv @@ query AND {_VISIBLE}
-        ORDER BY rank_cd DESC, id
-        LIMIT %(candidates)s
-    ) matched
+    FROM keyword_candidates(plainto_tsquery('english', %(words)s) || to_tsquery('english', %(tokens)s),
+                            %(principal_user)s, %(principal_roles)s, %(candidates)s)
+    WHERE %(keywords)s
 ),
 fused AS (
     SELECT id, sum(1.0 / (%(rrf_k)s + rank)) AS score, max(similarity) AS similarity

@@ -1,0 +1,93 @@
+"""Concurrent queries share one encoder pass, each gets its own vector, errors reach every caller."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from docveil.errors import EncoderError, UnredactedContentError
+from docveil.stages.encode.coalescing import CoalescingEncoder
+from docveil.types import RedactedText
+
+
+class GatedEncoder:
+    """Records each batch; the first call blocks until released, so later callers queue up."""
+
+    name, dimension = "gated", 3
+
+    def __init__(self, fail: bool = False) -> None:
+        self.batches: list[list[str]] = []
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.fail = fail
+
+    def encode(self, texts: Sequence[RedactedText]) -> np.ndarray:
+        self.batches.append([t.text for t in texts])
+        self.entered.set()
+        assert self.release.wait(timeout=30)
+        if self.fail:
+            raise EncoderError("the model failed")
+        return np.array([[float(len(t.text)), 1.0, 0.0] for t in texts], dtype=np.float32)
+
+
+def test_queries_waiting_together_are_encoded_in_one_batch() -> None:
+    inner = GatedEncoder()
+    coalescing = CoalescingEncoder(inner)
+    texts = [RedactedText("x" * n) for n in range(1, 9)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        first = pool.submit(coalescing.encode_one, texts[0])
+        assert inner.entered.wait(timeout=30)
+        rest = [pool.submit(coalescing.encode_one, t) for t in texts[1:]]
+        while coalescing._queue.qsize() < len(rest):  # all seven queued behind the first pass
+            threading.Event().wait(0.01)
+        inner.release.set()
+        vectors = [first.result(timeout=30)] + [f.result(timeout=30) for f in rest]
+    coalescing.close()
+    assert inner.batches == [["x"], [t.text for t in texts[1:]]]
+    assert [v[0] for v in vectors] == [float(n) for n in range(1, 9)]  # each caller gets its own row
+    assert coalescing.batches == 2
+
+
+def test_an_encoder_error_reaches_every_caller_of_the_batch() -> None:
+    inner = GatedEncoder(fail=True)
+    coalescing = CoalescingEncoder(inner)
+    inner.release.set()
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        futures = [pool.submit(coalescing.encode_one, RedactedText(f"query {n}")) for n in range(3)]
+        for future in futures:
+            with pytest.raises(EncoderError, match="the model failed"):
+                future.result(timeout=30)
+    coalescing.close()
+
+
+def test_unredacted_text_and_use_after_close_are_refused() -> None:
+    inner = GatedEncoder()
+    inner.release.set()
+    coalescing = CoalescingEncoder(inner)
+    with pytest.raises(UnredactedContentError):
+        coalescing.encode_one("Maria Gonzalez")  # type: ignore[arg-type]
+    assert coalescing.encode_one(RedactedText("ok"))[0] == 2.0
+    coalescing.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        coalescing.encode_one(RedactedText("late"))
+
+
+def test_engine_searches_share_the_query_encoder(engine) -> None:
+    """Concurrent searches through one engine find what they find one at a time (as sets: a
+    batch pads queries to one length, which may reorder near ties)."""
+    from docveil.interfaces.demo import sample_paths
+    from docveil.types import Principal
+
+    alice = Principal("acme", "alice", frozenset({"analyst"}))
+    engine.ingest(sample_paths(), alice)
+    queries = ["payroll dispute", "Which doctor is treating Maria Gonzalez?", "invoice overdue", "server outage"]
+    alone = {q: {h.chunk_id for h in engine.search(q, alice, k=3)} for q in queries}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = dict(zip(queries, pool.map(lambda q: {h.chunk_id for h in engine.search(q, alice, k=3)},
+                                              queries), strict=True))
+    assert together == alone
+    assert engine._query_encoder is not None and engine._query_encoder.batches >= 1
