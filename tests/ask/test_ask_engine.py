@@ -205,3 +205,32 @@ def test_images_are_refused_when_image_redaction_is_not_installed(make_engine, d
     monkeypatch.setitem(sys.modules, "docveil.stages.redact.image", None)
     with pytest.raises(ConfigError, match="image-redaction stage"):
         engine.ask(QUESTION, ALICE, image=b"\x89PNG\r\n\x1a\n")
+
+
+class CountingDetector:
+    def __init__(self, detect) -> None:
+        self.detect, self.calls = detect, 0
+
+    def __call__(self, texts):
+        self.calls += 1
+        return self.detect(texts)
+
+
+def test_guard_skips_detection_only_for_text_copied_from_the_context(engine) -> None:
+    with engine.database.transaction("acme") as conn:
+        pseudonymizer = engine._pseudonymizer(conn, "acme")
+    context = ["The tenant <PERSON_0123456789> pays   1200 euros on the first working day of each month.",
+               "Repairs are reported to the caretaker, who answers within two days."]
+    detector = CountingDetector(engine.detect)
+    guard = OutputGuard(detector, pseudonymizer, context)
+    quotes = ('- "The tenant <PERSON_0123456789> pays 1200 euros on the first working day of each month." [1]\n'
+              '- "Repairs are reported to the caretaker, who answers within two days." [2]\n')
+    assert guard.clean(quotes) == quotes and detector.calls == 0
+    # Anything written around the quotes that has letters, or a number, is checked.
+    for added in ('- "Repairs are reported to the caretaker, who answers within two days." Call Jane Roe.\n',
+                  '- "Repairs are reported to the caretaker, who answers within two days." 555-0199\n',
+                  "Repairs are reported to Jane Roe, who answers within two days.\n"):
+        before = detector.calls
+        guard.clean(added)
+        assert detector.calls == before + 1, added
+    assert "Jane Roe" not in guard.clean("Repairs are reported to Jane Roe, who answers within two days.\n")

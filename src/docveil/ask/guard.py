@@ -23,6 +23,11 @@ Detector = Callable[[Sequence[str]], Sequence[Sequence[Finding]]]
 
 MIN_SEGMENT_CHARS = 80
 MAX_SEGMENT_CHARS = 600
+# A run of text found verbatim in the context at least this long counts as copied from it.
+MIN_COPIED_CHARS = 24
+# What may join copied runs in a segment that skips detection: no letters and at most this many
+# digits (quotation marks, citation numbers "[2]", list dashes), too little to hold a value.
+MAX_JOINING_DIGITS = 3
 # A sentence ends at . ! or ? (possibly followed by a closing quote or bracket) and a space.
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s+")
 # "Dr. Jane Roe": a title's full stop does not end a sentence.
@@ -78,7 +83,7 @@ class OutputGuard:
 
     def clean(self, text: str) -> str:
         """``text`` with every value not found in the context replaced by its token."""
-        if not text.strip():
+        if not text.strip() or self.copied_from_context(text):
             return text
         tokens = [match.span() for match in TOKEN_PATTERN.finditer(text)]
         out: list[str] = []
@@ -95,6 +100,33 @@ class OutputGuard:
             self.redacted += 1
         out.append(text[cursor:])
         return "".join(out)
+
+    def copied_from_context(self, text: str) -> bool:
+        """Whether ``text`` is runs copied verbatim from the context (each at least
+        ``MIN_COPIED_CHARS`` long) joined by a few characters without letters. Any value that
+        detection could find in such text is in the context already, so it is not run: an
+        extractive answer, made of quotes, costs no detection beyond its header."""
+        segment, context = normalise(text), self._context
+        joining: list[str] = []
+        start, end = 0, len(segment)
+        while start < end:
+            run = segment[start:start + MIN_COPIED_CHARS]
+            if (len(run) < MIN_COPIED_CHARS and start > 0) or run not in context:
+                joining.append(segment[start])
+                if any(ch.isalpha() for ch in joining[-1]):
+                    return False
+                start += 1
+                continue
+            # The longest copy from here (every prefix of a copy is a copy).
+            low, high = MIN_COPIED_CHARS, end - start
+            while low < high:
+                middle = (low + high + 1) // 2
+                if segment[start:start + middle] in context:
+                    low = middle
+                else:
+                    high = middle - 1
+            start += low
+        return sum(ch.isdigit() for ch in joining) <= MAX_JOINING_DIGITS
 
     def _in_context(self, value: str) -> bool:
         needle = normalise(value)
