@@ -130,15 +130,17 @@ def append_event(conn: psycopg.Connection, principal: Principal, event: AuditEve
         head = _lock_head(conn, principal.tenant)
         record, checkpoint, new_head = next_record(head, principal, event, _now(conn), keys,
                                                    checkpoint_every=checkpoint_every)
-        conn.execute(
-            f"INSERT INTO audit_records ({_RECORD_COLUMNS})"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [record.tenant, record.seq, record.ts, record.user, list(record.roles), record.action,
-             record.outcome, list(record.targets), _json(record.counts), _json(record.hashes),
-             _json(record.extra), record.checkpoint_seq, record.prev_hash, record.hash, record.mac])
-        if checkpoint is not None:
-            _insert_checkpoint(conn, checkpoint)
-        _save_head(conn, new_head)
+        # The writes need no answer from each other: one round trip for all of them.
+        with conn.pipeline():
+            conn.execute(
+                f"INSERT INTO audit_records ({_RECORD_COLUMNS})"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                [record.tenant, record.seq, record.ts, record.user, list(record.roles), record.action,
+                 record.outcome, list(record.targets), _json(record.counts), _json(record.hashes),
+                 _json(record.extra), record.checkpoint_seq, record.prev_hash, record.hash, record.mac])
+            if checkpoint is not None:
+                _insert_checkpoint(conn, checkpoint)
+            _save_head(conn, new_head)
     except psycopg.Error as exc:
         raise _failed(f"appending {event.action!r}", exc) from exc
     return record
