@@ -128,17 +128,19 @@ def search_chunks(conn: psycopg.Connection, principal: Principal, vector: np.nda
     Matching every word (not any) keeps the keyword side selective: an OR over common words
     matches a large share of a tenant's chunks, each of which would have to be ranked.
     """
-    conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true),"
-                 " set_config('hnsw.ef_search', %s, true)",
-                 [str(min(MAX_EF_SEARCH, max(40, k * CANDIDATES_PER_HIT)))])
     tokens = " | ".join(f"'{digest}'" for digest in token_digests if digest.isalnum())
-    # Not prepared: a generic plan cannot see which retriever is empty or how selective the ACL is.
-    rows = conn.execute(_SEARCH_SQL, {
-        "vector": Vector(vector), "words": words, "tokens": tokens,
-        "keywords": bool(words.strip() or tokens), "k": k, "rrf_k": RRF_K,
-        "candidates": k * CANDIDATES_PER_HIT,
-        "principal_user": [principal.user], "principal_roles": sorted(principal.roles | {"*"}),
-    }, prepare=False).fetchall()
+    # The index settings and the search go out together: one round trip.
+    with conn.pipeline():
+        conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true),"
+                     " set_config('hnsw.ef_search', %s, true)",
+                     [str(min(MAX_EF_SEARCH, max(40, k * CANDIDATES_PER_HIT)))])
+        # Not prepared: a generic plan cannot see which retriever is empty or how selective the ACL is.
+        rows = conn.execute(_SEARCH_SQL, {
+            "vector": Vector(vector), "words": words, "tokens": tokens,
+            "keywords": bool(words.strip() or tokens), "k": k, "rrf_k": RRF_K,
+            "candidates": k * CANDIDATES_PER_HIT,
+            "principal_user": [principal.user], "principal_roles": sorted(principal.roles | {"*"}),
+        }, prepare=False).fetchall()
     return [ChunkRow(chunk_id=r[0], document_id=r[1], page=r[2], bbox=r[3], text=r[4],
                      score=float(r[5]), source_enc=r[6]) for r in rows]
 
