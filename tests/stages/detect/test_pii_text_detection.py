@@ -179,3 +179,27 @@ def test_the_dependency_parser_does_not_run(detect_context: StageContext) -> Non
     nlp = pii_text.get_analyzer(detect_context).engine.analyzer_engine.nlp_engine.nlp["en"]
     assert "parser" not in nlp.pipe_names
     assert {"tagger", "lemmatizer", "ner"} <= set(nlp.pipe_names)
+
+
+@pytest.mark.parametrize(("text", "name"), [
+    ("# Meeting minutes\n\n- **Name:** Isabel Gonzalez\n- **Email:** isabel@example.org\n", "Isabel Gonzalez"),
+    ("CUSTOMER SUPPORT CASE\n\nName: Sofia Fischer\nDate of birth: 24 March 1986\n", "Sofia Fischer"),
+    ("Patient: Dr. Ludwig van der Berg\nWard: 4\n", "Ludwig van der Berg"),
+    ("The request was signed by Marcus Thompson and countersigned by the branch manager.", "Marcus Thompson"),
+])
+def test_names_in_form_fields_and_after_signed_by_are_found(detect_context, text: str, name: str) -> None:
+    findings = analyze_texts([text], detect_context)[0]
+    start = text.index(name)
+    assert any(f.entity_type == "PERSON" and f.start <= start and f.end >= start + len(name)
+               for f in findings), [(text[f.start:f.end], f.entity_type) for f in findings]
+
+
+@pytest.mark.parametrize("text", [
+    "The project name: Apollo Mission is on track for the spring release.",
+    "Approved by the Board Of Directors in March.",
+    "Name:\nDate of birth: unknown\n",
+])
+def test_labels_outside_a_form_field_name_nobody(detect_context, text: str) -> None:
+    from docveil.stages.detect.recognizers import LabelledNameRecognizer
+
+    assert LabelledNameRecognizer().analyze(text, ["PERSON"], None) == []

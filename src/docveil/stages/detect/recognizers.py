@@ -313,6 +313,45 @@ _PERSONAL_URL_MARKERS = re.compile(
 )
 
 
+_NAME_WORD = r"[A-Z][a-z]+(?:['’-][A-Z]?[a-z]+)*"
+LABELLED_NAME_PATTERNS = [
+    # Two to four capitalised words on one line ("Van der Berg" particles allowed).
+    Pattern("labelled name",
+            rf"\b{_NAME_WORD}(?:[ \t]+(?:(?:van|von|de|der|den|da|di|del|la|le)[ \t]+)*{_NAME_WORD}){{1,3}}\b", 0.85),
+]
+# Form fields that hold a person's name, and phrases that name who did something.
+NAME_FIELD_LABELS = (
+    "name", "full name", "patient", "patient name", "employee", "employee name", "customer",
+    "customer name", "client", "client name", "applicant", "applicant name", "account holder",
+    "cardholder", "contact", "contact person", "attendee", "attendees",
+)
+NAME_BY_LABELS = ("signed by", "countersigned by", "prepared by", "approved by", "submitted by",
+                  "reported by", "requested by", "reviewed by")
+_FIELD_GAP = re.compile(r"[ \t]*(?:\*\*|__)?[ \t]*:[ \t]*(?:\*\*|__)?[ \t]*(?:(?:Dr|Mr|Mrs|Ms|Mx|Prof)\.?[ \t]+)?")
+_LINE_START = re.compile(r"(?:^|\n)[ \t]*(?:[-*\u2022][ \t]+)?(?:\*\*|__)?$")
+_BY_GAP = re.compile(r"[ \t]+(?:(?:Dr|Mr|Mrs|Ms|Mx|Prof)\.?[ \t]+)?")
+
+
+class LabelledNameRecognizer(LabelledValueRecognizer):
+    """Names in form fields ("Name: Jane Roe", "- **Patient:** Jane Roe") and after "signed
+    by", "prepared by" and the like, which the small NER model misses in headers and lists.
+
+    A field label counts only at the start of a line (after a list marker or bold markup) and
+    followed by a colon, so "Project name: Apollo" in a sentence is not a field; a "... by"
+    phrase counts when the name follows it directly (a title like "Dr." may come between)."""
+
+    def __init__(self, supported_language: str = "en") -> None:
+        super().__init__("PERSON", list(LABELLED_NAME_PATTERNS), NAME_FIELD_LABELS + NAME_BY_LABELS,
+                         max_gap_words=1, name="LabelledNameRecognizer", supported_language=supported_language)
+
+    def accept(self, text: str, label: re.Match[str], result: RecognizerResult) -> bool:
+        before = text[max(0, result.start - self.WINDOW):result.start]
+        gap = before[label.end():]
+        if label.group(0).lower().endswith(" by"):
+            return _BY_GAP.fullmatch(gap) is not None
+        return _FIELD_GAP.fullmatch(gap) is not None and _LINE_START.search(before[:label.start()]) is not None
+
+
 class PersonalUrlRecognizer(PatternRecognizer):
     """URLs that carry personal data: an email address, a profile path or a personal query field.
 
@@ -380,4 +419,5 @@ def docveil_recognizers(language: str = "en") -> list[PatternRecognizer]:
                                 max_gap_words=3, name="DriverLicenseRecognizer",
                                 supported_language=language),
         PersonalUrlRecognizer(supported_language=language),
+        LabelledNameRecognizer(supported_language=language),
     ]
