@@ -94,6 +94,9 @@ class Settings:
     batch_size: int = 16
     # Texts per encoder batch; None: 16 on CPU, 256 on CUDA.
     encode_batch_size: int | None = None
+    # Single search queries on CPU: auto runs them through an ONNX Runtime export of the text
+    # model (several times faster for one short text); torch keeps them on the torch encoder.
+    query_backend: str = "auto"
     chunk_size: int = 800
     chunk_overlap: int = 160
     language: str = "en"
@@ -150,6 +153,8 @@ class Settings:
             raise ConfigError(f"device must be auto, cpu or cuda[:N], not {self.device!r}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        if self.query_backend not in ("auto", "torch"):
+            raise ConfigError(f"query_backend must be auto or torch, not {self.query_backend!r}")
         if self.encode_batch_size is not None and self.encode_batch_size <= 0:
             raise ConfigError("encode_batch_size must be positive")
         for name in ("batch_size", "chunk_size", "max_bytes", "max_pages", "max_chars", "max_pixels",

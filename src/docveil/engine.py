@@ -45,6 +45,7 @@ from docveil.stages.load.source import load_document, read_source, source_from_b
 from docveil.stages.redact.pseudonyms import TOKEN_PATTERN, Pseudonymizer
 from docveil.stages.detect.regions import detect_image_regions
 from docveil.stages.encode.coalescing import CoalescingEncoder
+from docveil.stages.encode.onnx_queries import query_encoder_for
 from docveil.stages.redact.image import redact_image_document
 from docveil.stages.redact.placed_images import redact_placed_images
 from docveil.stages.redact.text import redact_document, redact_text
@@ -120,7 +121,7 @@ class Engine:
         self._vault: Vault | None = None
         self._text_vectors: tuple[str, int] | None = None
         self._lock = threading.Lock()
-        self._query_encoder: CoalescingEncoder | None = None
+        self._query_encoder: tuple[TextEncoder, CoalescingEncoder] | None = None
         self._closed = False
 
     # Lifecycle
@@ -168,7 +169,7 @@ class Engine:
             self._closed = True
             query_encoder, self._query_encoder = self._query_encoder, None
         if query_encoder is not None:
-            query_encoder.close()
+            query_encoder[1].close()
         if self._database is not None:
             self._database.close()
 
@@ -435,9 +436,9 @@ class Engine:
         """One query's vector; queries of concurrent searches share a forward pass."""
         with self._lock:
             if self._query_encoder is None and not self._closed:
-                self._query_encoder = CoalescingEncoder(encoder)
-            coalescing = self._query_encoder
-        if coalescing is None or coalescing.encoder is not encoder:
+                self._query_encoder = (encoder, CoalescingEncoder(query_encoder_for(encoder, self.context)))
+            source, coalescing = self._query_encoder or (None, None)
+        if coalescing is None or source is not encoder:
             # An encoder plugin that hands out a new object per call: nothing to share.
             return encoder.encode([query])[0]
         return coalescing.encode_one(query)

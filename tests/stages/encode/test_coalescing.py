@@ -90,4 +90,4 @@ def test_engine_searches_share_the_query_encoder(engine) -> None:
         together = dict(zip(queries, pool.map(lambda q: {h.chunk_id for h in engine.search(q, alice, k=3)},
                                               queries), strict=True))
     assert together == alone
-    assert engine._query_encoder is not None and engine._query_encoder.batches >= 1
+    assert engine._query_encoder is not None and engine._query_encoder[1].batches >= 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -64,6 +65,11 @@ class SentenceTransformerEncoder:
             raise EncoderError(f"text model {model!r} does not report its embedding dimension")
         self.dimension = int(dimension)
 
+    @property
+    def model(self) -> Any:
+        """The loaded ``SentenceTransformer``."""
+        return self._model
+
     def encode(self, texts: Sequence[RedactedText]) -> np.ndarray:
         plain = require_redacted(texts)
         if not plain:
@@ -90,4 +96,6 @@ def docveil_text_encoder(context: StageContext) -> SentenceTransformerEncoder:
 
 @hookimpl
 def docveil_warm_up(context: StageContext) -> None:
-    docveil_text_encoder(context)
+    from docveil.stages.encode.onnx_queries import query_encoder_for
+
+    query_encoder_for(docveil_text_encoder(context), context)

@@ -1,0 +1,202 @@
+"""Queries encoded with ONNX Runtime: the same sentence-transformers model, exported once.
+
+A search embeds one short query. In torch's eager mode that is a hundred small operator calls,
+each taking the interpreter lock, so on a busy server (spaCy detecting other queries on another
+thread) one query takes tens of milliseconds; ONNX Runtime runs the whole graph in one call
+without the lock, several times faster. Documents keep the torch encoder, which is faster for
+long batches (bfloat16 on CPUs that have it).
+
+The transformer is exported with ``torch.onnx`` (eager attention, so ONNX Runtime's BERT
+optimizer can fuse it), pooled and normalised as the model's own modules do, and checked
+against the torch encoder before use: vectors agree to a cosine above ``MIN_AGREEMENT`` or the
+export is not used. Exports are cached under ``DOCVEIL_HOME/models/onnx``, keyed by the model's
+weights and the library versions. Any model outside what is handled here (pooling other than
+mean or CLS, extra modules such as Dense layers) keeps the torch encoder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from docveil.context import StageContext, StashKey
+from docveil.protocols import TextEncoder
+from docveil.stages.encode.text import SentenceTransformerEncoder, require_redacted
+from docveil.types import RedactedText
+
+logger = logging.getLogger(__name__)
+
+EXPORT_VERSION = "1"
+MIN_AGREEMENT = 0.999
+_PROBES = ("A short query about <PERSON_3fa9c2d1e0> and the March invoice.",
+           "Payroll closes on Friday; late timesheets move to the next cycle of the quarter.")
+_FUSED_TYPES = ("bert",)
+
+
+class OnnxQueryEncoder:
+    """``encode`` as the torch encoder it was exported from, through ONNX Runtime."""
+
+    def __init__(self, session: Any, tokenizer: Any, max_length: int, pooling: str, name: str,
+                 dimension: int) -> None:
+        self._session = session
+        self._tokenizer = tokenizer
+        self._max_length = max_length
+        self._pooling = pooling
+        self._inputs = {item.name for item in session.get_inputs()}
+        self.name = name
+        self.dimension = dimension
+
+    def encode(self, texts: Sequence[RedactedText]) -> np.ndarray:
+        plain = require_redacted(texts)
+        if not plain:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        batch = self._tokenizer(plain, padding=True, truncation=True, max_length=self._max_length,
+                                return_tensors="np")
+        feed = {name: np.asarray(batch[name], dtype=np.int64) for name in self._inputs}
+        hidden = self._session.run(None, feed)[0]
+        mask = np.asarray(batch["attention_mask"], dtype=np.float32)
+        if self._pooling == "cls":
+            pooled = hidden[:, 0]
+        else:
+            pooled = (hidden * mask[:, :, None]).sum(axis=1) / np.clip(mask.sum(axis=1, keepdims=True), 1e-9, None)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+
+
+_TWIN: StashKey[OnnxQueryEncoder | None] = StashKey("docveil.stages.encode.onnx_queries:twin")
+
+
+def query_encoder_for(encoder: TextEncoder, context: StageContext) -> TextEncoder:
+    """What encodes single queries: the ONNX twin of docveil's own encoder where there is one
+    (``Settings.query_backend`` auto), else ``encoder`` itself (other encoder plugins included)."""
+    if context.settings.query_backend != "auto" or not isinstance(encoder, SentenceTransformerEncoder):
+        return encoder
+    twin = context.stash.get(_TWIN, lambda: onnx_query_encoder(encoder, context.settings.home / "models" / "onnx"))
+    return twin if twin is not None and twin.name == encoder.name else encoder
+
+
+def onnx_query_encoder(encoder: SentenceTransformerEncoder, cache_dir: Path) -> OnnxQueryEncoder | None:
+    """An ONNX Runtime twin of ``encoder`` (CPU only), or None where one cannot be made."""
+    if encoder.plan.device != "cpu":
+        return None
+    try:
+        import onnxruntime
+    except ImportError:
+        logger.info("onnxruntime is not installed: queries are encoded with torch")
+        return None
+    model = encoder.model
+    pooling = _pooling(model)
+    if pooling is None:
+        logger.info("text model %s has modules or pooling the ONNX export does not handle: "
+                    "queries are encoded with torch", encoder.name)
+        return None
+    transformer = model[0].auto_model
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    try:
+        path = cache_dir / f"{_cache_key(transformer)}.onnx"
+        try:
+            if not path.exists():
+                _export(transformer, model.tokenizer, path)
+            session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception:  # noqa: BLE001 - a damaged cached file: export once more
+            path.unlink(missing_ok=True)
+            _export(transformer, model.tokenizer, path)
+            session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - any export or load failure: torch still works
+        logger.warning("ONNX export of text model %s failed (%s): queries are encoded with torch",
+                       encoder.name, type(exc).__name__)
+        return None
+    twin = OnnxQueryEncoder(session, model.tokenizer, int(model.max_seq_length), pooling, encoder.name,
+                            encoder.dimension)
+    probes = [RedactedText(text) for text in _PROBES]
+    agreement = float(np.sum(twin.encode(probes) * encoder.encode(probes), axis=1).min())
+    if agreement < MIN_AGREEMENT:
+        logger.warning("ONNX export of text model %s disagrees with torch (cosine %.4f): queries are "
+                       "encoded with torch", encoder.name, agreement)
+        path.unlink(missing_ok=True)
+        return None
+    return twin
+
+
+def _pooling(model: Any) -> str | None:
+    """``mean`` or ``cls`` when the model is transformer, pooling and optional normalisation."""
+    names = [type(module).__name__ for module in model]
+    if names[:2] != ["Transformer", "Pooling"] or any(n != "Normalize" for n in names[2:]):
+        return None
+    mode = getattr(model[1], "pooling_mode", None) or model[1].get_pooling_mode_str()
+    return {"mean": "mean", "cls": "cls"}.get(str(mode))
+
+
+def _cache_key(transformer: Any) -> str:
+    import onnxruntime
+    import torch
+
+    digest = hashlib.sha256(f"{EXPORT_VERSION}|{torch.__version__}|{onnxruntime.__version__}|".encode())
+    digest.update(repr(sorted(transformer.config.to_dict().items())).encode())
+    with torch.no_grad():
+        for name, tensor in sorted(transformer.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().to(torch.float32).contiguous().numpy().tobytes())
+    return digest.hexdigest()[:32]
+
+
+def _export(transformer: Any, tokenizer: Any, path: Path) -> None:
+    import torch
+
+    class Hidden(torch.nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sample = tokenizer(list(_PROBES), padding=True, return_tensors="pt")
+    previous = transformer.config._attn_implementation
+    transformer.set_attn_implementation("eager")  # ONNX Runtime fuses the plain attention graph
+    try:
+        with tempfile.TemporaryDirectory(dir=path.parent) as work, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            raw = Path(work) / "raw.onnx"
+            with torch.no_grad():
+                torch.onnx.export(
+                    Hidden(transformer).eval(), (sample["input_ids"], sample["attention_mask"]), str(raw),
+                    input_names=["input_ids", "attention_mask"], output_names=["hidden"],
+                    dynamic_axes={"input_ids": {0: "batch", 1: "tokens"},
+                                  "attention_mask": {0: "batch", 1: "tokens"},
+                                  "hidden": {0: "batch", 1: "tokens"}},
+                    opset_version=17, dynamo=False)
+            final = Path(work) / "model.onnx"
+            if transformer.config.model_type in _FUSED_TYPES:
+                from onnxruntime.transformers import optimizer
+
+                _quiet_optimizer_loggers()
+                optimized = optimizer.optimize_model(
+                    str(raw), model_type=transformer.config.model_type, opt_level=1,
+                    num_heads=transformer.config.num_attention_heads,
+                    hidden_size=transformer.config.hidden_size)
+                optimized.save_model_to_file(str(final))
+            else:
+                raw.replace(final)
+            os.replace(final, path)  # whole or not at all, also with two processes exporting
+    finally:
+        transformer.set_attn_implementation(previous)
+
+
+def _quiet_optimizer_loggers() -> None:
+    """ONNX Runtime's optimizer logs every fusion at INFO under its module names."""
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith(("fusion", "onnx_model", "optimizer", "shape_infer")):
+            named = logging.getLogger(name)
+            if named.level == logging.NOTSET:
+                named.setLevel(logging.WARNING)
