@@ -19,6 +19,7 @@ import psycopg
 
 from docveil.ask.answer import AskRun, context_tokens, guard_context
 from docveil.ask.guard import OutputGuard
+from docveil.coalescing import Coalescer
 from docveil.ask.prompt import build_request
 from docveil.config import Settings
 from docveil.context import Stash, StageContext
@@ -122,6 +123,7 @@ class Engine:
         self._text_vectors: tuple[str, int] | None = None
         self._lock = threading.Lock()
         self._query_encoder: tuple[TextEncoder, CoalescingEncoder] | None = None
+        self._query_detector: Coalescer[str, Sequence[Finding]] | None = None
         self._closed = False
 
     # Lifecycle
@@ -168,8 +170,11 @@ class Engine:
         with self._lock:
             self._closed = True
             query_encoder, self._query_encoder = self._query_encoder, None
+            query_detector, self._query_detector = self._query_detector, None
         if query_encoder is not None:
             query_encoder[1].close()
+        if query_detector is not None:
+            query_detector.close()
         if self._database is not None:
             self._database.close()
 
@@ -468,7 +473,7 @@ class Engine:
         """Replace personal data in a query by the tenant's tokens: detected entities, plus word
         sequences that name a subject already in the vault (names a detector may miss)."""
         pseudonymizer = self._pseudonymizer(conn, tenant)
-        findings = list(self.detect([query])[0])
+        findings = self._detect_query(query)
         words = list(_WORD.finditer(query))
         candidates: dict[str, tuple[int, int]] = {}
         for i in range(len(words)):
@@ -482,6 +487,14 @@ class Engine:
         text, _, _ = redact_text(query, resolve_overlaps(findings), pseudonymizer=pseudonymizer,
                                  operators=self.operators, operator_for=lambda _type: "pseudonym")
         return text
+
+    def _detect_query(self, query: str) -> list[Finding]:
+        """Findings in one query; queries of concurrent searches share one detection batch."""
+        with self._lock:
+            if self._query_detector is None and not self._closed:
+                self._query_detector = Coalescer(self.detect, name="query detector")
+            detector = self._query_detector
+        return list(detector.submit(query) if detector is not None else self.detect([query])[0])
 
     def _decrypt_sources(self, conn: psycopg.Connection, tenant: str,
                          rows: Sequence[repository.ChunkRow]) -> dict[str, str]:

@@ -91,3 +91,48 @@ def test_engine_searches_share_the_query_encoder(engine) -> None:
                                               queries), strict=True))
     assert together == alone
     assert engine._query_encoder is not None and engine._query_encoder[1].batches >= 1
+
+
+def test_one_bad_item_fails_only_its_own_caller() -> None:
+    from docveil.coalescing import Coalescer
+
+    gate, entered, batches = threading.Event(), threading.Event(), []
+
+    def run(items: list[str]) -> list[str]:
+        batches.append(list(items))
+        entered.set()
+        assert gate.wait(timeout=30)
+        if "bad" in items:
+            raise ValueError("cannot process 'bad'")
+        return [item.upper() for item in items]
+
+    coalescer: Coalescer[str, str] = Coalescer(run, name="test")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        first = pool.submit(coalescer.submit, "first")
+        assert entered.wait(timeout=30)
+        rest = {item: pool.submit(coalescer.submit, item) for item in ("a", "bad", "b")}
+        while coalescer._queue.qsize() < len(rest):
+            threading.Event().wait(0.01)
+        gate.set()
+        assert first.result(timeout=30) == "FIRST"
+        assert rest["a"].result(timeout=30) == "A" and rest["b"].result(timeout=30) == "B"
+        with pytest.raises(ValueError, match="bad"):
+            rest["bad"].result(timeout=30)
+    coalescer.close()
+    assert batches[1] == ["a", "bad", "b"] and ["a"] in batches and ["b"] in batches
+
+
+def test_engine_queries_share_detection_and_still_find_names(engine) -> None:
+    def pseudonymized(query: str) -> str:
+        with engine.database.transaction("acme") as conn:
+            return engine.pseudonymize_query(conn, query, "acme").text
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        redacted = list(pool.map(
+            pseudonymized,
+            ["Which doctor is treating Maria Gonzalez?", "mail jane.roe@example.com about it",
+             "invoice overdue", "call 415-555-0134 today"]))
+    assert "Maria Gonzalez" not in redacted[0] and "<PERSON_" in redacted[0]
+    assert "jane.roe@example.com" not in redacted[1] and "invoice overdue" == redacted[2]
+    assert "415-555-0134" not in redacted[3]
+    assert engine._query_detector is not None and engine._query_detector.batches >= 1

@@ -18,8 +18,9 @@ from docveil.stages.load.source import format_size
 
 FRAMING_BYTES = 1024 * 1024
 JSON_BODY_BYTES = 1024 * 1024
-# After refusing, up to this much more of the body is read and dropped: a client still sending
-# when the server closes gets a connection reset instead of the 413. Past it, it gets the reset.
+# Before refusing, up to this much more of the body is read and dropped: the server closes the
+# connection after a 413, and a client still sending then gets a connection reset instead of the
+# answer. A client sending more than this still gets the reset.
 DRAIN_BYTES = 64 * 1024 * 1024
 
 
@@ -43,8 +44,8 @@ class BodyLimitMiddleware:
         limit = self.limit_for(scope)
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _refuse(send, limit)
             await _drain(receive)
+            await _refuse(send, limit)
             return
         received = 0
         exceeded = False
@@ -65,6 +66,7 @@ class BodyLimitMiddleware:
             if exceeded:  # whatever the endpoint answers to a cut-off body, the answer is 413
                 if not started:
                     started = True
+                    await _drain(receive)
                     await _refuse(send, limit)
                 return
             if message["type"] == "http.response.start":
@@ -74,10 +76,10 @@ class BodyLimitMiddleware:
         try:
             await self.app(scope, counting_receive, guarded_send)
         except _BodyTooLarge:
-            if not started:
-                await _refuse(send, limit)
-        if exceeded:
+            pass
+        if exceeded and not started:  # the endpoint stopped at the limit, or swallowed it silently
             await _drain(receive)
+            await _refuse(send, limit)
 
 
 async def _drain(receive: Receive) -> None:
