@@ -19,8 +19,8 @@ import psycopg
 
 from docveil.ask.answer import AskRun, context_tokens, guard_context
 from docveil.ask.guard import OutputGuard
-from docveil.coalescing import Coalescer
 from docveil.ask.prompt import build_request
+from docveil.coalescing import Coalescer
 from docveil.config import Settings
 from docveil.context import Stash, StageContext
 from docveil.errors import (
@@ -439,9 +439,12 @@ class Engine:
 
     def _encode_query(self, encoder: TextEncoder, query: RedactedText) -> np.ndarray:
         """One query's vector; queries of concurrent searches share a forward pass."""
+        # Made outside the lock: the first call may export the model (seconds), and other
+        # searches' query detection takes the same lock.
+        fast = query_encoder_for(encoder, self.context) if self._query_encoder is None else None
         with self._lock:
-            if self._query_encoder is None and not self._closed:
-                self._query_encoder = (encoder, CoalescingEncoder(query_encoder_for(encoder, self.context)))
+            if self._query_encoder is None and fast is not None and not self._closed:
+                self._query_encoder = (encoder, CoalescingEncoder(fast))
             source, coalescing = self._query_encoder or (None, None)
         if coalescing is None or source is not encoder:
             # An encoder plugin that hands out a new object per call: nothing to share.

@@ -67,7 +67,7 @@ def load_model(context: StageContext) -> LocalModel:
         folder, options = path.parent, {"gguf_file": path.name}
     else:
         folder, options = path, {}
-    plan = plan_device(settings.device, settings.batch_size)
+    plan = plan_device(settings.device)  # device and float16 on CUDA; the model loads in float32 on CPU
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, **options)
         model = AutoModelForCausalLM.from_pretrained(
