@@ -223,9 +223,15 @@ def email_message(*, subject: str, sender: str, to: str, body: str, html: str | 
     return bytes(message)
 
 
-def region_variance(image: Image.Image, box: tuple[int, int, int, int]) -> float:
-    """How much detail a region holds: the variance of its grey levels."""
-    return float(np.asarray(image.convert("L").crop(box), dtype=np.float64).var())
+def region_variance(image: Image.Image, box: tuple[int, int, int, int],
+                    outside: Sequence[tuple[int, int, int, int]] = ()) -> float:
+    """How much detail a region holds: the variance of its grey levels, leaving out the pixels
+    of the ``outside`` boxes (same coordinates as ``box``)."""
+    grey = np.asarray(image.convert("L").crop(box), dtype=np.float64)
+    keep = np.ones(grey.shape, dtype=bool)
+    for x0, y0, x1, y1 in outside:
+        keep[max(0, y0 - box[1]):max(0, y1 - box[1]), max(0, x0 - box[0]):max(0, x1 - box[0])] = False
+    return float(grey[keep].var())
 
 
 # Loading

@@ -131,7 +131,14 @@ def test_face_in_the_pdf_is_blurred_in_the_output(written: tuple[bytes, bytes, R
     face = faces_found[0].box  # page points
     assert PHOTO_BOX[0] <= face.x0 < face.x1 <= PHOTO_BOX[0] + PHOTO_BOX[2]
     face_pixels = points_to_pixels((face.x0, face.y0, face.x1 - face.x0, face.y1 - face.y0))
-    assert region_variance(rendered(output), face_pixels) < 0.2 * region_variance(rendered(original), face_pixels)
+    # OCR may read texture in the photo as words and black them out (over-redaction by design):
+    # the blur is judged on the pixels no such box (padded as redaction pads it) covers.
+    pad = engine.settings.image_padding
+    filled = [points_to_pixels((r.box.x0 - pad * (r.box.x1 - r.box.x0), r.box.y0 - pad * (r.box.y1 - r.box.y0),
+                                (1 + 2 * pad) * (r.box.x1 - r.box.x0), (1 + 2 * pad) * (r.box.y1 - r.box.y0)))
+              for r in redacted.regions if r.operator == "fill"]
+    assert region_variance(rendered(output), face_pixels, filled) < \
+        0.2 * region_variance(rendered(original), face_pixels, filled)
     box = points_to_pixels(PHOTO_BOX)
     from docveil.stages.detect.faces import docveil_detect_image_regions as detect_faces
     from docveil.stages.redact.image import page_image
