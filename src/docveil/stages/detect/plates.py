@@ -7,9 +7,10 @@ tesseract, and keep those that read as a plate. A default plugin.
    least ``MIN_CHARS`` of similar height on one baseline. Lines on one baseline close together
    are joined ("M KR" and "4821"). This costs a few milliseconds and does not care about scale.
 2. **Reading.** Each candidate line is cut out, scaled to a fixed character height, binarised
-   (Otsu) and stacked with the others into one strip read by one tesseract call, so a dozen
-   candidates cost one process. Lines that do not read as a plate are read a second time from
-   a contrast-enhanced (CLAHE) version; the page's own OCR words are used too.
+   (Otsu) and stacked with the others into one strip read by one tesseract call. Lines that do
+   not read as a plate are read again from the red channel, then from a contrast-enhanced
+   (CLAHE) version, and last each on its own as a raw line (tesseract's block layout sometimes
+   drops a line with a bolt or frame edge beside it); the page's own OCR words are used too.
 3. **Deciding.** A line is a plate when its characters, separators removed, match a plate
    format (``PLATE_FORMATS``: US, German, UK, French/Italian, Spanish and a generic
    letters-and-digits rule), or when it is the largest line next to a plate word such as a US
@@ -32,7 +33,7 @@ import numpy as np
 
 from docveil.context import StageContext
 from docveil.hookspecs import hookimpl
-from docveil.stages.detect.ocr import tesseract
+from docveil.stages.detect.ocr import PSM_BLOCK, PSM_RAW_LINE, tesseract
 from docveil.types import BBox, OcrWord, PageImage, Region
 
 logger = logging.getLogger(__name__)
@@ -235,14 +236,19 @@ def _line_crop(gray: np.ndarray, line: Line, enhance: bool) -> np.ndarray:
     return crop
 
 
-def read_lines(gray: np.ndarray, lines: Sequence[Line], *, enhance: bool, language: str) -> list[str]:
+def read_lines(gray: np.ndarray, lines: Sequence[Line], *, enhance: bool, language: str,
+               alone: bool = False) -> list[str]:
     """The text of each line in ``gray`` (one channel), from one tesseract call over a strip of
-    all of them."""
+    all of them, or with ``alone`` one call per line read as a raw line."""
     from PIL import Image
 
     if not lines:
         return []
     crops = [_line_crop(gray, line, enhance) for line in lines]
+    if alone:
+        return [" ".join(word.text for word in tesseract(Image.fromarray(crop), language=language, psm=PSM_RAW_LINE,
+                                                         min_confidence=0.0))
+                for crop in crops]
     gap = READ_HEIGHT
     width = max(crop.shape[1] for crop in crops) + 2 * gap
     height = sum(crop.shape[0] + gap for crop in crops) + gap
@@ -253,7 +259,7 @@ def read_lines(gray: np.ndarray, lines: Sequence[Line], *, enhance: bool, langua
         strip[top:top + crop.shape[0], gap:gap + crop.shape[1]] = crop
         spans.append((top, top + crop.shape[0]))
         top += crop.shape[0] + gap
-    words = tesseract(Image.fromarray(strip), language=language, psm=6, min_confidence=0.0)
+    words = tesseract(Image.fromarray(strip), language=language, psm=PSM_BLOCK, min_confidence=0.0)
     texts: list[list[str]] = [[] for _ in lines]
     for word in words:
         middle = (word.box.y0 + word.box.y1) / 2
@@ -282,11 +288,14 @@ def detect_plates(rgb: np.ndarray, words: Sequence[OcrWord], language: str = "en
 
     lines = candidate_lines(rgb)
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    # Each reading is one tesseract call; later ones only for the lines not yet read as a plate.
-    readings = ((gray, False), (np.ascontiguousarray(rgb[:, :, 0]), False), (gray, True))
-    for channel, enhance in readings:
+    # Each strip reading is one tesseract call (the last reading one per line); later readings
+    # only take the lines not yet read as a plate.
+    readings = ((gray, False, False), (np.ascontiguousarray(rgb[:, :, 0]), False, False), (gray, True, False),
+                (gray, False, True))
+    for channel, enhance, alone in readings:
         unread = [line for line in lines if not plate_format(line.text) and not is_plate_word(line.text)]
-        for line, text in zip(unread, read_lines(channel, unread, enhance=enhance, language=language), strict=True):
+        texts = read_lines(channel, unread, enhance=enhance, language=language, alone=alone)
+        for line, text in zip(unread, texts, strict=True):
             if plate_format(text) or is_plate_word(text) or not line.text:
                 line.text = text
     regions = [Region(LABEL, _plate_box(line), 0.85, f"{DETECTOR}:{plate_format(line.text)}")
