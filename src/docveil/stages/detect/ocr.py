@@ -169,7 +169,7 @@ def tessdata_path() -> str:
         return prefix
     program = shutil.which("tesseract")
     if program:
-        listing = subprocess.run([program, "--list-langs"], capture_output=True, text=True, timeout=30)
+        listing = subprocess.run([program, "--list-langs"], capture_output=True, text=True, timeout=30, check=False)
         found = re.search(r'"([^"]+)"', listing.stdout + listing.stderr)
         if found and Path(found.group(1)).is_dir():
             return found.group(1)

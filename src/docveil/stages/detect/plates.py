@@ -24,6 +24,7 @@ blurred to read, which a trained plate detector plugin would find.
 from __future__ import annotations
 
 import difflib
+import functools
 import logging
 import re
 from collections.abc import Sequence
@@ -113,6 +114,7 @@ def plate_format(text: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
 def is_plate_word(text: str) -> bool:
     word = _ALNUM.sub("", text.upper())
     if len(word) < 3:
@@ -131,13 +133,10 @@ def _components(gray: np.ndarray, dark: bool) -> list[tuple[int, int, int, int]]
     binary = cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C,
                                    cv2.THRESH_BINARY_INV if dark else cv2.THRESH_BINARY, block, 10)
     count, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
-    boxes = []
-    for x, y, w, h, area in stats[1:count]:
-        if h < MIN_CHAR_HEIGHT or h > height * 0.3 or not 0.6 <= h / w <= 8.0:
-            continue
-        if 0.15 <= area / (w * h) <= 0.95:
-            boxes.append((int(x), int(y), int(w), int(h)))
-    return boxes
+    w, h, area = (stats[1:count, column].astype(np.float64) for column in (2, 3, 4))
+    shaped = ((h >= MIN_CHAR_HEIGHT) & (h <= height * 0.3) & (h >= 0.6 * w) & (h <= 8.0 * w)
+              & (area >= 0.15 * w * h) & (area <= 0.95 * w * h))
+    return [(int(left), int(top), int(wide), int(high)) for left, top, wide, high in stats[1:count][shaped][:, :4]]
 
 
 def _chains(boxes: list[tuple[int, int, int, int]], dark: bool) -> list[Line]:
