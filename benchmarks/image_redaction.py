@@ -175,10 +175,10 @@ def docveil_plates(context: StageContext) -> Callable[[Image.Image], dict[str, l
 
 
 def docveil_pii_text(context: StageContext) -> Callable[[Image.Image], dict[str, list]]:
-    from docveil.stages.detect import ocr
-    from docveil.stages.detect.regions import text_regions
     from docveil.stages.combine import detect_texts
+    from docveil.stages.detect import ocr
     from docveil.stages.detect.overlaps import resolve_overlaps
+    from docveil.stages.detect.regions import text_regions
 
     def run(image: Image.Image) -> dict[str, list]:
         words = ocr.ocr_image(image, context)
