@@ -29,11 +29,12 @@ Both sides run in one process on the same images, models loaded and warmed up fi
   spaces;
 * plates: docveil's plate plugin against tesseract (sparse text) on the whole image with the
   same plate formats applied to single words and neighbours;
-
-The raw sides call tesseract through tesserocr's API directly, the binding docveil uses, with
-the language model loaded once (no process per image on either side).
 * whole: ``redact_image`` (OCR, every detector, redaction of pixels and text) against the sum
   of the three raw detectors.
+
+The raw sides read with the one tesseract call docveil's OCR makes (``ocr.tesseract``: tesserocr,
+language model loaded once per thread, no process per image), so both sides pay the same for a
+reading and differ only in what they read and how often.
 """
 
 from __future__ import annotations
@@ -215,24 +216,12 @@ def raw_faces(threshold: float) -> Callable[[Image.Image], dict[str, list]]:
     return run
 
 
-def raw_tesseract(psm: int) -> Callable[[Image.Image], list[tuple[str, tuple[int, int, int, int]]]]:
-    """tesseract through tesserocr's API (the binding docveil uses), model loaded once: each
-    word's text and box in reading order."""
-    from tesserocr import RIL, PyTessBaseAPI, iterate_level
+def raw_tesseract(psm: int) -> Callable[[Image.Image], list[tuple[str, tuple[float, float, float, float]]]]:
+    """One tesseract reading of the whole image with ``psm``: each word's text and box."""
+    from docveil.stages.detect.ocr import tesseract
 
-    from docveil.stages.detect.ocr import tessdata_path
-
-    api = PyTessBaseAPI(path=tessdata_path(), lang="eng", psm=psm)
-
-    def words(image: Image.Image) -> list[tuple[str, tuple[int, int, int, int]]]:
-        api.SetImage(image)
-        api.Recognize()
-        iterator = api.GetIterator()
-        found = []
-        for word in iterate_level(iterator, RIL.WORD) if iterator is not None else ():
-            if not word.Empty(RIL.WORD) and word.GetUTF8Text(RIL.WORD).strip():
-                found.append((word.GetUTF8Text(RIL.WORD).strip(), word.BoundingBox(RIL.WORD)))
-        return found
+    def words(image: Image.Image) -> list[tuple[str, tuple[float, float, float, float]]]:
+        return [(word.text, (word.box.x0, word.box.y0, word.box.x1, word.box.y1)) for word in tesseract(image, psm=psm)]
     return words
 
 
