@@ -103,11 +103,14 @@ def onnx_query_encoder(encoder: SentenceTransformerEncoder, cache_dir: Path) -> 
     options.log_severity_level = 3
     try:
         path = cache_dir / f"{_cache_key(transformer)}.onnx"
+        cached = path.exists()
+        if not cached:
+            _export(transformer, model.tokenizer, path)
         try:
-            if not path.exists():
-                _export(transformer, model.tokenizer, path)
             session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception:  # noqa: BLE001 - a damaged cached file: export once more
+            if not cached:
+                raise
             path.unlink(missing_ok=True)
             _export(transformer, model.tokenizer, path)
             session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
