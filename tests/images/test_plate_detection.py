@@ -56,3 +56,26 @@ def test_rendered_plates_warped_into_photos_are_found_nine_times_in_ten(image_co
         regions = plates.detect_plates(np.asarray(item.image), ())
         hits += any(coverage(item.plates[0], tuple(r.box.as_list())) >= 0.5 for r in regions)
     assert hits >= 9
+
+
+def test_a_crop_that_would_read_like_one_already_read_is_not_read_again() -> None:
+    crop = np.full((48, 200), 255, np.uint8)
+    crop[10:38, 20:180:12] = 0
+    speck = crop.copy()
+    speck[0, :10] = 0  # 10 of 9,600 pixels
+    other = crop.copy()
+    other[10:38, 26:186:12] = 0  # every stroke doubled
+    assert plates._same_reading(speck, [crop])
+    assert not plates._same_reading(other, [crop])
+    assert not plates._same_reading(crop[:, :199], [crop])
+
+
+def test_plates_are_found_alike_when_images_are_read_from_several_threads(image_context) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = ["car_eu_golf.jpg", "car_wa_classic.jpg", "composite_us_plate_rear.jpg"]
+    images = [np.asarray(photo(name).convert("RGB")) for name in names]
+    alone = [plates.detect_plates(image, ()) for image in images]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        together = list(pool.map(lambda image: plates.detect_plates(image, ()), images * 2))
+    assert together == alone * 2

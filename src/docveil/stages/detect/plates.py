@@ -8,9 +8,11 @@ tesseract, and keep those that read as a plate. A default plugin.
    are joined ("M KR" and "4821"). This costs a few milliseconds and does not care about scale.
 2. **Reading.** Each candidate line is cut out, scaled to a fixed character height, binarised
    (Otsu) and stacked with the others into one strip read by one tesseract call. Lines that do
-   not read as a plate are read again from the red channel, then from a contrast-enhanced
-   (CLAHE) version, and last each on its own as a raw line (tesseract's block layout sometimes
-   drops a line with a bolt or frame edge beside it); the page's own OCR words are used too.
+   not read as a plate are read again from the red channel and from a contrast-enhanced (CLAHE)
+   version (two calls side by side: tesseract releases the GIL), leaving out crops that differ
+   from one already read in a few pixels only, and last each on its own as a raw line
+   (tesseract's block layout sometimes drops a line with a bolt or frame edge beside it); the
+   page's own OCR words are used too.
 3. **Deciding.** A line is a plate when its characters, separators removed, match a plate
    format (``PLATE_FORMATS``: US, German, UK, French/Italian, Spanish and a generic
    letters-and-digits rule), or when it is the largest line next to a plate word such as a US
@@ -24,9 +26,11 @@ blurred to read, which a trained plate detector plugin would find.
 from __future__ import annotations
 
 import difflib
+import functools
 import logging
 import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,6 +49,8 @@ MIN_CHARS = 3
 MIN_CHAR_HEIGHT = 8
 MAX_CANDIDATES = 12
 READ_HEIGHT = 48
+# A line crop differing from one already read in fewer than this share of pixels is not read again.
+SAME_CROP = 0.02
 # A plate around its line of characters, in character heights.
 PLATE_MARGIN_X = 0.8
 PLATE_MARGIN_Y = 0.9
@@ -199,17 +205,19 @@ def candidate_lines(rgb: np.ndarray) -> list[Line]:
     characters on a red-and-white background (flag plates, red state names) stand out."""
     import cv2
 
-    lines: list[Line] = []
-    for channel in (cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), np.ascontiguousarray(rgb[:, :, 0])):
-        for dark in (True, False):
-            lines.extend(line for line in _joined(_chains(_components(channel, dark), dark))
-                         if line.chars >= MIN_CHARS and 1.5 <= (line.x1 - line.x0) / line.height <= 15)
+    red = _side_reader().submit(_channel_lines, np.ascontiguousarray(rgb[:, :, 0]))
+    lines = _channel_lines(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)) + red.result()
     lines.sort(key=lambda line: -(line.height * min((line.x1 - line.x0) / line.height, 8.0)))
     distinct: list[Line] = []
     for line in lines:
         if not any(_overlap(line.box, other.box) > 0.6 for other in distinct):
             distinct.append(line)
     return distinct[:MAX_CANDIDATES]
+
+
+def _channel_lines(channel: np.ndarray) -> list[Line]:
+    return [line for dark in (True, False) for line in _joined(_chains(_components(channel, dark), dark))
+            if line.chars >= MIN_CHARS and 1.5 <= (line.x1 - line.x0) / line.height <= 15]
 
 
 def _overlap(box: BBox, other: BBox) -> float:
@@ -242,15 +250,19 @@ def _line_crop(gray: np.ndarray, line: Line, enhance: bool) -> np.ndarray:
     return crop
 
 
-def read_lines(gray: np.ndarray, lines: Sequence[Line], *, enhance: bool, language: str,
-               alone: bool = False) -> list[str]:
-    """The text of each line in ``gray`` (one channel), from one tesseract call over a strip of
-    all of them, or with ``alone`` one call per line read as a raw line."""
+def _same_reading(crop: np.ndarray, read: Sequence[np.ndarray]) -> bool:
+    """Whether ``crop`` differs from a crop already read in so few pixels that it would read the same."""
+    return any(other.shape == crop.shape and np.count_nonzero(other != crop) < SAME_CROP * crop.size
+               for other in read)
+
+
+def read_crops(crops: Sequence[np.ndarray], *, language: str, alone: bool = False) -> list[str]:
+    """The text of each line crop, from one tesseract call over a strip of all of them, or with
+    ``alone`` one call per crop read as a raw line."""
     from PIL import Image
 
-    if not lines:
+    if not crops:
         return []
-    crops = [_line_crop(gray, line, enhance) for line in lines]
     if alone:
         return [" ".join(word.text for word in tesseract(Image.fromarray(crop), language=language, psm=PSM_RAW_LINE,
                                                          min_confidence=0.0))
@@ -266,7 +278,7 @@ def read_lines(gray: np.ndarray, lines: Sequence[Line], *, enhance: bool, langua
         spans.append((top, top + crop.shape[0]))
         top += crop.shape[0] + gap
     words = tesseract(Image.fromarray(strip), language=language, psm=PSM_BLOCK, min_confidence=0.0)
-    texts: list[list[str]] = [[] for _ in lines]
+    texts: list[list[str]] = [[] for _ in crops]
     for word in words:
         middle = (word.box.y0 + word.box.y1) / 2
         for index, (start, end) in enumerate(spans):
@@ -274,6 +286,54 @@ def read_lines(gray: np.ndarray, lines: Sequence[Line], *, enhance: bool, langua
                 texts[index].append(word.text)
                 break
     return [" ".join(parts) for parts in texts]
+
+
+def _read(lines: Sequence[Line], rgb: np.ndarray, language: str) -> None:
+    """Set each line's text: its plate reading if any reading gives one, else the first text read."""
+    import cv2
+
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    # Readings: the grey crop of every line; then, for the lines not read as a plate, the red
+    # channel and a contrast-enhanced (CLAHE) grey crop, two tesseract calls run side by side.
+    # A crop that would read like one the line already had is left out.
+    crops_read = [[_line_crop(gray, line, enhance=False)] for line in lines]
+    _take(lines, read_crops([read[0] for read in crops_read], language=language))
+    red = np.ascontiguousarray(rgb[:, :, 0])
+    rounds: list[tuple[list[Line], list[np.ndarray]]] = []
+    for channel, enhance in ((red, False), (gray, True)):
+        unread, crops = [], []
+        for line, read in zip(lines, crops_read, strict=True):
+            crop = _line_crop(channel, line, enhance)
+            if not _is_plate_text(line.text) and not _same_reading(crop, read):
+                read.append(crop)
+                unread.append(line)
+                crops.append(crop)
+        rounds.append((unread, crops))
+    (red_lines, red_crops), (clahe_lines, clahe_crops) = rounds
+    clahe_texts = _side_reader().submit(read_crops, clahe_crops, language=language) if clahe_crops else None
+    _take(red_lines, read_crops(red_crops, language=language))
+    _take(clahe_lines, clahe_texts.result() if clahe_texts else [])
+    # Last, each line no reading got any text from, alone as a raw line (tesseract's block
+    # layout sometimes drops a line with a bolt or frame edge beside it).
+    silent = [(line, read[0]) for line, read in zip(lines, crops_read, strict=True) if not line.text]
+    _take([line for line, _ in silent], read_crops([crop for _, crop in silent], language=language, alone=True))
+
+
+def _take(lines: Sequence[Line], texts: Sequence[str]) -> None:
+    """Give each line its new text if that reads as a plate, or if it had none yet."""
+    for line, text in zip(lines, texts, strict=True):
+        if not _is_plate_text(line.text) and (_is_plate_text(text) or not line.text):
+            line.text = text
+
+
+@functools.cache
+def _side_reader() -> ThreadPoolExecutor:
+    """One thread reading beside the caller's (tesseract releases the GIL while it reads)."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="docveil-plates")
+
+
+def _is_plate_text(text: str) -> bool:
+    return bool(plate_format(text)) or is_plate_word(text)
 
 
 def _plate_box(line: Line) -> BBox:
@@ -290,21 +350,8 @@ def _near(anchor: BBox, line: Line) -> bool:
 
 def detect_plates(rgb: np.ndarray, words: Sequence[OcrWord], language: str = "eng") -> list[Region]:
     """Plate regions in an RGB image; ``words`` are the image's OCR words, if any."""
-    import cv2
-
     lines = candidate_lines(rgb)
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    # Each strip reading is one tesseract call; later readings only take the lines not yet read
-    # as a plate. The last reads, one call each, the lines no strip reading got any text from.
-    readings = ((gray, False, False), (np.ascontiguousarray(rgb[:, :, 0]), False, False), (gray, True, False),
-                (gray, False, True))
-    for channel, enhance, alone in readings:
-        unread = [line for line in lines if not plate_format(line.text) and not is_plate_word(line.text)
-                  and not (alone and line.text)]
-        texts = read_lines(channel, unread, enhance=enhance, language=language, alone=alone)
-        for line, text in zip(unread, texts, strict=True):
-            if plate_format(text) or is_plate_word(text) or not line.text:
-                line.text = text
+    _read(lines, rgb, language)
     regions = [Region(LABEL, _plate_box(line), 0.85, f"{DETECTOR}:{plate_format(line.text)}")
                for line in lines if plate_format(line.text)]
     anchors = [line.box for line in lines if is_plate_word(line.text)]
