@@ -57,3 +57,18 @@ def test_the_plugin_reports_face_regions_and_loads_its_session_once(image_contex
     assert {r.label for r in first[0]} == {"FACE"} and {r.detector for r in first[0]} == {"centerface"}
     assert image_context.stash.peek(faces.MODEL) is faces.get_model(image_context)
     assert faces.get_model(image_context).provider in ("CPUExecutionProvider", "CUDAExecutionProvider")
+
+
+def test_second_look_candidates_touching_a_sure_face_are_kept_and_its_own_parts_are_not() -> None:
+    sure = np.array([[100, 100, 120, 124, 0.9]], np.float32)
+    first = np.array([
+        sure[0],
+        [104, 106, 116, 120, 0.3],  # inside the sure face: that face again
+        [116, 118, 128, 132, 0.25],  # overlapping its corner: a face behind it, in a crowd
+        [300, 300, 312, 314, 0.2],  # alone
+        [302, 304, 314, 318, 0.18],  # shown whole by the crop around the one above
+        [500, 500, 540, 560, 0.3],  # too large for a second look
+        [700, 700, 712, 714, 0.1],  # too unsure
+    ], np.float32)
+    chosen = faces._uncertain(first, sure, 0.35)
+    assert chosen[:, :4].tolist() == [[116, 118, 128, 132], [300, 300, 312, 314]]

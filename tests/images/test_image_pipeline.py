@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from imagedata import encoded, photo
+from imagedata import encoded, labels, photo
 from PIL import Image
-from synthetic import screenshots
+from synthetic import coverage, screenshots
 from typer.testing import CliRunner
 
 from docveil.engine import Engine
@@ -78,6 +78,14 @@ def test_screenshots_become_searchable_and_nothing_personal_is_encoded_or_stored
     assert {r["operator"] for r in regions} == {"fill"} and len(regions) >= len(SHOT.planted)
 
 
+def faces_still_found(redacted: Image.Image, context) -> list:
+    """Faces the detector still finds over the labelled faces of the redacted street photo
+    (a hand elsewhere may look like a small face to it)."""
+    truths = labels("shared:street_crossing.jpg")["faces"]
+    left = faces.detect_faces(faces.get_model(context), np.asarray(redacted), 0.35)
+    return [box for box in left if any(coverage(tuple(t), tuple(box[:4])) >= 0.5 for t in truths)]
+
+
 def test_engine_redact_gives_the_redacted_pixels_regions_and_tenant_tokens(engine, tmp_path: Path) -> None:
     path = tmp_path / "crossing.jpg"
     photo("street_crossing.jpg").save(path)
@@ -85,8 +93,7 @@ def test_engine_redact_gives_the_redacted_pixels_regions_and_tenant_tokens(engin
     page = redacted.pages[0]
     assert page.image is not None and page.image.pixels.size == (800, 564)
     assert sum(r.label == "FACE" for r in redacted.regions) >= 19
-    model = faces.get_model(engine.context)
-    assert len(faces.detect_faces(model, np.asarray(page.image.pixels), 0.35)) <= 1
+    assert len(faces_still_found(page.image.pixels, engine.context)) <= 1
     records = engine.audit_records(Principal("acme", "auditor", frozenset({"auditor"})), action="redact")
     assert records and records[-1].counts["regions"] == len(redacted.regions)
 
@@ -111,7 +118,6 @@ def test_cli_redact_writes_the_image_blurred_and_without_exif_or_gps(suffix, set
     assert written.size == (800, 564)
     tags = written.getexif()
     assert 0x8825 not in tags and 0x010F not in tags and "exif" not in written.info
-    remaining = faces.detect_faces(faces.get_model(image_context), np.asarray(written.convert("RGB")), 0.35)
-    assert len(remaining) <= 1
+    assert len(faces_still_found(written.convert("RGB"), image_context)) <= 1
     records = json.loads(manifest.read_text())
     assert sum(r["label"] == "FACE" for r in records) >= 19 and all(r["kind"] == "region" for r in records)

@@ -6,8 +6,8 @@ own size finds most faces, even in a crowd; two more looks catch what it misses:
 
 - a **second look** at small faces: places where the first pass saw a face-like peak below the
   threshold are cut out with their surroundings, enlarged to ``CROP_SIDE`` pixels and run again
-  as one batch (faces of 8-20 px in a crowd, a face behind a shoulder); it costs a few small
-  crops, not an enlarged copy of the whole image;
+  side by side in one row (faces of 8-20 px in a crowd, a face behind a shoulder); it costs a
+  few small crops, not an enlarged copy of the whole image;
 - an **overview** of an image larger than ``OVERVIEW_FROM`` pixels on its long side, scaled
   down to ``OVERVIEW_SIDE``, for faces too large for the model at full size (a close-up portrait
   from a phone camera).
@@ -44,7 +44,7 @@ TILE_OVERLAP = 256
 # Second look: candidates scoring at least CANDIDATE_SCORE, up to SECOND_LOOK_MAX_SIDE pixels
 # tall, at most SECOND_LOOKS of them per image; each is cut out with CROP_CONTEXT times its size
 # around it, scaled to CROP_SIDE pixels (a 12 px face becomes about 43 px) and all crops run
-# as one batch. Faces crowd together, so every face a crop shows whole is kept, not only the
+# side by side as one image. Faces crowd together, so every face a crop shows whole is kept, not only the
 # candidate's.
 CANDIDATE_SCORE = 0.15
 SECOND_LOOK_MAX_SIDE = 40
@@ -70,14 +70,9 @@ class CenterFace:
     def run(self, rgb: np.ndarray, threshold: float) -> np.ndarray:
         """Boxes ``(x0, y0, x1, y1, score)`` in ``rgb``'s pixels; ``rgb`` is (H, W, 3) uint8 with
         H and W multiples of 32."""
-        return self.run_batch(rgb[None], threshold)[0]
-
-    def run_batch(self, batch: np.ndarray, threshold: float) -> list[np.ndarray]:
-        """``run`` for (N, H, W, 3) images of one size, in one call."""
-        blob = np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32)
+        blob = np.ascontiguousarray(rgb.transpose(2, 0, 1)[None], dtype=np.float32)
         heatmap, scale, offset, _ = self.session.run(list(self.output_names), {self.input_name: blob})
-        return [decode(heatmap[i], scale[i], offset[i], threshold, batch.shape[1], batch.shape[2])
-                for i in range(len(batch))]
+        return decode(heatmap[0], scale[0], offset[0], threshold, rgb.shape[0], rgb.shape[1])
 
 
 def decode(heatmap: np.ndarray, scale: np.ndarray, offset: np.ndarray, threshold: float,
@@ -161,45 +156,74 @@ def _full_size(model: CenterFace, rgb: np.ndarray, threshold: float) -> np.ndarr
     return np.concatenate(found)
 
 
-def _second_look(model: CenterFace, rgb: np.ndarray, candidates: np.ndarray, threshold: float) -> list[np.ndarray]:
-    """Re-run the detector, in one batch, on enlarged square crops around small uncertain candidates."""
+def _second_look(model: CenterFace, rgb: np.ndarray, candidates: np.ndarray, threshold: float) -> np.ndarray:
+    """Re-run the detector, in one call, on enlarged square crops around small uncertain candidates."""
     import cv2
 
     if len(candidates) == 0:
-        return []
+        return np.empty((0, 5), dtype=np.float32)
     padded = np.pad(rgb, ((CROP_SIDE, CROP_SIDE), (CROP_SIDE, CROP_SIDE), (0, 0)))
     crops, origins = [], []
-    for x0, y0, x1, y1, _ in candidates:
-        side = max(x1 - x0, y1 - y0, 4.0) * CROP_CONTEXT
-        left, top = (x0 + x1 - side) / 2, (y0 + y1 - side) / 2
-        # Square crops from a black-padded copy: every crop has the same shape, so one batch.
+    for candidate in candidates:
+        left, top, side = _crop_square(candidate)
+        # Square crops from a black-padded copy, all of one size, laid side by side in one row:
+        # one run over the row costs less than a batch of the crops.
         matrix = np.float32([[CROP_SIDE / side, 0, -(left + CROP_SIDE) * CROP_SIDE / side],
                              [0, CROP_SIDE / side, -(top + CROP_SIDE) * CROP_SIDE / side]])
         crops.append(cv2.warpAffine(padded, matrix, (CROP_SIDE, CROP_SIDE), flags=cv2.INTER_CUBIC))
         origins.append((left, top, side / CROP_SIDE))
-    found = []
-    for boxes, (left, top, factor) in zip(model.run_batch(np.stack(crops), threshold), origins, strict=True):
-        # A face cut by the crop's edge gets a wrong box here; the full-size pass judges it.
-        edge = 2.0
-        whole = ((boxes[:, 0] > edge) & (boxes[:, 1] > edge)
-                 & (boxes[:, 2] < CROP_SIDE - edge) & (boxes[:, 3] < CROP_SIDE - edge))
-        boxes[:, :4] *= factor
-        boxes[:, [0, 2]] += left
-        boxes[:, [1, 3]] += top
-        found.append(boxes[whole])
-    return found
+    boxes = model.run(np.concatenate(crops, axis=1), threshold)
+    cell = np.clip((boxes[:, 0] + boxes[:, 2]) // (2 * CROP_SIDE), 0, len(crops) - 1).astype(int)
+    boxes[:, [0, 2]] -= (cell * CROP_SIDE)[:, None]
+    # A face cut by its crop's edge gets a wrong box here; the full-size pass judges it.
+    edge = 2.0
+    whole = ((boxes[:, 0] > edge) & (boxes[:, 1] > edge)
+             & (boxes[:, 2] < CROP_SIDE - edge) & (boxes[:, 3] < CROP_SIDE - edge))
+    left, top, factor = (np.array(column, dtype=np.float32)[cell] for column in zip(*origins, strict=True))
+    boxes[:, :4] *= factor[:, None]
+    boxes[:, [0, 2]] += left[:, None]
+    boxes[:, [1, 3]] += top[:, None]
+    return boxes[whole]
 
 
 def _uncertain(first: np.ndarray, sure: np.ndarray, threshold: float) -> np.ndarray:
-    """Small candidates below the threshold that touch no sure face, best first."""
+    """Small candidates below the threshold, best first, each one a crop is cut around.
+
+    A candidate lying mostly inside a sure face is that face again and is left out; one that
+    merely touches a sure face is kept (in a crowd, faces overlap one another's boxes). A
+    candidate that the crop of a better one already shows whole gets no crop of its own."""
     sides = np.maximum(first[:, 2] - first[:, 0], first[:, 3] - first[:, 1])
     candidates = first[(first[:, 4] < threshold) & (first[:, 4] >= CANDIDATE_SCORE)
                        & (sides <= SECOND_LOOK_MAX_SIDE)]
     if len(sure) and len(candidates):
-        apart = ((candidates[:, None, 0] >= sure[None, :, 2]) | (candidates[:, None, 2] <= sure[None, :, 0])
-                 | (candidates[:, None, 1] >= sure[None, :, 3]) | (candidates[:, None, 3] <= sure[None, :, 1]))
-        candidates = candidates[apart.all(axis=1)]
-    return candidates[np.argsort(-candidates[:, 4])][:SECOND_LOOKS]
+        width = (np.minimum(candidates[:, None, 2], sure[None, :, 2])
+                 - np.maximum(candidates[:, None, 0], sure[None, :, 0])).clip(0)
+        height = (np.minimum(candidates[:, None, 3], sure[None, :, 3])
+                  - np.maximum(candidates[:, None, 1], sure[None, :, 1])).clip(0)
+        area = (candidates[:, 2] - candidates[:, 0]) * (candidates[:, 3] - candidates[:, 1])
+        candidates = candidates[(width * height).max(axis=1) < 0.5 * area]
+    chosen: list[np.ndarray] = []
+    for candidate in candidates[np.argsort(-candidates[:, 4])]:
+        if len(chosen) == SECOND_LOOKS:
+            break
+        if not any(_shown_whole(candidate, other) for other in chosen):
+            chosen.append(candidate)
+    return np.array(chosen, dtype=np.float32).reshape(-1, 5)
+
+
+def _crop_square(box: np.ndarray) -> tuple[float, float, float]:
+    """The square cut around a candidate: left, top, side."""
+    x0, y0, x1, y1 = box[:4]
+    side = max(x1 - x0, y1 - y0, 4.0) * CROP_CONTEXT
+    return (x0 + x1 - side) / 2, (y0 + y1 - side) / 2, side
+
+
+def _shown_whole(box: np.ndarray, around: np.ndarray) -> bool:
+    """Whether the crop around ``around`` shows ``box`` whole, half its size clear of the edges."""
+    left, top, side = _crop_square(around)
+    margin = max(box[2] - box[0], box[3] - box[1]) / 2
+    return bool(box[0] - margin >= left and box[1] - margin >= top
+                and box[2] + margin <= left + side and box[3] + margin <= top + side)
 
 
 def detect_faces(model: CenterFace, rgb: np.ndarray, threshold: float) -> np.ndarray:
@@ -208,7 +232,7 @@ def detect_faces(model: CenterFace, rgb: np.ndarray, threshold: float) -> np.nda
     first = nms(_full_size(model, rgb, min(threshold, CANDIDATE_SCORE)))
     sure = first[first[:, 4] >= threshold]
     found = [sure]
-    found.extend(_second_look(model, rgb, _uncertain(first, sure, threshold), threshold))
+    found.append(_second_look(model, rgb, _uncertain(first, sure, threshold), threshold))
     if max(height, width) > OVERVIEW_FROM:
         factor = OVERVIEW_SIDE / max(height, width)
         boxes = model.run(_padded(_resized(rgb, factor)), threshold)
