@@ -315,8 +315,12 @@ def _read(lines: Sequence[Line], rgb: np.ndarray, language: str) -> None:
     _take(clahe_lines, clahe_texts.result() if clahe_texts else [])
     # Last, each line no reading got any text from, alone as a raw line (tesseract's block
     # layout sometimes drops a line with a bolt or frame edge beside it).
+    # Each is its own call, so the two threads share them.
     silent = [(line, read[0]) for line, read in zip(lines, crops_read, strict=True) if not line.text]
-    _take([line for line, _ in silent], read_crops([crop for _, crop in silent], language=language, alone=True))
+    half = _side_reader().submit(read_crops, [crop for _, crop in silent[1::2]], language=language, alone=True)
+    _take([line for line, _ in silent[0::2]], read_crops([crop for _, crop in silent[0::2]], language=language,
+                                                         alone=True))
+    _take([line for line, _ in silent[1::2]], half.result())
 
 
 def _take(lines: Sequence[Line], texts: Sequence[str]) -> None:
