@@ -19,7 +19,8 @@ A labelled box counts as found when regions of its class cover at least half of 
 is about covering); a region is correct when a labelled box of its class covers at least a
 third of it. Each class is scored only on the images labelled for it.
 
-Both sides run in one process on the same images, models loaded and warmed up first:
+Both sides run in one process on the same images, models loaded and warmed up first, taking
+turns on every image (the best of ``--repeat`` calls of each is kept):
 
 * faces: docveil's CenterFace plugin (``detect_faces``: full size + second look at small
   uncertain faces + overview of large images) against one plain CenterFace ONNX call on the
@@ -143,16 +144,6 @@ def _covered(truth: tuple, boxes: Sequence[tuple]) -> float:
     return float(grid.mean())
 
 
-def timed(fn: Callable[[], object], repeat: int) -> tuple[object, float]:
-    best = float("inf")
-    result = None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
-    return result, best
-
-
 # docveil's side
 
 def docveil_faces(context: StageContext) -> Callable[[Image.Image], dict[str, list]]:
@@ -270,20 +261,34 @@ def raw_plates() -> Callable[[Image.Image], dict[str, list]]:
     return run
 
 
-def run_side(items: Sequence[tuple[LabelledImage, set[str]]], fn: Callable[[Image.Image], dict[str, list]],
-             classes: set[str], repeat: int) -> tuple[list[dict[str, list]], float, int]:
-    predicted, seconds, count = [], 0.0, 0
+def run_sides(items: Sequence[tuple[LabelledImage, set[str]]],
+              sides: Sequence[Callable[[Image.Image], dict[str, list]]], classes: set[str],
+              repeat: int) -> list[tuple[list[dict[str, list]], float, int]]:
+    """Each side's predictions, seconds and image count over the images labelled for ``classes``.
+
+    The sides take turns on every image and every repeat (the best time of each is kept), so a
+    machine that slows down or speeds up during the run slows or speeds up all of them alike."""
+    out: list[tuple[list[dict[str, list]], float, int]] = [([], 0.0, 0) for _ in sides]
     for item, labelled in items:
         if not labelled & classes:
-            predicted.append({cls: [] for cls in CLASSES})
+            for predicted, _, _ in out:
+                predicted.append({cls: [] for cls in CLASSES})
             continue
-        result, took = timed(lambda item=item: fn(item.image), repeat)
-        merged = {cls: [] for cls in CLASSES}
-        merged.update(result)  # type: ignore[arg-type]
-        predicted.append(merged)
-        seconds += took
-        count += 1
-    return predicted, seconds, count
+        best = [float("inf")] * len(sides)
+        results: list[object] = [None] * len(sides)
+        for turn in range(repeat):
+            order = range(len(sides)) if turn % 2 == 0 else reversed(range(len(sides)))
+            for index in order:
+                start = time.perf_counter()
+                results[index] = sides[index](item.image)
+                best[index] = min(best[index], time.perf_counter() - start)
+        for index, result in enumerate(results):
+            predicted, seconds, count = out[index]
+            merged = {cls: [] for cls in CLASSES}
+            merged.update(result)  # type: ignore[call-overload]
+            predicted.append(merged)
+            out[index] = (predicted, seconds + best[index], count + 1)
+    return out
 
 
 def main() -> None:
@@ -316,8 +321,8 @@ def main() -> None:
     print(f"\n{'class':9} {'side':8} {'recall':>7} {'precision':>9} {'found':>8} {'images/s':>9}")
     for cls, (ours, raw) in sides.items():
         rows = {}
-        for side, fn in (("docveil", ours), ("raw", raw)):
-            predicted, seconds, count = run_side(items, fn, {cls}, args.repeat)
+        for side, (predicted, seconds, count) in zip(("docveil", "raw"), run_sides(items, (ours, raw), {cls}, args.repeat),
+                                                     strict=True):
             metrics = score(items, predicted, cls)
             metrics["images_per_s"] = count / seconds if seconds else float("nan")
             rows[side] = metrics
@@ -327,11 +332,11 @@ def main() -> None:
         print(f"{'':9} docveil/raw throughput: {rows['throughput_ratio']:.2f}x")
         report["classes"][cls] = rows
 
-    predicted, seconds, count = run_side(items, docveil_whole(context), set(CLASSES), args.repeat)
-    whole = {cls: score(items, predicted, cls) for cls in CLASSES}
     raws = [raw for _, raw in sides.values()]
-    _, raw_seconds, _ = run_side(items, lambda image: {k: v for raw in raws for k, v in raw(image).items()},
-                                 set(CLASSES), args.repeat)
+    (predicted, seconds, count), (_, raw_seconds, _) = run_sides(
+        items, (docveil_whole(context), lambda image: {k: v for raw in raws for k, v in raw(image).items()}),
+        set(CLASSES), args.repeat)
+    whole = {cls: score(items, predicted, cls) for cls in CLASSES}
     raw_rate = count / raw_seconds
     print(f"\nredact_image (OCR + every detector + redaction) on all {count} images: "
           f"{count / seconds:.2f} images/s; the three raw detectors, one after the other: {raw_rate:.2f} images/s "
