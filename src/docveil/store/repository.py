@@ -94,7 +94,9 @@ WITH semantic AS (
     FROM (
         SELECT id, embedding <=> %(vector)s AS distance
         FROM chunks
-        WHERE {_VISIBLE}
+        -- The policy's tenant test alone is known only when the statement starts; the tenant as a
+        -- value lets the planner see the one partition it reads and choose its HNSW graph.
+        WHERE tenant_id = %(tenant)s AND {_VISIBLE}
         ORDER BY embedding <=> %(vector)s
         LIMIT %(candidates)s
     ) nearest
@@ -115,9 +117,16 @@ fused AS (
     LIMIT %(k)s
 )
 SELECT c.id, c.document_id::text, c.page, c.bbox, c.text, f.score, d.source_enc
-FROM fused f JOIN chunks c ON c.id = f.id JOIN documents d ON d.id = c.document_id
+FROM fused f JOIN chunks c ON c.tenant_id = %(tenant)s AND c.id = f.id JOIN documents d ON d.id = c.document_id
 ORDER BY f.score DESC, c.id
 """
+
+
+def set_search_settings(conn: psycopg.Connection, ef_search: int) -> None:
+    """The index settings of a search, for the rest of the transaction."""
+    conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true),"
+                 " set_config('hnsw.ef_search', %s, true)",
+                 [str(ef_search)])
 
 
 def search_chunks(conn: psycopg.Connection, principal: Principal, vector: np.ndarray,
@@ -131,12 +140,10 @@ def search_chunks(conn: psycopg.Connection, principal: Principal, vector: np.nda
     tokens = " | ".join(f"'{digest}'" for digest in token_digests if digest.isalnum())
     # The index settings and the search go out together: one round trip.
     with conn.pipeline():
-        conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true),"
-                     " set_config('hnsw.ef_search', %s, true)",
-                     [str(min(MAX_EF_SEARCH, max(40, k * CANDIDATES_PER_HIT)))])
+        set_search_settings(conn, min(MAX_EF_SEARCH, max(40, k * CANDIDATES_PER_HIT)))
         # Not prepared: a generic plan cannot see which retriever is empty or how selective the ACL is.
         rows = conn.execute(_SEARCH_SQL, {
-            "vector": Vector(vector), "words": words, "tokens": tokens,
+            "tenant": principal.tenant, "vector": Vector(vector), "words": words, "tokens": tokens,
             "keywords": bool(words.strip() or tokens), "k": k, "rrf_k": RRF_K,
             "candidates": k * CANDIDATES_PER_HIT,
             "principal_user": [principal.user], "principal_roles": sorted(principal.roles | {"*"}),
