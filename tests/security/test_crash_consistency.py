@@ -107,8 +107,11 @@ def crash_db(settings: Settings, template_database: str, superuser_conninfo: str
 
 def worker_env(settings: Settings, database: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCVEIL_", "PG"))}
+    # The serving worker forks children after its models have run: a thread pool of the parent
+    # (tokenizers', or OpenMP's under torch) would not exist in a child that expects it and
+    # could leave it waiting forever. One thread each keeps the forks clean.
     env.update(DOCVEIL_HOME=str(settings.home), DOCVEIL_DATABASE=database, DOCVEIL_LOAD_ENTRY_POINTS="0",
-               TOKENIZERS_PARALLELISM="false")
+               TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     return env
 
 
