@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 import numpy as np
 import pytest
 import skimage.data
@@ -79,3 +82,19 @@ def test_plates_are_found_alike_when_images_are_read_from_several_threads(image_
     with ThreadPoolExecutor(max_workers=3) as pool:
         together = list(pool.map(lambda image: plates.detect_plates(image, ()), images * 2))
     assert together == alone * 2
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_reads_plates_after_its_parent_did() -> None:
+    image = np.asarray(photo("car_eu_golf.jpg").convert("RGB"))
+    expected = plates.detect_plates(image, ())  # the parent's side reader thread now exists
+    pid = os.fork()
+    if pid == 0:  # the child: its own reader thread, or it would wait forever
+        code = 1
+        try:
+            signal.alarm(60)
+            code = 0 if plates.detect_plates(image, ()) == expected else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status

@@ -28,6 +28,7 @@ from __future__ import annotations
 import difflib
 import functools
 import logging
+import os
 import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -334,6 +335,10 @@ def _take(lines: Sequence[Line], texts: Sequence[str]) -> None:
 def _side_reader() -> ThreadPoolExecutor:
     """One thread reading beside the caller's (tesseract releases the GIL while it reads)."""
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="docveil-plates")
+
+
+# A forked child has none of its parent's threads: it starts a reader of its own.
+os.register_at_fork(after_in_child=_side_reader.cache_clear)
 
 
 def _is_plate_text(text: str) -> bool:
