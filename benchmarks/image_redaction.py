@@ -321,8 +321,8 @@ def main() -> None:
     print(f"\n{'class':9} {'side':8} {'recall':>7} {'precision':>9} {'found':>8} {'images/s':>9}")
     for cls, (ours, raw) in sides.items():
         rows = {}
-        for side, (predicted, seconds, count) in zip(("docveil", "raw"), run_sides(items, (ours, raw), {cls}, args.repeat),
-                                                     strict=True):
+        measured = run_sides(items, (ours, raw), {cls}, args.repeat)
+        for side, (predicted, seconds, count) in zip(("docveil", "raw"), measured, strict=True):
             metrics = score(items, predicted, cls)
             metrics["images_per_s"] = count / seconds if seconds else float("nan")
             rows[side] = metrics

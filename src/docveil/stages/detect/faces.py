@@ -44,8 +44,8 @@ TILE_OVERLAP = 256
 # Second look: candidates scoring at least CANDIDATE_SCORE, up to SECOND_LOOK_MAX_SIDE pixels
 # tall, at most SECOND_LOOKS of them per image; each is cut out with CROP_CONTEXT times its size
 # around it, scaled to CROP_SIDE pixels (a 12 px face becomes about 43 px) and all crops run
-# side by side as one image. Faces crowd together, so every face a crop shows whole is kept, not only the
-# candidate's.
+# side by side as one image. Faces crowd together, so every face a crop shows whole is kept,
+# not only the candidate's.
 CANDIDATE_SCORE = 0.15
 SECOND_LOOK_MAX_SIDE = 40
 SECOND_LOOKS = 8
