@@ -132,6 +132,25 @@ def test_scanned_pdf_is_read_by_ocr_with_boxes_in_points(context: StageContext) 
     assert document.pages[1].text == "Second scanned page"
 
 
+def test_the_pages_of_a_scan_read_side_by_side_come_back_in_order(context: StageContext) -> None:
+    from docveil.stages.load import pdf
+
+    pages = [[f"Scanned page {word}", f"Reference {word} {number}"]
+             for number, word in enumerate(("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf"), 1)]
+    assert len(pages) > pdf.PAGE_WORKERS
+    document = load(context, scanned_pdf(pages, dpi=150))
+    assert [page.number for page in document.pages] == list(range(1, len(pages) + 1))
+    assert [page.text for page in document.pages] == ["\n".join(lines) for lines in pages]
+
+
+def test_text_read_from_scans_over_max_chars_is_refused(tmp_path: Path) -> None:
+    context = full_context(tmp_path / "home", max_chars=60)
+    pages = [[f"Scanned page number {number} of the intake form"] for number in range(1, 7)]
+    error = expect_load_error(context, scanned_pdf(pages, dpi=150), "scan.pdf")
+    assert isinstance(error, LimitExceededError)
+    assert error.reason.startswith("text has at least ") and "(max_chars)" in error.reason
+
+
 def test_corrupt_image_data_fails_the_pdf(context: StageContext) -> None:
     broken = image_pdf(RGB_64 + b" /Filter /DCTDecode", b"\xff\xd8\xff" + b"not a jpeg" * 20)
     assert load_error(context, broken).reason == "corrupt PDF: image 1 on page 1 cannot be decoded"

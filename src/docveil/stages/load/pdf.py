@@ -14,15 +14,21 @@ boxes mapped back to PDF points. The page keeps its render as a ``PlacedImage`` 
 pictures they draw (``pdf_images``), whose OCR text follows the page text (``pictures``).
 
 pdfium is not thread-safe: all calls into it hold ``PDFIUM_LOCK``. It is held page by page,
-not across OCR, so other threads' loads go on while a scan is read.
+not across OCR, so other threads' loads go on while a scan is read. Pages are finished (their
+OCR) on a few shared worker threads, one page per worker ahead of the page being checked, so
+the pages of a scan are read side by side.
 """
 
 from __future__ import annotations
 
 import ctypes
+import functools
+import os
 import re
 import threading
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
@@ -57,6 +63,8 @@ PDFIUM_LOCK = threading.Lock()
 # face and plate detectors (a quarter of the pixels to hold).
 OCR_DPI = 200
 KEPT_RENDER_DPI = 100
+# Threads finishing pages (OCR of scans and pictures), shared by all loads.
+PAGE_WORKERS = min(4, os.cpu_count() or 1)
 
 # Spec: the end-of-file marker ends the file; readers accept it within the last 1024 bytes.
 _EOF_WINDOW = 1024
@@ -102,26 +110,36 @@ def load_pdf(source: Source, context: StageContext) -> Document:
     pages = []
     total_chars = 0
     pictures = False
-    with _open(source) as pdf:
-        with PDFIUM_LOCK:
-            page_count = len(pdf)
-            if page_count > settings.max_pages:
-                raise LimitExceededError(
-                    source.name,
-                    f"PDF has {page_count:,} pages, over the {settings.max_pages:,} page limit (max_pages)")
-            metadata = _metadata(pdf)
-        for index in range(page_count):
-            # The lock is held page by page: OCR runs outside it, so other loads go on meanwhile.
+    # Pages are finished (OCR of scans and pictures) on the page workers, up to one page per
+    # worker ahead of the page being checked; they are taken back in order.
+    finishing: deque[tuple[_ReadPage, Future[Page]]] = deque()
+    workers = _page_workers()
+    try:
+        with _open(source) as pdf:
             with PDFIUM_LOCK:
-                read = _read_page(pdf, index, source.name, settings, budget)
-            total_chars += len(read.text)
-            # Checked page by page, so a huge document stops at the page that crosses the limit.
-            check_char_count(source.name, total_chars, settings, at_least=index + 1 < page_count)
-            page = _finish_page(read, context)
-            total_chars += len(page.text) - len(read.text)
-            check_char_count(source.name, total_chars, settings, at_least=index + 1 < page_count)
-            pages.append(page)
-            pictures = pictures or read.draws_pictures
+                page_count = len(pdf)
+                if page_count > settings.max_pages:
+                    raise LimitExceededError(
+                        source.name,
+                        f"PDF has {page_count:,} pages, over the {settings.max_pages:,} page limit (max_pages)")
+                metadata = _metadata(pdf)
+            for index in range(page_count):
+                # The lock is held page by page: OCR runs outside it, so other loads go on meanwhile.
+                with PDFIUM_LOCK:
+                    read = _read_page(pdf, index, source.name, settings, budget)
+                total_chars += len(read.text)
+                # Checked page by page, so a huge document stops at the page that crosses the limit.
+                check_char_count(source.name, total_chars, settings, at_least=index + 1 < page_count)
+                finishing.append((read, workers.submit(_finish_page, read, context)))
+                pictures = pictures or read.draws_pictures
+                while finishing and (len(finishing) > PAGE_WORKERS or index + 1 == page_count):
+                    done, page = finishing[0][0], finishing.popleft()[1].result()
+                    total_chars += len(page.text) - len(done.text)
+                    check_char_count(source.name, total_chars, settings, at_least=done.number < page_count)
+                    pages.append(page)
+    finally:
+        for _, future in finishing:  # a page failed or a limit was crossed: the rest is not needed
+            future.cancel()
     if not pictures and not any(page.text.strip() for page in pages):
         reason = "OCR read no text" if settings.image_ocr else "OCR is off (image_ocr)"
         raise LoadError(source.name, f"no text content: no text layer, {reason}, and no pictures")
@@ -219,6 +237,16 @@ def needs_ocr(text: str) -> bool:
         return True
     broken = sum(1 for ch in visible if ch == "\ufffd" or 0xE000 <= ord(ch) <= 0xF8FF)
     return broken * 2 > len(visible)
+
+
+@functools.cache
+def _page_workers() -> ThreadPoolExecutor:
+    """Threads that finish pages, shared by all loads (tesseract releases the GIL while it reads)."""
+    return ThreadPoolExecutor(max_workers=PAGE_WORKERS, thread_name_prefix="docveil-pdf-pages")
+
+
+# A forked child has none of its parent's threads: it starts workers of its own.
+os.register_at_fork(after_in_child=_page_workers.cache_clear)
 
 
 def _finish_page(read: _ReadPage, context: StageContext) -> Page:
