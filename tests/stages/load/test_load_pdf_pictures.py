@@ -4,6 +4,8 @@ OCR with boxes in PDF points, and refusal of pictures that cannot be decoded or 
 from __future__ import annotations
 
 import io
+import os
+import signal
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -141,6 +143,22 @@ def test_the_pages_of_a_scan_read_side_by_side_come_back_in_order(context: Stage
     document = load(context, scanned_pdf(pages, dpi=150))
     assert [page.number for page in document.pages] == list(range(1, len(pages) + 1))
     assert [page.text for page in document.pages] == ["\n".join(lines) for lines in pages]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_reads_scans_after_its_parent_did(context: StageContext) -> None:
+    data = scanned_pdf([["Scanned before the fork"], ["and after it"]], dpi=150)
+    expected = [page.text for page in load(context, data).pages]  # the parent's page workers exist now
+    pid = os.fork()
+    if pid == 0:  # the child: workers of its own, or it would wait forever
+        code = 1
+        try:
+            signal.alarm(60)
+            code = 0 if [page.text for page in load(context, data).pages] == expected else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
 
 
 def test_text_read_from_scans_over_max_chars_is_refused(tmp_path: Path) -> None:
