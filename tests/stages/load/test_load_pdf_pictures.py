@@ -137,9 +137,9 @@ def test_scanned_pdf_is_read_by_ocr_with_boxes_in_points(context: StageContext) 
 def test_the_pages_of_a_scan_read_side_by_side_come_back_in_order(context: StageContext) -> None:
     from docveil.stages.load import pdf
 
+    words = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet", "kilo")
     pages = [[f"Scanned page {word}", f"Reference {word} {number}"]
-             for number, word in enumerate(("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf"), 1)]
-    assert len(pages) > pdf.PAGE_WORKERS
+             for number, word in enumerate(words[:pdf.PAGE_WORKERS + 3], 1)]
     document = load(context, scanned_pdf(pages, dpi=150))
     assert [page.number for page in document.pages] == list(range(1, len(pages) + 1))
     assert [page.text for page in document.pages] == ["\n".join(lines) for lines in pages]

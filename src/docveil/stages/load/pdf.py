@@ -63,8 +63,9 @@ PDFIUM_LOCK = threading.Lock()
 # face and plate detectors (a quarter of the pixels to hold).
 OCR_DPI = 200
 KEPT_RENDER_DPI = 100
-# Threads finishing pages (OCR of scans and pictures), shared by all loads.
-PAGE_WORKERS = min(4, os.cpu_count() or 1)
+# Threads finishing pages (OCR of scans and pictures), shared by all loads; each holds its own
+# OCR model.
+PAGE_WORKERS = min(8, os.cpu_count() or 1)
 
 # Spec: the end-of-file marker ends the file; readers accept it within the last 1024 bytes.
 _EOF_WINDOW = 1024
