@@ -80,6 +80,9 @@ def test_chunks_stored_before_partitioning_keep_their_ids_text_and_vectors(setti
             assert conn.execute("SELECT relkind FROM pg_class WHERE relname = 'chunks'").fetchone()[0] == "p"
             assert conn.execute("SELECT count(*) FROM pg_partition_tree('chunks_embedding_hnsw') WHERE isleaf"
                                 ).fetchone()[0] == 16
+            # The text search column is generated again from the moved text.
+            assert conn.execute("SELECT count(*) FROM chunks WHERE tsv @@ plainto_tsquery('english', 'travel')"
+                                ).fetchone()[0] == 1
         assert _chunks(db) == before
         later = _store(db, "acme", ["acme budget"])
         ids = [row[0] for row in _chunks(db)]

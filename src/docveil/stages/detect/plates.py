@@ -128,11 +128,12 @@ def is_plate_word(text: str) -> bool:
         return True
     if len(word) < 4:
         return False
-    matcher = difflib.SequenceMatcher(None, word)
+    # The matcher indexes its second sequence once: the word, compared with each plate word.
+    matcher = difflib.SequenceMatcher(None, b=word)
     for known in PLATE_WORDS:
         if abs(len(known) - len(word)) > 2:
             continue
-        matcher.set_seq2(known)
+        matcher.set_seq1(known)
         # quick_ratio bounds ratio from above and costs a fraction of it.
         if matcher.quick_ratio() >= WORD_SIMILARITY and matcher.ratio() >= WORD_SIMILARITY:
             return True
@@ -304,8 +305,10 @@ def _read(lines: Sequence[Line], rgb: np.ndarray, language: str) -> None:
     for channel, enhance in ((red, False), (gray, True)):
         unread, crops = [], []
         for line, read in zip(lines, crops_read, strict=True):
+            if _is_plate_text(line.text):
+                continue
             crop = _line_crop(channel, line, enhance)
-            if not _is_plate_text(line.text) and not _same_reading(crop, read):
+            if not _same_reading(crop, read):
                 read.append(crop)
                 unread.append(line)
                 crops.append(crop)

@@ -2,11 +2,11 @@
 --
 -- Every statement the application role runs carries the tenant policy's
 -- `tenant_id = current_setting('docveil.tenant', true)`, so PostgreSQL prunes the other
--- partitions when the statement starts. The vector search then walks the HNSW graph of one
--- partition, holding that tenant's chunks and those of the tenants hashed beside it, instead of
--- a graph of every tenant's chunks it must filter row by row. Existing chunks are moved over with
--- their ids; the vector column and its index, if `Database.ensure_text_vectors` made them already,
--- are made again in the same shape.
+-- partitions when the statement starts; the search statement also names its tenant as a value,
+-- so the planner sees the one partition it reads and walks its HNSW graph, holding that tenant's
+-- chunks and those of the tenants hashed beside it, instead of a graph of every tenant's chunks
+-- it must filter row by row. Existing chunks are moved over with
+-- their ids; the vector index, if `Database.ensure_text_vectors` made one already, is made again.
 
 ALTER TABLE chunks RENAME TO chunks_unpartitioned;
 ALTER TABLE chunks_unpartitioned RENAME CONSTRAINT chunks_pkey TO chunks_unpartitioned_pkey;
@@ -19,44 +19,31 @@ ALTER INDEX IF EXISTS chunks_embedding_hnsw RENAME TO chunks_unpartitioned_embed
 CREATE SEQUENCE chunk_ids AS bigint;
 SELECT setval('chunk_ids', coalesce((SELECT max(id) FROM chunks_unpartitioned), 0) + 1, false);
 
+-- The same columns (the vector column too, where there is one), defaults and generated text
+-- search column; keys that hold the tenant, as a partitioned table's keys must.
 CREATE TABLE chunks (
-    id          bigint      NOT NULL DEFAULT nextval('chunk_ids'),
-    tenant_id   text        NOT NULL,
-    document_id uuid        NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
-    ordinal     integer     NOT NULL,
-    page        integer     NOT NULL,
-    char_start  integer     NOT NULL,
-    char_end    integer     NOT NULL,
-    bbox        real[],
-    acl_users   text[]      NOT NULL DEFAULT '{}',
-    acl_roles   text[]      NOT NULL DEFAULT '{}',
-    text        text        NOT NULL,
-    -- Pseudonym tokens look like XML tags (<PERSON_7f3a2c9e1b>) to the text parser, which would
-    -- drop them: index them as words.
-    tsv         tsvector    GENERATED ALWAYS AS (to_tsvector('english', translate(text, '<>', '  '))) STORED,
+    LIKE chunks_unpartitioned INCLUDING DEFAULTS INCLUDING GENERATED,
     PRIMARY KEY (tenant_id, id),
-    UNIQUE (tenant_id, document_id, ordinal)
+    UNIQUE (tenant_id, document_id, ordinal),
+    FOREIGN KEY (document_id) REFERENCES documents (id) ON DELETE CASCADE
 ) PARTITION BY HASH (tenant_id);
+ALTER TABLE chunks ALTER COLUMN id SET DEFAULT nextval('chunk_ids');
 ALTER SEQUENCE chunk_ids OWNED BY chunks.id;
 
 DO $$
 DECLARE
-    vector_type text;
-    columns text := 'id, tenant_id, document_id, ordinal, page, char_start, char_end, bbox, acl_users, acl_roles, text';
+    columns text;
 BEGIN
     FOR remainder IN 0..15 LOOP
         EXECUTE format('CREATE TABLE %I PARTITION OF chunks FOR VALUES WITH (MODULUS 16, REMAINDER %s)',
                        'chunks_p' || lpad(remainder::text, 2, '0'), remainder);
     END LOOP;
-    SELECT format_type(atttypid, atttypmod) INTO vector_type
+    -- Every stored column; the text search column is generated again from the text.
+    SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) INTO columns
     FROM pg_attribute
-    WHERE attrelid = 'chunks_unpartitioned'::regclass AND attname = 'embedding' AND NOT attisdropped;
-    IF vector_type IS NOT NULL THEN
-        EXECUTE format('ALTER TABLE chunks ADD COLUMN embedding %s', vector_type);
-        columns := columns || ', embedding';
-    END IF;
+    WHERE attrelid = 'chunks_unpartitioned'::regclass AND attnum > 0 AND NOT attisdropped AND attgenerated = '';
     EXECUTE format('INSERT INTO chunks (%s) SELECT %s FROM chunks_unpartitioned', columns, columns);
-    IF vector_type IS NOT NULL THEN
+    IF EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'chunks'::regclass AND attname = 'embedding') THEN
         CREATE INDEX chunks_embedding_hnsw ON chunks USING hnsw (embedding vector_cosine_ops);
     END IF;
 END $$;
