@@ -97,6 +97,9 @@ class Settings:
     # Single search queries on CPU: auto runs them through an ONNX Runtime export of the text
     # model (several times faster for one short text); torch keeps them on the torch encoder.
     query_backend: str = "auto"
+    # Document batches on CPU: auto runs them through an OpenVINO conversion of the text model
+    # where openvino is installed (docveil[openvino]); torch keeps them on the torch encoder.
+    document_backend: str = "auto"
     chunk_size: int = 800
     chunk_overlap: int = 160
     language: str = "en"
@@ -155,6 +158,8 @@ class Settings:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
         if self.query_backend not in ("auto", "torch"):
             raise ConfigError(f"query_backend must be auto or torch, not {self.query_backend!r}")
+        if self.document_backend not in ("auto", "torch"):
+            raise ConfigError(f"document_backend must be auto or torch, not {self.document_backend!r}")
         if self.encode_batch_size is not None and self.encode_batch_size <= 0:
             raise ConfigError("encode_batch_size must be positive")
         for name in ("batch_size", "chunk_size", "max_bytes", "max_pages", "max_chars", "max_pixels",

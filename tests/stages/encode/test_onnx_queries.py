@@ -10,7 +10,8 @@ import pytest
 from docveil.config import Settings
 from docveil.context import StageContext, Stash
 from docveil.errors import ConfigError, UnredactedContentError
-from docveil.stages.encode.onnx_queries import OnnxQueryEncoder, _pooling, onnx_query_encoder, query_encoder_for
+from docveil.stages.encode.exported import pooling_of
+from docveil.stages.encode.onnx_queries import OnnxQueryEncoder, onnx_query_encoder, query_encoder_for
 from docveil.stages.encode.text import docveil_text_encoder
 from docveil.types import RedactedText
 
@@ -62,12 +63,12 @@ def test_models_the_export_does_not_handle_keep_torch(encoder) -> None:
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.models import Dense, Pooling
 
-    assert _pooling(encoder.model) == "mean"
+    assert pooling_of(encoder.model) == "mean"
     transformer = encoder.model[0]
     dimension = encoder.dimension
-    assert _pooling(SentenceTransformer(modules=[transformer, Pooling(dimension, pooling_mode="max")])) is None
-    assert _pooling(SentenceTransformer(modules=[transformer, Pooling(dimension, pooling_mode="cls")])) == "cls"
-    assert _pooling(SentenceTransformer(modules=[transformer, Pooling(dimension), Dense(dimension, 8)])) is None
+    assert pooling_of(SentenceTransformer(modules=[transformer, Pooling(dimension, pooling_mode="max")])) is None
+    assert pooling_of(SentenceTransformer(modules=[transformer, Pooling(dimension, pooling_mode="cls")])) == "cls"
+    assert pooling_of(SentenceTransformer(modules=[transformer, Pooling(dimension), Dense(dimension, 8)])) is None
 
 
 def test_query_backend_torch_and_other_encoders_keep_their_encoder(settings: Settings, encoder, tmp_path: Path) -> None:

@@ -3,8 +3,9 @@
 A search embeds one short query. In torch's eager mode that is a hundred small operator calls,
 each taking the interpreter lock, so on a busy server (spaCy detecting other queries on another
 thread) one query takes tens of milliseconds; ONNX Runtime runs the whole graph in one call
-without the lock, several times faster. Documents keep the torch encoder, which is faster for
-long batches (bfloat16 on CPUs that have it).
+without the lock, several times faster. Document batches go through OpenVINO where it is
+installed (``openvino_documents``), which runs them in bfloat16 on CPUs that have it; ONNX
+Runtime has no bfloat16 kernels for this graph and is slower than torch on long batches.
 
 The transformer is exported with ``torch.onnx`` (eager attention, so ONNX Runtime's BERT
 optimizer can fuse it), pooled and normalised as the model's own modules do, and checked
@@ -16,7 +17,6 @@ mean or CLS, extra modules such as Dense layers) keeps the torch encoder.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import tempfile
@@ -29,26 +29,31 @@ import numpy as np
 
 from docveil.context import StageContext, StashKey
 from docveil.protocols import TextEncoder
+from docveil.stages.encode.exported import (
+    MIN_AGREEMENT,
+    PROBES,
+    agreement,
+    export_key,
+    features,
+    hidden_states,
+    pool,
+    pooling_of,
+)
 from docveil.stages.encode.text import SentenceTransformerEncoder, require_redacted
 from docveil.types import RedactedText
 
 logger = logging.getLogger(__name__)
 
 EXPORT_VERSION = "1"
-MIN_AGREEMENT = 0.999
-_PROBES = ("A short query about <PERSON_3fa9c2d1e0> and the March invoice.",
-           "Payroll closes on Friday; late timesheets move to the next cycle of the quarter.")
 _FUSED_TYPES = ("bert",)
 
 
 class OnnxQueryEncoder:
     """``encode`` as the torch encoder it was exported from, through ONNX Runtime."""
 
-    def __init__(self, session: Any, tokenizer: Any, max_length: int, pooling: str, name: str,
-                 dimension: int) -> None:
+    def __init__(self, session: Any, model: Any, pooling: str, name: str, dimension: int) -> None:
         self._session = session
-        self._tokenizer = tokenizer
-        self._max_length = max_length
+        self._model = model
         self._pooling = pooling
         self._inputs = {item.name for item in session.get_inputs()}
         self.name = name
@@ -58,17 +63,9 @@ class OnnxQueryEncoder:
         plain = require_redacted(texts)
         if not plain:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        batch = self._tokenizer(plain, padding=True, truncation=True, max_length=self._max_length,
-                                return_tensors="np")
-        feed = {name: np.asarray(batch[name], dtype=np.int64) for name in self._inputs}
-        hidden = self._session.run(None, feed)[0]
-        mask = np.asarray(batch["attention_mask"], dtype=np.float32)
-        if self._pooling == "cls":
-            pooled = hidden[:, 0]
-        else:
-            pooled = (hidden * mask[:, :, None]).sum(axis=1) / np.clip(mask.sum(axis=1, keepdims=True), 1e-9, None)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+        batch = features(self._model, plain)
+        hidden = self._session.run(None, {name: batch[name] for name in self._inputs})[0]
+        return pool(hidden, batch["attention_mask"], self._pooling)
 
 
 _TWIN: StashKey[OnnxQueryEncoder | None] = StashKey("docveil.stages.encode.onnx_queries:twin")
@@ -93,7 +90,7 @@ def onnx_query_encoder(encoder: SentenceTransformerEncoder, cache_dir: Path) -> 
         logger.info("onnxruntime is not installed: queries are encoded with torch")
         return None
     model = encoder.model
-    pooling = _pooling(model)
+    pooling = pooling_of(model)
     if pooling is None:
         logger.info("text model %s has modules or pooling the ONNX export does not handle: "
                     "queries are encoded with torch", encoder.name)
@@ -102,7 +99,7 @@ def onnx_query_encoder(encoder: SentenceTransformerEncoder, cache_dir: Path) -> 
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
     try:
-        path = cache_dir / f"{_cache_key(transformer)}.onnx"
+        path = cache_dir / f"{export_key(transformer, EXPORT_VERSION, onnxruntime.__version__)}.onnx"
         cached = path.exists()
         if not cached:
             _export(transformer, model.tokenizer, path)
@@ -118,53 +115,21 @@ def onnx_query_encoder(encoder: SentenceTransformerEncoder, cache_dir: Path) -> 
         logger.warning("ONNX export of text model %s failed (%s): queries are encoded with torch",
                        encoder.name, type(exc).__name__)
         return None
-    twin = OnnxQueryEncoder(session, model.tokenizer, int(model.max_seq_length), pooling, encoder.name,
-                            encoder.dimension)
-    probes = [RedactedText(text) for text in _PROBES]
-    agreement = float(np.sum(twin.encode(probes) * encoder.encode(probes), axis=1).min())
-    if agreement < MIN_AGREEMENT:
+    twin = OnnxQueryEncoder(session, model, pooling, encoder.name, encoder.dimension)
+    cosine = agreement(twin.encode, encoder.encode_with_torch)
+    if cosine < MIN_AGREEMENT:
         logger.warning("ONNX export of text model %s disagrees with torch (cosine %.4f): queries are "
-                       "encoded with torch", encoder.name, agreement)
+                       "encoded with torch", encoder.name, cosine)
         path.unlink(missing_ok=True)
         return None
     return twin
 
 
-def _pooling(model: Any) -> str | None:
-    """``mean`` or ``cls`` when the model is transformer, pooling and optional normalisation."""
-    names = [type(module).__name__ for module in model]
-    if names[:2] != ["Transformer", "Pooling"] or any(n != "Normalize" for n in names[2:]):
-        return None
-    mode = getattr(model[1], "pooling_mode", None) or model[1].get_pooling_mode_str()
-    return {"mean": "mean", "cls": "cls"}.get(str(mode))
-
-
-def _cache_key(transformer: Any) -> str:
-    import onnxruntime
-    import torch
-
-    digest = hashlib.sha256(f"{EXPORT_VERSION}|{torch.__version__}|{onnxruntime.__version__}|".encode())
-    digest.update(repr(sorted(transformer.config.to_dict().items())).encode())
-    with torch.no_grad():
-        for name, tensor in sorted(transformer.state_dict().items()):
-            digest.update(name.encode())
-            digest.update(tensor.detach().to(torch.float32).contiguous().numpy().tobytes())
-    return digest.hexdigest()[:32]
-
-
 def _export(transformer: Any, tokenizer: Any, path: Path) -> None:
     import torch
 
-    class Hidden(torch.nn.Module):
-        def __init__(self, inner: Any) -> None:
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
-            return self.inner(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-
     path.parent.mkdir(parents=True, exist_ok=True)
-    sample = tokenizer(list(_PROBES), padding=True, return_tensors="pt")
+    sample = tokenizer(list(PROBES), padding=True, return_tensors="pt")
     previous = transformer.config._attn_implementation
     transformer.set_attn_implementation("eager")  # ONNX Runtime fuses the plain attention graph
     try:
@@ -173,7 +138,7 @@ def _export(transformer: Any, tokenizer: Any, path: Path) -> None:
             raw = Path(work) / "raw.onnx"
             with torch.no_grad():
                 torch.onnx.export(
-                    Hidden(transformer).eval(), (sample["input_ids"], sample["attention_mask"]), str(raw),
+                    hidden_states(transformer), (sample["input_ids"], sample["attention_mask"]), str(raw),
                     input_names=["input_ids", "attention_mask"], output_names=["hidden"],
                     dynamic_axes={"input_ids": {0: "batch", 1: "tokens"},
                                   "attention_mask": {0: "batch", 1: "tokens"},

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,7 +18,11 @@ from docveil.hookspecs import hookimpl
 from docveil.stages.encode.devices import DevicePlan, plan_device
 from docveil.types import RedactedText
 
+if TYPE_CHECKING:
+    from docveil.stages.encode.openvino_documents import OpenVinoDocuments
+
 log = logging.getLogger(__name__)
+_UNBUILT: Any = object()
 
 
 def resolve_model_path(model: str) -> str:
@@ -42,9 +48,14 @@ def require_redacted(texts: Sequence[object]) -> list[str]:
 
 
 class SentenceTransformerEncoder:
-    """Batched, normalised sentence embeddings on the planned device."""
+    """Batched, normalised sentence embeddings on the planned device.
 
-    def __init__(self, model: str, plan: DevicePlan) -> None:
+    With ``openvino_cache`` set, batches on CPU run through an OpenVINO conversion of the model
+    (made on first use, cached in that folder) where OpenVINO is installed and the conversion
+    agrees with torch; otherwise through torch.
+    """
+
+    def __init__(self, model: str, plan: DevicePlan, *, openvino_cache: Path | None = None) -> None:
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:
@@ -64,13 +75,54 @@ class SentenceTransformerEncoder:
         if not dimension:
             raise EncoderError(f"text model {model!r} does not report its embedding dimension")
         self.dimension = int(dimension)
+        self._openvino_cache = openvino_cache
+        self._openvino: OpenVinoDocuments | None = _UNBUILT
+        self._openvino_lock = threading.Lock()
 
     @property
     def model(self) -> Any:
         """The loaded ``SentenceTransformer``."""
         return self._model
 
+    @property
+    def runtime(self) -> str:
+        """What encodes batches: ``openvino`` or ``torch``."""
+        return "torch" if self.openvino() is None else "openvino"
+
+    def openvino(self) -> OpenVinoDocuments | None:
+        """The OpenVINO twin that encodes batches, built on first call; None: torch does."""
+        if self._openvino_cache is None:
+            return None
+        with self._openvino_lock:
+            twin = self._openvino
+            if twin is _UNBUILT or (twin is not None and twin.pid != os.getpid()):
+                # Built on first use, and again in a forked child: the parent's inference
+                # threads do not exist there (the parent's objects are kept, not destroyed).
+                from docveil.stages.encode.openvino_documents import (
+                    inherited,
+                    openvino_documents,
+                )
+
+                if twin is _UNBUILT:
+                    self._openvino = openvino_documents(self, self._openvino_cache)
+                else:
+                    # Checked against torch in the parent already; torch's OpenMP threads may
+                    # not run in a child whose parent used them.
+                    inherited.append(twin)
+                    self._openvino = openvino_documents(self, self._openvino_cache, check=False)
+            return self._openvino
+
     def encode(self, texts: Sequence[RedactedText]) -> np.ndarray:
+        twin = self.openvino()
+        if twin is None:
+            return self.encode_with_torch(texts)
+        plain = require_redacted(texts)
+        if not plain:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return twin.encode(plain, self.plan.batch_size)
+
+    def encode_with_torch(self, texts: Sequence[RedactedText]) -> np.ndarray:
+        """``encode`` through the torch model itself."""
         plain = require_redacted(texts)
         if not plain:
             return np.zeros((0, self.dimension), dtype=np.float32)
@@ -89,13 +141,17 @@ _ENCODER: StashKey[SentenceTransformerEncoder] = StashKey("text_encoder")
 @hookimpl(trylast=True)
 def docveil_text_encoder(context: StageContext) -> SentenceTransformerEncoder:
     settings = context.settings
+    openvino_cache = settings.home / "models" / "openvino" if settings.document_backend == "auto" else None
     return context.stash.get(
         _ENCODER, lambda: SentenceTransformerEncoder(
-            settings.text_model, plan_device(settings.device, settings.encode_batch_size, settings.precision)))
+            settings.text_model, plan_device(settings.device, settings.encode_batch_size, settings.precision),
+            openvino_cache=openvino_cache))
 
 
 @hookimpl
 def docveil_warm_up(context: StageContext) -> None:
     from docveil.stages.encode.onnx_queries import query_encoder_for
 
-    query_encoder_for(docveil_text_encoder(context), context)
+    encoder = docveil_text_encoder(context)
+    encoder.openvino()
+    query_encoder_for(encoder, context)

@@ -1,0 +1,88 @@
+"""What the compiled twins of the torch text encoder share: the model shapes they handle, the
+cache key of an export, tokenisation as sentence-transformers does it, pooling, and the check
+that a twin agrees with torch before it is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from docveil.types import RedactedText
+
+MIN_AGREEMENT = 0.999
+PROBES = ("A short query about <PERSON_3fa9c2d1e0> and the March invoice.",
+          "Payroll closes on Friday; late timesheets move to the next cycle of the quarter.")
+
+# A fast tokenizer used from two threads at once can fail ("Already borrowed"): the document
+# and query twins share their model's tokenizer.
+_TOKENIZE = threading.Lock()
+
+
+def pooling_of(model: Any) -> str | None:
+    """``mean`` or ``cls`` when the model is transformer, pooling and optional normalisation."""
+    names = [type(module).__name__ for module in model]
+    if names[:2] != ["Transformer", "Pooling"] or any(n != "Normalize" for n in names[2:]):
+        return None
+    mode = getattr(model[1], "pooling_mode", None) or model[1].get_pooling_mode_str()
+    return {"mean": "mean", "cls": "cls"}.get(str(mode))
+
+
+def export_key(transformer: Any, *versions: str) -> str:
+    """A digest of the transformer's configuration and weights and of ``versions``."""
+    import torch
+
+    digest = hashlib.sha256("|".join((*versions, torch.__version__, "")).encode())
+    digest.update(repr(sorted(transformer.config.to_dict().items())).encode())
+    with torch.no_grad():
+        for name, tensor in sorted(transformer.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().to(torch.float32).contiguous().numpy().tobytes())
+    return digest.hexdigest()[:32]
+
+
+def hidden_states(transformer: Any) -> Any:
+    """A module mapping token ids and mask to the transformer's last hidden states."""
+    import torch
+
+    class HiddenStates(torch.nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    return HiddenStates(transformer).eval()
+
+
+def features(model: Any, texts: Sequence[str]) -> dict[str, np.ndarray]:
+    """Token ids and attention mask as the sentence-transformers model makes them (its own
+    truncation, casing and whitespace rules), as int64 arrays."""
+    tokenize = getattr(model, "preprocess", None) or model.tokenize
+    with _TOKENIZE:
+        batch = tokenize(list(texts))
+    return {name: batch[name].numpy().astype(np.int64, copy=False)
+            for name in ("input_ids", "attention_mask") if name in batch}
+
+
+def pool(hidden: np.ndarray, mask: np.ndarray, pooling: str) -> np.ndarray:
+    """Unit-length sentence vectors from hidden states, padding left out of the mean."""
+    if pooling == "cls":
+        pooled = hidden[:, 0]
+    else:
+        weights = mask.astype(np.float32)[:, :, None]
+        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+    norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+    return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+
+
+def agreement(twin: Callable[[Sequence[RedactedText]], np.ndarray],
+              reference: Callable[[Sequence[RedactedText]], np.ndarray]) -> float:
+    """The lowest cosine between the two encoders' vectors for the probe texts."""
+    probes = [RedactedText(text) for text in PROBES]
+    return float(np.sum(twin(probes) * reference(probes), axis=1).min())
