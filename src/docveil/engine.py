@@ -885,8 +885,8 @@ class Engine:
         raise AccessDeniedError(f"{principal.user} may not {action} in tenant {principal.tenant}")
 
     def _audit_keys(self, conn: psycopg.Connection, tenant: str) -> audit.AuditKeys:
-        return audit.AuditKeys.from_seeds(self.keyring.current(conn, tenant, AUDIT).key,
-                                          self.keyring.current(conn, tenant, SIGNING).key)
+        mac, signing = self.keyring.current_many(conn, tenant, AUDIT, SIGNING)
+        return audit.AuditKeys.from_seeds(mac.key, signing.key)
 
     @contextmanager
     def _transaction(self, tenant: str) -> Iterator[psycopg.Connection]:

@@ -81,3 +81,19 @@ def test_rotation_needs_the_admin_role(engine: Engine) -> None:
     with pytest.raises(AccessDeniedError):
         engine.rotate_data_key(ALICE)
     assert [r.outcome for r in engine.audit_records(ADMIN, action="deny")] == ["denied", "denied"]
+
+
+def test_keys_read_together_are_the_active_versions_made_on_first_use(engine: Engine) -> None:
+    from docveil.security.keyring import AUDIT, SIGNING
+
+    engine.ingest(sample_paths()[:1], ALICE)
+    engine.rotate_data_key(ADMIN)
+    with engine.database.transaction("acme") as conn:
+        data, audit_key = engine.keyring.current_many(conn, "acme", DATA, AUDIT)
+        assert (data.version, data.key) == (2, engine.keyring.current(conn, "acme", DATA).key)
+        assert audit_key.key == engine.keyring.current(conn, "acme", AUDIT).key
+    with engine.database.transaction("initech") as conn:  # a tenant with no keys yet
+        first = engine.keyring.current_many(conn, "initech", AUDIT, SIGNING)
+        assert [(k.purpose, k.version) for k in first] == [(AUDIT, 1), (SIGNING, 1)]
+        assert first[0].key != first[1].key
+        assert engine.keyring.current_many(conn, "initech", AUDIT, SIGNING) == first

@@ -73,19 +73,28 @@ def _failed(what: str, exc: psycopg.Error) -> AuditError:
 
 def _bound_tenant(conn: psycopg.Connection) -> str:
     row = conn.execute(f"SELECT {_TENANT}").fetchone()
+    return _checked_tenant(row)
+
+
+def _checked_tenant(row: tuple[Any, ...] | None) -> str:
     if row is None or not row[0]:
         raise AuditError("audit log: the connection has no tenant; use Database.transaction(tenant)")
     return str(row[0])
 
 
+_LOCK_HEAD = "SELECT seq, hash, checkpoint_seq FROM audit_heads WHERE tenant_id = %s FOR UPDATE"
+
+
 def _lock_head(conn: psycopg.Connection, tenant: str) -> AuditHead:
     """The tenant's head row, locked until the transaction ends; created on first use."""
-    select = ("SELECT seq, hash, checkpoint_seq FROM audit_heads WHERE tenant_id = %s FOR UPDATE")
-    row = conn.execute(select, [tenant]).fetchone()
+    return _head(conn, tenant, conn.execute(_LOCK_HEAD, [tenant]).fetchone())
+
+
+def _head(conn: psycopg.Connection, tenant: str, row: tuple[Any, ...] | None) -> AuditHead:
     if row is None:
         conn.execute("INSERT INTO audit_heads (tenant_id, seq, hash, checkpoint_seq)"
                      " VALUES (%s, 0, %s, 0) ON CONFLICT (tenant_id) DO NOTHING", [tenant, GENESIS_HASH])
-        row = conn.execute(select, [tenant]).fetchone()
+        row = conn.execute(_LOCK_HEAD, [tenant]).fetchone()
         if row is None:
             raise AuditError(f"audit log: the head of tenant {tenant!r} could not be created")
     return AuditHead(tenant, int(row[0]), row[1], int(row[2]))
@@ -97,6 +106,23 @@ def _now(conn: psycopg.Connection) -> datetime:
     row = conn.execute("SELECT clock_timestamp()").fetchone()
     assert row is not None
     return row[0]
+
+
+def _locked_head_and_now(conn: psycopg.Connection, tenant: str) -> tuple[AuditHead, datetime]:
+    """The bound tenant, the locked head and the clock after the lock, in one round trip."""
+    with conn.pipeline():
+        bound = conn.execute(f"SELECT {_TENANT}")
+        head = conn.execute(_LOCK_HEAD, [tenant])
+        clock = conn.execute("SELECT clock_timestamp()")
+    if _checked_tenant(bound.fetchone()) != tenant:
+        raise AuditError(f"audit log: a record of tenant {tenant!r} cannot be written "
+                         "on a connection bound to another tenant")
+    row = head.fetchone()
+    if row is None:  # the tenant's first record: the head is made, and the clock read again
+        return _head(conn, tenant, row), _now(conn)
+    now = clock.fetchone()
+    assert now is not None
+    return _head(conn, tenant, row), now[0]
 
 
 def _insert_checkpoint(conn: psycopg.Connection, checkpoint: Checkpoint) -> None:
@@ -124,11 +150,8 @@ def append_event(conn: psycopg.Connection, principal: Principal, event: AuditEve
     if checkpoint_every < 1:
         raise ValueError("checkpoint_every must be at least 1")
     try:
-        if _bound_tenant(conn) != principal.tenant:
-            raise AuditError(f"audit log: a record of tenant {principal.tenant!r} cannot be written "
-                             "on a connection bound to another tenant")
-        head = _lock_head(conn, principal.tenant)
-        record, checkpoint, new_head = next_record(head, principal, event, _now(conn), keys,
+        head, now = _locked_head_and_now(conn, principal.tenant)
+        record, checkpoint, new_head = next_record(head, principal, event, now, keys,
                                                    checkpoint_every=checkpoint_every)
         # The writes need no answer from each other: one round trip for all of them.
         with conn.pipeline():

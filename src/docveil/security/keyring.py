@@ -47,7 +47,17 @@ class TenantKeyring:
             [tenant, purpose]).fetchone()
 
     def current(self, conn: psycopg.Connection, tenant: str, purpose: str) -> TenantKey:
-        row = self._active(conn, tenant, purpose)
+        return self._unwrapped(conn, tenant, purpose, self._active(conn, tenant, purpose))
+
+    def current_many(self, conn: psycopg.Connection, tenant: str, *purposes: str) -> tuple[TenantKey, ...]:
+        """The active keys of several purposes, read in one query (each created on first use)."""
+        rows = {row[0]: row[1:] for row in conn.execute(
+            "SELECT DISTINCT ON (purpose) purpose, version, wrapped, kek_id FROM tenant_keys"
+            " WHERE tenant_id = %s AND purpose = ANY(%s) AND state = 'active' ORDER BY purpose, version DESC",
+            [tenant, list(purposes)])}
+        return tuple(self._unwrapped(conn, tenant, purpose, rows.get(purpose)) for purpose in purposes)
+
+    def _unwrapped(self, conn: psycopg.Connection, tenant: str, purpose: str, row: tuple | None) -> TenantKey:
         if row is None:
             _, wrapped = self.ring.new_wrapped_key(purpose, tenant, 1)
             conn.execute(

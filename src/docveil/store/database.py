@@ -11,7 +11,7 @@ import logging
 import os
 import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import psycopg
@@ -151,8 +151,12 @@ class Database:
         if self._pool is None:
             self.open()
         assert self._pool is not None
-        with self._pool.connection() as conn, conn.transaction():
-            conn.execute("SELECT set_config('docveil.tenant', %s, true)", [tenant])
+        with self._pool.connection() as conn, ExitStack() as inside:
+            # BEGIN and the tenant go out together: one round trip. (``conn.transaction()``
+            # entered in a pipeline would keep the connection in pipeline mode throughout.)
+            with conn.pipeline():
+                inside.enter_context(psycopg.Transaction(conn))
+                conn.execute("SELECT set_config('docveil.tenant', %s, true)", [tenant])
             yield conn
 
     @contextmanager
