@@ -71,10 +71,10 @@ class OpenVinoDocuments:
 
     def encode(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
         """Vectors for ``texts`` (already checked to be redacted), longest first in batches of
-        ``batch_size`` so that each batch pads little; batches run on all streams at once."""
+        at most ``batch_size`` so that each batch pads little; batches run on all streams at once."""
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        batches = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+        batches = [list(rows) for rows in np.array_split(order, self._batch_count(len(texts), batch_size))]
         hidden: list[Any] = [None] * len(batches)
         masks: list[np.ndarray] = []
 
@@ -95,6 +95,14 @@ class OpenVinoDocuments:
                 raise EncoderError("the OpenVINO text encoder returned no result for a batch")
             out[rows] = pool(states, mask, self._pooling)
         return out
+
+    def _batch_count(self, texts: int, batch_size: int) -> int:
+        """Batches of at most ``batch_size``, as many as keeps every stream busy to the end:
+        five batches on two streams would leave one stream idle for the fifth."""
+        count = -(-texts // batch_size)
+        if count > 1:
+            count = -(-count // self.streams) * self.streams
+        return max(1, min(count, texts))
 
     def _queue(self) -> Any:
         # A queue of infer requests serves one call at a time: one per thread.
