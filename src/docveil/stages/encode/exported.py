@@ -6,13 +6,18 @@ that a twin agrees with torch before it is used.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
 from docveil.types import RedactedText
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MIN_AGREEMENT = 0.999
 PROBES = ("A short query about <PERSON_3fa9c2d1e0> and the March invoice.",
@@ -30,6 +35,24 @@ def pooling_of(model: Any) -> str | None:
         return None
     mode = getattr(model[1], "pooling_mode", None) or model[1].get_pooling_mode_str()
     return {"mean": "mean", "cls": "cls"}.get(str(mode))
+
+
+def twin_parts(encoder: Any, library: str, what: str) -> tuple[Any, str] | None:
+    """The imported runtime ``library`` and the pooling of ``encoder``'s model, or None (logged)
+    where a twin cannot be made: ``what`` (e.g. "queries") then stays on torch."""
+    import importlib
+
+    try:
+        runtime = importlib.import_module(library)
+    except ImportError:
+        logger.info("%s is not installed: %s are encoded with torch", library, what)
+        return None
+    pooling = pooling_of(encoder.model)
+    if pooling is None:
+        logger.info("text model %s has modules or pooling that %s does not handle: %s are encoded "
+                    "with torch", encoder.name, library, what)
+        return None
+    return runtime, pooling
 
 
 def export_key(transformer: Any, *versions: str) -> str:
@@ -86,3 +109,30 @@ def agreement(twin: Callable[[Sequence[RedactedText]], np.ndarray],
     """The lowest cosine between the two encoders' vectors for the probe texts."""
     probes = [RedactedText(text) for text in PROBES]
     return float(np.sum(twin(probes) * reference(probes), axis=1).min())
+
+
+def load_or_export(path: Path, export: Callable[[Path], None], load: Callable[[Path], T]) -> T:
+    """``load(path)``, exporting to ``path`` first when nothing is cached there, and once more
+    when a cached file does not load (damaged)."""
+    cached = path.exists()
+    if not cached:
+        export(path)
+    try:
+        return load(path)
+    except Exception:
+        if not cached:
+            raise
+        export(path)
+        return load(path)
+
+
+def checked(twin: T, encode: Callable[[Sequence[RedactedText]], np.ndarray],
+            reference: Callable[[Sequence[RedactedText]], np.ndarray], path: Path, what: str) -> T | None:
+    """``twin`` if ``encode`` agrees with ``reference`` on the probes; else None, and its cached
+    export at ``path`` is removed. ``what`` names it in the warning."""
+    cosine = agreement(encode, reference)
+    if cosine < MIN_AGREEMENT:
+        logger.warning("%s disagrees with torch (cosine %.4f): torch is used instead", what, cosine)
+        path.unlink(missing_ok=True)
+        return None
+    return twin

@@ -30,14 +30,14 @@ import numpy as np
 from docveil.context import StageContext, StashKey
 from docveil.protocols import TextEncoder
 from docveil.stages.encode.exported import (
-    MIN_AGREEMENT,
     PROBES,
-    agreement,
+    checked,
     export_key,
     features,
     hidden_states,
+    load_or_export,
     pool,
-    pooling_of,
+    twin_parts,
 )
 from docveil.stages.encode.text import SentenceTransformerEncoder, require_redacted
 from docveil.types import RedactedText
@@ -84,45 +84,25 @@ def onnx_query_encoder(encoder: SentenceTransformerEncoder, cache_dir: Path) -> 
     """An ONNX Runtime twin of ``encoder`` (CPU only), or None where one cannot be made."""
     if encoder.plan.device != "cpu":
         return None
-    try:
-        import onnxruntime
-    except ImportError:
-        logger.info("onnxruntime is not installed: queries are encoded with torch")
+    parts = twin_parts(encoder, "onnxruntime", "queries")
+    if parts is None:
         return None
+    onnxruntime, pooling = parts
     model = encoder.model
-    pooling = pooling_of(model)
-    if pooling is None:
-        logger.info("text model %s has modules or pooling the ONNX export does not handle: "
-                    "queries are encoded with torch", encoder.name)
-        return None
     transformer = model[0].auto_model
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
+    path = cache_dir / f"{export_key(transformer, EXPORT_VERSION, onnxruntime.__version__)}.onnx"
     try:
-        path = cache_dir / f"{export_key(transformer, EXPORT_VERSION, onnxruntime.__version__)}.onnx"
-        cached = path.exists()
-        if not cached:
-            _export(transformer, model.tokenizer, path)
-        try:
-            session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception:  # noqa: BLE001 - a damaged cached file: export once more
-            if not cached:
-                raise
-            path.unlink(missing_ok=True)
-            _export(transformer, model.tokenizer, path)
-            session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        session = load_or_export(
+            path, lambda target: _export(transformer, model.tokenizer, target),
+            lambda source: onnxruntime.InferenceSession(str(source), options, providers=["CPUExecutionProvider"]))
     except Exception as exc:  # noqa: BLE001 - any export or load failure: torch still works
         logger.warning("ONNX export of text model %s failed (%s): queries are encoded with torch",
                        encoder.name, type(exc).__name__)
         return None
     twin = OnnxQueryEncoder(session, model, pooling, encoder.name, encoder.dimension)
-    cosine = agreement(twin.encode, encoder.encode_with_torch)
-    if cosine < MIN_AGREEMENT:
-        logger.warning("ONNX export of text model %s disagrees with torch (cosine %.4f): queries are "
-                       "encoded with torch", encoder.name, cosine)
-        path.unlink(missing_ok=True)
-        return None
-    return twin
+    return checked(twin, twin.encode, encoder.encode_with_torch, path, f"ONNX export of text model {encoder.name}")
 
 
 def _export(transformer: Any, tokenizer: Any, path: Path) -> None:

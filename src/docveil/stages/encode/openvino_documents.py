@@ -33,14 +33,14 @@ import numpy as np
 
 from docveil.errors import EncoderError
 from docveil.stages.encode.exported import (
-    MIN_AGREEMENT,
     PROBES,
-    agreement,
+    checked,
     export_key,
     features,
     hidden_states,
+    load_or_export,
     pool,
-    pooling_of,
+    twin_parts,
 )
 
 if TYPE_CHECKING:
@@ -121,31 +121,17 @@ def openvino_documents(encoder: SentenceTransformerEncoder, cache_dir: Path, *,
     torch (for a conversion already checked)."""
     if encoder.plan.device != "cpu" or encoder.plan.dtype not in _PRECISION_HINTS:
         return None
-    try:
-        import openvino
-    except ImportError:
-        logger.info("openvino is not installed: documents are encoded with torch")
+    parts = twin_parts(encoder, "openvino", "documents")
+    if parts is None:
         return None
+    openvino, pooling = parts
     model = encoder.model
-    pooling = pooling_of(model)
-    if pooling is None:
-        logger.info("text model %s has modules or pooling the OpenVINO conversion does not handle: "
-                    "documents are encoded with torch", encoder.name)
-        return None
     transformer = model[0].auto_model
     config = {"INFERENCE_PRECISION_HINT": _PRECISION_HINTS[encoder.plan.dtype], "PERFORMANCE_HINT": "THROUGHPUT"}
+    path = cache_dir / f"{export_key(transformer, EXPORT_VERSION, openvino.__version__)}.xml"
     try:
-        path = cache_dir / f"{export_key(transformer, EXPORT_VERSION, openvino.__version__)}.xml"
-        cached = path.exists()
-        if not cached:
-            _convert(transformer, model, path)
-        try:
-            compiled = openvino.Core().compile_model(str(path), "CPU", config)
-        except Exception:  # noqa: BLE001 - a damaged cached file: convert once more
-            if not cached:
-                raise
-            _convert(transformer, model, path)
-            compiled = openvino.Core().compile_model(str(path), "CPU", config)
+        compiled = load_or_export(path, lambda target: _convert(transformer, model, target),
+                                  lambda source: openvino.Core().compile_model(str(source), "CPU", config))
     except Exception as exc:  # noqa: BLE001 - any conversion or load failure: torch still works
         logger.warning("OpenVINO conversion of text model %s failed (%s): documents are encoded "
                        "with torch", encoder.name, type(exc).__name__)
@@ -153,14 +139,8 @@ def openvino_documents(encoder: SentenceTransformerEncoder, cache_dir: Path, *,
     twin = OpenVinoDocuments(compiled, model, pooling, encoder.dimension)
     if not check:
         return twin
-    cosine = agreement(lambda texts: twin.encode([t.text for t in texts], len(texts)),
-                       encoder.encode_with_torch)
-    if cosine < MIN_AGREEMENT:
-        logger.warning("OpenVINO conversion of text model %s disagrees with torch (cosine %.4f): "
-                       "documents are encoded with torch", encoder.name, cosine)
-        path.unlink(missing_ok=True)
-        return None
-    return twin
+    return checked(twin, lambda texts: twin.encode([t.text for t in texts], len(texts)),
+                   encoder.encode_with_torch, path, f"OpenVINO conversion of text model {encoder.name}")
 
 
 def _convert(transformer: Any, model: Any, path: Path) -> None:
