@@ -109,7 +109,8 @@ def _now(conn: psycopg.Connection) -> datetime:
 
 
 def _locked_head_and_now(conn: psycopg.Connection, tenant: str) -> tuple[AuditHead, datetime]:
-    """The bound tenant, the locked head and the clock after the lock, in one round trip."""
+    """The locked head and the clock read after the lock, with the bound tenant checked, in one
+    round trip."""
     with conn.pipeline():
         bound = conn.execute(f"SELECT {_TENANT}")
         head = conn.execute(_LOCK_HEAD, [tenant])
