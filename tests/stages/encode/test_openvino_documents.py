@@ -56,6 +56,7 @@ def test_the_twin_agrees_with_torch_in_any_batching(encoder, twin) -> None:
     # Rows come back in the order given, although batches run longest first.
     np.testing.assert_allclose(twin.encode(CHUNKS[::-1], 2), twin.encode(CHUNKS, 2)[::-1], atol=2e-3)
     assert twin.streams >= 1 and twin.requests >= 1
+    assert twin.encode([], 16).shape == (0, encoder.dimension)
 
 
 def test_the_engine_encoder_batches_through_openvino_on_cpu(encoder) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,6 +27,7 @@ PROBES = ("A short query about <PERSON_3fa9c2d1e0> and the March invoice.",
 # A fast tokenizer used from two threads at once can fail ("Already borrowed"): the document
 # and query twins share their model's tokenizer.
 _TOKENIZE = threading.Lock()
+_WEIGHT_DIGESTS: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
 
 def pooling_of(model: Any) -> str | None:
@@ -59,13 +61,15 @@ def export_key(transformer: Any, *versions: str) -> str:
     """A digest of the transformer's configuration and weights and of ``versions``."""
     import torch
 
-    digest = hashlib.sha256("|".join((*versions, torch.__version__, "")).encode())
-    digest.update(repr(sorted(transformer.config.to_dict().items())).encode())
-    with torch.no_grad():
-        for name, tensor in sorted(transformer.state_dict().items()):
-            digest.update(name.encode())
-            digest.update(tensor.detach().to(torch.float32).contiguous().numpy().tobytes())
-    return digest.hexdigest()[:32]
+    weights = _WEIGHT_DIGESTS.get(transformer)
+    if weights is None:  # hashed once per loaded model, for every twin made of it
+        digest = hashlib.sha256(repr(sorted(transformer.config.to_dict().items())).encode())
+        with torch.no_grad():
+            for name, tensor in sorted(transformer.state_dict().items()):
+                digest.update(name.encode())
+                digest.update(tensor.detach().to(torch.float32).contiguous().numpy().tobytes())
+        weights = _WEIGHT_DIGESTS[transformer] = digest.hexdigest()
+    return hashlib.sha256("|".join((*versions, torch.__version__, weights)).encode()).hexdigest()[:32]
 
 
 def hidden_states(transformer: Any) -> Any:

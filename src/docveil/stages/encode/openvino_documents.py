@@ -73,6 +73,8 @@ class OpenVinoDocuments:
         """Vectors for ``texts`` (already checked to be redacted), longest first in batches of
         at most ``batch_size`` so that each batch pads little; batches run on all streams at once."""
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        if not texts:
+            return out
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         batches = [list(rows) for rows in np.array_split(order, self._batch_count(len(texts), batch_size))]
         hidden: list[Any] = [None] * len(batches)
@@ -102,7 +104,7 @@ class OpenVinoDocuments:
         count = -(-texts // batch_size)
         if count > 1:
             count = -(-count // self.streams) * self.streams
-        return max(1, min(count, texts))
+        return min(count, texts)
 
     def _queue(self) -> Any:
         # A queue of infer requests serves one call at a time: one per thread.
