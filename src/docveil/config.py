@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -23,6 +24,8 @@ DEFAULT_ENTITIES = (
     "IP_ADDRESS", "LOCATION", "STREET_ADDRESS", "DATE_OF_BIRTH", "US_PASSPORT",
     "PASSPORT", "US_DRIVER_LICENSE", "DRIVER_LICENSE", "PERSONAL_URL",
 )
+# A PostgreSQL memory setting in whole units.
+MEMORY_SIZE = re.compile(r"[1-9][0-9]*(kB|MB|GB|TB)")
 # Image regions: faces and plates are blurred, text (PII read by OCR) is filled.
 DEFAULT_IMAGE_OPERATORS = {"FACE": "blur", "LICENSE_PLATE": "blur"}
 
@@ -85,6 +88,9 @@ class Settings:
     dsn: str | None = None
     database: str = "docveil"
     admin_dsn: str | None = None
+    # Buffer cache of the embedded PostgreSQL (no effect with ``dsn``): auto is an eighth of
+    # the memory this process may use, between 128MB and 2GB; or a size such as 512MB or 4GB.
+    embedded_shared_buffers: str = "auto"
     text_model: str = DEFAULT_TEXT_MODEL
     device: str = "auto"
     # Encoder arithmetic: auto is float16 on CUDA, bfloat16 on a CPU with native support
@@ -160,6 +166,9 @@ class Settings:
             raise ConfigError(f"query_backend must be auto or torch, not {self.query_backend!r}")
         if self.document_backend not in ("auto", "torch"):
             raise ConfigError(f"document_backend must be auto or torch, not {self.document_backend!r}")
+        if self.embedded_shared_buffers != "auto" and not MEMORY_SIZE.fullmatch(self.embedded_shared_buffers):
+            raise ConfigError("embedded_shared_buffers must be auto or a size such as 512MB or 4GB, "
+                              f"not {self.embedded_shared_buffers!r}")
         if self.encode_batch_size is not None and self.encode_batch_size <= 0:
             raise ConfigError("encode_batch_size must be positive")
         for name in ("batch_size", "chunk_size", "max_bytes", "max_pages", "max_chars", "max_pixels",

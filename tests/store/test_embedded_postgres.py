@@ -16,8 +16,14 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from docveil.errors import MissingDependencyError, StoreError
-from docveil.store.embedded_postgres import EmbeddedPostgres, SuperuserConnInfo
+from docveil.config import Settings
+from docveil.errors import ConfigError, MissingDependencyError, StoreError
+from docveil.store.embedded_postgres import (
+    EmbeddedPostgres,
+    SuperuserConnInfo,
+    auto_shared_buffers,
+    usable_memory,
+)
 
 IS_ROOT = os.geteuid() == 0
 
@@ -184,6 +190,40 @@ def test_stop_ends_the_server_and_status_reports_it(server: EmbeddedPostgres) ->
     with pytest.raises(psycopg.OperationalError):
         connect(info)
     assert server.stop() is False
+
+
+def test_buffer_cache_size_is_applied_at_each_start(home: Path) -> None:
+    def memory_settings() -> dict[str, str]:
+        with connect(info) as conn:
+            return dict(conn.execute("SELECT name, current_setting(name) FROM pg_settings"
+                                     " WHERE name IN ('shared_buffers', 'effective_cache_size')").fetchall())
+
+    info = EmbeddedPostgres(home, durable=False, shared_buffers="144MB").start()
+    assert memory_settings() == {"shared_buffers": "144MB", "effective_cache_size": "1GB"}
+
+    EmbeddedPostgres(home).stop()
+    info = EmbeddedPostgres(home, durable=False, shared_buffers="1GB").start()
+    assert memory_settings() == {"shared_buffers": "1GB", "effective_cache_size": "2GB"}
+
+
+def test_buffer_cache_is_an_eighth_of_memory_within_bounds() -> None:
+    gib = 2**30
+    assert auto_shared_buffers(None) == "128MB"
+    assert auto_shared_buffers(512 * 2**20) == "128MB"
+    assert auto_shared_buffers(8 * gib) == "1024MB"
+    assert auto_shared_buffers(64 * gib) == "2048MB"
+    memory = usable_memory()
+    assert memory is not None and memory > 0
+    assert EmbeddedPostgres(Path("/nonexistent"), shared_buffers="auto").shared_buffers == auto_shared_buffers(memory)
+
+
+@pytest.mark.parametrize("value", ["", "lots", "512", "0MB", "1.5GB", "512 MB", "-1GB", "512mb"])
+def test_buffer_cache_size_must_be_a_postgresql_memory_size(value: str) -> None:
+    with pytest.raises(ConfigError, match="shared_buffers"):
+        EmbeddedPostgres(Path("/nonexistent"), shared_buffers=value)
+    with pytest.raises(ConfigError, match="embedded_shared_buffers"):
+        Settings.load(env={"DOCVEIL_EMBEDDED_SHARED_BUFFERS": value}, home="/nonexistent")
+    assert Settings.load(env={"DOCVEIL_EMBEDDED_SHARED_BUFFERS": "4GB"}).embedded_shared_buffers == "4GB"
 
 
 @pytest.mark.parametrize("stale", ["dead pid", "pid reused by another program"])

@@ -275,8 +275,9 @@ def db_start() -> None:
     """Start the embedded server and keep it running until `docveil db stop`."""
     from docveil.store.embedded_postgres import EmbeddedPostgres
 
-    home = settings().home
-    guarded(lambda: EmbeddedPostgres(home).start(pin=True))
+    current = settings()
+    home = current.home
+    guarded(lambda: EmbeddedPostgres(home, shared_buffers=current.embedded_shared_buffers).start(pin=True))
     out.print(f"embedded PostgreSQL running in {home / 'postgres'}")
 
 

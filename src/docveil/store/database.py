@@ -101,7 +101,8 @@ class Database:
         if self.embedded:
             from docveil.store.embedded_postgres import EmbeddedPostgres
 
-            self._server = EmbeddedPostgres(self.settings.home)
+            self._server = EmbeddedPostgres(self.settings.home,
+                                            shared_buffers=self.settings.embedded_shared_buffers)
             superuser = self._server.acquire()
             self._owner_conninfo, self._app_conninfo = bootstrap_embedded(
                 superuser.conninfo(), self.settings.home / "postgres", self.database, self._template)

@@ -44,6 +44,7 @@ from pathlib import Path
 import psycopg
 from psycopg.conninfo import make_conninfo
 
+from docveil.config import MEMORY_SIZE
 from docveil.errors import ConfigError, MissingDependencyError, StoreError
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,8 @@ LOCK_TIMEOUT_S = 120.0
 # sun_path holds 108 bytes on Linux and 104 on macOS; keep a margin below both.
 SOCKET_PATH_LIMIT = 100
 LOG_ROTATE_BYTES = 10 * 1024 * 1024
+# Bounds of the auto-sized buffer cache (an eighth of memory), in MB.
+AUTO_SHARED_BUFFERS_MB = (128, 2048)
 _SERVER_BINARIES = ("initdb", "pg_ctl", "postgres")
 _AUTH_FAILED = "28P01"
 
@@ -112,9 +115,13 @@ class EmbeddedPostgres:
     turns fsync off, for tests and throw-away data only.
     """
 
-    def __init__(self, home: Path, *, durable: bool = True, port: int = 5432) -> None:
+    def __init__(self, home: Path, *, durable: bool = True, port: int = 5432,
+                 shared_buffers: str = "auto") -> None:
         if not 0 < port < 65536:
             raise ConfigError(f"port must be between 1 and 65535, not {port}")
+        if shared_buffers != "auto" and not MEMORY_SIZE.fullmatch(shared_buffers):
+            raise ConfigError(f"shared_buffers must be auto or a size such as 512MB, not {shared_buffers!r}")
+        self.shared_buffers = auto_shared_buffers(usable_memory()) if shared_buffers == "auto" else shared_buffers
         self.home = Path(home).expanduser().absolute()
         self.durable = durable
         self.port = port
@@ -132,7 +139,7 @@ class EmbeddedPostgres:
 
     def __repr__(self) -> str:
         return (f"EmbeddedPostgres(home={str(self.home)!r}, durable={self.durable}, "
-                f"port={self.port})")
+                f"port={self.port}, shared_buffers={self.shared_buffers!r})")
 
     # -- public API --------------------------------------------------------------------------
 
@@ -443,10 +450,11 @@ class EmbeddedPostgres:
             "unix_socket_directories": _conf_string(_quoted_directory(socket_dir)),
             "unix_socket_permissions": "0700",
             "max_connections": "100",
-            "shared_buffers": "'128MB'",
+            "shared_buffers": _conf_string(self.shared_buffers),
             "work_mem": "'16MB'",
             "maintenance_work_mem": "'256MB'",
-            "effective_cache_size": "'1GB'",
+            # At least what the buffer cache holds, plus a share of the page cache.
+            "effective_cache_size": _conf_string(f"{max(1024, 2 * _megabytes(self.shared_buffers))}MB"),
             "max_wal_size": "'1GB'",
             "jit": "off",
             "fsync": durable,
@@ -825,6 +833,38 @@ def _socket_path_fits(directory: Path, port: int) -> bool:
 def _quoted_directory(directory: Path) -> str:
     # unix_socket_directories is a list: quote the entry so commas and spaces stay in the path.
     return '"' + str(directory).replace('"', '""') + '"'
+
+
+def usable_memory() -> int | None:
+    """Bytes of memory this machine has, or its cgroup's limit when lower; None if unknown."""
+    try:
+        memory: int | None = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        memory = None
+    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            limit = Path(limit_file).read_text(encoding="ascii").strip()
+        except OSError:
+            continue
+        if limit.isdigit():  # "max" (v2) means none; v1 writes a huge number
+            memory = min(memory, int(limit)) if memory else int(limit)
+        break
+    return memory
+
+
+def auto_shared_buffers(memory: int | None) -> str:
+    """An eighth of ``memory`` for the buffer cache, within AUTO_SHARED_BUFFERS_MB."""
+    low, high = AUTO_SHARED_BUFFERS_MB
+    if memory is None:
+        return f"{low}MB"
+    return f"{min(high, max(low, memory // 8 // 2**20))}MB"
+
+
+def _megabytes(size: str) -> int:
+    match = MEMORY_SIZE.fullmatch(size)
+    if match is None:
+        raise ConfigError(f"not a memory size: {size!r}")
+    return int(size[:match.start(1)]) * {"kB": 1, "MB": 1024, "GB": 1024**2, "TB": 1024**3}[match[1]] // 1024
 
 
 def _conf_string(value: str) -> str:
