@@ -13,6 +13,7 @@ import pytest
 from docveil.config import Settings
 from docveil.context import StageContext, Stash
 from docveil.errors import ConfigError, UnredactedContentError
+from docveil.stages.encode import exported
 from docveil.stages.encode.devices import plan_device
 from docveil.stages.encode.openvino_documents import (
     OpenVinoDocuments,
@@ -101,23 +102,19 @@ def test_without_openvino_documents_stay_on_torch(encoder, tmp_path: Path, monke
     assert not list(tmp_path.iterdir())
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-def test_a_forked_child_encodes_after_its_parent_did(encoder) -> None:
-    if encoder.plan.device != "cpu":
-        pytest.skip("on CUDA documents stay on the GPU encoder")
-    texts = [RedactedText(text) for text in CHUNKS]
-    parent_twin = encoder.openvino()
-    expected = encoder.encode(texts)
+def encode_in_forked_child(encoder, texts: list[RedactedText]) -> tuple[bool, np.ndarray]:
+    """(whether the child rebuilt its OpenVINO twin, the child's vectors) from a forked child."""
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:
         code = 1
         try:
-            # A child stuck on its parent's threads dies instead of hanging the test (the default
-            # action: pytest-timeout's handler would wait for the interpreter).
+            # A child stuck on its parent's threads or locks dies instead of hanging the test
+            # (the default action: pytest-timeout's handler would wait for the interpreter).
             signal.signal(signal.SIGALRM, signal.SIG_DFL)
             signal.alarm(120)
             os.close(read)
+            parent_twin = encoder._openvino
             vectors = encoder.encode(texts)
             rebuilt = encoder.openvino() is not parent_twin and encoder.runtime == "openvino"
             os.write(write, (b"1" if rebuilt else b"0") + vectors.tobytes())
@@ -128,7 +125,34 @@ def test_a_forked_child_encodes_after_its_parent_did(encoder) -> None:
     with os.fdopen(read, "rb") as pipe:
         data = pipe.read()
     _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-    assert data[:1] == b"1", "the child used its parent's OpenVINO model"
-    np.testing.assert_allclose(np.frombuffer(data[1:], dtype=np.float32).reshape(expected.shape), expected, atol=1e-5)
+    assert os.waitstatus_to_exitcode(status) == 0, "the child failed or hung"
+    return data[:1] == b"1", np.frombuffer(data[1:], dtype=np.float32)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_encodes_after_its_parent_did(encoder) -> None:
+    if encoder.plan.device != "cpu":
+        pytest.skip("on CUDA documents stay on the GPU encoder")
+    texts = [RedactedText(text) for text in CHUNKS]
+    parent_twin = encoder.openvino()
+    expected = encoder.encode(texts)
+
+    rebuilt, vectors = encode_in_forked_child(encoder, texts)
+
+    assert rebuilt, "the child used its parent's OpenVINO model"
+    np.testing.assert_allclose(vectors.reshape(expected.shape), expected, atol=1e-5)
     assert encoder.openvino() is parent_twin
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_child_forked_while_another_thread_builds_or_tokenises_does_not_wait_for_it(encoder) -> None:
+    if encoder.plan.device != "cpu":
+        pytest.skip("on CUDA documents stay on the GPU encoder")
+    texts = [RedactedText(text) for text in CHUNKS]
+    expected = encoder.encode(texts)
+    # As when another thread of the parent is inside a build or a tokenisation at the fork.
+    with encoder._openvino_lock, exported._TOKENIZE:
+        rebuilt, vectors = encode_in_forked_child(encoder, texts)
+
+    assert rebuilt
+    np.testing.assert_allclose(vectors.reshape(expected.shape), expected, atol=1e-5)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 import weakref
 from collections.abc import Callable, Sequence
@@ -27,6 +28,17 @@ PROBES = ("A short query about <PERSON_3fa9c2d1e0> and the March invoice.",
 # A fast tokenizer used from two threads at once can fail ("Already borrowed"): the document
 # and query twins share their model's tokenizer.
 _TOKENIZE = threading.Lock()
+
+
+def _new_tokenize_lock_in_child() -> None:
+    # A fork while another thread tokenised would leave the child a lock nobody releases.
+    global _TOKENIZE
+    _TOKENIZE = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_tokenize_lock_in_child)
+
 _WEIGHT_DIGESTS: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _UNBUILT: Any = object()
+_ENCODERS: weakref.WeakSet[SentenceTransformerEncoder] = weakref.WeakSet()
+
+
+def _new_build_locks_in_child() -> None:
+    # A fork while another thread builds the OpenVINO twin would leave the child a lock nobody
+    # releases; the child builds its own twin anyway.
+    for encoder in list(_ENCODERS):
+        encoder._openvino_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_build_locks_in_child)
 
 
 def resolve_model_path(model: str) -> str:
@@ -78,6 +91,7 @@ class SentenceTransformerEncoder:
         self._openvino_cache = openvino_cache
         self._openvino: OpenVinoDocuments | None = _UNBUILT
         self._openvino_lock = threading.Lock()
+        _ENCODERS.add(self)
 
     @property
     def model(self) -> Any:
