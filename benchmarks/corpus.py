@@ -252,7 +252,7 @@ def _person(rng: random.Random, used: set[str]) -> str:
 def _draft(rng: random.Random, target_words: int) -> _Draft:
     title, headings = rng.choice(KINDS)
     used_names: set[str] = set()
-    types = ["PERSON"] + rng.sample(PLANTED_TYPES[1:], rng.randint(3, len(PLANTED_TYPES) - 1))
+    types = ["PERSON", *rng.sample(PLANTED_TYPES[1:], rng.randint(3, len(PLANTED_TYPES) - 1))]
     people = [_person(rng, used_names) for _ in range(rng.randint(1, 3))]
     subject = people[0]
     values: dict[str, Callable[[], str]] = {
@@ -288,7 +288,7 @@ def _draft(rng: random.Random, target_words: int) -> _Draft:
     draft.words = sum(len(f"{label}: {value}".split()) for label, value in draft.header)
 
     # Each planted value appears at least once in the prose, some twice; filler fills the rest.
-    mentions = [("PERSON", p) for p in people] + [(t, v) for t, v in fields.items()]
+    mentions = [("PERSON", p) for p in people] + list(fields.items())
     mentions += rng.sample(mentions, k=len(mentions) // 2)
     rng.shuffle(mentions)
 

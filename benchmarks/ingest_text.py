@@ -51,9 +51,10 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 from corpus import PLANTED_TYPES, CorpusDocument, generate_corpus
-from docveil.engine import INGEST_BATCH_SIZE
 from rich.console import Console
 from rich.table import Table
+
+from docveil.engine import INGEST_BATCH_SIZE
 
 TENANT = "bench"
 NAIVE_DATABASE = "naive_bench"

@@ -720,7 +720,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "load_before": " ".join(f"{x:.2f}" for x in load_before),
                         "load_after": " ".join(f"{x:.2f}" for x in os.getloadavg())},
             "vectors": {"cache": str(path), "from_cache": found is not None, **provenance},
-            "load": {**{k: v for k, v in vars(report).items()}, "total_seconds": report.total_seconds},
+            "load": {**vars(report), "total_seconds": report.total_seconds},
             "latency": latency,
             "ratios": {"b_over_c_p50": p50["b"] / p50["c"], "a_over_c_p50": p50["a"] / p50["c"],
                        "b_over_d_p50": p50["b"] / p50["d"], "d_over_c_p50": p50["d"] / p50["c"]},

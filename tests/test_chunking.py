@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 
 from docveil.stages.chunk import chunk_page, sentence_spans
@@ -41,7 +43,7 @@ def test_overlap_repeats_trailing_sentences() -> None:
     no_overlap = chunk_page(page(text), size=120, overlap=0, first_ordinal=0)
     overlapped = chunk_page(page(text), size=120, overlap=40, first_ordinal=0)
     assert len(overlapped) > len(no_overlap)
-    for first, second in zip(overlapped, overlapped[1:]):
+    for first, second in pairwise(overlapped):
         assert second.start < first.end, "consecutive chunks should share their boundary sentences"
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from typing import Generic, TypeVar
 
@@ -22,7 +22,7 @@ R = TypeVar("R")
 class Coalescer(Generic[T, R]):
     """``submit`` from any thread; items waiting together go through ``run`` as one batch."""
 
-    def __init__(self, run: Callable[[list[T]], Sequence[R]], *, name: str, max_batch: int = 64) -> None:
+    def __init__(self, run: Callable[[list[T]], Iterable[R]], *, name: str, max_batch: int = 64) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self.max_batch = max_batch
@@ -78,7 +78,7 @@ class Coalescer(Generic[T, R]):
         self.batches += 1
         try:
             results = self._run_batch([item for item, _ in batch])
-        except BaseException as exc:  # noqa: BLE001 - handed to the waiting callers
+        except BaseException as exc:  # handed to the waiting callers
             if len(batch) == 1:
                 batch[0][1].set_exception(exc)
                 return

@@ -22,7 +22,7 @@ from docveil.ask.guard import OutputGuard
 from docveil.ask.prompt import build_request
 from docveil.coalescing import Coalescer
 from docveil.config import Settings
-from docveil.context import Stash, StageContext
+from docveil.context import StageContext, Stash
 from docveil.errors import (
     AccessDeniedError,
     ConfigError,
@@ -42,13 +42,13 @@ from docveil.security.keys import DataKeyRing
 from docveil.security.vault import ForgetResult, Vault
 from docveil.stages.combine import detect_texts, redaction_operators
 from docveil.stages.detect.overlaps import resolve_overlaps
-from docveil.stages.load.source import load_document, read_source, source_from_bytes
-from docveil.stages.redact.pseudonyms import TOKEN_PATTERN, Pseudonymizer
 from docveil.stages.detect.regions import detect_image_regions
 from docveil.stages.encode.coalescing import CoalescingEncoder
 from docveil.stages.encode.onnx_queries import query_encoder_for
+from docveil.stages.load.source import load_document, read_source, source_from_bytes
 from docveil.stages.redact.image import redact_image_document
 from docveil.stages.redact.placed_images import redact_placed_images
+from docveil.stages.redact.pseudonyms import TOKEN_PATTERN, Pseudonymizer
 from docveil.stages.redact.text import redact_document, redact_text
 from docveil.store import repository
 from docveil.store.database import Database
@@ -408,7 +408,8 @@ class Engine:
                 metadata_enc=seal(json.dumps(dict(document.metadata), sort_keys=True), "metadata"),
                 key_version=data_key.version, owner_user=principal.user,
                 acl_users=tuple(sorted(acl.users)), acl_roles=tuple(sorted(acl.roles)),
-                manifest=[record.as_dict() for record in (*document.manifest, *document.regions)]))
+                manifest=([record.as_dict() for record in document.manifest]
+                          + [region.as_dict() for region in document.regions])))
             repository.insert_chunks(conn, tenant, document_id, item.chunks, vectors,
                                      sorted(acl.users), sorted(acl.roles))
             self.vault.store(conn, tenant, document.pseudonyms)
@@ -696,8 +697,7 @@ class Engine:
             digests = {pseudonymizer.digest(subject, entity_type) for entity_type in _QUERY_LOOKUP_TYPES}
             found = self.vault.known_tokens(conn, digests)
             result = self.vault.forget(conn, sorted(found), delete_documents=delete_documents)
-            rewritten = self._scrub_tokens(conn, {token: entity_type for token, entity_type in found.values()},
-                                           encoder)
+            rewritten = self._scrub_tokens(conn, dict(found.values()), encoder)
             self._audit(conn, principal, audit.AuditEvent(
                 "forget", outcome="ok" if found else "not_found",
                 counts={"vault_entries": result.vault_entries, "documents_deleted": result.documents_deleted,
@@ -800,7 +800,7 @@ class Engine:
         retired = []
         with self.database.admin() as admin:
             in_use = rotation.kek_ids_in_use(admin)
-        if retire_old and hasattr(provider, "retire"):
+        if retire_old and hasattr(provider, "retire") and hasattr(provider, "key_ids"):
             for key_id in provider.key_ids()[1:]:
                 if key_id not in in_use:
                     provider.retire(key_id)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import inspect
 import sys
+from types import FunctionType
 
 from docveil import hookspecs
 
@@ -30,21 +31,21 @@ This page is generated from `src/docveil/hookspecs.py`.
 """
 
 
-def hook_functions() -> list[tuple[str, object]]:
+def hook_functions() -> list[tuple[str, FunctionType]]:
     return [(name, fn) for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
             if name.startswith("docveil_")]
 
 
-def signature_of(fn: object) -> str:
-    return f"{fn.__name__}{inspect.signature(fn)}".replace("'", "")  # type: ignore[attr-defined]
+def signature_of(fn: FunctionType) -> str:
+    return f"{fn.__name__}{inspect.signature(fn)}".replace("'", "")
 
 
 def render() -> str:
     parts = [HEADER]
-    for name, fn in sorted(hook_functions(), key=lambda item: inspect.getsourcelines(item[1])[1]):  # type: ignore[arg-type]
+    for _name, fn in sorted(hook_functions(), key=lambda item: inspect.getsourcelines(item[1])[1]):
         opts = getattr(fn, "docveil_spec", {}) or {}
         mode = "first result" if opts.get("firstresult") else "broadcast"
-        doc = inspect.cleandoc(fn.__doc__ or "")  # type: ignore[attr-defined]
+        doc = inspect.cleandoc(fn.__doc__ or "")
         parts.append(f"## `{signature_of(fn)}`\n\n*{mode}*\n\n{doc}\n")
     return "\n".join(parts)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -91,10 +91,11 @@ def _trace_hook_calls(pm: pluggy.PluginManager) -> None:
     carry document text."""
     log = logging.getLogger("docveil.hooks")
 
-    def before(hook_name: str, impls: list[Any], kwargs: dict[str, Any]) -> None:
+    def before(hook_name: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]) -> None:
         log.debug("call %s -> %s", hook_name, ", ".join(impl.plugin_name for impl in impls))
 
-    def after(outcome: Any, hook_name: str, impls: list[Any], kwargs: dict[str, Any]) -> None:
+    def after(outcome: pluggy.Result[Any], hook_name: str, impls: Sequence[pluggy.HookImpl],
+              kwargs: Mapping[str, Any]) -> None:
         log.debug("done %s%s", hook_name, " (raised)" if outcome.exception is not None else "")
 
     pm.add_hookcall_monitoring(before, after)

@@ -101,7 +101,7 @@ def test_an_unknown_image_operator_names_the_known_ones(settings, face_photo) ->
     context = StageContext(custom, make_plugin_manager(custom).hook)
     from PIL import Image
 
-    with pytest.raises(ConfigError, match="unknown image redaction operator 'swirl' .*blur, fill, pixelate"):
+    with pytest.raises(ConfigError, match=r"unknown image redaction operator 'swirl' .*blur, fill, pixelate"):
         redact_pixels(Image.fromarray(face_photo), [Region("FACE", BBox(1, 1, 9, 9), 0.9, "t")], context)
 
 

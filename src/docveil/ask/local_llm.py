@@ -111,7 +111,7 @@ def generate(loaded: LocalModel, request: AnswerRequest, max_new_tokens: int, te
                 loaded.model.generate(**inputs, max_new_tokens=max_new_tokens, streamer=streamer,
                                       stopping_criteria=StoppingCriteriaList([_StopWhenClosed()]),
                                       pad_token_id=loaded.tokenizer.eos_token_id, **sampling)
-        except BaseException as exc:  # noqa: BLE001 - handed to the reading thread
+        except BaseException as exc:  # handed to the reading thread
             failure.append(exc)
             streamer.end()
 

@@ -128,7 +128,7 @@ def ingest(
     def run():
         with _engine() as engine, Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=err, disable=as_json or not err.is_terminal and not os.environ.get("DOCVEIL_PROGRESS"),
+            console=err, disable=as_json or (not err.is_terminal and not os.environ.get("DOCVEIL_PROGRESS")),
         ) as bar:
             task = bar.add_task("ingesting", total=None)
             return engine.ingest(paths, principal, acl=acl,
@@ -323,7 +323,7 @@ def configure_logging() -> None:
 
 
 def main() -> None:
-    import docveil.interfaces.cli_admin  # noqa: F401  (registers its command groups)
+    import docveil.interfaces.cli_admin  # registers its command groups
     import docveil.interfaces.cli_http  # noqa: F401  (serve, keys api)
 
     configure_logging()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
+import psycopg
 from rich.console import Console
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -13,6 +15,7 @@ from rich.table import Table
 
 from docveil.config import Settings
 from docveil.engine import Engine
+from docveil.errors import StoreError
 from docveil.stages.redact.pseudonyms import TOKEN_PATTERN
 from docveil.types import Principal
 
@@ -51,8 +54,8 @@ def run_demo(settings: Settings, out: Console, err: Console) -> None:
         for failure in report.failed:
             out.print(f"  [red]✗[/] {failure.source}: {failure.reason}")
 
-        note = next(p for p in paths if p.name == "intake_note.txt")
-        redacted = engine.redact(note, ANALYST)
+        intake_note = next(p for p in paths if p.name == "intake_note.txt")
+        redacted = engine.redact(intake_note, ANALYST)
         excerpt = redacted.pages[0].text.text[:620]
         out.print(Panel(excerpt, title="redacted excerpt of intake_note.txt (what is stored and embedded)"))
 
@@ -79,13 +82,20 @@ def run_demo(settings: Settings, out: Console, err: Console) -> None:
         _where_data_lives(engine, settings, out)
 
 
+def _count(conn: psycopg.Connection, query: str, params: Sequence[str] | None = None) -> int:
+    row = conn.execute(query, params).fetchone()
+    if row is None:
+        raise StoreError(f"{query!r} returned no row")
+    return row[0]
+
+
 def _where_data_lives(engine: Engine, settings: Settings, out: Console) -> None:
     with engine.database.transaction(DEMO_TENANT) as conn:
-        counts = {table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608 (fixed names)
+        counts = {table: _count(conn, f"SELECT count(*) FROM {table}")  # fixed table names
                   for table in ("documents", "chunks", "vault", "audit_records")}
-        leaked = conn.execute(
-            "SELECT count(*) FROM chunks WHERE " + " OR ".join(["strpos(text, %s) > 0"] * len(PLANTED)),
-            list(PLANTED)).fetchone()[0]
+        leaked = _count(
+            conn, "SELECT count(*) FROM chunks WHERE " + " OR ".join(["strpos(text, %s) > 0"] * len(PLANTED)),
+            list(PLANTED))
     table = Table(title="where the data lives")
     table.add_column("what")
     table.add_column("where")

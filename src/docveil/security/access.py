@@ -34,9 +34,7 @@ def docveil_authorize(principal: Principal, action: str, resource: Mapping[str, 
     if action in ("acl.change", "documents.delete") and resource.get("owner") == principal.user:
         return True
     required = REQUIRED_ROLES.get(action)
-    if required is not None and not (principal.roles & required):
-        return False
-    return True
+    return required is None or bool(principal.roles & required)
 
 
 def authorize(hook: Any, context: StageContext, principal: Principal, action: str,

@@ -55,7 +55,7 @@ def key_id_for(kek: bytes, prefix: str = "local") -> str:
 class _Kek:
     """One key-encryption key in memory; refuses to be printed or serialised."""
 
-    __slots__ = ("key_id", "_aead", "path")
+    __slots__ = ("_aead", "key_id", "path")
 
     def __init__(self, key: bytes, path: Path | None) -> None:
         self.key_id = key_id_for(key)

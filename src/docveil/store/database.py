@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 from pgvector.psycopg import register_vector
@@ -23,6 +24,9 @@ from psycopg_pool import ConnectionPool
 from docveil.config import Settings
 from docveil.errors import StoreError
 from docveil.store.migrations import apply_migrations
+
+if TYPE_CHECKING:
+    from docveil.store.embedded_postgres import EmbeddedPostgres
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +90,7 @@ class Database:
         self.database = database or settings.database
         self._pool_size = pool_size
         self._template = template
-        self._server = None
+        self._server: EmbeddedPostgres | None = None
         self._owner_conninfo: str | None = None
         self._app_conninfo: str | None = None
         self._pool: ConnectionPool | None = None
@@ -98,26 +102,27 @@ class Database:
     def open(self) -> Database:
         if self._pool is not None:
             return self
-        if self.embedded:
+        dsn = self.settings.dsn
+        if not dsn:  # embedded
             from docveil.store.embedded_postgres import EmbeddedPostgres
 
             self._server = EmbeddedPostgres(self.settings.home,
                                             shared_buffers=self.settings.embedded_shared_buffers)
             superuser = self._server.acquire()
-            self._owner_conninfo, self._app_conninfo = bootstrap_embedded(
+            owner_conninfo, app_conninfo = bootstrap_embedded(
                 superuser.conninfo(), self.settings.home / "postgres", self.database, self._template)
         else:
-            self._app_conninfo = self.settings.dsn
-            self._owner_conninfo = self.settings.admin_dsn or self.settings.dsn
+            owner_conninfo, app_conninfo = self.settings.admin_dsn or dsn, dsn
+        self._owner_conninfo, self._app_conninfo = owner_conninfo, app_conninfo
         try:
-            with psycopg.connect(self._owner_conninfo, autocommit=True) as conn:
+            with psycopg.connect(owner_conninfo, autocommit=True) as conn:
                 if not self.embedded:
                     conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
                 apply_migrations(conn)
         except psycopg.OperationalError as exc:
             raise StoreError(f"cannot connect to PostgreSQL as the schema owner: {exc}") from exc
         self._pool = ConnectionPool(
-            self._app_conninfo, min_size=1, max_size=self._pool_size, open=False,
+            app_conninfo, min_size=1, max_size=self._pool_size, open=False,
             configure=self._configure, check=ConnectionPool.check_connection, name="docveil")
         try:
             self._pool.open(wait=True, timeout=30)

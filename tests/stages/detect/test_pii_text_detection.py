@@ -101,7 +101,7 @@ def test_analyzer_is_built_once_per_context_and_asks_plugins_once(settings: Sett
 
 def test_a_plugin_returning_something_else_than_a_recognizer_is_named(settings: Settings) -> None:
     context = _context(settings, TicketRecognizers(recognizers=["not a recognizer"]))
-    with pytest.raises(PluginError, match="EntityRecognizer.*str"):
+    with pytest.raises(PluginError, match=r"EntityRecognizer.*str"):
         analyze_texts(["text"], context)
 
 

@@ -17,7 +17,7 @@ def test_every_python_example_of_the_redaction_guide_runs(detect_context: StageC
     assert len(blocks) == 3
     namespace: dict[str, object] = {"context": detect_context}
     for block in blocks:
-        exec(compile(block, str(DOC), "exec"), namespace)  # noqa: S102 - our own documentation
+        exec(compile(block, str(DOC), "exec"), namespace)  # our own documentation
     recognizers = namespace["docveil_text_recognizers"](detect_context)  # type: ignore[operator]
     assert [type(r) for r in recognizers] == [PatternRecognizer]
     assert [r.supported_entities for r in recognizers] == [["EMPLOYEE_ID"]]

@@ -75,7 +75,7 @@ def redacted_pdf(written: tuple[bytes, bytes, RedactedDocument]) -> tuple[bytes,
 def test_redacted_pdf_text_has_tokens_and_none_of_the_values(redacted_pdf: tuple[bytes, bytes]) -> None:
     _, output = redacted_pdf
     text = "\n".join(extracted(output))
-    for value in PLANTED + ("Thomas Becker",):
+    for value in (*PLANTED, "Thomas Becker"):
         assert value not in text
     assert "<PERSON_" in text and "<PHONE_NUMBER_" in text and "<EMAIL_ADDRESS_" in text
     assert "Intake note" in text and "Nothing else to report." in text

@@ -57,7 +57,7 @@ def test_each_operator_is_chosen_per_entity_type() -> None:
 
 def test_vault_entries_are_one_per_distinct_value() -> None:
     # spaCy may call the same name a place elsewhere: still one subject, one vault entry.
-    findings = FINDINGS + [span("JANE ROE", "LOCATION", text=TEXT + " JANE ROE")]
+    findings = [*FINDINGS, span("JANE ROE", "LOCATION", text=TEXT + " JANE ROE")]
     _, records, entries = redact(TEXT + " JANE ROE", findings)
     assert len(records) == 5
     assert sorted(e.entity_type for e in entries) == ["EMAIL_ADDRESS", "PERSON", "PHONE_NUMBER"]
@@ -75,7 +75,7 @@ def test_manifest_holds_no_values() -> None:
 
 
 def test_an_unknown_operator_is_a_config_error_naming_it() -> None:
-    with pytest.raises(ConfigError, match="'blur'.*PERSON") as caught:
+    with pytest.raises(ConfigError, match=r"'blur'.*PERSON") as caught:
         redact(TEXT, FINDINGS, operator_for=lambda _t: "blur")
     assert "Jane" not in str(caught.value)
 
@@ -148,7 +148,7 @@ def test_document_pages_keep_their_character_boxes_aligned() -> None:
 
 def test_findings_for_a_different_number_of_pages_are_refused() -> None:
     document = Document("a.txt", "text/plain", (Page(1, TEXT),), "0" * 64)
-    with pytest.raises(DocveilError, match="a.txt: 2 lists of findings for 1 pages"):
+    with pytest.raises(DocveilError, match=r"a\.txt: 2 lists of findings for 1 pages"):
         redact_document(document, [[], []], tenant="acme", pseudonymizer=PSEUDONYMIZER,
                         operators=OPERATORS, operator_for=lambda _t: "pseudonym")
 
@@ -156,6 +156,6 @@ def test_findings_for_a_different_number_of_pages_are_refused() -> None:
 def test_char_boxes_that_do_not_match_the_text_are_refused() -> None:
     page = Page(1, TEXT, char_boxes=(BBox(0, 0, 1, 1),))
     document = Document("b.pdf", "application/pdf", (page,), "0" * 64)
-    with pytest.raises(DocveilError, match="b.pdf: page 1 has 1 character boxes"):
+    with pytest.raises(DocveilError, match=r"b\.pdf: page 1 has 1 character boxes"):
         redact_document(document, [FINDINGS], tenant="acme", pseudonymizer=PSEUDONYMIZER,
                         operators=OPERATORS, operator_for=lambda _t: "pseudonym")

@@ -65,7 +65,7 @@ def load(context: StageContext) -> Scrfd:
         session = onnxruntime.InferenceSession(str(path), providers=providers(context.settings.device))
         model = SCRFD(model_file=str(path), session=session)
         model.prepare(0, input_size=INPUT_SIZE, det_thresh=threshold)
-    except Exception as exc:  # noqa: BLE001 - onnxruntime and insightface raise many kinds
+    except Exception as exc:  # onnxruntime and insightface raise many kinds
         raise ConfigError(f"{MODEL_ENV}: {path} is not an SCRFD model onnxruntime can run "
                           f"({type(exc).__name__})") from None
     logger.info("SCRFD face detector ready on %s", session.get_providers()[0])

@@ -8,6 +8,7 @@ endpoint was doing with it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -73,10 +74,8 @@ class BodyLimitMiddleware:
                 started = True
             await send(message)
 
-        try:
+        with contextlib.suppress(_BodyTooLarge):
             await self.app(scope, counting_receive, guarded_send)
-        except _BodyTooLarge:
-            pass
         if exceeded and not started:  # the endpoint stopped at the limit, or swallowed it silently
             await _drain(receive)
             await _refuse(send, limit)

@@ -168,8 +168,8 @@ def _second_look(model: CenterFace, rgb: np.ndarray, candidates: np.ndarray, thr
         left, top, side = _crop_square(candidate)
         # Square crops from a black-padded copy, all of one size, laid side by side in one row:
         # one run over the row costs less than a batch of the crops.
-        matrix = np.float32([[CROP_SIDE / side, 0, -(left + CROP_SIDE) * CROP_SIDE / side],
-                             [0, CROP_SIDE / side, -(top + CROP_SIDE) * CROP_SIDE / side]])
+        matrix = np.array([[CROP_SIDE / side, 0, -(left + CROP_SIDE) * CROP_SIDE / side],
+                           [0, CROP_SIDE / side, -(top + CROP_SIDE) * CROP_SIDE / side]], dtype=np.float32)
         crops.append(cv2.warpAffine(padded, matrix, (CROP_SIDE, CROP_SIDE), flags=cv2.INTER_CUBIC))
         origins.append((left, top, side / CROP_SIDE))
     boxes = model.run(np.concatenate(crops, axis=1), threshold)

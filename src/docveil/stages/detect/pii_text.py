@@ -166,7 +166,7 @@ def analyze_texts(texts: Sequence[str], context: StageContext) -> list[list[Find
             score_threshold=context.settings.score_threshold)
     except DocveilError:
         raise
-    except Exception as exc:  # noqa: BLE001 - any failure inside Presidio, reported without text
+    except Exception as exc:  # any failure inside Presidio, reported without text
         # Presidio's messages may quote the text: only the kind and place of failure leave here.
         frame = traceback.extract_tb(exc.__traceback__)[-1]
         raise DocveilError(f"text PII detection failed with {type(exc).__name__} at "

@@ -43,7 +43,7 @@ def text_regions(words: Sequence[OcrWord], text: str, findings: Sequence[Finding
     """One region per finding and text line: the union of the boxes of the words the finding
     touches on that line (a finding that wraps onto a second line gets a box on each)."""
     spans = word_spans(words, text)
-    regions = []
+    regions: list[Region] = []
     for finding in findings:
         lines: dict[int, BBox] = {}
         for word, (start, end) in zip(words, spans, strict=True):

@@ -97,7 +97,7 @@ def onnx_query_encoder(encoder: SentenceTransformerEncoder, cache_dir: Path) -> 
         session = load_or_export(
             path, lambda target: _export(transformer, model.tokenizer, target),
             lambda source: onnxruntime.InferenceSession(str(source), options, providers=["CPUExecutionProvider"]))
-    except Exception as exc:  # noqa: BLE001 - any export or load failure: torch still works
+    except Exception as exc:  # any export or load failure: torch still works
         logger.warning("ONNX export of text model %s failed (%s): queries are encoded with torch",
                        encoder.name, type(exc).__name__)
         return None

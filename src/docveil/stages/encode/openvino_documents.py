@@ -134,7 +134,7 @@ def openvino_documents(encoder: SentenceTransformerEncoder, cache_dir: Path, *,
     try:
         compiled = load_or_export(path, lambda target: _convert(transformer, model, target),
                                   lambda source: openvino.Core().compile_model(str(source), "CPU", config))
-    except Exception as exc:  # noqa: BLE001 - any conversion or load failure: torch still works
+    except Exception as exc:  # any conversion or load failure: torch still works
         logger.warning("OpenVINO conversion of text model %s failed (%s): documents are encoded "
                        "with torch", encoder.name, type(exc).__name__)
         return None

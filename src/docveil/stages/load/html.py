@@ -130,7 +130,7 @@ class _TextWriter:
             self._pending_cell = True
 
     def text(self, value: str) -> None:
-        if self._preserve_depth:
+        if self._preserve_depth:  # noqa: SIM108 - two normalisations read better apart
             value = value.replace("\r\n", "\n").replace("\r", "\n")
         else:
             value = _SPACES.sub(" ", value)

@@ -83,7 +83,7 @@ _METADATA_KEYS = ("Title", "Author", "Subject", "Creator", "Producer")
 # pdfium marks a hyphen it joined across a line end with U+0002.
 _PDFIUM_HYPHEN = 0x02
 # Control characters: pdfium leaves some out of its own page text, and none belong in ours.
-_DROPPED_CODES = (frozenset(range(0x00, 0x20)) - {0x09, 0x0A, 0x0D}) | frozenset(range(0x7F, 0xA0)) | {0xFFFE, 0xFFFF}
+_DROPPED_CODES = (frozenset(range(0x20)) - {0x09, 0x0A, 0x0D}) | frozenset(range(0x7F, 0xA0)) | {0xFFFE, 0xFFFF}
 # Fonts with a broken Unicode map often give windows-1252 codes for quotes and dashes
 # (0x93 for a left double quote): read those as windows-1252 rather than lose them.
 _CP1252_REPAIRS = {code: ord(bytes([code]).decode("cp1252")) for code in range(0x80, 0xA0)

@@ -45,6 +45,7 @@ from docveil.types import (
     RedactedDocument,
     RedactedImage,
     RedactedPage,
+    RedactionRecord,
     Region,
     RegionRecord,
 )
@@ -96,7 +97,7 @@ def redact_image(image: Any, context: StageContext, *, pseudonymizer: Pseudonymi
     text, _ = page_text(prepared.words or ())
     findings = detect_texts([text], context)[0] if text.strip() else []
     regions = detect_image_regions([prepared], context)[0]
-    operator_for = context.settings.operator_for
+    operator_for: Callable[[str], str] = context.settings.operator_for
     if pseudonymizer is None:
         # A throwaway key: digests are computed but no pseudonym is ever shown or stored.
         pseudonymizer = Pseudonymizer(os.urandom(KEY_BYTES))
@@ -172,7 +173,7 @@ def redact_image_document(
     """Redact a document with image pages: ``findings[i]`` are in ``pages[i].text``,
     ``regions[j]`` are those of the j-th page that has an image. Text pages are redacted as text."""
     pages: list[RedactedPage] = []
-    manifest = []
+    manifest: list[RedactionRecord] = []
     records: list[RegionRecord] = []
     vault: dict[str, PseudonymEntry] = {}
     image_regions = iter(regions)

@@ -118,7 +118,7 @@ def redact_document(
     pages: list[RedactedPage] = []
     manifest: list[RedactionRecord] = []
     vault: dict[str, PseudonymEntry] = {}
-    for page, page_findings in zip(document.pages, findings):
+    for page, page_findings in zip(document.pages, findings, strict=True):
         redacted, records, entries = redact_text(
             page.text, [replace(f, page=page.number) for f in page_findings],
             tenant=tenant, pseudonymizer=pseudonymizer, operators=operators,
