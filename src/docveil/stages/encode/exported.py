@@ -12,7 +12,7 @@ import threading
 import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -51,9 +51,17 @@ def pooling_of(model: Any) -> str | None:
     return {"mean": "mean", "cls": "cls"}.get(str(mode))
 
 
-def twin_parts(encoder: Any, library: str, what: str) -> tuple[Any, str] | None:
-    """The imported runtime ``library`` and the pooling of ``encoder``'s model, or None (logged)
-    where a twin cannot be made: ``what`` (e.g. "queries") then stays on torch."""
+class TwinParts(NamedTuple):
+    runtime: Any  # the imported library
+    pooling: str
+    model: Any  # the SentenceTransformer
+    transformer: Any  # its Hugging Face transformer
+
+
+def twin_parts(encoder: Any, library: str, what: str) -> TwinParts | None:
+    """The imported runtime ``library``, the pooling of ``encoder``'s model, the model and its
+    transformer; or None (logged) where a twin cannot be made: ``what`` (e.g. "queries") then
+    stays on torch."""
     import importlib
 
     try:
@@ -61,12 +69,13 @@ def twin_parts(encoder: Any, library: str, what: str) -> tuple[Any, str] | None:
     except ImportError:
         logger.info("%s is not installed: %s are encoded with torch", library, what)
         return None
-    pooling = pooling_of(encoder.model)
+    model = encoder.model
+    pooling = pooling_of(model)
     if pooling is None:
         logger.info("text model %s has modules or pooling that %s does not handle: %s are encoded "
                     "with torch", encoder.name, library, what)
         return None
-    return runtime, pooling
+    return TwinParts(runtime, pooling, model, model[0].auto_model)
 
 
 def export_key(transformer: Any, *versions: str) -> str:

@@ -87,15 +87,13 @@ def onnx_query_encoder(encoder: SentenceTransformerEncoder, cache_dir: Path) -> 
     parts = twin_parts(encoder, "onnxruntime", "queries")
     if parts is None:
         return None
-    onnxruntime, pooling = parts
-    model = encoder.model
-    transformer = model[0].auto_model
+    onnxruntime, pooling, model, transformer = parts
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
     path = cache_dir / f"{export_key(transformer, EXPORT_VERSION, onnxruntime.__version__)}.onnx"
     try:
         session = load_or_export(
-            path, lambda target: _export(transformer, model.tokenizer, target),
+            path, lambda target: _export(transformer, model, target),
             lambda source: onnxruntime.InferenceSession(str(source), options, providers=["CPUExecutionProvider"]))
     except Exception as exc:  # any export or load failure: torch still works
         logger.warning("ONNX export of text model %s failed (%s): queries are encoded with torch",
@@ -105,11 +103,11 @@ def onnx_query_encoder(encoder: SentenceTransformerEncoder, cache_dir: Path) -> 
     return checked(twin, twin.encode, encoder.encode_with_torch, path, f"ONNX export of text model {encoder.name}")
 
 
-def _export(transformer: Any, tokenizer: Any, path: Path) -> None:
+def _export(transformer: Any, model: Any, path: Path) -> None:
     import torch
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    sample = tokenizer(list(PROBES), padding=True, return_tensors="pt")
+    sample = {name: torch.from_numpy(array) for name, array in features(model, PROBES).items()}
     previous = transformer.config._attn_implementation
     transformer.set_attn_implementation("eager")  # ONNX Runtime fuses the plain attention graph
     try:

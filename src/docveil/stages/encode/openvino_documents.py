@@ -126,9 +126,7 @@ def openvino_documents(encoder: SentenceTransformerEncoder, cache_dir: Path, *,
     parts = twin_parts(encoder, "openvino", "documents")
     if parts is None:
         return None
-    openvino, pooling = parts
-    model = encoder.model
-    transformer = model[0].auto_model
+    openvino, pooling, model, transformer = parts
     config = {"INFERENCE_PRECISION_HINT": _PRECISION_HINTS[encoder.plan.dtype], "PERFORMANCE_HINT": "THROUGHPUT"}
     path = cache_dir / f"{export_key(transformer, EXPORT_VERSION, openvino.__version__)}.xml"
     try:
@@ -150,8 +148,7 @@ def _convert(transformer: Any, model: Any, path: Path) -> None:
     import torch
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    sample = features(model, list(PROBES))
-    example = {name: torch.from_numpy(array) for name, array in sample.items()}
+    example = {name: torch.from_numpy(array) for name, array in features(model, PROBES).items()}
     with tempfile.TemporaryDirectory(dir=path.parent) as work, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with torch.no_grad():
