@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -202,6 +203,40 @@ def test_a_copy_in_the_next_batch_is_a_duplicate_of_the_stored_document(engine: 
     assert not stored.duplicate and duplicate.duplicate
     assert duplicate.document_id == stored.document_id
     assert counts(engine, "acme")["documents"] == 1
+
+
+def test_copies_in_one_batch_are_each_reported_as_duplicates_of_the_stored_one(engine: Engine,
+                                                                                tmp_path: Path) -> None:
+    text = "Minutes: Jane Roe signed off the Q3 budget for the Leeds site."
+    paths = [tmp_path / name for name in ("a.txt", "b.txt", "c.txt")]
+    for path in paths:
+        path.write_text(text)
+    report = engine.ingest(paths, ALICE)
+    assert [(Path(d.source).name, d.duplicate) for d in report.ingested] == [
+        ("a.txt", False), ("b.txt", True), ("c.txt", True)]
+    assert len({d.document_id for d in report.ingested}) == 1
+    assert counts(engine, "acme")["documents"] == 1
+
+
+@pytest.mark.parametrize("as_type", [str, Path])
+def test_one_path_given_alone_is_that_file(engine: Engine, tmp_path: Path, monkeypatch, as_type) -> None:
+    (tmp_path / "other.txt").write_text("A file beside it that must not be ingested.")
+    (tmp_path / "notes.txt").write_text("Notes from the supplier meeting about the delivery dates.")
+    monkeypatch.chdir(tmp_path)
+    report = engine.ingest(as_type("notes.txt"), ALICE)
+    assert [(d.source, d.duplicate) for d in report.ingested] == [("notes.txt", False)] and not report.failed
+
+
+def test_a_file_name_that_is_not_utf8_is_stored_under_an_escaped_name(engine: Engine, tmp_path: Path) -> None:
+    folder = os.fsencode(tmp_path)
+    with open(os.path.join(folder, b"caf\xe9 receipts.txt"), "wb") as out:
+        out.write(b"Receipts for the catering order of the spring party.")
+    (tmp_path / "plain.txt").write_text("Plain notes about the parking permits.")
+    report = engine.ingest([tmp_path], ALICE)
+    assert not report.failed
+    assert sorted(Path(d.source).name for d in report.ingested) == ["caf\\xe9 receipts.txt", "plain.txt"]
+    [hit] = engine.search("catering receipts spring party", ALICE, k=1)
+    assert Path(hit.source).name == "caf\\xe9 receipts.txt"
 
 
 def test_no_unredacted_text_reaches_the_encoder(settings, db) -> None:

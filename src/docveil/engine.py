@@ -45,7 +45,7 @@ from docveil.stages.detect.overlaps import resolve_overlaps
 from docveil.stages.detect.regions import detect_image_regions
 from docveil.stages.encode.coalescing import CoalescingEncoder
 from docveil.stages.encode.onnx_queries import query_encoder_for
-from docveil.stages.load.source import load_document, read_source, source_from_bytes
+from docveil.stages.load.source import load_document, read_source, source_from_bytes, source_name
 from docveil.stages.redact.image import redact_image_document
 from docveil.stages.redact.placed_images import redact_placed_images
 from docveil.stages.redact.pseudonyms import TOKEN_PATTERN, Pseudonymizer
@@ -100,6 +100,8 @@ class _Prepared:
     document: RedactedDocument
     content_hash: str
     chunks: tuple[Chunk, ...]
+    copies: tuple[str, ...] = ()
+    """Other sources of this batch with the same content: reported as duplicates of this one."""
 
 
 class Engine:
@@ -130,6 +132,8 @@ class Engine:
 
     @property
     def database(self) -> Database:
+        if self._closed:
+            raise DocveilError("this engine is closed; make a new Engine")
         if self._database is None:
             self._database = Database(self.settings)
         return self._database.open()
@@ -270,7 +274,8 @@ class Engine:
 
     # Ingest
 
-    def ingest(self, paths: Iterable[str | Path | Source], principal: Principal, *, acl: Acl = TENANT_WIDE,
+    def ingest(self, paths: str | Path | Source | Iterable[str | Path | Source], principal: Principal, *,
+               acl: Acl = TENANT_WIDE,
                batch_size: int = INGEST_BATCH_SIZE, progress: ProgressCallback | None = None) -> IngestReport:
         """Load, redact, chunk, encode and store files (folders are walked) or ``Source``s
         (uploads). Each document is stored whole or not at all; a bad file is reported in
@@ -308,7 +313,7 @@ class Engine:
                         try:
                             loaded.append(self.load(path))
                         except DocveilError as exc:
-                            failed.append(_failure(path.name if isinstance(path, Source) else str(path), exc))
+                            failed.append(_failure(path.name if isinstance(path, Source) else source_name(path), exc))
                     prepared, duplicates, bad = self._prepare_documents(loaded, principal)
                     ingested.extend(duplicates)
                     failed.extend(bad)
@@ -341,14 +346,26 @@ class Engine:
             hashes = {id(d): hmac_sha256(hash_key, d.content_hash.encode()).hex() for d in documents}
             existing = repository.existing_hashes(conn, list(hashes.values()))
         fresh: list[Document] = []
+        copies: dict[str, list[str]] = {}
         for document in documents:
-            known = existing.get(hashes[id(document)])
+            digest = hashes[id(document)]
+            known = existing.get(digest)
             if known:
                 duplicates.append(IngestedDocument(known, document.source, document.page_count, 0, 0, duplicate=True))
-            elif hashes[id(document)] not in {hashes[id(d)] for d in fresh}:
+            elif digest in copies:
+                copies[digest].append(document.source)
+            else:
                 fresh.append(document)
-        prepared = [_Prepared(redacted, hashes[id(document)], tuple(self.chunk(redacted)))
-                    for document, redacted in self._redact_isolating_failures(fresh, tenant, pseudonymizer, failed)]
+                copies[digest] = []
+        prepared = []
+        for document, redacted in self._redact_isolating_failures(fresh, tenant, pseudonymizer):
+            digest = hashes[id(document)]
+            try:
+                if isinstance(redacted, DocveilError):
+                    raise redacted
+                prepared.append(_Prepared(redacted, digest, tuple(self.chunk(redacted)), tuple(copies[digest])))
+            except DocveilError as exc:  # its redaction or its chunking failed
+                failed.extend(_failure(source, exc) for source in (document.source, *copies[digest]))
         return prepared, duplicates, failed
 
     def _encode_and_store(self, prepared: Sequence[_Prepared], principal: Principal, acl: Acl,
@@ -361,31 +378,35 @@ class Engine:
             doc_vectors = vectors[offset:offset + len(item.chunks)]
             offset += len(item.chunks)
             try:
-                ingested.append(self._store(item, doc_vectors, principal, acl))
+                stored = self._store(item, doc_vectors, principal, acl)
+                ingested.append(stored)
+                known = stored.document_id
+                copies = item.copies
             except psycopg.errors.UniqueViolation:
                 # The same content stored meanwhile (by the batch before, or another process).
                 with self._transaction(principal.tenant) as conn:
                     known = repository.existing_hashes(conn, [item.content_hash]).get(item.content_hash, "")
-                ingested.append(IngestedDocument(known, item.document.source, item.document.page_count, 0, 0,
-                                                 duplicate=True))
+                copies = (item.document.source, *item.copies)
             except (DocveilError, psycopg.Error) as exc:
-                failed.append(_failure(item.document.source, exc))
+                failed.extend(_failure(source, exc) for source in (item.document.source, *item.copies))
+                continue
+            ingested.extend(IngestedDocument(known, source, item.document.page_count, 0, 0, duplicate=True)
+                            for source in copies)
         return ingested, failed
 
-    def _redact_isolating_failures(self, documents: Sequence[Document], tenant: str,
-                                   pseudonymizer: Pseudonymizer,
-                                   failed: list[Failure]) -> Iterator[tuple[Document, RedactedDocument]]:
+    def _redact_isolating_failures(self, documents: Sequence[Document], tenant: str, pseudonymizer: Pseudonymizer,
+                                   ) -> Iterator[tuple[Document, RedactedDocument | DocveilError]]:
+        """Each document with its redaction, or with the error that stopped it: one bad document
+        (or a plugin failing on it) does not stop the others."""
         try:
             yield from zip(documents, self._redact_batch(documents, tenant, pseudonymizer), strict=True)
             return
-        except DocveilError:
+        except DocveilError as exc:
             if len(documents) == 1:
-                raise
+                yield documents[0], exc
+                return
         for document in documents:  # find the culprit; the others still go through
-            try:
-                yield document, self._redact_batch([document], tenant, pseudonymizer)[0]
-            except DocveilError as exc:
-                failed.append(_failure(document.source, exc))
+            yield from self._redact_isolating_failures([document], tenant, pseudonymizer)
 
     def _store(self, item: _Prepared, vectors: np.ndarray, principal: Principal, acl: Acl) -> IngestedDocument:
         document, tenant = item.document, principal.tenant
@@ -428,6 +449,7 @@ class Engine:
         replaced by the tenant's pseudonyms before it is embedded."""
         if not 1 <= k <= 1000:
             raise ValueError("k must be between 1 and 1000")
+        _require_query(query)
         self._authorize(principal, "search", {})
         encoder = self.text_encoder
         self._ensure_text_vectors(encoder)
@@ -638,6 +660,8 @@ class Engine:
 
     def documents(self, principal: Principal, *, limit: int = 1000, offset: int = 0) -> list[DocumentInfo]:
         """The documents ``principal`` may read, newest first, with decrypted metadata."""
+        if limit < 1 or offset < 0:
+            raise ValueError("limit must be positive and offset not negative")
         self._authorize(principal, "documents.list", {})
         with self._transaction(principal.tenant) as conn:
             rows = repository.visible_documents(conn, principal, limit=limit, offset=offset)
@@ -665,7 +689,7 @@ class Engine:
 
     def _owned_document(self, conn: psycopg.Connection, principal: Principal, document_id: str,
                         action: str) -> None:
-        owner = repository.document_owner(conn, document_id)
+        owner = repository.document_owner(conn, document_id) if _is_uuid(document_id) else None
         if owner is None:
             raise NotFoundError(f"document {document_id} does not exist in tenant {principal.tenant}")
         self._authorize(principal, action, {"owner": owner})
@@ -878,8 +902,15 @@ class Engine:
     def _authorize(self, principal: Principal, action: str, resource: Mapping[str, Any]) -> None:
         if not isinstance(principal, Principal):
             raise AccessDeniedError("every call needs a Principal")
-        if authorize(self.hook, self.context, principal, action, resource):
-            return
+        try:
+            if authorize(self.hook, self.context, principal, action, resource):
+                return
+        except PluginError as exc:  # a policy that fails denies
+            with self._transaction(principal.tenant) as conn:
+                self._audit(conn, principal, audit.AuditEvent(
+                    "deny", outcome="denied", extra={"action": action, "error": "policy failed"}))
+            raise AccessDeniedError(f"{principal.user} may not {action} in tenant {principal.tenant}: "
+                                    f"an access policy failed ({exc})") from exc
         with self._transaction(principal.tenant) as conn:
             self._audit(conn, principal, audit.AuditEvent("deny", outcome="denied", extra={"action": action}))
         raise AccessDeniedError(f"{principal.user} may not {action} in tenant {principal.tenant}")
@@ -899,7 +930,13 @@ class Engine:
         finally:
             self._outboxes.stack = self._outboxes.stack[:-1]
         for record in outbox:
-            self.hook.docveil_audit_record(record=record.as_dict(), context=self.context)
+            try:
+                self.hook.docveil_audit_record(record=record.as_dict(), context=self.context)
+            except DocveilError as exc:
+                # The action and its record are committed: a sink that is down must not turn
+                # them into an error. The chain in PostgreSQL still holds the record.
+                log.error("audit sink failed; record %s of tenant %s was not forwarded: %s",
+                          record.seq, record.tenant, exc)
 
     def _audit(self, conn: psycopg.Connection, principal: Principal, event: audit.AuditEvent,
                keys: audit.AuditKeys | None = None) -> None:
@@ -950,9 +987,26 @@ def _failure(source: str, exc: BaseException) -> Failure:
     return Failure(source=source, reason=reason, error=type(exc).__name__)
 
 
-def expand_paths(paths: Iterable[str | Path | Source]) -> Iterator[Path | Source]:
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def _require_query(query: object) -> None:
+    if not isinstance(query, str):
+        raise TypeError(f"a query must be text, not {type(query).__name__}")
+    if not query.strip():
+        raise ValueError("the query is empty")
+
+
+def expand_paths(paths: str | Path | Source | Iterable[str | Path | Source]) -> Iterator[Path | Source]:
     """Files as given, folders walked recursively in sorted order (hidden entries skipped);
-    ``Source``s pass through."""
+    ``Source``s pass through. One path or ``Source`` on its own is a list of one."""
+    if isinstance(paths, (str, Path, Source)):
+        paths = [paths]
     for raw in paths:
         if isinstance(raw, Source):
             yield raw

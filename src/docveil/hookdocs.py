@@ -25,7 +25,13 @@ my_plugin = "my_package.my_module"
 or pass it to `Engine(plugins=[my_module])`. `docveil plugins` lists what is registered.
 Block a plugin by name with the `blocked_plugins` setting or `DOCVEIL_BLOCK_PLUGINS`
 (`docveil.security.access` and `docveil.security.audit` are essential and cannot be blocked).
-`DOCVEIL_TRACE_HOOKS=1` traces every hook call.
+`DOCVEIL_TRACE_HOOKS=1` traces every hook call. Two plugins may not share a name.
+
+An exception a hook raises (other than a `DocveilError`, which passes unchanged) comes out as a
+`PluginError` naming the plugin and the hook, with the original chained as its cause: its message
+is not repeated, since it may quote document text. During `Engine.ingest` it fails only the
+document it was raised on. A failing `docveil_authorize` denies (audited); a failing
+`docveil_audit_record` sink is logged and does not undo or fail the committed action.
 
 This page is generated from `src/docveil/hookspecs.py`.
 """

@@ -13,7 +13,7 @@ import pluggy
 
 from docveil import hookspecs
 from docveil.config import Settings
-from docveil.errors import PluginError
+from docveil.errors import DocveilError, PluginError
 
 ENTRY_POINT_GROUP = "docveil"
 
@@ -75,15 +75,54 @@ def make_plugin_manager(settings: Settings, extra_plugins: Iterable[Any] = ()) -
             raise PluginError(f"loading plugins from entry point group {ENTRY_POINT_GROUP!r} failed: {exc}") from exc
     for plugin in extra_plugins:
         name = getattr(plugin, "__name__", None) or type(plugin).__name__
+        if pm.has_plugin(name):
+            raise PluginError(f"two plugins are named {name!r}: give one a distinct __name__")
         if not pm.is_blocked(name):
             pm.register(plugin, name=name)
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
         raise PluginError(str(exc)) from exc
+    _wrap_hook_errors(pm)
     if os.environ.get("DOCVEIL_TRACE_HOOKS"):
         _trace_hook_calls(pm)
     return pm
+
+
+def _wrap_hook_errors(pm: pluggy.PluginManager) -> None:
+    """A hook implementation's own exception comes out as a ``PluginError`` naming the plugin
+    and the hook. Its message stays on the chained cause only: it may quote document text."""
+
+    def before(hook_name: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]) -> None:
+        pass
+
+    def after(outcome: pluggy.Result[Any], hook_name: str, impls: Sequence[pluggy.HookImpl],
+              kwargs: Mapping[str, Any]) -> None:
+        exc = outcome.exception
+        if not isinstance(exc, Exception) or isinstance(exc, DocveilError):
+            return
+        error = PluginError(f"plugin {_raising_plugin(exc, impls)} failed in hook {hook_name}"
+                            f" ({type(exc).__name__}; its message is kept on the chained exception)")
+        error.__cause__ = exc
+        outcome.force_exception(error)
+
+    pm.add_hookcall_monitoring(before, after)
+
+
+def _raising_plugin(exc: BaseException, impls: Sequence[pluggy.HookImpl]) -> str:
+    """The plugin whose implementation the traceback of ``exc`` passes through first."""
+    names = {}
+    for impl in impls:
+        function = getattr(impl.function, "__func__", impl.function)  # a plugin object's method
+        code = getattr(function, "__code__", None)
+        if code is not None:
+            names[code] = impl.plugin_name
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code in names:
+            return names[tb.tb_frame.f_code]
+        tb = tb.tb_next
+    return " or ".join(sorted({impl.plugin_name for impl in impls})) or "(none)"
 
 
 def _trace_hook_calls(pm: pluggy.PluginManager) -> None:

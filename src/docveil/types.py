@@ -6,7 +6,7 @@ Un-redacted content (``Document``) and redacted content (``RedactedDocument``, `
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +47,7 @@ class Principal:
     def __post_init__(self) -> None:
         if not self.tenant or not self.user:
             raise ValueError("a Principal needs a tenant and a user")
-        object.__setattr__(self, "roles", frozenset(self.roles))
+        object.__setattr__(self, "roles", _names(self.roles, "roles"))
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class Source:
     """Raw input handed to loaders: its name, bytes and sniffed media type."""
 
     name: str
-    data: bytes
+    data: bytes = field(repr=False)  # NOT redacted
     media_type: str
 
 
@@ -126,8 +126,8 @@ class Page:
     pixel boxes."""
 
     number: int
-    text: str
-    char_boxes: tuple[BBox | None, ...] | None = None
+    text: str = field(repr=False)  # NOT redacted
+    char_boxes: tuple[BBox | None, ...] | None = field(default=None, repr=False)
     width: float | None = None
     height: float | None = None
     image: PageImage | None = field(default=None, repr=False, compare=False)
@@ -142,7 +142,7 @@ class Document:
     media_type: str
     pages: tuple[Page, ...]
     content_hash: str
-    metadata: Mapping[str, str] = field(default_factory=dict)
+    metadata: Mapping[str, str] = field(default_factory=dict, repr=False)  # NOT redacted
 
     @property
     def page_count(self) -> int:
@@ -372,21 +372,36 @@ class IngestReport:
         return not self.failed
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Acl:
-    """Who may read a document within its tenant. ``"*"`` in roles means every principal."""
+    """Who may read a document within its tenant. ``"*"`` in roles means every principal.
 
-    users: frozenset[str] = frozenset()
-    roles: frozenset[str] = frozenset({"*"})
+    ``Acl()`` is tenant-wide; ``Acl(users={"bob"})`` is Bob alone (roles default to none once
+    users are named); ``Acl(users={"bob"}, roles={"hr"})`` is Bob and the ``hr`` role."""
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "users", frozenset(self.users))
-        object.__setattr__(self, "roles", frozenset(self.roles))
-        if not self.users and not self.roles:
+    users: frozenset[str]
+    roles: frozenset[str]
+
+    def __init__(self, users: Iterable[str] = (), roles: Iterable[str] | None = None) -> None:
+        users = _names(users, "users")
+        roles = (frozenset() if users else frozenset({"*"})) if roles is None else _names(roles, "roles")
+        if not users and not roles:
             raise ValueError("an Acl must allow at least one user or role")
+        object.__setattr__(self, "users", users)
+        object.__setattr__(self, "roles", roles)
 
     def allows(self, principal: Principal) -> bool:
         return principal.user in self.users or bool(self.roles & (principal.roles | {"*"}))
+
+
+def _names(values: Iterable[str], what: str) -> frozenset[str]:
+    """A set of user or role names; a bare string is refused (it would become its letters)."""
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{what} must be a collection of names, not a single string: use {{{values!r}}}")
+    names = frozenset(values)
+    if not all(isinstance(name, str) and name for name in names):
+        raise TypeError(f"{what} must be non-empty strings")
+    return names
 
 
 TENANT_WIDE = Acl()

@@ -318,6 +318,8 @@ class _CountingProvider:
         self.unavailable = False
 
     def wrap(self, data_key: bytes, associated_data: bytes) -> bytes:
+        if self.unavailable:
+            raise ConnectionError("KMS unavailable")
         return self.inner.wrap(data_key, associated_data)
 
     def unwrap(self, wrapped: bytes, associated_data: bytes, key_id: str) -> bytes:
@@ -398,6 +400,9 @@ def test_provider_failures_surface_as_crypto_errors(provider: LocalKeyProvider) 
     with pytest.raises(CryptoError, match="failed to unwrap the 'field' key version 1"):
         DataKeyRing(failing).unwrap_key(wrapped, purpose="field", tenant="acme", version=1,
                                         kek_id=provider.key_id)
+    with pytest.raises(CryptoError, match="failed to wrap a new key") as raised:
+        DataKeyRing(failing).new_wrapped_key("field", "acme", 2)
+    assert isinstance(raised.value.__cause__, ConnectionError)
 
 
 # Secrets refuse to be serialised

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from docveil.context import StageContext
+from docveil.errors import PluginError
 from docveil.hookspecs import hookimpl
 from docveil.types import Principal
 
@@ -41,4 +42,7 @@ def authorize(hook: Any, context: StageContext, principal: Principal, action: st
               resource: Mapping[str, Any]) -> bool:
     """All policies are asked; any False denies, and at least one must allow."""
     votes = hook.docveil_authorize(principal=principal, action=action, resource=dict(resource), context=context)
+    for vote in votes:
+        if not isinstance(vote, bool):  # an empty set or 0 is a mistake, not an abstention
+            raise PluginError(f"an authorize policy returned {type(vote).__name__}; a vote is True, False or None")
     return bool(votes) and all(vote is not False for vote in votes) and any(vote is True for vote in votes)

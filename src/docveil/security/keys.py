@@ -398,7 +398,13 @@ class DataKeyRing:
         # changed meanwhile (a rotation), so the id returned is the one the key is wrapped under.
         while True:
             before = self.provider.key_id
-            wrapped = self.provider.wrap(key, ad)
+            try:
+                wrapped = self.provider.wrap(key, ad)
+            except CryptoError:
+                raise
+            except Exception as exc:  # a KMS client error must still read as a key failure
+                raise CryptoError(f"key provider {type(self.provider).__name__} failed to wrap a new "
+                                  f"key ({type(exc).__name__})") from exc
             if self.provider.key_id == before:
                 return wrapped, before
 

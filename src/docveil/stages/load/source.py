@@ -36,7 +36,7 @@ def read_source(path: Path | str, settings: Settings) -> Source:
     Raises ``LoadError`` (missing, not a regular file, unreadable, empty) or
     ``LimitExceededError`` (too large, decided from the file's size before reading it).
     """
-    name = str(path)
+    name = source_name(path)
     try:
         # Non-blocking, so a named pipe cannot hang the open; the checks then run on the opened
         # file itself, not on whatever the path pointed to a moment earlier.
@@ -70,7 +70,22 @@ def source_from_bytes(name: str, data: bytes, settings: Settings) -> Source:
     """A ``Source`` for content that did not come from a file (an upload), with the same checks."""
     if not name:
         raise ValueError("a source needs a name")
-    return _make_source(name, bytes(data), settings)
+    return _make_source(source_name(name), bytes(data), settings)
+
+
+def source_name(path: str | Path) -> str:
+    """``path`` as text that can be printed and stored: a file name that is not valid UTF-8
+    keeps its odd bytes as ``\\xNN`` escapes instead of failing later."""
+    name = os.fspath(path)
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        pass
+    try:  # bytes the file system gave that are not UTF-8 (os.fsdecode's surrogates)
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def load_document(source: Source, context: StageContext) -> Document:

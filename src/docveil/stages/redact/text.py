@@ -63,7 +63,13 @@ def redact_text(
             raise ConfigError(f"unknown redaction operator {name!r} (for {finding.entity_type}); "
                               f"known operators: {', '.join(sorted(operators))}") from None
         digest = pseudonymizer.digest(value, finding.entity_type)
-        replacement = operator(value, finding.entity_type, digest)
+        try:
+            replacement = operator(value, finding.entity_type, digest)
+        except DocveilError:
+            raise
+        except Exception as exc:  # its message may quote the value: kept on the cause only
+            raise PluginError(f"redaction operator {name!r} failed on a {finding.entity_type} value "
+                              f"({type(exc).__name__})") from exc
         if not isinstance(replacement, str):
             raise PluginError(f"redaction operator {name!r} returned {type(replacement).__name__}, "
                               "not str")

@@ -1,0 +1,70 @@
+"""The Python API refuses misuse with docveil's own errors, and its values do not print the
+personal data they hold."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from docveil.engine import Engine
+from docveil.errors import DocveilError, NotFoundError
+from docveil.types import Acl, Principal, Source
+
+ALICE = Principal("acme", "alice")
+ADMIN = Principal("acme", "root", frozenset({"admin"}))
+PLANTED = "Henrietta Vandermolen"
+
+
+def test_an_acl_naming_only_users_is_for_those_users_alone(engine: Engine, tmp_path: Path) -> None:
+    assert Acl(users={"bob"}).roles == frozenset()
+    assert Acl().roles == frozenset({"*"})
+    assert Acl(users={"bob"}, roles={"hr"}).roles == frozenset({"hr"})
+    path = tmp_path / "bonus.txt"
+    path.write_text("Private bonus letter for the head of logistics.")
+    engine.ingest([path], ALICE, acl=Acl(users={"bob"}))
+    assert engine.search("private bonus letter", Principal("acme", "bob"))
+    assert engine.search("private bonus letter", Principal("acme", "carol", frozenset({"analyst"}))) == []
+
+
+@pytest.mark.parametrize("field", ["roles", "users"])
+def test_a_single_string_for_a_set_of_names_is_refused(field: str) -> None:
+    with pytest.raises(TypeError, match=f"{field} must be a collection of names"):
+        Principal("acme", "dave", roles="admin") if field == "roles" else Acl(users="dave")  # type: ignore[arg-type]
+
+
+def test_an_engine_refuses_work_after_close(settings, db, model_stash) -> None:
+    engine = Engine(settings, database=db, stash=model_stash)
+    engine.close()
+    with pytest.raises(DocveilError, match="engine is closed"):
+        engine.search("anything", ALICE)
+    with pytest.raises(DocveilError, match="engine is closed"):
+        engine.documents(ALICE)
+
+
+@pytest.mark.parametrize("document_id", ["not-a-uuid", "", "00000000-0000-0000-0000-000000000000"])
+def test_an_unknown_or_malformed_document_id_is_not_found(engine: Engine, document_id: str) -> None:
+    with pytest.raises(NotFoundError):
+        engine.delete_document(document_id, ADMIN)
+    with pytest.raises(NotFoundError):
+        engine.set_acl(document_id, Acl(), ADMIN)
+
+
+@pytest.mark.parametrize(("call", "error"), [
+    (lambda e: e.search("", ALICE), ValueError),
+    (lambda e: e.search("   ", ALICE), ValueError),
+    (lambda e: e.search(None, ALICE), TypeError),
+    (lambda e: e.documents(ALICE, limit=-1), ValueError),
+    (lambda e: e.documents(ALICE, offset=-1), ValueError),
+], ids=["empty", "blank", "none", "limit", "offset"])
+def test_bad_arguments_are_refused_before_any_work(engine: Engine, call, error) -> None:
+    with pytest.raises(error):
+        call(engine)
+
+
+def test_loaded_documents_and_sources_do_not_print_their_content(engine: Engine, tmp_path: Path) -> None:
+    text = f"Letter to {PLANTED}, 12 Harbour Road."
+    document = engine.load(Source("letter.txt", text.encode(), "text/plain"))
+    assert document.pages[0].text == text
+    assert PLANTED not in repr(document)
+    assert PLANTED not in repr(Source("letter.txt", text.encode(), "text/plain"))
