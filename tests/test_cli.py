@@ -68,6 +68,11 @@ def test_ingest_search_and_audit_from_the_command_line(cli_env, tmp_path: Path) 
     shown = run(cli_env, "audit", "show", "--role", "auditor", "--action", "search", "--json")
     assert [r["action"] for r in json.loads(shown.stdout)] == ["search"]
 
+    forgotten = run(cli_env, "forget", "--subject", "Maria Gonzalez", "--subject", "maria.gonzalez@example.org",
+                    "--role", "privacy-officer", "--json")
+    assert forgotten.exit_code == 0, forgotten.stderr
+    assert json.loads(forgotten.stdout)["vault_entries"] == 2
+
 
 def test_redact_writes_redacted_text_and_a_value_free_manifest(cli_env, tmp_path: Path) -> None:
     note = next(p for p in sample_paths() if p.name == "intake_note.txt")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -114,7 +114,8 @@ class AsyncEngine:
     async def delete_document(self, document_id: str, principal: Principal) -> None:
         await self._run(self._short, self.engine.delete_document, document_id, principal)
 
-    async def forget(self, subject: str, principal: Principal, *, delete_documents: bool = False) -> ForgetResult:
+    async def forget(self, subject: str | Sequence[str], principal: Principal, *,
+                     delete_documents: bool = False) -> ForgetResult:
         return await self._run(self._long, self.engine.forget, subject, principal, delete_documents=delete_documents)
 
     # Audit review

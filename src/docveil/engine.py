@@ -711,21 +711,30 @@ class Engine:
 
     # Forget
 
-    def forget(self, subject: str, principal: Principal, *, delete_documents: bool = False) -> ForgetResult:
+    def forget(self, subject: str | Sequence[str], principal: Principal, *,
+               delete_documents: bool = False) -> ForgetResult:
         """Crypto-shred a data subject: destroy their vault entries and key, take their token out
-        of every chunk (re-embedded), and optionally delete documents that only concern them."""
+        of every chunk (re-embedded), and optionally delete documents that only concern them.
+
+        ``subject`` is one value or several naming the same person (``["Jane Roe",
+        "jane@example.org"]``): each is a subject of its own in the vault, and a document that
+        names only them is deleted only when all of them are forgotten together."""
+        subjects = [subject] if isinstance(subject, str) else list(subject)
+        if not subjects or not all(isinstance(value, str) and value.strip() for value in subjects):
+            raise ValueError("forget needs at least one non-empty value naming the subject")
         self._authorize(principal, "forget", {})
         encoder = self.text_encoder
         with self._transaction(principal.tenant) as conn:
             pseudonymizer = self._pseudonymizer(conn, principal.tenant)
-            digests = {pseudonymizer.digest(subject, entity_type) for entity_type in _QUERY_LOOKUP_TYPES}
+            digests = {pseudonymizer.digest(value, entity_type)
+                       for value in subjects for entity_type in _QUERY_LOOKUP_TYPES}
             found = self.vault.known_tokens(conn, digests)
             result = self.vault.forget(conn, sorted(found), delete_documents=delete_documents)
             rewritten = self._scrub_tokens(conn, dict(found.values()), encoder)
             self._audit(conn, principal, audit.AuditEvent(
                 "forget", outcome="ok" if found else "not_found",
-                counts={"vault_entries": result.vault_entries, "documents_deleted": result.documents_deleted,
-                        "chunks_rewritten": rewritten}))
+                counts={"values": len(subjects), "vault_entries": result.vault_entries,
+                        "documents_deleted": result.documents_deleted, "chunks_rewritten": rewritten}))
         return result
 
     def _scrub_tokens(self, conn: psycopg.Connection, tokens: Mapping[str, str], encoder: TextEncoder) -> int:

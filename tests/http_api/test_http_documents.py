@@ -194,3 +194,17 @@ def test_redact_to_a_file_returns_a_redacted_pdf_image_or_text(server) -> None:
     assert Image.open(io.BytesIO(image.content)).size == (120, 80)
     assert text.headers["content-type"].startswith("text/plain")
     assert "<PERSON_" in text.text and "Maria Gonzalez" not in text.text
+
+
+def test_forget_takes_all_values_of_a_person_in_one_request(server) -> None:
+    letter = b"Letter from Margaret Thompson about her claim, sent to margaret.thompson@example.net today."
+    with server.client("admin") as client:
+        stored = client.post("/v1/documents", files=[("files", ("claim_reply.txt", letter, "text/plain"))])
+        assert stored.status_code == 200 and not stored.json()["failed"]
+        refused = [client.post("/v1/forget", json={"subject": body}) for body in ([], [""], ["ok", " "])]
+        forgotten = client.post("/v1/forget", json={
+            "subject": ["Margaret Thompson", "margaret.thompson@example.net"], "delete_documents": True})
+    assert [r.status_code for r in refused] == [422, 422, 422]
+    assert forgotten.status_code == 200, forgotten.text
+    assert forgotten.json() == {"subject_found": True, "vault_entries": 2, "documents_deleted": 1,
+                                "documents_kept": 0}

@@ -23,6 +23,7 @@ OFFICER = Principal(TENANT, "officer", frozenset({"privacy-officer"}))
 ADMIN = Principal(TENANT, "root", frozenset({"admin"}))
 REIDENTIFIER = Principal(TENANT, "resolver", frozenset({"reidentify"}))
 AUDITOR = Principal(TENANT, "auditor", frozenset({"auditor"}))
+SUBJECT_EMAIL = "ingrid.holm@example.no"
 FILES = {
     "only_subject.txt": f"Therapy session notes. {SUBJECT} described trouble sleeping since the accident. "
                         "The next session is booked for the following week.\n",
@@ -171,3 +172,40 @@ def test_forget_without_the_privacy_officer_or_admin_role_is_denied_and_audited(
         (p.user, "denied", "forget") for p in intruders]
     assert engine.audit_records(AUDITOR, action="forget") == []
     assert engine.audit_verify(AUDITOR).ok
+
+
+def test_forgetting_all_values_of_a_person_at_once_shreds_each_and_deletes_what_only_they_name(
+        engine: Engine, tmp_path: Path) -> None:
+    (tmp_path / "letter.txt").write_text(f"Reply to {SUBJECT} about her insurance claim, sent to {SUBJECT_EMAIL} "
+                                         "on Monday.\n", encoding="utf-8")
+    (tmp_path / "memo.txt").write_text(f"{OTHER} will phone {SUBJECT_EMAIL} about the missing form.\n",
+                                       encoding="utf-8")
+    report = engine.ingest([tmp_path], WRITER)
+    assert report.ok
+    ids = {Path(d.source).name: d.document_id for d in report.ingested}
+    with engine.database.admin() as conn:
+        tokens = {m.group(0) for (text,) in conn.execute("SELECT text FROM chunks") for m in TOKEN_PATTERN.finditer(text)}
+    values = set(engine.reidentify(tokens, REIDENTIFIER).values())
+    assert {SUBJECT, SUBJECT_EMAIL, OTHER} <= values
+
+    # The name alone leaves the email resolvable, and the letter (which also names the email) stays.
+    only_name = engine.forget(SUBJECT, OFFICER, delete_documents=True)
+    assert only_name.subject_found and only_name.documents_deleted == 0
+    assert SUBJECT_EMAIL in engine.reidentify(tokens, REIDENTIFIER).values()
+
+    both = engine.forget([SUBJECT, SUBJECT_EMAIL], OFFICER, delete_documents=True)
+    assert both.subject_found and both.documents_deleted == 1
+    assert set(engine.reidentify(tokens, REIDENTIFIER).values()) == {OTHER}
+    assert {i.document_id for i in engine.documents(READER)} == {ids["memo.txt"]}
+    for query in (SUBJECT, SUBJECT_EMAIL):
+        assert all(SUBJECT_EMAIL not in h.text and SUBJECT not in h.text for h in engine.search(query, READER))
+    records = engine.audit_records(AUDITOR, action="forget")
+    assert [r.counts["values"] for r in records] == [1, 2]
+    assert SUBJECT_EMAIL not in str([r.as_dict() for r in records])
+    assert engine.audit_verify(AUDITOR).ok
+
+
+@pytest.mark.parametrize("subject", ["", "   ", [], ["Ingrid Holm", ""]])
+def test_forget_refuses_an_empty_subject(engine: Engine, subject: object) -> None:
+    with pytest.raises(ValueError, match="non-empty value"):
+        engine.forget(subject, OFFICER)  # type: ignore[arg-type]

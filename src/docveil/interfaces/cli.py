@@ -221,7 +221,7 @@ def ask(
 
 @app.command()
 def forget(
-    subject: Annotated[str, typer.Option("--subject", help="The value naming the data subject (e.g. a full name or email).")],
+    subject: Annotated[list[str], typer.Option("--subject", help="A value naming the data subject (a full name, an email); repeat it for each value of the same person.")],
     delete_documents: Annotated[bool, typer.Option("--delete-documents", help="Also delete documents that concern only this subject.")] = False,
     tenant: TenantOpt = "default", user: UserOpt = None, role: RoleOpt = None, as_json: JsonOpt = False,
 ) -> None:

@@ -242,8 +242,12 @@ class AnswerBody(_Model):
 # Forget and re-identification
 
 
+SubjectValue = Annotated[str, Field(min_length=1, max_length=1000, pattern=r"\S")]
+
+
 class ForgetRequest(_Request):
-    subject: str = Field(min_length=1, max_length=1000, pattern=r"\S", description="The value naming the data subject (a name, an email).")
+    subject: SubjectValue | Annotated[list[SubjectValue], Field(min_length=1, max_length=50)] = Field(
+        description="The value naming the data subject (a name, an email), or a list of the values of one person.")
     delete_documents: bool = False
 
 
