@@ -46,6 +46,7 @@ from docveil.stages.detect.regions import detect_image_regions
 from docveil.stages.encode.coalescing import CoalescingEncoder
 from docveil.stages.encode.onnx_queries import query_encoder_for
 from docveil.stages.load.source import load_document, read_source, source_from_bytes, source_name
+from docveil.stages.redact.fields import field_texts, redact_fields
 from docveil.stages.redact.image import redact_image_document
 from docveil.stages.redact.placed_images import redact_placed_images
 from docveil.stages.redact.pseudonyms import TOKEN_PATTERN, Pseudonymizer
@@ -248,14 +249,17 @@ class Engine:
 
     def _redact_batch(self, documents: Sequence[Document], tenant: str,
                       pseudonymizer: Pseudonymizer) -> list[RedactedDocument]:
+        # Pages and fields (name, metadata values) of every document go to the detectors as one batch.
+        fields = [field_texts(document) for document in documents]
         texts = [page.text for document in documents for page in document.pages]
-        findings = iter(self.detect(texts))
+        findings = iter(self.detect(texts + [text for texts_of in fields for text in texts_of]))
+        page_findings_of = [[[replace_page(f, page.number) for f in next(findings)] for page in document.pages]
+                            for document in documents]
         images = [page.image for document in documents for page in document.pages if page.image is not None]
         regions = iter(detect_image_regions(images, self.context))
         operators = self.operators
         out = []
-        for document in documents:
-            page_findings = [[replace_page(f, page.number) for f in next(findings)] for page in document.pages]
+        for document, page_findings, field_texts_of in zip(documents, page_findings_of, fields, strict=True):
             if any(page.image is not None for page in document.pages):
                 page_regions = [next(regions) for page in document.pages if page.image is not None]
                 redacted = redact_image_document(document, page_findings, page_regions, self.context, tenant=tenant,
@@ -265,7 +269,10 @@ class Engine:
                 redacted = redact_document(document, page_findings, tenant=tenant, pseudonymizer=pseudonymizer,
                                            operators=operators, operator_for=self.settings.operator_for)
             # Pictures on pages (PDF images, scans, Word pictures): their text was redacted above.
-            out.append(redact_placed_images(document, redacted, page_findings, self.context))
+            redacted = redact_placed_images(document, redacted, page_findings, self.context)
+            out.append(redact_fields(redacted, document, [next(findings) for _ in field_texts_of],
+                                     pseudonymizer=pseudonymizer, operators=operators,
+                                     operator_for=self.settings.operator_for))
         return out
 
     def chunk(self, document: RedactedDocument) -> list[Chunk]:
@@ -411,6 +418,9 @@ class Engine:
     def _store(self, item: _Prepared, vectors: np.ndarray, principal: Principal, acl: Acl) -> IngestedDocument:
         document, tenant = item.document, principal.tenant
         _require_redacted(document)
+        if not document.redacted_source:
+            raise UnredactedContentError(f"{document.source}: its name and metadata were not redacted "
+                                         "(stages.redact.fields.redact_fields)")
         document_id = str(uuid.uuid4())
         with self._transaction(tenant) as conn:
             data_key = self.keyring.current(conn, tenant, DATA)
@@ -425,7 +435,7 @@ class Engine:
                 id=document_id, tenant=tenant, content_hash=item.content_hash, media_type=document.media_type,
                 page_count=document.page_count, chunk_count=len(item.chunks),
                 finding_count=len(document.manifest) + len(document.regions),
-                source_enc=seal(document.source, "source"),
+                source_enc=seal(document.redacted_source, "source"),
                 metadata_enc=seal(json.dumps(dict(document.metadata), sort_keys=True), "metadata"),
                 key_version=data_key.version, owner_user=principal.user,
                 acl_users=tuple(sorted(acl.users)), acl_roles=tuple(sorted(acl.roles)),
@@ -729,8 +739,10 @@ class Engine:
             digests = {pseudonymizer.digest(value, entity_type)
                        for value in subjects for entity_type in _QUERY_LOOKUP_TYPES}
             found = self.vault.known_tokens(conn, digests)
+            linked = repository.subject_documents(conn, sorted(found))
             result = self.vault.forget(conn, sorted(found), delete_documents=delete_documents)
             rewritten = self._scrub_tokens(conn, dict(found.values()), encoder)
+            self._scrub_fields(conn, principal.tenant, linked, dict(found.values()))
             self._audit(conn, principal, audit.AuditEvent(
                 "forget", outcome="ok" if found else "not_found",
                 counts={"values": len(subjects), "vault_entries": result.vault_entries,
@@ -756,6 +768,24 @@ class Engine:
             cur.executemany("UPDATE chunks SET text = %s, embedding = %s WHERE id = %s",
                             [(t, Vector(v), row[0]) for t, v, row in zip(texts, vectors, rows, strict=True)])
         return len(rows)
+
+    def _scrub_fields(self, conn: psycopg.Connection, tenant: str, document_ids: Sequence[str],
+                      tokens: Mapping[str, str]) -> None:
+        """Take the tokens out of the (encrypted) names and metadata of the documents left."""
+        if not tokens or not document_ids:
+            return
+        data_key = self.keyring.current(conn, tenant, DATA)
+
+        def scrub(blob: bytes, owner: str, field: str) -> bytes:
+            text = self._field_opener(conn, tenant, owner)(blob, field)
+            for token, entity_type in tokens.items():
+                text = text.replace(token, f"<{entity_type}>")
+            return encrypt_field(data_key.key, text, tenant=tenant, owner=owner, field=field,
+                                 key_version=data_key.version)
+
+        for document_id, source_enc, metadata_enc in repository.document_fields(conn, document_ids):
+            repository.set_document_fields(conn, document_id, scrub(source_enc, document_id, "source"),
+                                           scrub(metadata_enc, document_id, "metadata"), data_key.version)
 
     # Audit review (auditor or admin role)
 

@@ -265,7 +265,11 @@ class RedactedPage:
 
 @dataclass(frozen=True)
 class RedactedDocument:
-    """A document after redaction: redacted pages, a value-free manifest, and vault entries."""
+    """A document after redaction: redacted pages, a value-free manifest, and vault entries.
+
+    ``source`` is the name the document was loaded under, as given. ``redacted_source`` and
+    ``metadata`` are its name and metadata values with personal data redacted
+    (``stages.redact.fields``): what is stored and shown to readers; empty until then."""
 
     source: str
     media_type: str
@@ -276,6 +280,7 @@ class RedactedDocument:
     pseudonyms: tuple[PseudonymEntry, ...] = ()
     metadata: Mapping[str, str] = field(default_factory=dict, repr=False)
     regions: tuple[RegionRecord, ...] = ()
+    redacted_source: str = ""
 
     @property
     def page_count(self) -> int:

@@ -209,3 +209,23 @@ def test_forgetting_all_values_of_a_person_at_once_shreds_each_and_deletes_what_
 def test_forget_refuses_an_empty_subject(engine: Engine, subject: object) -> None:
     with pytest.raises(ValueError, match="non-empty value"):
         engine.forget(subject, OFFICER)  # type: ignore[arg-type]
+
+
+def test_forget_takes_the_subject_out_of_file_names_and_metadata_too(engine: Engine, tmp_path: Path) -> None:
+    (tmp_path / "Ingrid_Holm_referral.html").write_text(
+        f"<html><head><title>Referral of {SUBJECT}</title></head><body><p>{SUBJECT} was referred to the "
+        "sleep clinic by her family doctor.</p></body></html>", encoding="utf-8")
+    report = engine.ingest([tmp_path], WRITER)
+    assert report.ok and Path(report.ingested[0].source).name == "Ingrid_Holm_referral.html"  # as given
+    [info] = engine.documents(READER)
+    token = TOKEN_PATTERN.search(info.metadata["title"])
+    assert token and Path(info.source).name == f"{token.group(0)}_referral.html"
+    assert SUBJECT not in info.source + str(info.metadata)
+    assert engine.reidentify([token.group(0)], REIDENTIFIER) == {token.group(0): SUBJECT}
+
+    engine.forget(SUBJECT, OFFICER)
+    [info] = engine.documents(READER)
+    assert Path(info.source).name == "<PERSON>_referral.html"
+    assert info.metadata["title"] == "Referral of <PERSON>"
+    assert engine.search("sleep clinic referral", READER, k=1)[0].source == info.source
+    assert engine.audit_verify(AUDITOR).ok

@@ -1,5 +1,6 @@
-"""Source names and metadata are stored as AES-GCM ciphertexts bound to tenant, document and
-field: readers get them back, and a ciphertext moved anywhere else fails loudly."""
+"""Source names and metadata are redacted like the text, then stored as AES-GCM ciphertexts bound
+to tenant, document and field: readers get them back with tokens for personal data, and a
+ciphertext moved anywhere else fails loudly."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ from reportlab.pdfgen import canvas
 
 from docveil.engine import Engine
 from docveil.errors import CryptoError
+from docveil.stages.redact.pseudonyms import TOKEN_PATTERN
 from docveil.types import Principal
 
 PERSON = "Rosalind Thackeray"
 AUTHOR = "Edmund Fairweather"
 WRITER = Principal("meta", "writer")
 READER = Principal("meta", "reader", frozenset({"analyst"}))
+RESOLVER = Principal("meta", "resolver", frozenset({"reidentify"}))
 OTHER_TENANT = Principal("elsewhere", "writer")
 
 
@@ -32,7 +35,7 @@ def engine(module_engine: Engine) -> Engine:
 def ids(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     folder = tmp_path_factory.mktemp("meta")
     (folder / "rosalind_thackeray_contract.txt").write_text(
-        "Employment contract: the notice period is three months for either side.\n", encoding="utf-8")
+        f"Employment contract of {PERSON}: the notice period is three months for either side.\n", encoding="utf-8")
     pdf = canvas.Canvas(str(folder / "summary.pdf"))
     pdf.setAuthor(AUTHOR)
     pdf.setTitle(f"Summary for {PERSON}")
@@ -91,15 +94,22 @@ def test_source_names_and_metadata_are_stored_as_ciphertexts(engine: Engine, ids
     assert a[5:17] != b[5:17]  # a fresh nonce per field
 
 
-def test_a_reader_gets_source_names_and_metadata_back(engine: Engine, ids: dict[str, str]) -> None:
+def test_a_reader_gets_source_names_and_metadata_back_with_tokens_for_personal_data(
+        engine: Engine, ids: dict[str, str]) -> None:
     infos = {i.document_id: i for i in engine.documents(READER)}
     assert set(infos) == {ids["rosalind_thackeray_contract.txt"], ids["summary.pdf"]}
-    assert Path(infos[ids["rosalind_thackeray_contract.txt"]].source).name == "rosalind_thackeray_contract.txt"
-    pdf = infos[ids["summary.pdf"]]
-    assert Path(pdf.source).name == "summary.pdf"
-    assert pdf.metadata["author"] == AUTHOR and pdf.metadata["title"] == f"Summary for {PERSON}"
+    contract, pdf = infos[ids["rosalind_thackeray_contract.txt"]], infos[ids["summary.pdf"]]
+    person = TOKEN_PATTERN.fullmatch(Path(contract.source).name.removesuffix("_contract.txt"))
+    author = TOKEN_PATTERN.fullmatch(pdf.metadata["author"])
+    title = TOKEN_PATTERN.search(pdf.metadata["title"])
+    assert person and author and title, (contract.source, pdf.metadata)
+    assert Path(pdf.source).name == "summary.pdf" and pdf.metadata["title"] == f"Summary for {title.group(0)}"
+    # The file name's token is the text's: one subject, resolvable by the reidentify role only.
+    assert person.group(0) == title.group(0)
+    assert engine.reidentify({person.group(0), author.group(0)}, RESOLVER) == {
+        person.group(0): PERSON, author.group(0): AUTHOR}
     hits = engine.search("notice period of the employment contract", READER, k=1)
-    assert Path(hits[0].source).name == "rosalind_thackeray_contract.txt"
+    assert hits[0].source == contract.source
 
 
 def test_a_source_ciphertext_copied_to_another_document_fails_to_decrypt(engine: Engine, ids: dict[str, str]) -> None:

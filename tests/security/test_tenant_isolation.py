@@ -84,7 +84,8 @@ def corpus(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Corpus:
         corpus.documents[tenant] = {d.document_id for d in report.ingested}
         corpus.shared_note[tenant] = next(d.document_id for d in report.ingested
                                           if Path(d.source).name == "shared_intake.txt")
-        corpus.sources[tenant] = {d.source for d in report.ingested}
+        # As readers see them: a name in a file name is a token ("acme" reads as a place).
+        corpus.sources[tenant] = {i.source for i in engine.documents(writer(tenant))}
         # Sign a checkpoint so that every audit table holds rows of every tenant.
         with engine.database.transaction(tenant) as conn:
             keys = audit.AuditKeys.from_seeds(engine.keyring.current(conn, tenant, AUDIT).key,

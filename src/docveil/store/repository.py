@@ -86,6 +86,24 @@ def link_subjects(conn: psycopg.Connection, tenant: str, document_id: str, diges
                 " ON CONFLICT DO NOTHING", [(tenant, document_id, d) for d in digests])
 
 
+def subject_documents(conn: psycopg.Connection, digests: Sequence[str]) -> list[str]:
+    """Ids of the documents linked to any of these subjects."""
+    return [row[0] for row in conn.execute(
+        "SELECT DISTINCT document_id::text FROM document_subjects WHERE digest = ANY(%s)", [list(digests)])]
+
+
+def document_fields(conn: psycopg.Connection, document_ids: Sequence[str]) -> list[tuple[str, bytes, bytes]]:
+    """(id, encrypted name, encrypted metadata) of those of the documents that exist, locked."""
+    return conn.execute("SELECT id::text, source_enc, metadata_enc FROM documents WHERE id = ANY(%s::uuid[])"
+                        " FOR UPDATE", [list(document_ids)]).fetchall()
+
+
+def set_document_fields(conn: psycopg.Connection, document_id: str, source_enc: bytes, metadata_enc: bytes,
+                        key_version: int) -> None:
+    conn.execute("UPDATE documents SET source_enc = %s, metadata_enc = %s, key_version = %s WHERE id = %s::uuid",
+                 [source_enc, metadata_enc, key_version, document_id])
+
+
 _VISIBLE = "(acl_users && %(principal_user)s OR acl_roles && %(principal_roles)s)"
 
 _SEARCH_SQL = f"""

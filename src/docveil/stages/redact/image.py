@@ -199,7 +199,7 @@ def redact_image_document(
     return RedactedDocument(
         source=document.source, media_type=document.media_type, pages=tuple(pages),
         content_hash=document.content_hash, tenant=tenant, manifest=tuple(manifest),
-        pseudonyms=tuple(vault.values()), metadata=dict(document.metadata), regions=tuple(records))
+        pseudonyms=tuple(vault.values()), regions=tuple(records))
 
 
 def encode_image(image: RedactedImage, fmt: str = "png") -> bytes:

@@ -138,7 +138,7 @@ def redact_document(
     return RedactedDocument(
         source=document.source, media_type=document.media_type, pages=tuple(pages),
         content_hash=document.content_hash, tenant=tenant, manifest=tuple(manifest),
-        pseudonyms=tuple(vault.values()), metadata=dict(document.metadata))
+        pseudonyms=tuple(vault.values()))
 
 
 def _boxes(source: str, page: Page, records: Sequence[RedactionRecord]

@@ -1,0 +1,67 @@
+"""redact_fields: personal data in a document's name and metadata gets the text's tokens."""
+
+from __future__ import annotations
+
+from docveil.stages.redact.fields import field_texts, redact_fields
+from docveil.stages.redact.operators import OPERATORS
+from docveil.stages.redact.pseudonyms import Pseudonymizer
+from docveil.types import Document, Finding, Page, PseudonymEntry, RedactedDocument
+
+PSEUDONYMIZER = Pseudonymizer(bytes(range(32)))
+KOWALSKI = PSEUDONYMIZER.token("Daniel Kowalski", "PERSON")
+BECKER = PSEUDONYMIZER.token("Thomas Becker", "PERSON")
+
+
+def document(source: str, metadata: dict[str, str] | None = None) -> Document:
+    return Document(source, "text/plain", (Page(1, "text"),), "hash", metadata or {})
+
+
+def redacted_with(*values: str) -> RedactedDocument:
+    """The page redaction's result, holding vault entries for ``values`` found in the text."""
+    entries = tuple(PseudonymEntry(PSEUDONYMIZER.token(v, "PERSON"), PSEUDONYMIZER.digest(v, "PERSON"), "PERSON", v)
+                    for v in values)
+    return RedactedDocument("ignored", "text/plain", (), "hash", "acme", (), pseudonyms=entries)
+
+
+def person(text: str, value: str) -> Finding:
+    start = text.index(value)
+    return Finding("PERSON", start, start + len(value), 0.85, "test")
+
+
+def redact(doc: Document, redacted: RedactedDocument, findings: list[list[Finding]]) -> RedactedDocument:
+    return redact_fields(redacted, doc, findings, pseudonymizer=PSEUDONYMIZER, operators=OPERATORS,
+                         operator_for=lambda _type: "pseudonym")
+
+
+def test_a_name_the_text_holds_is_found_in_the_file_path_in_any_case_and_with_underscores() -> None:
+    doc = document("/srv/clients/DANIEL_KOWALSKI/lease_daniel_kowalski.pdf")
+    out = redact(doc, redacted_with("Daniel Kowalski"), [[] for _ in field_texts(doc)])
+    assert out.redacted_source == f"/srv/clients/{KOWALSKI}/lease_{KOWALSKI}.pdf"
+
+
+def test_detectors_read_the_file_name_only_and_never_its_extension() -> None:
+    doc = document("/data/initech0/Thomas Becker.md")
+    [name_text] = field_texts(doc)
+    assert name_text == "Thomas Becker.md"
+    over = Finding("PERSON", 0, len("Thomas Becker.md"), 0.85, "test")  # a detector's span with the extension
+    out = redact(doc, redacted_with(), [[over]])
+    assert out.redacted_source == f"/data/initech0/{BECKER}.md"
+    assert [e.value for e in out.pseudonyms] == ["Thomas Becker"]
+
+
+def test_metadata_values_are_redacted_and_new_values_join_the_vault_entries() -> None:
+    doc = document("summary.pdf", {"author": "Thomas Becker", "title": "Lease of Daniel Kowalski", "pages": "3"})
+    texts = field_texts(doc)
+    findings = [[], [person(texts[1], "Thomas Becker")], [], []]
+    out = redact(doc, redacted_with("Daniel Kowalski"), findings)
+    assert out.redacted_source == "summary.pdf"
+    assert dict(out.metadata) == {"author": BECKER, "title": f"Lease of {KOWALSKI}", "pages": "3"}
+    assert sorted(e.value for e in out.pseudonyms) == ["Daniel Kowalski", "Thomas Becker"]
+
+
+def test_a_value_is_matched_on_whole_words_only() -> None:
+    doc = document("annals_of_anna.txt", {"title": "Annabel and Anna"})
+    out = redact(doc, redacted_with("Anna"), [[], []])
+    anna = PSEUDONYMIZER.token("Anna", "PERSON")
+    assert out.redacted_source == f"annals_of_{anna}.txt"
+    assert out.metadata["title"] == f"Annabel and {anna}"
