@@ -67,3 +67,10 @@ def test_the_review_page_is_self_contained_and_only_talks_to_the_audit_api(serve
     assert 'const api = "/v1";' in page.text
     for endpoint in ("/audit/records", "/audit/verify", "/audit/export", "/audit/key", "/me"):
         assert f'call("{endpoint}"' in page.text
+
+
+def test_the_review_page_says_macs_were_checked_only_when_the_server_says_so(server) -> None:
+    with httpx.Client(base_url=server.url) as client:
+        page = client.get("/v1/audit/review").text
+    verified = page[page.index("async function verify()"):page.index("async function download(")]
+    assert re.search(r'result\.macs_checked \? "MACs checked\." : "MACs not checked', verified)

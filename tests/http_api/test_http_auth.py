@@ -85,6 +85,18 @@ def test_invalid_jwts_get_401_saying_why(server, claims, reason) -> None:
     assert 'error="invalid_token"' in response.headers["www-authenticate"]
 
 
+@pytest.mark.parametrize("claims", [
+    {"tenant": "ac\x00me"}, {"user": "da\x00na"}, {"roles": ["aud\x00itor"]}, {"roles": ["\ud800"]},
+    {"tenant": "t" * 5000}, {"user": "u" * 5000},
+], ids=["nul-tenant", "nul-sub", "nul-role", "surrogate-role", "long-tenant", "long-sub"])
+def test_jwts_with_names_the_audit_log_cannot_hold_get_401(server, claims) -> None:
+    token = server.token(**claims)
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}) as client:
+        response = client.get("/v1/me")
+    assert response.status_code == 401
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
+
+
 def test_jwts_signed_by_another_key_or_algorithm_are_rejected(server) -> None:
     other_rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     forged = [

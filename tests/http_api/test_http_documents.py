@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import uuid
 
+import httpx
 import pytest
+from PIL import Image
 
 from docveil.interfaces.demo import sample_paths
+from docveil.interfaces.http.body_limit import FRAMING_BYTES, JSON_BODY_BYTES
+from docveil.stages.load.source import format_size
 
 NOTE = next(p for p in sample_paths() if p.name == "intake_note.txt")
 MEMO = next(p for p in sample_paths() if p.name == "hr_memo.md")
@@ -145,6 +150,37 @@ def test_bodies_over_the_limit_get_413_as_json(server) -> None:
     assert [d["source"] for d in report["ingested"]] == ["small.txt"]
 
 
+def test_a_json_endpoint_keeps_its_1_mib_limit_whatever_the_content_type(server) -> None:
+    body = b"x" * (JSON_BODY_BYTES + 64 * 1024)  # within the upload limit of the test server
+    with server.client("bob") as client:
+        response = client.post("/v1/search", content=body,
+                               headers={"Content-Type": "multipart/form-data; boundary=x"})
+    assert response.status_code == 413
+    assert response.json()["error"] == {"type": "payload_too_large",
+                                        "message": "the request body is over the 1.0 MiB limit for a JSON body"}
+
+
+def test_a_file_over_max_bytes_is_refused_with_its_true_size(server) -> None:
+    max_bytes = server.engine.settings.max_bytes
+    size = max_bytes + 800 * 1024  # a body over 1 MiB, which an upload endpoint takes
+    with server.client("bob") as client:
+        response = client.post("/v1/redact", files={"file": ("big.txt", b"a" * size, "text/plain")})
+    assert response.status_code == 413
+    assert response.json()["error"] == {
+        "type": "limit_exceeded",
+        "message": f"big.txt: file is {format_size(size)}, over the {format_size(max_bytes)} limit (max_bytes)"}
+
+
+def test_requests_without_credentials_are_refused_before_their_body_is_read(server) -> None:
+    # Declared over every limit: a 401 rather than a 413 shows the body was never looked at.
+    body = b"x" * (server.engine.settings.max_bytes + FRAMING_BYTES + 1)
+    with httpx.Client(base_url=server.url, timeout=120) as client:
+        response = client.post("/v1/documents", content=body,
+                               headers={"Content-Type": "multipart/form-data; boundary=x"})
+    assert response.status_code == 401 and response.json()["error"]["type"] == "unauthenticated"
+    assert response.headers["www-authenticate"] == 'Bearer realm="docveil"'
+
+
 def test_a_chunked_body_over_the_limit_is_cut_off_with_413(server) -> None:
     def chunks():
         for _ in range(40):
@@ -153,6 +189,55 @@ def test_a_chunked_body_over_the_limit_is_cut_off_with_413(server) -> None:
     with server.client("bob") as client:
         response = client.post("/v1/search", content=chunks(), headers={"Content-Type": "application/json"})
     assert response.status_code == 413
+
+
+def test_a_wrong_method_gets_405_naming_the_allowed_methods(server) -> None:
+    with server.client("alice") as client:
+        acl = client.post(f"/v1/documents/{uuid.uuid4()}/acl", json={"roles": ["*"]})
+        documents = client.patch("/v1/documents")
+        search = client.put("/v1/search", json={"query": "invoices"})
+    assert [r.status_code for r in (acl, documents, search)] == [405, 405, 405]
+    assert [r.headers["allow"] for r in (acl, documents, search)] == ["PUT", "GET, POST", "POST"]
+    assert search.json()["error"]["type"] == "method_not_allowed"
+
+
+def test_a_repeated_file_field_is_refused_rather_than_half_processed(server) -> None:
+    picture = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 220, 240)).save(picture, format="PNG")
+    notes = [("file", ("a.txt", b"The first note.", "text/plain")), ("file", ("b.txt", b"The second note.", "text/plain"))]
+    images = [("image", ("a.png", picture.getvalue(), "image/png"))] * 2
+    with server.client("bob") as client:
+        redact = client.post("/v1/redact", files=notes)
+        redact_file = client.post("/v1/redact/file", files=notes)
+        ask_image = client.post("/v1/ask/image", data={"question": "What is in the picture?"}, files=images)
+    for response, field in ((redact, "file"), (redact_file, "file"), (ask_image, "image")):
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["fields"][0]["location"] == ["body", field]
+
+
+def test_nul_characters_and_lone_surrogates_in_request_strings_are_422(server, stored) -> None:
+    note = [("files", ("note.txt", b"A note about the heron survey.", "text/plain"))]
+    picture = {"image": ("a.png", b"\x89PNG\r\n\x1a\n", "image/png")}
+    acl = f"/v1/documents/{stored['hr_memo.md']}/acl"
+    with server.client("admin") as client:
+        responses = {
+            "search": client.post("/v1/search", json={"query": "Maria\x00Gonzalez"}),
+            "ask": client.post("/v1/ask", json={"question": "Who\x00?"}),
+            "ask/stream": client.post("/v1/ask/stream", json={"question": "Who\x00?"}),
+            "ask/image": client.post("/v1/ask/image", data={"question": "Who\x00?"}, files=picture),
+            "reidentify": client.post("/v1/reidentify", json={"tokens": ["<PERSON_\x00>"]}),
+            "reidentify surrogate": client.post("/v1/reidentify", content=b'{"tokens": ["\\ud800"]}',
+                                                headers={"Content-Type": "application/json"}),
+            "acl user": client.put(acl, json={"users": ["al\x00ice"]}),
+            "acl role": client.put(acl, json={"roles": ["ana\x00lyst"]}),
+            "upload acl": client.post("/v1/documents", files=note, data={"acl_users": ["al\x00ice"]}),
+            "forget": client.post("/v1/forget", json={"subject": "Jane\x00Roe"}),
+            "audit user": client.get("/v1/audit/records", params={"user": "al\x00ice"}),
+            "audit action": client.get("/v1/audit/records", params={"action": "sea\x00rch"}),
+            "audit outcome": client.get("/v1/audit/records", params={"outcome": "o\x00k"}),
+        }
+    assert {name: r.status_code for name, r in responses.items()} == dict.fromkeys(responses, 422)
+    assert {r.json()["error"]["type"] for r in responses.values()} == {"validation_error"}
 
 
 def test_errors_carry_no_traceback_and_logs_no_personal_data(server, stored, caplog) -> None:

@@ -81,6 +81,6 @@ def test_the_schema_declares_auth_and_json_errors_for_every_operation(server) ->
                 assert "security" not in operation
                 continue
             assert operation["security"], (method, path)
-            for status in ("400", "401", "403", "413", "422"):
+            for status in ("400", "401", "403", "413", "422", "500", "503"):
                 body = operation["responses"][status]["content"]["application/json"]["schema"]
                 assert body == {"$ref": "#/components/schemas/ErrorResponse"}, (method, path, status)

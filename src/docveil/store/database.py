@@ -85,10 +85,12 @@ class Database:
     """Owner and application connections to one docveil database, migrated on open."""
 
     def __init__(self, settings: Settings, *, database: str | None = None,
-                 pool_size: int = 8, template: str | None = None) -> None:
+                 pool_size: int = 8, template: str | None = None, pool_timeout: float = 30.0) -> None:
+        """``pool_timeout``: seconds a transaction waits for a connection before it fails."""
         self.settings = settings
         self.database = database or settings.database
         self._pool_size = pool_size
+        self._pool_timeout = pool_timeout
         self._template = template
         self._server: EmbeddedPostgres | None = None
         self._owner_conninfo: str | None = None
@@ -122,7 +124,7 @@ class Database:
         except psycopg.OperationalError as exc:
             raise StoreError(f"cannot connect to PostgreSQL as the schema owner: {exc}") from exc
         self._pool = ConnectionPool(
-            app_conninfo, min_size=1, max_size=self._pool_size, open=False,
+            app_conninfo, min_size=1, max_size=self._pool_size, open=False, timeout=self._pool_timeout,
             configure=self._configure, check=ConnectionPool.check_connection, name="docveil")
         try:
             self._pool.open(wait=True, timeout=30)

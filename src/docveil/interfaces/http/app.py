@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, params
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import RouteContext, iter_route_contexts
 
 import docveil
 from docveil.config import Settings
@@ -18,7 +20,7 @@ from docveil.engine import Engine
 from docveil.interfaces.http import audit_routes, documents, health, privacy, query, review_page
 from docveil.interfaces.http.body_limit import BodyLimitMiddleware
 from docveil.interfaces.http.error_responses import COMMON_ERRORS, InternalErrorMiddleware, install_error_handlers
-from docveil.interfaces.http.runtime import Runtime
+from docveil.interfaces.http.runtime import Runtime, current_caller
 from docveil.store.database import Database
 
 API_PREFIX = "/v1"
@@ -57,8 +59,6 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     )
     app.state.docveil = runtime
     install_error_handlers(app)
-    app.add_middleware(InternalErrorMiddleware)
-    app.add_middleware(BodyLimitMiddleware, max_upload_bytes=engine.settings.max_bytes)
 
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(health.router)
@@ -66,4 +66,23 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
     for module in (documents, query, privacy, audit_routes):
         api.include_router(module.router, responses=COMMON_ERRORS)
     app.include_router(api)
+
+    routes = list(iter_route_contexts(app.routes))
+    app.add_middleware(InternalErrorMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_upload_bytes=engine.settings.max_bytes,
+                       upload_routes=[route for route in routes if _takes_files(route)],
+                       credential_routes=[route for route in routes if _needs_caller(route)])
     return app
+
+
+def _takes_files(route: RouteContext) -> bool:
+    body = getattr(route, "body_field", None)
+    return body is not None and isinstance(body.field_info, params.File)
+
+
+def _needs_caller(route: RouteContext) -> bool:
+    def needs(dependant: Dependant) -> bool:
+        return dependant.call is current_caller or any(needs(sub) for sub in dependant.dependencies)
+
+    dependant = getattr(route, "dependant", None)
+    return dependant is not None and needs(dependant)

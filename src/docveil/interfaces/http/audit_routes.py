@@ -16,13 +16,13 @@ from starlette.background import BackgroundTask
 
 from docveil.engine import Engine
 from docveil.interfaces.http.runtime import CallerDep, EngineDep
-from docveil.interfaces.http.schemas import AuditKey, AuditRecordItem, AuditRecordList, AuditVerifyResult
+from docveil.interfaces.http.schemas import AuditKey, AuditRecordItem, AuditRecordList, AuditVerifyResult, Text
 from docveil.types import Principal
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
 _MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv"}
-FilterText = Annotated[str | None, Query(min_length=1, max_length=200)]
+FilterText = Annotated[Text | None, Query(min_length=1, max_length=200)]
 
 
 def _iso_8601(value: object) -> object:

@@ -18,12 +18,15 @@ from fastapi import HTTPException
 from docveil.config import Settings
 from docveil.engine import Engine
 from docveil.errors import ConfigError, MissingDependencyError
+from docveil.interfaces.http.schemas import storable
 from docveil.security.api_keys import looks_like_key
+from docveil.security.audit_chain import MAX_ID_CHARS
 from docveil.types import Principal
 
 log = logging.getLogger(__name__)
 
 REALM = "docveil"
+NO_CREDENTIALS = "authentication required: an API key (X-API-Key) or a bearer token"
 
 
 @dataclass(frozen=True)
@@ -35,11 +38,16 @@ class Caller:
     key_id: str | None = None
 
 
-def unauthenticated(message: str, *, error: str | None = None) -> HTTPException:
-    challenge = f'Bearer realm="{REALM}"'
+def challenge(message: str, error: str | None = None) -> str:
+    """The ``WWW-Authenticate`` header of a 401."""
+    header = f'Bearer realm="{REALM}"'
     if error:
-        challenge += f', error="{error}", error_description="{message}"'
-    return HTTPException(status_code=401, detail=message, headers={"WWW-Authenticate": challenge})
+        header += f', error="{error}", error_description="{message}"'
+    return header
+
+
+def unauthenticated(message: str, *, error: str | None = None) -> HTTPException:
+    return HTTPException(status_code=401, detail=message, headers={"WWW-Authenticate": challenge(message, error)})
 
 
 class JwtVerifier:
@@ -98,7 +106,12 @@ class JwtVerifier:
             raise unauthenticated(f"the token has no tenant claim {self.tenant_claim!r}", error="invalid_token")
         if not isinstance(user, str) or not user:
             raise unauthenticated(f"the token has no user claim {self.user_claim!r}", error="invalid_token")
-        return Principal(tenant=tenant, user=user, roles=_roles(_claim(claims, self.roles_claim)))
+        roles = _roles(_claim(claims, self.roles_claim))
+        for what, names in (("tenant", [tenant]), ("user", [user]), ("roles", roles)):
+            if not all(map(_storable_name, names)):
+                raise unauthenticated(f"the token's {what} claim is over {MAX_ID_CHARS} characters or holds NUL "
+                                      "or invalid Unicode", error="invalid_token")
+        return Principal(tenant=tenant, user=user, roles=roles)
 
 
 def load_public_key(value: str) -> Any:
@@ -145,6 +158,12 @@ def _claim(claims: Mapping[str, Any], name: str) -> Any:
     return value
 
 
+def _storable_name(name: str) -> bool:
+    # The audit log's limits for ids: a token that passed authentication with a name it cannot
+    # record would make every later request fail.
+    return len(name) <= MAX_ID_CHARS and storable(name)
+
+
 def _roles(value: Any) -> frozenset[str]:
     if isinstance(value, str):  # an OAuth-style space-separated scope string
         return frozenset(value.split())
@@ -165,7 +184,7 @@ class Authenticator:
             raise unauthenticated("send either an API key or a bearer token, not both", error="invalid_request")
         token = api_key if api_key is not None else bearer
         if not token:
-            raise unauthenticated("authentication required: an API key (X-API-Key) or a bearer token")
+            raise unauthenticated(NO_CREDENTIALS)
         if api_key is not None or looks_like_key(token):
             found = self.engine.principal_for_api_key(token)
             if found is None:

@@ -1,27 +1,34 @@
-"""Request body limits, enforced before an endpoint reads the body.
+"""Request body limits, and the refusal of requests without credentials, before an endpoint
+reads the body.
 
-Uploads (multipart) may carry ``max_bytes`` plus 1 MiB of framing and form fields; every other
-body (JSON) is at most 1 MiB. A declared ``Content-Length`` over the limit is refused at once;
-a chunked body is counted as it arrives and refused when it passes the limit, whatever the
-endpoint was doing with it.
+The limit follows the endpoint, never the client's ``Content-Type``: an endpoint that takes
+files may receive ``max_bytes`` plus 1 MiB of framing and form fields; every other body (JSON)
+is at most 1 MiB. A declared ``Content-Length`` over the limit is refused at once; a chunked
+body is counted as it arrives and refused when it passes the limit, whatever the endpoint was
+doing with it. A request to an endpoint that needs credentials but carries no credential
+header at all gets its 401 before its body is parsed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Sequence
 from typing import Any
 
+from fastapi.routing import RouteContext
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from docveil.interfaces.http.auth import NO_CREDENTIALS, challenge
 from docveil.interfaces.http.error_responses import error_body
 from docveil.stages.load.source import format_size
 
 FRAMING_BYTES = 1024 * 1024
 JSON_BODY_BYTES = 1024 * 1024
-# Before refusing, up to this much more of the body is read and dropped: the server closes the
-# connection after a 413, and a client still sending then gets a connection reset instead of the
-# answer. A client sending more than this still gets the reset.
+# Before refusing (413 or 401), up to this much more of the body is read and dropped: the server
+# closes the connection after the refusal, and a client still sending then gets a connection
+# reset instead of the answer. A client sending more than this still gets the reset.
 DRAIN_BYTES = 64 * 1024 * 1024
 
 
@@ -30,23 +37,36 @@ class _BodyTooLarge(Exception):
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_upload_bytes: int) -> None:
+    """``upload_routes`` take files; ``credential_routes`` need a caller."""
+
+    def __init__(self, app: ASGIApp, max_upload_bytes: int, upload_routes: Sequence[RouteContext],
+                 credential_routes: Sequence[RouteContext]) -> None:
         self.app = app
         self.max_upload = max_upload_bytes + FRAMING_BYTES
+        self.upload_routes = upload_routes
+        self.credential_routes = credential_routes
 
     def limit_for(self, scope: Scope) -> int:
-        content_type = _header(scope, b"content-type") or b""
-        return self.max_upload if content_type.lower().startswith(b"multipart/") else JSON_BODY_BYTES
+        return self.max_upload if _matches(self.upload_routes, scope) else JSON_BODY_BYTES
+
+    def anonymous(self, scope: Scope) -> bool:
+        return (_header(scope, b"x-api-key") is None and _header(scope, b"authorization") is None
+                and _matches(self.credential_routes, scope))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if self.anonymous(scope):
+            await _drain(receive)
+            await _answer(send, 401, error_body("unauthenticated", NO_CREDENTIALS),
+                          [(b"www-authenticate", challenge(NO_CREDENTIALS).encode())])
+            return
         limit = self.limit_for(scope)
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await _drain(receive)
-            await _refuse(send, limit)
+            await self._refuse(send, limit)
             return
         received = 0
         exceeded = False
@@ -68,7 +88,7 @@ class BodyLimitMiddleware:
                 if not started:
                     started = True
                     await _drain(receive)
-                    await _refuse(send, limit)
+                    await self._refuse(send, limit)
                 return
             if message["type"] == "http.response.start":
                 started = True
@@ -78,7 +98,12 @@ class BodyLimitMiddleware:
             await self.app(scope, counting_receive, guarded_send)
         if exceeded and not started:  # the endpoint stopped at the limit, or swallowed it silently
             await _drain(receive)
-            await _refuse(send, limit)
+            await self._refuse(send, limit)
+
+    async def _refuse(self, send: Send, limit: int) -> None:
+        what = "(max_bytes plus 1 MiB for the form)" if limit == self.max_upload else "for a JSON body"
+        message = f"the request body is over the {format_size(limit)} limit {what}"
+        await _answer(send, 413, error_body("payload_too_large", message))
 
 
 async def _drain(receive: Receive) -> None:
@@ -99,12 +124,16 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-async def _refuse(send: Send, limit: int) -> None:
-    body = json.dumps(error_body("payload_too_large", f"the request body is over the {format_size(limit)} limit "
-                                 "(max_bytes for uploads)")).encode("utf-8")
-    headers: list[tuple[bytes, bytes]] = [(b"content-type", b"application/json"),
-                                          (b"content-length", str(len(body)).encode()),
-                                          (b"connection", b"close")]
-    start: dict[str, Any] = {"type": "http.response.start", "status": 413, "headers": headers}
+def _matches(routes: Sequence[RouteContext], scope: Scope) -> bool:
+    return any(route.matches(scope)[0] is Match.FULL for route in routes)
+
+
+async def _answer(send: Send, status: int, error: dict[str, Any],
+                  headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    # Connection: close, as the body may not have been read to its end.
+    body = json.dumps(error).encode("utf-8")
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+               (b"connection", b"close"), *(headers or [])]
+    start: dict[str, Any] = {"type": "http.response.start", "status": status, "headers": headers}
     await send(start)
     await send({"type": "http.response.body", "body": body})

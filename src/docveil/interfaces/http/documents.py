@@ -9,7 +9,8 @@ from pathlib import PurePosixPath, PureWindowsPath
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile
+from fastapi import APIRouter, File, Form, Path, Query, Request, Response, UploadFile
+from fastapi.exceptions import RequestValidationError
 
 from docveil.engine import Engine, redacted_text_output
 from docveil.interfaces.http.error_responses import NOT_FOUND
@@ -35,14 +36,22 @@ router = APIRouter(tags=["documents"])
 DocumentId = Annotated[uuid.UUID, Path(description="The document's id.")]
 
 
-async def upload_source(upload: UploadFile, index: int, max_bytes: int) -> Source:
+async def upload_source(upload: UploadFile, index: int) -> Source:
     """An upload as a ``Source`` named after the client's file name (its last component only).
-    One byte over ``max_bytes`` is read so the engine reports the file as too large."""
+    Read whole, so that the engine reports a file over ``max_bytes`` with its true size: the
+    body limit of upload endpoints (``max_bytes`` plus the framing) already bounds it."""
     raw = upload.filename or ""
     name = PureWindowsPath(PurePosixPath(raw).name).name.strip() or f"upload-{index + 1}"
-    data = await upload.read(max_bytes + 1)
+    data = await upload.read()
     # The engine sniffs the content again; the client's content type is not trusted.
     return Source(name=name, data=data, media_type="application/octet-stream")
+
+
+async def one_file(request: Request, field: str) -> None:
+    """Refuses a repeated file field, of which FastAPI would silently keep only the last."""
+    if len((await request.form()).getlist(field)) > 1:
+        raise RequestValidationError([{"loc": ("body", field), "type": "value_error",
+                                       "msg": "one file only: the field is repeated"}])
 
 
 @router.post("/documents", response_model=IngestResult, summary="Ingest uploaded files",
@@ -56,8 +65,7 @@ async def ingest(
     acl_roles: Annotated[list[Name], Form(description="Roles allowed to read (repeatable); '*' is everyone.")] = [],  # noqa: B006
 ) -> IngestResult:
     acl = Acl(users=frozenset(acl_users), roles=frozenset(acl_roles)) if (acl_users or acl_roles) else TENANT_WIDE
-    max_bytes = engine.engine.settings.max_bytes
-    sources = [await upload_source(upload, i, max_bytes) for i, upload in enumerate(files)]
+    sources = [await upload_source(upload, i) for i, upload in enumerate(files)]
     report = await engine.ingest(sources, caller.principal, acl=acl)
     return IngestResult(ingested=[IngestedItem.of(d) for d in report.ingested],
                         failed=[FailedItem.of(f) for f in report.failed])
@@ -92,10 +100,11 @@ async def delete_document(caller: CallerDep, engine: EngineDep, document_id: Doc
              description="Detect and redact personal data in one file with the tenant's pseudonyms. "
                          "Nothing is stored; the redaction is audited.")
 async def redact(
-    caller: CallerDep, engine: EngineDep,
+    caller: CallerDep, engine: EngineDep, request: Request,
     file: Annotated[UploadFile, File(description="The file to redact.")],
 ) -> RedactResult:
-    source = await upload_source(file, 0, engine.engine.settings.max_bytes)
+    await one_file(request, "file")
+    source = await upload_source(file, 0)
     redacted = await engine.redact(source, caller.principal)
     return RedactResult(
         source=redacted.source, media_type=redacted.media_type,
@@ -117,10 +126,11 @@ _FILE_TYPES = {"application/pdf": {"schema": {"type": "string", "format": "binar
                          "PNG; no metadata), anything else as redacted text. Nothing is stored; audited.",
              responses={200: {"description": "The redacted file, as an attachment", "content": _FILE_TYPES}})
 async def redact_file(
-    caller: CallerDep, engine: EngineDep,
+    caller: CallerDep, engine: EngineDep, request: Request,
     file: Annotated[UploadFile, File(description="The file to redact.")],
 ) -> Response:
-    upload = await upload_source(file, 0, engine.engine.settings.max_bytes)
+    await one_file(request, "file")
+    upload = await upload_source(file, 0)
     return await engine.run(_redact_to_response, engine.engine, upload, caller.principal)
 
 

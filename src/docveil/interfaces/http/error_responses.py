@@ -9,11 +9,13 @@ import logging
 import traceback
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from docveil.errors import (
@@ -43,6 +45,7 @@ _STATUS: tuple[tuple[type[DocveilError], int, str], ...] = (
     (AnswerError, 502, "answer_error"),
 )
 _INTERNAL = "internal error; the server log has its type"
+_UNAVAILABLE = "the database is not available; try again later"
 
 _HTTP_TYPES = {400: "bad_request", 401: "unauthenticated", 403: "access_denied", 404: "not_found",
                405: "method_not_allowed", 406: "not_acceptable", 413: "payload_too_large",
@@ -56,6 +59,7 @@ COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
         (403, "The principal may not do this (the denial is audited)"),
         (413, "The request body or an uploaded file is over the size limit"),
         (422, "Invalid request fields, or a file that cannot be loaded"),
+        (500, "Internal error (the server log has its type, never its message)"),
         (503, "The database or a model is not available"),
     )
 }
@@ -82,8 +86,21 @@ def public_error(exc: BaseException) -> tuple[int, dict[str, Any]]:
         status, kind = status_of(exc)
         if status != 500:
             return status, error_body(kind, str(exc))
+    if _database_unavailable(exc):
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return 503, error_body("unavailable", _UNAVAILABLE)
     log_internal(exc)
     return 500, error_body("internal_error", _INTERNAL)
+
+
+def _database_unavailable(exc: BaseException | None) -> bool:
+    """A pool that found no connection in time (``PoolTimeout``) or a lost connection, also
+    when the engine wrapped it in one of its errors (an ``AuditError``...)."""
+    while exc is not None:
+        if isinstance(exc, psycopg.OperationalError):
+            return True
+        exc = exc.__cause__
+    return False
 
 
 def log_internal(exc: BaseException) -> None:
@@ -116,9 +133,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def _allowed_methods(request: Request) -> list[str]:
+    # app.routes holds included routers as wrappers; iter_route_contexts yields their routes.
     methods: set[str] = set()
-    for route in request.app.routes:
-        if isinstance(route, APIRoute) and route.path_regex.match(request.url.path):
+    for route in iter_route_contexts(request.app.routes):
+        if route.matches(request.scope)[0] is not Match.NONE:
             methods |= route.methods or set()
     return sorted(methods)
 

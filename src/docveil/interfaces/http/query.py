@@ -5,13 +5,22 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import StreamingResponse
 
 from docveil.interfaces.http import sse
+from docveil.interfaces.http.documents import one_file
 from docveil.interfaces.http.error_responses import public_error
 from docveil.interfaces.http.runtime import CallerDep, EngineDep
-from docveil.interfaces.http.schemas import AnswerBody, AskRequest, ErrorResponse, HitItem, SearchRequest, SearchResult
+from docveil.interfaces.http.schemas import (
+    AnswerBody,
+    AskRequest,
+    ErrorResponse,
+    HitItem,
+    SearchRequest,
+    SearchResult,
+    Text,
+)
 from docveil.types import Answer, AnswerDelta
 
 router = APIRouter()
@@ -58,12 +67,13 @@ async def ask(caller: CallerDep, engine: EngineDep, body: AskRequest) -> AnswerB
              description="As /ask, with a picture (PNG, JPEG, WebP...) that is redacted (faces, plates, "
                          "personal data in its text) before the answerer sees it. Multipart form.")
 async def ask_image(
-    caller: CallerDep, engine: EngineDep,
-    question: Annotated[str, Form(min_length=1, max_length=10_000, pattern=r"\S")],
+    caller: CallerDep, engine: EngineDep, request: Request,
+    question: Annotated[Text, Form(min_length=1, max_length=10_000, pattern=r"\S")],
     image: Annotated[UploadFile, File(description="One picture.")],
     k: Annotated[int, Form(ge=1, le=50)] = 5,
 ) -> AnswerBody:
-    data = await image.read(engine.engine.settings.max_bytes + 1)
+    await one_file(request, "image")
+    data = await image.read()  # bounded by the body limit; the engine checks max_bytes
     return AnswerBody.of(await engine.ask(question, caller.principal, k=k, image=data))
 
 

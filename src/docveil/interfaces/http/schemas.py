@@ -4,12 +4,35 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from docveil.types import Answer, Citation, DocumentInfo, Failure, Hit, IngestedDocument, Principal
 
+
+def storable(value: str) -> bool:
+    """Whether PostgreSQL text, and so every record, can hold ``value``: no NUL, and valid
+    Unicode (a lone surrogate has no UTF-8 form)."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _storable(value: str) -> str:
+    # Refused as invalid input here instead of failing later in the database or the audit log.
+    if not storable(value):
+        raise ValueError("must not contain NUL characters or lone surrogates")
+    return value
+
+
+# Every string a request carries (bodies, form fields, query parameters). The schema says "no
+# NUL" with ``not``, which combines with a field's own pattern.
+Text = Annotated[str, AfterValidator(_storable), Field(json_schema_extra={"not": {"pattern": r"\x00"}})]
 # A user or role name in an ACL.
-Name = Annotated[str, Field(min_length=1, max_length=200)]
+Name = Annotated[Text, Field(min_length=1, max_length=200)]
 
 
 def _json_integer(value: Any) -> Any:
@@ -175,7 +198,7 @@ class RedactResult(_Model):
 
 
 class SearchRequest(_Request):
-    query: str = Field(min_length=1, max_length=10_000, pattern=r"\S", description="Personal data in it is pseudonymised before use.")
+    query: Text = Field(min_length=1, max_length=10_000, pattern=r"\S", description="Personal data in it is pseudonymised before use.")
     k: JsonInt = Field(default=10, ge=1, le=100)
 
 
@@ -203,8 +226,8 @@ class SearchResult(_Model):
 
 
 class AskRequest(_Request):
-    question: str = Field(min_length=1, max_length=10_000, pattern=r"\S",
-                          description="Personal data in it is pseudonymised before any model sees it.")
+    question: Text = Field(min_length=1, max_length=10_000, pattern=r"\S",
+                           description="Personal data in it is pseudonymised before any model sees it.")
     k: JsonInt = Field(default=5, ge=1, le=50, description="How many passages the answer may draw on.")
 
 
@@ -242,7 +265,7 @@ class AnswerBody(_Model):
 # Forget and re-identification
 
 
-SubjectValue = Annotated[str, Field(min_length=1, max_length=1000, pattern=r"\S")]
+SubjectValue = Annotated[Text, Field(min_length=1, max_length=1000, pattern=r"\S")]
 
 
 class ForgetRequest(_Request):
@@ -259,7 +282,7 @@ class ForgetResultBody(_Model):
 
 
 class ReidentifyRequest(_Request):
-    tokens: list[str] = Field(min_length=1, max_length=1000)
+    tokens: list[Text] = Field(min_length=1, max_length=1000)
 
 
 class ReidentifyResult(_Model):
