@@ -4,6 +4,7 @@ that run detection themselves (images)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from docveil.context import StageContext
 from docveil.protocols import Operator
@@ -19,7 +20,19 @@ def detect_texts(texts: Sequence[str], context: StageContext) -> list[list[Findi
     for per_detector in context.hook.docveil_detect_text(texts=list(texts), context=context):
         for index, findings in enumerate(per_detector):
             merged[index].extend(findings)
-    return [resolve_overlaps(findings) for findings in merged]
+    return [resolve_overlaps([_trimmed(f, text) for f in findings])
+            for text, findings in zip(texts, merged, strict=True)]
+
+
+def _trimmed(finding: Finding, text: str) -> Finding:
+    """Without the white space a detector took in at either end ("Jane Roe\n"): replacing it
+    would join two lines."""
+    start, end = finding.start, finding.end
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return finding if (start, end) == (finding.start, finding.end) else replace(finding, start=start, end=end)
 
 
 def redaction_operators(context: StageContext) -> dict[str, Operator]:

@@ -203,3 +203,16 @@ def test_labels_outside_a_form_field_name_nobody(detect_context, text: str) -> N
     from docveil.stages.detect.recognizers import LabelledNameRecognizer
 
     assert LabelledNameRecognizer().analyze(text, ["PERSON"], None) == []
+
+
+def test_a_finding_never_takes_in_the_line_break_after_a_name(detect_context: StageContext) -> None:
+    from docveil.stages.combine import detect_texts
+
+    text = "Name: Jonathan Pemberton\nEmail: jp@example.com\n"
+    findings = detect_texts([text], detect_context)[0]
+    assert "Jonathan Pemberton" in [text[f.start:f.end] for f in findings]
+    assert all(text[f.start:f.end] == text[f.start:f.end].strip() for f in findings)
+    redacted = redact_document(Document("form.txt", "text/plain", (Page(1, text),), "h"), [findings], tenant="t",
+                               pseudonymizer=Pseudonymizer(bytes(32)), operators=OPERATORS,
+                               operator_for=lambda _type: "pseudonym")
+    assert redacted.pages[0].text.text.count("\n") == 2
