@@ -351,7 +351,7 @@ class Engine:
             pseudonymizer = self._pseudonymizer(conn, tenant)
             hash_key = derive_key(self.keyring.current(conn, tenant, PSEUDONYM).key, "content-hash")
             hashes = {id(d): hmac_sha256(hash_key, d.content_hash.encode()).hex() for d in documents}
-            existing = repository.existing_hashes(conn, list(hashes.values()))
+            existing = repository.existing_hashes(conn, principal, list(hashes.values()))
         fresh: list[Document] = []
         copies: dict[str, list[str]] = {}
         for document in documents:
@@ -392,7 +392,7 @@ class Engine:
             except psycopg.errors.UniqueViolation:
                 # The same content stored meanwhile (by the batch before, or another process).
                 with self._transaction(principal.tenant) as conn:
-                    known = repository.existing_hashes(conn, [item.content_hash]).get(item.content_hash, "")
+                    known = repository.existing_hashes(conn, principal, [item.content_hash]).get(item.content_hash, "")
                 copies = (item.document.source, *item.copies)
             except (DocveilError, psycopg.Error) as exc:
                 failed.extend(_failure(source, exc) for source in (item.document.source, *item.copies))

@@ -190,3 +190,20 @@ def test_a_blocked_loader_is_gone_and_its_files_fail_with_a_clear_error(
         assert [Path(d.source).name for d in report.ingested] == ["notes.txt"]
         assert [(Path(f.source).name, f.error) for f in report.failed] == [("ticket.html", "UnsupportedFormatError")]
         assert "HTML" in report.failed[0].reason or "html" in report.failed[0].reason
+
+
+def test_uploading_a_copy_of_a_document_one_cannot_read_stores_ones_own_and_reveals_nothing(
+        engine: Engine, tmp_path: Path) -> None:
+    paths = write_files(tmp_path)
+    private = engine.ingest([paths["board.txt"]], ALICE, acl=Acl(users={"alice"}))
+    shared = engine.ingest([paths["canteen.txt"]], ALICE)
+    [alices] = private.ingested
+
+    [bobs] = engine.ingest([paths["board.txt"]], BOB).ingested
+    assert not bobs.duplicate and bobs.document_id != alices.document_id
+    assert {d.document_id for d in engine.documents(BOB)} == {bobs.document_id, shared.ingested[0].document_id}
+    # A copy of what one can read, or of one's own upload, is still a duplicate.
+    again = engine.ingest([paths["board.txt"], paths["canteen.txt"]], BOB).ingested
+    assert [(d.duplicate, d.document_id) for d in again] == [
+        (True, bobs.document_id), (True, shared.ingested[0].document_id)]
+    assert engine.ingest([paths["board.txt"]], ALICE).ingested[0].document_id == alices.document_id

@@ -50,9 +50,15 @@ class ChunkRow:
     source_enc: bytes
 
 
-def existing_hashes(conn: psycopg.Connection, hashes: Sequence[str]) -> dict[str, str]:
-    rows = conn.execute("SELECT content_hash, id::text FROM documents WHERE content_hash = ANY(%s)",
-                        [list(hashes)]).fetchall()
+def existing_hashes(conn: psycopg.Connection, principal: Principal, hashes: Sequence[str]) -> dict[str, str]:
+    """Content hash -> id of the stored documents with these contents that ``principal`` may
+    read or owns; documents hidden from them do not count (their existence is not revealed)."""
+    rows = conn.execute(
+        f"SELECT content_hash, id::text FROM documents WHERE content_hash = ANY(%(hashes)s)"
+        # Ordered so that the uploader's own copy, when there is one, is the one reported.
+        f" AND (owner_user = %(user)s OR {_VISIBLE}) ORDER BY owner_user = %(user)s, created_at",
+        {"hashes": list(hashes), "user": principal.user, "principal_user": [principal.user],
+         "principal_roles": sorted(principal.roles | {"*"})}).fetchall()
     return {row[0]: row[1] for row in rows}
 
 
