@@ -881,6 +881,8 @@ class Engine:
         self._authorize(principal, "keys.rotate", {})
         tenant = principal.tenant
         with self._transaction(tenant) as conn:
+            if not rotation.has_keys(conn):  # a mistyped tenant must not get keys of its own
+                raise NotFoundError(f"tenant {tenant!r} has no keys: nothing of it was ever stored")
             new = rotation.start_data_key_rotation(conn, self.keyring, tenant)
         total = 0
         while True:

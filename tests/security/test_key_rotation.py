@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from docveil.engine import Engine
-from docveil.errors import AccessDeniedError
+from docveil.errors import AccessDeniedError, NotFoundError
 from docveil.interfaces.demo import sample_paths
 from docveil.security import rotation
 from docveil.security.keyring import DATA
@@ -81,6 +81,13 @@ def test_rotation_needs_the_admin_role(engine: Engine) -> None:
     with pytest.raises(AccessDeniedError):
         engine.rotate_data_key(ALICE)
     assert [r.outcome for r in engine.audit_records(ADMIN, action="deny")] == ["denied", "denied"]
+
+
+def test_rotating_the_data_key_of_a_tenant_that_never_stored_anything_creates_no_keys(engine: Engine) -> None:
+    with pytest.raises(NotFoundError, match="'acmee' has no keys"):
+        engine.rotate_data_key(Principal("acmee", "root", frozenset({"admin"})))
+    with engine.database.admin() as conn:
+        assert conn.execute("SELECT count(*) FROM tenant_keys WHERE tenant_id = 'acmee'").fetchone() == (0,)
 
 
 def test_keys_read_together_are_the_active_versions_made_on_first_use(engine: Engine) -> None:

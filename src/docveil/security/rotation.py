@@ -48,6 +48,11 @@ def kek_ids_in_use(admin: psycopg.Connection) -> set[str]:
     return {row[0] for row in admin.execute("SELECT DISTINCT kek_id FROM tenant_keys")}
 
 
+def has_keys(conn: psycopg.Connection) -> bool:
+    """Whether the transaction's tenant has any key yet (row-level security limits the look)."""
+    return conn.execute("SELECT EXISTS (SELECT 1 FROM tenant_keys)").fetchone() == (True,)
+
+
 def start_data_key_rotation(conn: psycopg.Connection, keyring: TenantKeyring, tenant: str) -> TenantKey:
     """The data key to re-encrypt under: a new version, unless an earlier rotation is unfinished."""
     current = keyring.current(conn, tenant, DATA)
