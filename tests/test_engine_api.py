@@ -33,6 +33,16 @@ def test_a_single_string_for_a_set_of_names_is_refused(field: str) -> None:
         Principal("acme", "dave", roles="admin") if field == "roles" else Acl(users="dave")  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("make", [
+    lambda: Principal("acme", "x" * 257), lambda: Principal("ac\x00me", "alice"),
+    lambda: Principal("acme", "alice\nroot"), lambda: Principal("acme", "alice", frozenset({"ad\ud800min"})),
+    lambda: Acl(users={"bo\x00b"}),
+], ids=["too-long", "nul", "newline", "surrogate", "acl-nul"])
+def test_names_the_audit_log_could_not_record_are_refused(make) -> None:
+    with pytest.raises(ValueError, match="at most 256 characters|not valid Unicode"):
+        make()
+
+
 def test_an_engine_refuses_work_after_close(settings, db, model_stash) -> None:
     engine = Engine(settings, database=db, stash=model_stash)
     engine.close()
@@ -54,9 +64,11 @@ def test_an_unknown_or_malformed_document_id_is_not_found(engine: Engine, docume
     (lambda e: e.search("", ALICE), ValueError),
     (lambda e: e.search("   ", ALICE), ValueError),
     (lambda e: e.search(None, ALICE), TypeError),
+    (lambda e: e.search("Maria\x00Gonzalez", ALICE), ValueError),
+    (lambda e: e.ask("", ALICE), ValueError),
     (lambda e: e.documents(ALICE, limit=-1), ValueError),
     (lambda e: e.documents(ALICE, offset=-1), ValueError),
-], ids=["empty", "blank", "none", "limit", "offset"])
+], ids=["empty", "blank", "none", "nul", "empty-question", "limit", "offset"])
 def test_bad_arguments_are_refused_before_any_work(engine: Engine, call, error) -> None:
     with pytest.raises(error):
         call(engine)

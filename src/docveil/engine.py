@@ -585,8 +585,7 @@ class Engine:
         them (a line or sentence at a time), then the ``Answer``. Checks, retrieval and
         redaction happen before this returns, so their errors are raised here; the answerer
         runs while the stream is read. Closing the stream early stops the answerer."""
-        if not isinstance(question, str) or not question.strip():
-            raise ValueError("the question is empty")
+        _require_query(question, "question")
         if not 1 <= k <= 100:
             raise ValueError("k must be between 1 and 100")
         self._authorize(principal, "ask", {})
@@ -1036,11 +1035,13 @@ def _is_uuid(value: str) -> bool:
     return True
 
 
-def _require_query(query: object) -> None:
+def _require_query(query: object, what: str = "query") -> None:
     if not isinstance(query, str):
-        raise TypeError(f"a query must be text, not {type(query).__name__}")
+        raise TypeError(f"a {what} must be text, not {type(query).__name__}")
     if not query.strip():
-        raise ValueError("the query is empty")
+        raise ValueError(f"the {what} is empty")
+    if "\x00" in query:  # PostgreSQL text cannot hold it
+        raise ValueError(f"the {what} holds a NUL character")
 
 
 def expand_paths(paths: str | Path | Source | Iterable[str | Path | Source]) -> Iterator[Path | Source]:

@@ -24,7 +24,8 @@ my_plugin = "my_package.my_module"
 
 or pass it to `Engine(plugins=[my_module])`. `docveil plugins` lists what is registered.
 Block a plugin by name with the `blocked_plugins` setting or `DOCVEIL_BLOCK_PLUGINS`
-(`docveil.security.access` and `docveil.security.audit` are essential and cannot be blocked).
+(`docveil.security.access` and `docveil.security.audit` are essential and cannot be blocked;
+a name no default plugin, installed entry point or given plugin has is an error, not ignored).
 `DOCVEIL_TRACE_HOOKS=1` traces every hook call. Two plugins may not share a name.
 
 An exception a hook raises (other than a `DocveilError`, which passes unchanged) comes out as a

@@ -6,6 +6,7 @@ import importlib
 import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from importlib.metadata import entry_points
 from types import ModuleType
 from typing import Any
 
@@ -63,7 +64,8 @@ def make_plugin_manager(settings: Settings, extra_plugins: Iterable[Any] = ()) -
     """A fresh manager for one engine: defaults, then entry points, then ``extra_plugins``."""
     pm = pluggy.PluginManager("docveil")
     pm.add_hookspecs(hookspecs)
-    for name in blocked_names(settings):
+    blocked = blocked_names(settings)
+    for name in blocked:
         pm.set_blocked(name)
     for name in DEFAULT_PLUGINS:
         if not pm.is_blocked(name):
@@ -73,12 +75,19 @@ def make_plugin_manager(settings: Settings, extra_plugins: Iterable[Any] = ()) -
             pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
         except Exception as exc:  # a broken third-party package must say which one
             raise PluginError(f"loading plugins from entry point group {ENTRY_POINT_GROUP!r} failed: {exc}") from exc
+    extra_names = []
     for plugin in extra_plugins:
         name = getattr(plugin, "__name__", None) or type(plugin).__name__
         if pm.has_plugin(name):
             raise PluginError(f"two plugins are named {name!r}: give one a distinct __name__")
+        extra_names.append(name)
         if not pm.is_blocked(name):
             pm.register(plugin, name=name)
+    known = {*DEFAULT_PLUGINS, *extra_names, *(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))}
+    unknown = sorted(set(blocked) - known)
+    if unknown:  # a misspelt name would leave the plugin it meant running
+        raise PluginError(f"cannot block {', '.join(map(repr, unknown))}: no plugin has that name "
+                          "(see docveil plugins)")
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:

@@ -47,6 +47,8 @@ class Principal:
     def __post_init__(self) -> None:
         if not self.tenant or not self.user:
             raise ValueError("a Principal needs a tenant and a user")
+        _check_name(self.tenant, "the tenant")
+        _check_name(self.user, "the user")
         object.__setattr__(self, "roles", _names(self.roles, "roles"))
 
 
@@ -399,6 +401,10 @@ class Acl:
         return principal.user in self.users or bool(self.roles & (principal.roles | {"*"}))
 
 
+MAX_NAME_CHARS = 256
+"""The longest tenant, user or role name: what the audit log records of a principal."""
+
+
 def _names(values: Iterable[str], what: str) -> frozenset[str]:
     """A set of user or role names; a bare string is refused (it would become its letters)."""
     if isinstance(values, (str, bytes)):
@@ -406,7 +412,20 @@ def _names(values: Iterable[str], what: str) -> frozenset[str]:
     names = frozenset(values)
     if not all(isinstance(name, str) and name for name in names):
         raise TypeError(f"{what} must be non-empty strings")
+    for name in names:
+        _check_name(name, f"a name in {what}")
     return names
+
+
+def _check_name(name: str, what: str) -> None:
+    if not isinstance(name, str):
+        raise TypeError(f"{what} must be a string")
+    if len(name) > MAX_NAME_CHARS or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise ValueError(f"{what} must be at most {MAX_NAME_CHARS} characters, without control characters")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} is not valid Unicode (a lone surrogate)") from None
 
 
 TENANT_WIDE = Acl()

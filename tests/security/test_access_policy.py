@@ -171,6 +171,12 @@ def test_essential_plugins_cannot_be_blocked(settings: Settings, essential: str,
         Engine(Settings(home=settings.home, load_entry_points=False))
 
 
+def test_blocking_a_name_no_plugin_has_is_an_error(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCVEIL_BLOCK_PLUGINS", "docveil.stages.load.htm")
+    with pytest.raises(PluginError, match="cannot block 'docveil.stages.load.htm': no plugin has that name"):
+        Engine(Settings(home=settings.home, load_entry_points=False))
+
+
 def test_a_blocked_loader_is_gone_and_its_files_fail_with_a_clear_error(
         settings: Settings, db: Database, model_stash: Stash, tmp_path: Path) -> None:
     page = tmp_path / "ticket.html"

@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from docveil.errors import AuditError
-from docveil.types import Principal
+from docveil.types import MAX_NAME_CHARS, Principal
 
 FORMAT_VERSION = 1
 GENESIS_HASH = "0" * 64
@@ -55,7 +55,7 @@ _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 # Integers stay within what every JSON parser reads exactly (IEEE doubles), so any language
 # can re-implement the verification.
 MAX_SAFE_INT = 2**53 - 1
-MAX_ID_CHARS = 256
+MAX_ID_CHARS = MAX_NAME_CHARS
 
 Scalar = str | int | float | bool
 
