@@ -173,7 +173,7 @@ def test_essential_plugins_cannot_be_blocked(settings: Settings, essential: str,
 
 def test_blocking_a_name_no_plugin_has_is_an_error(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOCVEIL_BLOCK_PLUGINS", "docveil.stages.load.htm")
-    with pytest.raises(PluginError, match="cannot block 'docveil.stages.load.htm': no plugin has that name"):
+    with pytest.raises(PluginError, match=r"cannot block 'docveil\.stages\.load\.htm': no plugin has that name"):
         Engine(Settings(home=settings.home, load_entry_points=False))
 
 
