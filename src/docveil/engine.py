@@ -699,9 +699,16 @@ class Engine:
     def _owned_document(self, conn: psycopg.Connection, principal: Principal, document_id: str,
                         action: str) -> None:
         owner = repository.document_owner(conn, document_id) if _is_uuid(document_id) else None
+        missing = NotFoundError(f"document {document_id} does not exist in tenant {principal.tenant}")
         if owner is None:
-            raise NotFoundError(f"document {document_id} does not exist in tenant {principal.tenant}")
-        self._authorize(principal, action, {"owner": owner})
+            raise missing
+        try:
+            self._authorize(principal, action, {"owner": owner, "document_id": document_id})
+        except AccessDeniedError:
+            # The denial is audited; a document the principal may not even read does not exist for them.
+            if not repository.visible_documents(conn, principal, document_id):
+                raise missing from None
+            raise
 
     def set_acl(self, document_id: str, acl: Acl, principal: Principal) -> None:
         """Change who may read a document (its owner or an admin); applies to all its chunks."""
@@ -951,8 +958,10 @@ class Engine:
                     "deny", outcome="denied", extra={"action": action, "error": "policy failed"}))
             raise AccessDeniedError(f"{principal.user} may not {action} in tenant {principal.tenant}: "
                                     f"an access policy failed ({exc})") from exc
+        targets = (resource["document_id"],) if "document_id" in resource else ()
         with self._transaction(principal.tenant) as conn:
-            self._audit(conn, principal, audit.AuditEvent("deny", outcome="denied", extra={"action": action}))
+            self._audit(conn, principal, audit.AuditEvent("deny", outcome="denied", targets=targets,
+                                                          extra={"action": action}))
         raise AccessDeniedError(f"{principal.user} may not {action} in tenant {principal.tenant}")
 
     def _audit_keys(self, conn: psycopg.Connection, tenant: str) -> audit.AuditKeys:

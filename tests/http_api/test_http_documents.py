@@ -91,8 +91,9 @@ def test_acl_fields_limit_who_reads_an_upload(server, stored) -> None:
         assert private["document_id"] not in {d["document_id"] for d in client.get("/v1/documents").json()["documents"]}
         hits = client.post("/v1/search", json={"query": "walrus budget review", "k": 20}).json()["hits"]
         assert private["document_id"] not in {h["document_id"] for h in hits}
-        # Not the owner and not an admin: the ACL cannot be widened by bob.
-        assert client.put(f"/v1/documents/{private['document_id']}/acl", json={"roles": ["*"]}).status_code == 403
+        # Not the owner and not an admin: the ACL cannot be widened by bob, and a document he may
+        # not read does not exist for him.
+        assert client.put(f"/v1/documents/{private['document_id']}/acl", json={"roles": ["*"]}).status_code == 404
     with server.client("alice") as client:
         changed = client.put(f"/v1/documents/{private['document_id']}/acl", json={"users": ["alice", "bob"]})
         assert changed.json() == {"document_id": private["document_id"], "acl": {"users": ["alice", "bob"], "roles": []}}

@@ -10,7 +10,7 @@ import pytest
 from docveil.config import Settings
 from docveil.context import Stash
 from docveil.engine import Engine
-from docveil.errors import AccessDeniedError, LoadError, PluginError
+from docveil.errors import AccessDeniedError, LoadError, NotFoundError, PluginError
 from docveil.stages.redact.pseudonyms import TOKEN_PATTERN
 from docveil.store.database import Database
 from docveil.types import TENANT_WIDE, Acl, Principal
@@ -128,6 +128,20 @@ def test_acl_change_and_delete_need_the_owner_or_an_admin(engine: Engine, tmp_pa
     assert [(r.user, r.targets) for r in changes] == [("alice", (board,))]
     assert [(r.user, r.targets) for r in deletes] == [("alice", (canteen,)), ("root", (parking,))]
     assert engine.audit_verify(AUDITOR).ok
+
+
+def test_a_document_one_may_not_read_does_not_exist_for_acl_changes_and_deletes(engine: Engine,
+                                                                                tmp_path: Path) -> None:
+    board = ingest_all(engine, tmp_path)["board.txt"]
+    engine.set_acl(board, Acl(users={"alice"}), ALICE)
+    for attempt in (lambda: engine.delete_document(board, BOB),
+                    lambda: engine.set_acl(board, Acl(users={"bob"}), BOB)):
+        with pytest.raises(NotFoundError, match="does not exist"):
+            attempt()
+    denied = engine.audit_records(AUDITOR, action="deny")
+    assert [(r.user, r.targets, r.extra["action"]) for r in denied] == [
+        ("bob", (board,), "documents.delete"), ("bob", (board,), "acl.change")]
+    engine.delete_document(board, ADMIN)  # an admin still may, though it cannot read it
 
 
 def test_after_set_acl_a_document_is_visible_exactly_to_the_new_acl(engine: Engine, tmp_path: Path) -> None:
