@@ -80,3 +80,21 @@ def test_loaded_documents_and_sources_do_not_print_their_content(engine: Engine,
     assert document.pages[0].text == text
     assert PLANTED not in repr(document)
     assert PLANTED not in repr(Source("letter.txt", text.encode(), "text/plain"))
+
+
+def test_a_redaction_that_fails_on_its_file_is_audited_as_an_error(engine: Engine, tmp_path: Path) -> None:
+    from docveil.errors import LoadError
+
+    auditor = Principal("acme", "auditor", frozenset({"auditor"}))
+    broken = tmp_path / f"{PLANTED}.pdf"
+    broken.write_bytes(b"%PDF-1.7\n" + b"\x00garbage" * 50)
+    with pytest.raises(LoadError):
+        engine.redact(broken, ALICE)
+    with pytest.raises(LoadError):
+        engine.redact_to_file(broken, tmp_path / "out.txt", ALICE)
+    with pytest.raises(LoadError):
+        engine.redact(Source("empty.txt", b"", "text/plain"), ALICE)
+    records = engine.audit_records(auditor, action="redact")
+    assert [(r.outcome, r.extra["error"]) for r in records] == [("error", "LoadError")] * 3
+    assert PLANTED not in str([r.as_dict() for r in records])
+    assert not (tmp_path / "out.txt").exists()

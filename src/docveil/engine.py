@@ -214,8 +214,9 @@ class Engine:
     def redact(self, source: str | Path | Source | Document, principal: Principal) -> RedactedDocument:
         """Load (if given a path), detect and redact one document with the tenant's pseudonyms."""
         self._authorize(principal, "redact", {})
-        document = source if isinstance(source, Document) else self.load(source)
-        with self._transaction(principal.tenant) as conn:
+        with self._auditing_failure(principal, "redact"):
+            document = source if isinstance(source, Document) else self.load(source)
+        with self._auditing_failure(principal, "redact"), self._transaction(principal.tenant) as conn:
             pseudonymizer = self._pseudonymizer(conn, principal.tenant)
             redacted = self._redact_batch([document], principal.tenant, pseudonymizer)[0]
             self._audit(conn, principal, audit.AuditEvent(
@@ -231,14 +232,15 @@ class Engine:
         from docveil.stages.redact.pdf import write_redacted_pdf
 
         self._authorize(principal, "redact", {})
-        if not isinstance(source, Source):
-            source = read_source(Path(source), self.settings)
         destination = Path(destination)
         as_pdf = destination.suffix.lower() == ".pdf"
-        if as_pdf and source.media_type != "application/pdf":
-            raise ConfigError(f"{source.name}: a redacted PDF can only be written from a PDF; "
-                              "write the redacted text instead (for example -o out.txt)")
-        document = self.load(source)
+        with self._auditing_failure(principal, "redact"):
+            if not isinstance(source, Source):
+                source = read_source(Path(source), self.settings)
+            if as_pdf and source.media_type != "application/pdf":
+                raise ConfigError(f"{source.name}: a redacted PDF can only be written from a PDF; "
+                                  "write the redacted text instead (for example -o out.txt)")
+            document = self.load(source)
         redacted = self.redact(document, principal)
         if as_pdf:
             data = write_redacted_pdf(source, document, redacted, self.settings)
@@ -963,6 +965,18 @@ class Engine:
             self._audit(conn, principal, audit.AuditEvent("deny", outcome="denied", targets=targets,
                                                           extra={"action": action}))
         raise AccessDeniedError(f"{principal.user} may not {action} in tenant {principal.tenant}")
+
+    @contextmanager
+    def _auditing_failure(self, principal: Principal, action: str) -> Iterator[None]:
+        """An error record for ``action`` when the block raises one of docveil's errors (a file
+        that cannot be loaded...), which then propagates."""
+        try:
+            yield
+        except DocveilError as exc:
+            with self._transaction(principal.tenant) as conn:
+                self._audit(conn, principal, audit.AuditEvent(action, outcome="error",
+                                                              extra={"error": type(exc).__name__}))
+            raise
 
     def _audit_keys(self, conn: psycopg.Connection, tenant: str) -> audit.AuditKeys:
         mac, signing = self.keyring.current_many(conn, tenant, AUDIT, SIGNING)
