@@ -47,8 +47,8 @@ class Principal:
     def __post_init__(self) -> None:
         if not self.tenant or not self.user:
             raise ValueError("a Principal needs a tenant and a user")
-        _check_name(self.tenant, "the tenant")
-        _check_name(self.user, "the user")
+        check_name(self.tenant, "the tenant")
+        check_name(self.user, "the user")
         object.__setattr__(self, "roles", _names(self.roles, "roles"))
 
 
@@ -413,11 +413,12 @@ def _names(values: Iterable[str], what: str) -> frozenset[str]:
     if not all(isinstance(name, str) and name for name in names):
         raise TypeError(f"{what} must be non-empty strings")
     for name in names:
-        _check_name(name, f"a name in {what}")
+        check_name(name, f"a name in {what}")
     return names
 
 
-def _check_name(name: str, what: str) -> None:
+def check_name(name: str, what: str) -> None:
+    """Raises ValueError unless ``name`` can name a tenant, user or role (see ``MAX_NAME_CHARS``)."""
     if not isinstance(name, str):
         raise TypeError(f"{what} must be a string")
     if len(name) > MAX_NAME_CHARS or any(ord(c) < 32 or ord(c) == 127 for c in name):

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from docveil.types import Answer, Citation, DocumentInfo, Failure, Hit, IngestedDocument, Principal
+from docveil.types import Answer, Citation, DocumentInfo, Failure, Hit, IngestedDocument, Principal, check_name
 
 
 def storable(value: str) -> bool:
@@ -31,8 +31,17 @@ def _storable(value: str) -> str:
 # Every string a request carries (bodies, form fields, query parameters). The schema says "no
 # NUL" with ``not``, which combines with a field's own pattern.
 Text = Annotated[str, AfterValidator(_storable), Field(json_schema_extra={"not": {"pattern": r"\x00"}})]
-# A user or role name in an ACL.
-Name = Annotated[Text, Field(min_length=1, max_length=200)]
+
+
+def _name(value: str) -> str:
+    check_name(value, "a user or role name")
+    return value
+
+
+# A user or role name in an ACL: no control characters (the pattern, which a validator inside
+# the annotation would keep out of the schema), valid Unicode, what a Principal accepts.
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$"),
+                 AfterValidator(_storable), AfterValidator(_name)]
 
 
 def _json_integer(value: Any) -> Any:
