@@ -76,7 +76,7 @@ def test_chunks_stored_before_partitioning_keep_their_ids_text_and_vectors(setti
         before = _chunks(db)
         monkeypatch.setattr(migrations, "bundled_migrations", bundled)
         with db.admin() as conn:
-            assert migrations.apply_migrations(conn) == [PARTITIONING]
+            assert migrations.apply_migrations(conn) == [m.version for m in bundled() if m.version >= PARTITIONING]
             assert conn.execute("SELECT relkind FROM pg_class WHERE relname = 'chunks'").fetchone()[0] == "p"
             assert conn.execute("SELECT count(*) FROM pg_partition_tree('chunks_embedding_hnsw') WHERE isleaf"
                                 ).fetchone()[0] == 16

@@ -22,14 +22,17 @@ KNOWN_VALUE = "document text"  # recognizer name of a value found again from the
 
 
 def field_texts(document: Document) -> list[str]:
-    """The texts to detect personal data in: the file name of the source (its folders are left to
-    the values the text yields: detectors read too much into "initech0" or "q3-drafts"), then each
-    metadata value in order."""
-    return [_file_name(document.source).translate(_NAME_SEPARATORS), *document.metadata.values()]
+    """The texts to detect personal data in: the file name of the source, then each metadata
+    value in order.
 
-
-def _file_name(source: str) -> str:
-    return re.split(r"[/\\]", source)[-1]
+    Detectors read the file name only, its separators as spaces and its extension blanked (same
+    length): as they are, a detector takes "doc-07.txt" or a folder "initech0" for a place and
+    "Roe.pdf" for part of a name. Folders are left to the values the document's text yields."""
+    name = re.split(r"[/\\]", document.source)[-1].translate(_NAME_SEPARATORS)
+    extension = _EXTENSION.search(name)
+    if extension is not None and extension.start() > 0:
+        name = name[:extension.start()] + " " * len(extension.group(0))
+    return [name, *document.metadata.values()]
 
 
 def redact_fields(redacted: RedactedDocument, document: Document, findings: Sequence[Sequence[Finding]], *,
@@ -38,8 +41,7 @@ def redact_fields(redacted: RedactedDocument, document: Document, findings: Sequ
     """``redacted`` with ``redacted_source`` and ``metadata`` holding ``document``'s, redacted.
 
     ``findings`` are the detectors' findings in ``field_texts(document)``. Values the document's
-    text already yielded are found again in its fields whatever the detectors say, and a file
-    name's extension is never part of a value."""
+    text already yielded are found again in its fields whatever the detectors say."""
     texts = field_texts(document)
     if len(findings) != len(texts):
         raise ValueError(f"{len(findings)} lists of findings for {len(texts)} fields")
@@ -52,7 +54,7 @@ def redact_fields(redacted: RedactedDocument, document: Document, findings: Sequ
             found = [replace(f, start=f.start + offset, end=f.end + offset) for f in found]
         else:
             original = text
-        spans = [*(_without_extension(f, text) for f in found), *_known_values(text, redacted.pseudonyms)]
+        spans = [*found, *_known_values(text, redacted.pseudonyms)]
         value, new_entries = _redact_field(original, text, resolve_overlaps(spans), pseudonymizer=pseudonymizer,
                                            operators=operators, operator_for=operator_for)
         values.append(value)
@@ -75,14 +77,6 @@ def _redact_field(original: str, text: str, findings: Sequence[Finding], *, pseu
         cursor = record.end
     pieces.append(original[cursor:])
     return "".join(pieces), entries
-
-
-def _without_extension(finding: Finding, text: str) -> Finding:
-    """A detector reads "Roe.pdf" as part of a name: the extension is not."""
-    extension = _EXTENSION.search(text[finding.start:finding.end])
-    if extension is None or extension.start() == 0:
-        return finding
-    return replace(finding, end=finding.start + extension.start())
 
 
 def _known_values(text: str, known: Sequence[PseudonymEntry]) -> list[Finding]:
