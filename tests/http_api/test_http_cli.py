@@ -52,6 +52,19 @@ def test_api_keys_are_created_once_listed_without_secrets_and_revoked(cli_env, e
     assert unknown.exit_code == 1 and "no API key" in unknown.stderr and "Traceback" not in unknown.stderr
 
 
+def test_api_key_commands_print_user_ids_literally_and_refuse_an_empty_user(cli_env) -> None:
+    created = run(cli_env, "keys", "api", "create", "--tenant", "acme", "--user", "[i]alice")
+    assert created.exit_code == 0 and "for [i]alice in tenant acme" in created.stderr
+    [key] = json.loads(run(cli_env, "keys", "api", "list", "--json").stdout)
+    listed = run({**cli_env, "COLUMNS": "80"}, "keys", "api", "list").stdout
+    assert key["id"] in listed and "[i]alice" in listed
+    revoked = run(cli_env, "keys", "api", "revoke", key["id"])
+    assert revoked.stdout.strip() == f"revoked API key {key['id']} ([i]alice in tenant acme)"
+
+    refused = run(cli_env, "keys", "api", "create", "--tenant", "acme", "--user", "")
+    assert refused.exit_code == 1 and refused.stderr.strip() == "error: --user must not be empty"
+
+
 @pytest.mark.slow
 def test_docveil_serve_answers_with_the_keys_it_was_given(cli_env) -> None:
     token = run(cli_env, "keys", "api", "create", "--tenant", "acme", "--user", "bob").stdout.strip()

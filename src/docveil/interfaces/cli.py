@@ -12,11 +12,12 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from docveil.config import Settings
 from docveil.errors import DocveilError
@@ -40,8 +41,56 @@ RoleOpt = Annotated[list[str] | None, typer.Option("--role", "-r", help="Role of
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 
 
+def say(console: Console, *parts: str | tuple[str, str]) -> None:
+    """Print one line; a ``(text, style)`` part is styled. Every part is printed literally (file
+    names, user ids and document text are data, never rich markup) and the line is never wrapped,
+    so that it can be piped or copied."""
+    console.print(Text.assemble(*parts), soft_wrap=True)
+
+
+def fail(message: str) -> NoReturn:
+    """An input or runtime error: one line on stderr and exit code 1 (2 means a broken audit log)."""
+    say(err, ("error:", "bold red"), " ", message)
+    raise typer.Exit(1)
+
+
+def cells(*values: object) -> list[Text]:
+    """Table cells printed literally (a string cell would be read as rich markup)."""
+    return [Text(str(value)) for value in values]
+
+
 def principal_from(tenant: str, user: str | None, roles: list[str] | None) -> Principal:
-    return Principal(tenant=tenant, user=user or getpass.getuser(), roles=frozenset(roles or ()))
+    """The principal a command acts for; a bad --tenant, --user or --role is an input error."""
+    for option, value in (("--tenant", tenant), ("--user", user), *(("--role", name) for name in roles or ())):
+        if value == "":
+            fail(f"{option} must not be empty")
+    try:
+        return Principal(tenant=tenant, user=getpass.getuser() if user is None else user,
+                         roles=frozenset(roles or ()))
+    except (ValueError, TypeError) as exc:  # the limits on names: length, control characters
+        fail(f"{exc} (--tenant, --user, --role)")
+
+
+def acl_from(users: list[str] | None, roles: list[str] | None) -> Acl:
+    try:
+        return Acl(users=frozenset(users or ()), roles=frozenset(roles or ()))
+    except (ValueError, TypeError) as exc:
+        fail(f"{exc} (--acl-user, --acl-role)")
+
+
+def require_text(value: str, what: str) -> None:
+    if not value.strip():
+        fail(f"{what} must not be empty")
+
+
+def require_output_file(path: Path | None, option: str) -> None:
+    """Refuse an output path that cannot be a file before any work is done or any file written."""
+    if path is None:
+        return
+    if not path.parent.is_dir():
+        fail(f"{option} {path}: the folder {path.parent} does not exist")
+    if path.is_dir():
+        fail(f"{option} {path}: is a folder, not a file")
 
 
 def settings() -> Settings:
@@ -49,12 +98,16 @@ def settings() -> Settings:
 
 
 def guarded(action: Callable[[], T]) -> T:
-    """Run ``action``; a DocveilError becomes one line on stderr and exit code 1."""
+    """Run ``action``; a DocveilError, or an OSError on a named file, becomes one line on stderr
+    and exit code 1. Other exceptions are bugs and keep their traceback."""
     try:
         return action()
     except DocveilError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
-        raise typer.Exit(1) from None
+        fail(str(exc))
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        fail(f"{exc.filename}: {exc.strerror or exc}")
     except KeyboardInterrupt:
         err.print("interrupted")
         raise typer.Exit(130) from None
@@ -79,41 +132,40 @@ def redact(
 ) -> None:
     """Redact one document and write its redacted text (tenant pseudonyms by default)."""
     principal = principal_from(tenant, user, role)
+    require_output_file(output, "--output")
+    require_output_file(manifest, "--manifest")
 
     def run() -> None:
+        from docveil.engine import _write_whole, redacted_text_output
+
         if output is not None and output.suffix.lower() == ".pdf":
             with _engine() as engine:
                 redacted = engine.redact_to_file(source, output, principal)
-            err.print(f"wrote {output} ({len(redacted.manifest)} redactions, {len(redacted.regions)} image regions)")
+            say(err, f"wrote {output} ({len(redacted.manifest)} redactions, {len(redacted.regions)} image regions)")
         elif output is not None and output.suffix.lower().lstrip(".") in IMAGE_OUTPUTS:
             with _engine() as engine:
                 redacted = engine.redact(source, principal)
             save_redacted_images(redacted, output)
-            err.print(f"wrote {output} ({len(redacted.regions)} image regions, {len(redacted.manifest)} text redactions)")
+            say(err, f"wrote {output} ({len(redacted.regions)} image regions, {len(redacted.manifest)} text redactions)")
         else:
-            redacted = write_text()
+            with _engine() as engine:
+                redacted = engine.redact(source, principal)
+            text = redacted_text_output(redacted)
+            if output is None:
+                sys.stdout.write(text + "\n")
+            else:
+                _write_whole(output, (text + "\n").encode("utf-8"))
+                say(err, f"wrote {output} ({len(redacted.manifest)} redactions)")
         if manifest is not None:
             records = [r.as_dict() for r in (*redacted.manifest, *redacted.regions)]
-            manifest.write_text(json.dumps(records, indent=2), encoding="utf-8")
-
-    def write_text():
-        with _engine() as engine:
-            redacted = engine.redact(source, principal)
-        text = "\n\n".join(f"--- page {p.number} ---\n{p.text.text}" if redacted.page_count > 1 else p.text.text
-                           for p in redacted.pages)
-        if output is None:
-            sys.stdout.write(text + "\n")
-        else:
-            output.write_text(text + "\n", encoding="utf-8")
-            err.print(f"wrote {output} ({len(redacted.manifest)} redactions)")
-        return redacted
+            _write_whole(manifest, json.dumps(records, indent=2).encode("utf-8"))
 
     guarded(run)
 
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files and folders to ingest.")],
+    paths: Annotated[list[Path], typer.Argument(help="Files and folders to ingest (folders recursively; hidden files and folders are skipped).")],
     tenant: TenantOpt = "default", user: UserOpt = None, role: RoleOpt = None,
     acl_user: Annotated[list[str] | None, typer.Option("--acl-user", help="User allowed to read (repeatable).")] = None,
     acl_role: Annotated[list[str] | None, typer.Option("--acl-role", help="Role allowed to read (repeatable); default: everyone in the tenant.")] = None,
@@ -123,7 +175,7 @@ def ingest(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     principal = principal_from(tenant, user, role)
-    acl = Acl(users=frozenset(acl_user or ()), roles=frozenset(acl_role or ())) if (acl_user or acl_role) else Acl()
+    acl = acl_from(acl_user, acl_role) if (acl_user or acl_role) else Acl()
 
     def run():
         with _engine() as engine, Progress(
@@ -141,9 +193,11 @@ def ingest(
     else:
         for doc in report.ingested:
             state = "unchanged (already stored)" if doc.duplicate else f"{doc.pages} pages, {doc.chunks} chunks, {doc.findings} redactions"
-            out.print(f"[green]ok[/] {doc.source}: {state}", highlight=False)
+            say(out, ("ok", "green"), f" {doc.source}: {state}")
     for failure in report.failed:
-        err.print(f"[bold red]error:[/] {failure.source}: {failure.reason}", highlight=False)
+        say(err, ("error:", "bold red"), f" {failure.source}: {failure.reason}")
+    if not report.ingested and not report.failed:
+        say(err, "no files found to ingest (hidden files and folders are skipped)")
     if report.failed:
         raise typer.Exit(1)
 
@@ -155,6 +209,7 @@ def search(
     tenant: TenantOpt = "default", user: UserOpt = None, role: RoleOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Search the documents the principal may read."""
+    require_text(query, "the query")
     principal = principal_from(tenant, user, role)
 
     def run():
@@ -176,7 +231,7 @@ def show_hits(hits) -> None:
         table.add_column(column, overflow="fold")
     for rank, hit in enumerate(hits, 1):
         snippet = hit.text if len(hit.text) < 300 else hit.text[:297] + "..."
-        table.add_row(str(rank), f"{hit.score:.4f}", hit.source, str(hit.page), snippet)
+        table.add_row(*cells(rank, f"{hit.score:.4f}", hit.source, hit.page, snippet))
     if hits:
         out.print(table)
 
@@ -192,6 +247,7 @@ def ask(
     """Answer a question from the documents the principal may read, with citations (streamed)."""
     from docveil.types import Answer
 
+    require_text(question, "the question")
     principal = principal_from(tenant, user, role)
 
     def run() -> Answer:
@@ -213,10 +269,9 @@ def ask(
     if not answer.text.endswith("\n"):
         sys.stdout.write("\n")
     label = "extractive (no language model)" if answer.extractive else f"model {answer.model}"
-    err.print(f"[dim]{label}; {answer.guarded} value(s) redacted by the output guard[/]", highlight=False)
+    say(err, (f"{label}; {answer.guarded} value(s) redacted by the output guard", "dim"))
     for citation in answer.citations:
-        out.print(f"[{citation.number}] {citation.source}, page {citation.page} (chunk {citation.chunk_id})",
-                  highlight=False, markup=False, soft_wrap=True)
+        say(out, f"[{citation.number}] {citation.source}, page {citation.page} (chunk {citation.chunk_id})")
 
 
 @app.command()
@@ -226,6 +281,8 @@ def forget(
     tenant: TenantOpt = "default", user: UserOpt = None, role: RoleOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Crypto-shred a data subject (needs the privacy-officer or admin role)."""
+    for value in subject:
+        require_text(value, "--subject")
     principal = principal_from(tenant, user, role)
 
     def run():
@@ -252,11 +309,13 @@ def plugins(as_json: JsonOpt = False) -> None:
         emit_json(rows)
         return
     table = Table()
-    for column in ("plugin", "hooks", "package"):
-        table.add_column(column)
+    # Names are what the blocked_plugins setting takes: shown whole; the package column folds.
+    table.add_column("plugin", no_wrap=True)
+    table.add_column("hooks", no_wrap=True)
+    table.add_column("package", overflow="fold")
     for row in rows:
-        name = row["name"] + (" [dim](essential)[/]" if row["essential"] else "")
-        table.add_row(name, "\n".join(row["hooks"]) or "-", row["package"] or "docveil (built in)")
+        name = Text.assemble(row["name"], ("\n(essential)", "dim") if row["essential"] else "")
+        table.add_row(name, *cells("\n".join(row["hooks"]) or "-", row["package"] or "docveil (built in)"))
     out.print(table)
 
 
@@ -278,7 +337,7 @@ def db_start() -> None:
     current = settings()
     home = current.home
     guarded(lambda: EmbeddedPostgres(home, shared_buffers=current.embedded_shared_buffers).start(pin=True))
-    out.print(f"embedded PostgreSQL running in {home / 'postgres'}")
+    say(out, f"embedded PostgreSQL running in {home / 'postgres'}")
 
 
 @db_app.command("stop")
@@ -292,30 +351,46 @@ def db_stop() -> None:
 
 @db_app.command("status")
 def db_status(as_json: JsonOpt = False) -> None:
-    """Show whether the embedded server runs, and where."""
+    """Show whether the embedded server runs: its pid, data and socket directories, whether
+    `docveil db start` pinned it, and how many processes use it."""
     from docveil.store.embedded_postgres import EmbeddedPostgres
 
     status = guarded(lambda: EmbeddedPostgres(settings().home).status())
     if as_json:
         emit_json({k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(status).items()})
+        return
+    if status.running:
+        pin = "pinned: runs until `docveil db stop`" if status.pinned else "not pinned: stops after its last user"
+        say(out, f"running (pid {status.pid}), {pin}")
     else:
-        out.print(f"{'running (pid ' + str(status.pid) + ')' if status.running else 'stopped'}; data in {status.data_dir}")
+        say(out, "stopped")
+    say(out, f"data directory:     {status.data_dir}")
+    say(out, f"socket directory:   {status.socket_dir or '-'}")
+    say(out, f"processes using it: {'unknown' if status.users is None else status.users}")
 
 
 def _register_plugin_commands() -> None:
-    try:
-        from docveil.plugins import make_plugin_manager
+    from docveil.plugins import make_plugin_manager
 
-        make_plugin_manager(Settings.load()).hook.docveil_register_commands(cli=app)
+    try:
+        manager = make_plugin_manager(Settings.load())
+    except DocveilError:
+        return  # bad settings or plugins: the command loads them too and reports the error once
+    try:
+        manager.hook.docveil_register_commands(cli=app)
     except DocveilError as exc:
-        err.print(f"[bold red]error:[/] {exc}")
+        say(err, ("error:", "bold red"), f" {exc}")
 
 
 def configure_logging() -> None:
     """The command line is an application: it owns logging (the library only adds NullHandler)."""
     import logging
 
+    # Third-party chatter on stderr (model-loading progress bars, transformers' config notices)
+    # is noise to a command's user; docveil's own warnings go through logging below.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     level = os.environ.get("DOCVEIL_LOG_LEVEL", "WARNING").upper()
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     # Presidio warns at every start about recognizers for languages that are not configured.

@@ -3,10 +3,17 @@ and administrators."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import os
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 from rich.table import Table
@@ -17,14 +24,21 @@ from docveil.interfaces.cli import (
     TenantOpt,
     UserOpt,
     _engine,
+    acl_from,
     app,
+    cells,
     emit_json,
     err,
+    fail,
     guarded,
     out,
     principal_from,
+    require_output_file,
+    say,
 )
-from docveil.types import Acl
+
+if TYPE_CHECKING:
+    from docveil.security.audit_chain import VerifyResult
 
 audit_app = typer.Typer(help="Review and verify the hash-chained audit log (auditor or admin role).",
                         no_args_is_help=True)
@@ -38,33 +52,89 @@ app.add_typer(documents_app, name="documents")
 @audit_app.command("verify")
 def audit_verify(
     file: Annotated[Path | None, typer.Option("--file", help="Verify an export file offline instead of the database.")] = None,
-    verify_key: Annotated[str | None, typer.Option("--verify-key", help="Pin the tenant's public key (hex, from `docveil audit key`).")] = None,
-    mac_key_file: Annotated[Path | None, typer.Option("--mac-key-file", help="Also check MACs with this raw key file.")] = None,
+    verify_key: Annotated[str | None, typer.Option("--verify-key", help="With --file: pin the tenant's public key (hex, from `docveil audit key`).")] = None,
+    mac_key_file: Annotated[Path | None, typer.Option("--mac-key-file", help="With --file: also check MACs with this raw key file.")] = None,
     tenant: TenantOpt = "default", user: UserOpt = None, role: RoleOpt = None, as_json: JsonOpt = False,
 ) -> None:
-    """Check the chain, MACs, signed checkpoints and head; report the first broken record."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    """Check the chain, MACs, signed checkpoints and head; report the first broken record.
 
-    from docveil.security import audit
+    Exit status 2 when the log or export does not verify, 1 for any other error."""
+    if file is not None:
+        result = guarded(lambda: _verify_export_file(file, verify_key, mac_key_file))
+    elif verify_key is not None or mac_key_file is not None:
+        fail("--verify-key and --mac-key-file apply to an export: give it with --file")
+    else:
+        principal = principal_from(tenant, user, role)
 
-    def run():
-        if file is not None:
-            pinned = Ed25519PublicKey.from_public_bytes(bytes.fromhex(verify_key)) if verify_key else None
-            mac_key = mac_key_file.read_bytes() if mac_key_file else None
-            return audit.verify_export(file, mac_key=mac_key, verify_key=pinned)
-        with _engine() as engine:
-            return engine.audit_verify(principal_from(tenant, user, role))
+        def run() -> VerifyResult:
+            with _engine() as engine:
+                return engine.audit_verify(principal)
 
-    result = guarded(run)
+        result = guarded(run)
+    subject = "audit log" if file is None else "audit export"
     if as_json:
         emit_json(result.as_dict())
     elif result.ok:
-        out.print(f"[green]audit log verified[/]: {result.records} records, {result.checkpoints} signed checkpoints"
-                  + ("" if result.macs_checked else " (MACs not checked: no key given)"))
-    else:
-        err.print(f"[bold red]audit log BROKEN[/] at record {result.first_broken_seq}: {result.reason}")
+        say(out, (f"{subject} verified", "green"), f": {result.records} records, {result.checkpoints} signed checkpoints"
+            + ("" if result.macs_checked else " (MACs not checked: no key given)"))
+    elif result.first_broken_seq is not None:
+        say(err, (f"{subject} BROKEN", "bold red"), f" at record {result.first_broken_seq}: {result.reason}")
+    else:  # not tied to a record: a malformed line, another signing key
+        say(err, (f"{subject} does not verify", "bold red"), f": {result.reason}")
+    if not as_json and result.key_fingerprint:
+        # Compare it with the tenant's fingerprint on record: a rewritten export can carry its own key.
+        say(out if result.ok else err, f"signing key fingerprint: {result.key_fingerprint}")
     if not result.ok:
         raise typer.Exit(2)
+
+
+def _verify_export_file(file: Path, verify_key: str | None, mac_key_file: Path | None) -> VerifyResult:
+    from docveil.security import audit
+    from docveil.security.audit_chain import load_verify_key
+
+    pinned = None
+    if verify_key is not None:
+        try:
+            pinned = load_verify_key(verify_key)
+        except ValueError as exc:
+            fail(f"--verify-key: {exc}")
+    mac_key = None
+    if mac_key_file is not None:
+        try:
+            mac_key = mac_key_file.read_bytes()
+        except OSError as exc:
+            fail(f"--mac-key-file {mac_key_file}: {exc.strerror or exc}")
+    if not _looks_like_export(file):
+        fail(f"--file {file}: not a docveil audit export")
+    try:
+        return audit.verify_export(file, mac_key=mac_key, verify_key=pinned)
+    except UnicodeDecodeError:
+        # The header was an export's: what follows was damaged, which is a broken export.
+        return audit.VerifyResult(False, 0, None, f"{file} is not UTF-8 text after its header")
+
+
+_HEADER_BYTES = 64 * 1024  # far more than an export's header line (or CSV header and export rows)
+
+
+def _looks_like_export(path: Path) -> bool:
+    """Whether the file starts with a docveil export header (JSON lines or CSV), so that a wrong
+    file is an input error (exit 1) rather than a broken log (exit 2)."""
+    from docveil.security.audit_chain import EXPORT_FORMAT
+
+    with path.open("rb") as handle:  # an unreadable file raises OSError: guarded names it
+        start = handle.read(_HEADER_BYTES)
+    text = start.decode("utf-8", errors="replace")
+    if text.startswith("{"):  # JSON lines, recognised as verify_export does
+        try:
+            header = json.loads(text.partition("\n")[0])
+        except ValueError:
+            return False
+        return isinstance(header, dict) and header.get("type") == "export" and header.get("format") == EXPORT_FORMAT
+    try:
+        row = next(csv.DictReader(io.StringIO(text)), None)
+    except csv.Error:
+        return False
+    return row is not None and row.get("type") == "export" and str(row.get("format")).startswith(f"{EXPORT_FORMAT}/")
 
 
 @audit_app.command("show")
@@ -74,59 +144,85 @@ def audit_show(
     by: Annotated[str | None, typer.Option("--by", help="Only records of this user.")] = None,
     action: Annotated[str | None, typer.Option(help="Only this action (ingest, search, forget, deny...).")] = None,
     outcome: Annotated[str | None, typer.Option(help="Only this outcome (ok, denied, error...).")] = None,
-    limit: Annotated[int, typer.Option(min=1)] = 100,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many records: the most recent, or with --oldest the oldest.")] = 100,
+    oldest: Annotated[bool, typer.Option("--oldest", help="Keep the oldest matching records instead of the most recent.")] = False,
     tenant: TenantOpt = "default", user: UserOpt = None, role: RoleOpt = None, as_json: JsonOpt = False,
 ) -> None:
-    """Show audit records, filtered."""
+    """Show audit records, filtered, oldest first (by default the most recent --limit of them)."""
+    principal = principal_from(tenant, user, role)
+
     def run():
         with _engine() as engine:
-            return engine.audit_records(principal_from(tenant, user, role), since=since, until=until, user=by,
-                                        action=action, outcome=outcome, limit=limit)
+            return engine.audit_records(principal, since=since, until=until, user=by, action=action,
+                                        outcome=outcome, limit=limit, newest_first=not oldest)
 
     records = guarded(run)
+    if not oldest:
+        records.reverse()  # fetched newest first so that the limit keeps the recent ones
     if as_json:
         emit_json([record.as_dict() for record in records])
         return
     table = Table()
-    for column in ("seq", "time", "user", "action", "outcome", "targets", "counts"):
+    table.add_column("seq", no_wrap=True, justify="right")
+    for column in ("time", "user", "action", "outcome", "targets", "counts"):
         table.add_column(column, overflow="fold")
     for record in records:
-        table.add_row(str(record.seq), record.ts.isoformat(timespec="seconds"), record.user, record.action,
-                      record.outcome, ", ".join(record.targets),
-                      ", ".join(f"{k}={v}" for k, v in sorted(record.counts.items())))
+        table.add_row(*cells(record.seq, record.ts.isoformat(timespec="seconds"), record.user, record.action,
+                             record.outcome, ", ".join(record.targets),
+                             ", ".join(f"{k}={v}" for k, v in sorted(record.counts.items()))))
     out.print(table)
 
 
 @audit_app.command("export")
 def audit_export(
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: stdout); replaced only once the export is complete.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
     tenant: TenantOpt = "default", user: UserOpt = None, role: RoleOpt = None,
 ) -> None:
     """Export the log with its signed checkpoints; `docveil audit verify --file` checks it offline."""
     if fmt not in ("jsonl", "csv"):
-        err.print("[bold red]error:[/] --format must be jsonl or csv")
-        raise typer.Exit(1)
+        fail("--format must be jsonl or csv")
+    principal = principal_from(tenant, user, role)
+    require_output_file(output, "--output")
 
     def run() -> int:
         with _engine() as engine:
-            principal = principal_from(tenant, user, role)
             if output is None:
                 return engine.audit_export(principal, sys.stdout, fmt)  # type: ignore[arg-type]
-            with output.open("w", encoding="utf-8", newline="") as handle:
+            with _replaced_when_complete(output) as handle:
                 return engine.audit_export(principal, handle, fmt)  # type: ignore[arg-type]
 
     count = guarded(run)
     if output is not None:
-        err.print(f"exported {count} records to {output}")
+        say(err, f"exported {count} records to {output}")
+
+
+@contextmanager
+def _replaced_when_complete(destination: Path) -> Iterator[TextIO]:
+    """A text file next to ``destination`` that replaces it when the block completes: a refused or
+    failed export leaves an earlier file as it was. Streamed, as a log can be large (unlike
+    ``engine._write_whole``, which takes the data in one piece)."""
+    try:
+        fd, temporary = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".tmp")
+    except OSError as exc:  # name the file the user asked for, not the temporary one
+        raise OSError(exc.errno, exc.strerror, str(destination)) from exc
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            yield handle
+        os.replace(temporary, destination)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 @audit_app.command("key")
 def audit_key(tenant: TenantOpt = "default", user: UserOpt = None, role: RoleOpt = None) -> None:
     """Print the tenant's public checkpoint-signing key (hex), to pin when verifying exports."""
+    principal = principal_from(tenant, user, role)
+
     def run() -> bytes:
         with _engine() as engine:
-            return engine.audit_verify_key(principal_from(tenant, user, role))
+            return engine.audit_verify_key(principal)
 
     out.print(guarded(run).hex())
 
@@ -138,9 +234,10 @@ def keys_rotate(
     tenant: TenantOpt = "default", user: UserOpt = None, role: RoleOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Rotate the key-encryption key (re-wraps data keys) or a tenant's data key. Resumable."""
+    principal = principal_from(tenant, user, role)
+
     def run():
         with _engine() as engine:
-            principal = principal_from(tenant, user, role)
             return engine.rotate_data_key(principal) if data else engine.rotate_kek(principal, retire_old=retire_old)
 
     result = guarded(run)
@@ -148,10 +245,10 @@ def keys_rotate(
         emit_json({"key_id": result.key_id, "rewrapped": result.rewrapped, "reencrypted": result.reencrypted,
                    "retired": list(result.retired)})
     elif data:
-        out.print(f"data key is now {result.key_id}; {result.reencrypted} values re-encrypted")
+        say(out, f"data key is now {result.key_id}; {result.reencrypted} values re-encrypted")
     else:
-        out.print(f"KEK is now {result.key_id}; {result.rewrapped} data keys re-wrapped; "
-                  f"retired: {', '.join(result.retired) or 'none'}")
+        say(out, f"KEK is now {result.key_id}; {result.rewrapped} data keys re-wrapped; "
+                 f"retired: {', '.join(result.retired) or 'none'}")
 
 
 @documents_app.command("list")
@@ -160,21 +257,23 @@ def documents_list(
     tenant: TenantOpt = "default", user: UserOpt = None, role: RoleOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Documents the principal may read."""
+    principal = principal_from(tenant, user, role)
+
     def run():
         with _engine() as engine:
-            return engine.documents(principal_from(tenant, user, role), limit=limit)
+            return engine.documents(principal, limit=limit)
 
     documents = guarded(run)
     if as_json:
         emit_json([d.as_dict() for d in documents])
         return
     table = Table()
-    for column in ("id", "source", "type", "pages", "chunks", "redactions", "owner", "readers"):
+    table.add_column("id", no_wrap=True)  # whole, to be copied into `documents acl ID`
+    for column in ("source", "type", "pages", "chunks", "redactions", "owner", "readers"):
         table.add_column(column, overflow="fold")
     for d in documents:
         readers = ", ".join(sorted(d.acl.users) + [f"@{r}" for r in sorted(d.acl.roles)])
-        table.add_row(d.document_id, d.source, d.media_type, str(d.pages), str(d.chunks), str(d.findings),
-                      d.owner, readers)
+        table.add_row(*cells(d.document_id, d.source, d.media_type, d.pages, d.chunks, d.findings, d.owner, readers))
     out.print(table)
 
 
@@ -186,16 +285,14 @@ def documents_acl(
     tenant: TenantOpt = "default", user: UserOpt = None, role: RoleOpt = None,
 ) -> None:
     """Replace a document's readers (owner or admin)."""
+    acl = acl_from(acl_user, acl_role)
+    principal = principal_from(tenant, user, role)
+
     def run() -> None:
         with _engine() as engine:
-            engine.set_acl(document_id, Acl(users=frozenset(acl_user or ()), roles=frozenset(acl_role or ())),
-                           principal_from(tenant, user, role))
+            engine.set_acl(document_id, acl, principal)
 
-    try:
-        guarded(run)
-    except ValueError as exc:
-        err.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(1) from None
+    guarded(run)
     out.print("ACL updated")
 
 
@@ -205,9 +302,11 @@ def documents_delete(
     tenant: TenantOpt = "default", user: UserOpt = None, role: RoleOpt = None,
 ) -> None:
     """Delete a document and its chunks (owner or admin)."""
+    principal = principal_from(tenant, user, role)
+
     def run() -> None:
         with _engine() as engine:
-            engine.delete_document(document_id, principal_from(tenant, user, role))
+            engine.delete_document(document_id, principal)
 
     guarded(run)
     out.print("deleted")

@@ -9,9 +9,20 @@ import typer
 from rich.table import Table
 
 from docveil.config import Settings
-from docveil.interfaces.cli import JsonOpt, RoleOpt, _engine, app, emit_json, err, guarded, out
+from docveil.interfaces.cli import (
+    JsonOpt,
+    RoleOpt,
+    _engine,
+    app,
+    cells,
+    emit_json,
+    err,
+    guarded,
+    out,
+    principal_from,
+    say,
+)
 from docveil.interfaces.cli_admin import keys_app
-from docveil.types import Principal
 
 api_keys_app = typer.Typer(help="API keys of the HTTP server: each acts as one principal (tenant, user, roles). "
                                 "Needs the database owner's credentials (DOCVEIL_HOME or admin_dsn).",
@@ -37,7 +48,7 @@ def serve(
     guarded(check)
     import uvicorn
 
-    err.print(f"docveil serving on http://{host}:{port}/v1 (schema at /openapi.json)", highlight=False)
+    say(err, f"docveil serving on http://{host}:{port}/v1 (schema at /openapi.json)")
     uvicorn.run("docveil.interfaces.http.app:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level=log_level.lower(), access_log=access_log, proxy_headers=False)
 
@@ -51,7 +62,7 @@ def api_key_create(
     as_json: JsonOpt = False,
 ) -> None:
     """Create a key and print it once; only its hash is stored."""
-    principal = Principal(tenant=tenant, user=user, roles=frozenset(role or ()))
+    principal = principal_from(tenant, user, role)
 
     def run():
         with _engine() as engine:
@@ -61,8 +72,8 @@ def api_key_create(
     if as_json:
         emit_json({**key.as_dict(), "key": token})
         return
-    err.print(f"created API key {key.key_id} for {key.user} in tenant {key.tenant} "
-              f"(roles: {', '.join(sorted(key.roles)) or 'none'}). It is shown only now:", highlight=False)
+    say(err, f"created API key {key.key_id} for {key.user} in tenant {key.tenant} "
+             f"(roles: {', '.join(sorted(key.roles)) or 'none'}). It is shown only now:")
     typer.echo(token)
 
 
@@ -74,7 +85,7 @@ def api_key_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (see
             return engine.revoke_api_key(key_id, revoked_by=getpass.getuser())
 
     key = guarded(run)
-    out.print(f"revoked API key {key.key_id} ({key.user} in tenant {key.tenant})", highlight=False)
+    say(out, f"revoked API key {key.key_id} ({key.user} in tenant {key.tenant})")
 
 
 @api_keys_app.command("list")
@@ -93,10 +104,11 @@ def api_key_list(
         emit_json([key.as_dict() for key in keys])
         return
     table = Table()
-    for column in ("id", "tenant", "user", "roles", "name", "created", "revoked"):
+    table.add_column("id", no_wrap=True)  # whole, to be copied into `keys api revoke ID`
+    for column in ("tenant", "user", "roles", "name", "created", "revoked"):
         table.add_column(column, overflow="fold")
     for key in keys:
-        table.add_row(key.key_id, key.tenant, key.user, ", ".join(sorted(key.roles)), key.name,
-                      key.created_at.isoformat(timespec="seconds"),
-                      key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else "")
+        table.add_row(*cells(key.key_id, key.tenant, key.user, ", ".join(sorted(key.roles)), key.name,
+                             key.created_at.isoformat(timespec="seconds"),
+                             key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else ""))
     out.print(table)

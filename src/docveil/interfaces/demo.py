@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
+from rich.text import Text
 
 from docveil.config import Settings
 from docveil.engine import Engine
@@ -41,7 +42,7 @@ def run_demo(settings: Settings, out: Console, err: Console) -> None:
     out.print(Panel.fit("docveil demo: documents with synthetic personal data are redacted, embedded, "
                         "stored and searched.\nNothing personal is stored or embedded in clear.", style="bold"))
     with Engine(settings) as engine:
-        out.print(f"[dim]starting the embedded PostgreSQL in {settings.home} and loading models...[/]")
+        out.print(Text(f"starting the embedded PostgreSQL in {settings.home} and loading models...", style="dim"))
         engine.warm_up()
         paths = sample_paths()
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=out) as bar:
@@ -50,14 +51,14 @@ def run_demo(settings: Settings, out: Console, err: Console) -> None:
                                    progress=lambda _s, done, total: bar.update(task, completed=done))
         for doc in report.ingested:
             note = "already stored" if doc.duplicate else f"{doc.pages} page(s), {doc.chunks} chunk(s), {doc.findings} redactions"
-            out.print(f"  [green]✓[/] {Path(doc.source).name}: {note}")
+            out.print(Text.assemble("  ", ("✓", "green"), f" {Path(doc.source).name}: {note}"))
         for failure in report.failed:
-            out.print(f"  [red]✗[/] {failure.source}: {failure.reason}")
+            out.print(Text.assemble("  ", ("✗", "red"), f" {failure.source}: {failure.reason}"))
 
         intake_note = next(p for p in paths if p.name == "intake_note.txt")
         redacted = engine.redact(intake_note, ANALYST)
         excerpt = redacted.pages[0].text.text[:620]
-        out.print(Panel(excerpt, title="redacted excerpt of intake_note.txt (what is stored and embedded)"))
+        out.print(Panel(Text(excerpt), title="redacted excerpt of intake_note.txt (what is stored and embedded)"))
 
         tokens = sorted({m.group(0) for m in TOKEN_PATTERN.finditer(excerpt)})
         resolved = engine.reidentify(tokens, OFFICER)
@@ -65,19 +66,20 @@ def run_demo(settings: Settings, out: Console, err: Console) -> None:
         table.add_column("token")
         table.add_column("original value (synthetic)")
         for token in tokens:
-            table.add_row(token, resolved.get(token, "-"))
+            table.add_row(Text(token), Text(resolved.get(token, "-")))
         out.print(table)
 
         for query in QUERIES:
             with engine.database.transaction(DEMO_TENANT) as conn:
                 pseudonymised = engine.pseudonymize_query(conn, query, DEMO_TENANT).text
             hits = engine.search(query, ANALYST, k=3)
-            out.print(f"\n[bold]search:[/] {query}")
+            out.print(Text.assemble("\n", ("search:", "bold"), f" {query}"))
             if pseudonymised != query:
-                out.print(f"[dim]  embedded as: {pseudonymised}[/]")
+                out.print(Text(f"  embedded as: {pseudonymised}", style="dim"))
             for rank, hit in enumerate(hits, 1):
                 snippet = re.sub(r"\s+", " ", hit.text)[:160]
-                out.print(f"  {rank}. [cyan]{Path(hit.source).name}[/] p.{hit.page} score {hit.score:.4f}: {snippet}")
+                out.print(Text.assemble(f"  {rank}. ", (Path(hit.source).name, "cyan"),
+                                        f" p.{hit.page} score {hit.score:.4f}: {snippet}"))
 
         _where_data_lives(engine, settings, out)
 
@@ -99,8 +101,8 @@ def _where_data_lives(engine: Engine, settings: Settings, out: Console) -> None:
     table = Table(title="where the data lives")
     table.add_column("what")
     table.add_column("where")
-    table.add_row("database (PostgreSQL + pgvector)", str(settings.home / "postgres") if not settings.dsn else "external DSN")
-    table.add_row("key-encryption key", str(settings.home / "keys"))
+    table.add_row("database (PostgreSQL + pgvector)", Text(str(settings.home / "postgres")) if not settings.dsn else "external DSN")
+    table.add_row("key-encryption key", Text(str(settings.home / "keys")))
     table.add_row("documents / chunks", f"{counts['documents']} / {counts['chunks']} (redacted text + vectors)")
     table.add_row("pseudonym vault", f"{counts['vault']} entries, AES-256-GCM, one key per data subject")
     table.add_row("audit log", f"{counts['audit_records']} hash-chained records")
