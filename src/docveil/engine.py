@@ -32,6 +32,7 @@ from docveil.errors import (
     PluginError,
     UnredactedContentError,
 )
+from docveil.files import write_whole
 from docveil.plugins import make_plugin_manager
 from docveil.protocols import Operator, TextEncoder
 from docveil.security import api_keys, audit, rotation
@@ -246,7 +247,7 @@ class Engine:
             data = write_redacted_pdf(source, document, redacted, self.settings)
         else:
             data = (redacted_text_output(redacted) + "\n").encode("utf-8")
-        _write_whole(destination, data)
+        write_whole(destination, data)
         return redacted
 
     def _redact_batch(self, documents: Sequence[Document], tenant: str,
@@ -1019,22 +1020,6 @@ def redacted_text_output(document: RedactedDocument) -> str:
     if document.page_count == 1:
         return document.pages[0].text.text
     return "\n\n".join(f"--- page {page.number} ---\n{page.text.text}" for page in document.pages)
-
-
-def _write_whole(destination: Path, data: bytes) -> None:
-    """Write through a temporary file in the same folder, renamed into place once complete."""
-    import os
-    import tempfile
-
-    handle, temporary = tempfile.mkstemp(dir=destination.parent or ".", prefix=f".{destination.name}.",
-                                         suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temporary, destination)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _require_redacted(document: object) -> None:

@@ -201,7 +201,7 @@ def audit_export(
 def _replaced_when_complete(destination: Path) -> Iterator[TextIO]:
     """A text file next to ``destination`` that replaces it when the block completes: a refused or
     failed export leaves an earlier file as it was. Streamed, as a log can be large (unlike
-    ``engine._write_whole``, which takes the data in one piece)."""
+    ``files.write_whole``, which takes the data in one piece)."""
     try:
         fd, temporary = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".tmp")
     except OSError as exc:  # name the file the user asked for, not the temporary one

@@ -23,6 +23,7 @@ import numpy as np
 
 from docveil.context import StageContext
 from docveil.errors import ConfigError
+from docveil.files import write_whole
 from docveil.protocols import Operator
 from docveil.stages.combine import detect_texts, redaction_operators
 from docveil.stages.detect.ocr import ocr_image, page_text
@@ -226,12 +227,12 @@ def save_redacted_images(document: RedactedDocument, path: str | os.PathLike[str
     if len(images) > 1 and OUTPUT_FORMATS.get(suffix) != "TIFF":
         raise ConfigError(f"{document.source} has {len(images)} image pages: write them to a .tiff file")
     if len(images) == 1:
-        Path(path).write_bytes(encode_image(images[0], suffix))
+        write_whole(path, encode_image(images[0], suffix))
         return
     first, *rest = (image.pixels for image in images)
     buffer = io.BytesIO()
     first.save(buffer, format="TIFF", save_all=True, append_images=rest, compression="tiff_deflate")
-    Path(path).write_bytes(buffer.getvalue())
+    write_whole(path, buffer.getvalue())
 
 
 def _labels_instead_of_pseudonyms(operator_for: Callable[[str], str]) -> Callable[[str], str]:
