@@ -140,6 +140,8 @@ def test_file_names_document_text_and_user_ids_print_literally_not_as_markup(cli
     docs.mkdir()
     text = "Meeting notes [/] about the [bold red]budget[/bold red], see [x] and :smile:."
     (docs / "[red]notes [b].txt").write_text(text, encoding="utf-8")
+    # A terminal escape sequence (here: clear the screen) is shown, never sent to the terminal.
+    (docs / "escape.txt").write_text("Escape \x1b[2J sequence in the quarterly budget minutes.", encoding="utf-8")
     ingested = run(cli_env, "ingest", str(docs))
     assert ingested.exit_code == 0, ingested.stderr
     assert "[red]notes [b].txt: 1 pages" in ingested.stdout
@@ -148,6 +150,7 @@ def test_file_names_document_text_and_user_ids_print_literally_not_as_markup(cli
     searched = run(wide, "search", "budget meeting notes")
     assert searched.exit_code == 0, searched.stderr
     assert text in searched.stdout and "[red]notes [b].txt" in searched.stdout
+    assert "\x1b[2J" not in searched.stdout and "Escape \\x1b[2J sequence" in searched.stdout
 
     for odd_user in ("[i]alice", "[/]"):
         denied = run(cli_env, "audit", "show", "--user", odd_user)

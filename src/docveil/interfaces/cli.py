@@ -43,9 +43,19 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON out
 
 def say(console: Console, *parts: str | tuple[str, str]) -> None:
     """Print one line; a ``(text, style)`` part is styled. Every part is printed literally (file
-    names, user ids and document text are data, never rich markup) and the line is never wrapped,
-    so that it can be piped or copied."""
-    console.print(Text.assemble(*parts), soft_wrap=True)
+    names, user ids and document text are data, never rich markup or terminal control sequences)
+    and the line is never wrapped, so that it can be piped or copied."""
+    console.print(Text.assemble(*(literal(p) if isinstance(p, str) else (literal(p[0]), p[1]) for p in parts)),
+                  soft_wrap=True)
+
+
+_CONTROLS = {code: f"\\x{code:02x}" for code in (*range(32), 127) if chr(code) not in "\n\t"}
+
+
+def literal(text: str) -> str:
+    """``text`` with control characters (an escape sequence in a document would drive the
+    terminal) shown as ``\\xNN``."""
+    return text.translate(_CONTROLS)
 
 
 def fail(message: str) -> NoReturn:
@@ -56,7 +66,7 @@ def fail(message: str) -> NoReturn:
 
 def cells(*values: object) -> list[Text]:
     """Table cells printed literally (a string cell would be read as rich markup)."""
-    return [Text(str(value)) for value in values]
+    return [Text(literal(str(value))) for value in values]
 
 
 def principal_from(tenant: str, user: str | None, roles: list[str] | None) -> Principal:
@@ -136,7 +146,8 @@ def redact(
     require_output_file(manifest, "--manifest")
 
     def run() -> None:
-        from docveil.engine import _write_whole, redacted_text_output
+        from docveil.engine import redacted_text_output
+        from docveil.files import write_whole
 
         if output is not None and output.suffix.lower() == ".pdf":
             with _engine() as engine:
@@ -154,11 +165,11 @@ def redact(
             if output is None:
                 sys.stdout.write(text + "\n")
             else:
-                _write_whole(output, (text + "\n").encode("utf-8"))
+                write_whole(output, (text + "\n").encode("utf-8"))
                 say(err, f"wrote {output} ({len(redacted.manifest)} redactions)")
         if manifest is not None:
             records = [r.as_dict() for r in (*redacted.manifest, *redacted.regions)]
-            _write_whole(manifest, json.dumps(records, indent=2).encode("utf-8"))
+            write_whole(manifest, json.dumps(records, indent=2).encode("utf-8"))
 
     guarded(run)
 
