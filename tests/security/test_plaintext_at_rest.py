@@ -235,7 +235,8 @@ def test_planted_metadata_is_stored_and_reads_back_for_its_reader(engine: Engine
         tokens = {m.group(0) for m in TOKEN_PATTERN.finditer(field)}
         in_clear = {value.lower(), value.lower().replace(" ", "_")}  # a file name joins words with "_"
         resolved = {v.lower() for v in engine.reidentify(tokens, OFFICER).values()}
-        return any(v in field.lower() for v in in_clear) or value.lower() in resolved
+        # A detector may take in a word more ("... medical"): the token's value holds the name.
+        return any(v in field.lower() for v in in_clear) or any(value.lower() in r for r in resolved)
 
     assert reads_back(Path(infos[scenario.note_id].source).name, planted.file_person)
     assert reads_back(infos[scenario.pdf_id].metadata["author"], planted.author)
