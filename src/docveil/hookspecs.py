@@ -127,7 +127,8 @@ def docveil_key_provider(context: StageContext) -> KeyProvider | None:
 @hookspec
 def docveil_authorize(principal: Principal, action: str, resource: Mapping[str, Any],
                       context: StageContext) -> bool | None:
-    """Allow (True), deny (False) or abstain (None). Broadcast: any False denies.
+    """Allow (True), deny (False) or abstain (None). Broadcast: any False denies, and so does
+    any other value or an exception (a ``PluginError``, the denial audited).
 
     ``resource`` names what the action is on: ``{"owner": ..., "document_id": ...}`` for
     ``acl.change`` and ``documents.delete``, empty for tenant-wide actions."""
