@@ -64,3 +64,8 @@ def test_a_value_is_matched_on_whole_words_only() -> None:
     anna = PSEUDONYMIZER.token("Anna", "PERSON")
     assert out.redacted_source == f"annals_of_{anna}.txt"
     assert out.metadata["title"] == f"Annabel and {anna}"
+
+
+def test_a_spaced_dash_in_a_file_name_reads_as_a_comma_so_a_name_ends_there() -> None:
+    assert field_texts(document("Jane Roe - contract – 2024.pdf"))[0] == "Jane Roe , contract , 2024    "
+    assert field_texts(document("doc-07.txt"))[0] == "doc-07    "

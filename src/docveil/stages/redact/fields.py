@@ -18,6 +18,9 @@ from docveil.types import Document, Finding, PseudonymEntry, RedactedDocument
 # three words and its name gets the same token as "Jane Roe" in the text.
 _NAME_SEPARATORS = str.maketrans({"_": " ", "/": " ", "\\": " "})
 _EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,5}$")
+# "Jane Roe - contract": a detector reads on through a spaced dash ("Jane Roe - contract" as a
+# name), not through a comma.
+_SPACED_DASH = re.compile(r"(?<= )[-\u2013\u2014](?= )")
 KNOWN_VALUE = "document text"  # recognizer name of a value found again from the document's own text
 
 
@@ -28,7 +31,7 @@ def field_texts(document: Document) -> list[str]:
     Detectors read the file name only, its separators as spaces and its extension blanked (same
     length): as they are, a detector takes "doc-07.txt" or a folder "initech0" for a place and
     "Roe.pdf" for part of a name. Folders are left to the values the document's text yields."""
-    name = re.split(r"[/\\]", document.source)[-1].translate(_NAME_SEPARATORS)
+    name = _SPACED_DASH.sub(",", re.split(r"[/\\]", document.source)[-1].translate(_NAME_SEPARATORS))
     extension = _EXTENSION.search(name)
     if extension is not None and extension.start() > 0:
         name = name[:extension.start()] + " " * len(extension.group(0))
