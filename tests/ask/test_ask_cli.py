@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from docveil.interfaces.cli import app
+from docveil.types import Principal
 
 from .conftest import RAW_VALUES, ingest
 
@@ -57,3 +58,15 @@ def test_the_command_line_keeps_third_party_progress_bars_and_notices_off_stderr
     noise = [line for line in result.stderr.splitlines()
              if not line.startswith(("model SmolLM2-135M-Instruct.Q4_1;", "WARNING docveil", "ERROR docveil"))]
     assert noise == []
+
+
+def test_a_streamed_answer_shows_escape_sequences_from_documents_instead_of_sending_them(
+        make_engine, settings, db, tmp_path: Path) -> None:
+    note = tmp_path / "reminder.txt"
+    note.write_text("The parking reminder \x1b[2J\x1b[31mALERT\x1b[0m is sent every month before the fee is due.\n")
+    assert make_engine().ingest([note], Principal("acme", "alice")).ok
+    env = {"DOCVEIL_HOME": str(settings.home), "DOCVEIL_DATABASE": db.database,
+           "DOCVEIL_LOAD_ENTRY_POINTS": "false", "DOCVEIL_TENANT": "acme", "DOCVEIL_USER": "alice"}
+    shown = CliRunner().invoke(app, ["ask", "When is the parking reminder sent?"], env=env, catch_exceptions=False)
+    assert shown.exit_code == 0, shown.stderr
+    assert "\x1b" not in shown.stdout and "\\x1b[2J" in shown.stdout

@@ -162,8 +162,8 @@ def redact(
             with _engine() as engine:
                 redacted = engine.redact(source, principal)
             text = redacted_text_output(redacted)
-            if output is None:
-                sys.stdout.write(text + "\n")
+            if output is None:  # on a terminal, not into a file, an escape sequence would drive it
+                sys.stdout.write((literal(text) if sys.stdout.isatty() else text) + "\n")
             else:
                 write_whole(output, (text + "\n").encode("utf-8"))
                 say(err, f"wrote {output} ({len(redacted.manifest)} redactions)")
@@ -268,7 +268,7 @@ def ask(
                 if isinstance(event, Answer):
                     answer = event
                 elif not as_json:
-                    sys.stdout.write(event.text)
+                    sys.stdout.write(literal(event.text))  # passages quoted from documents
                     sys.stdout.flush()
             assert answer is not None
             return answer
