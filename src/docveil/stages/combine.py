@@ -3,6 +3,7 @@ that run detection themselves (images)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -24,14 +25,23 @@ def detect_texts(texts: Sequence[str], context: StageContext) -> list[list[Findi
             for text, findings in zip(texts, merged, strict=True)]
 
 
+_NAMES = frozenset({"PERSON", "LOCATION"})
+_POSSESSIVE = re.compile(r"['\u2019]s?$")
+
+
 def _trimmed(finding: Finding, text: str) -> Finding:
-    """Without the white space a detector took in at either end ("Jane Roe\n"): replacing it
-    would join two lines."""
+    """Without the white space a detector took in at either end ("Jane Roe\n": replacing it
+    would join two lines), and without a possessive ("Jane Roe's" would get another token than
+    "Jane Roe")."""
     start, end = finding.start, finding.end
     while start < end and text[start].isspace():
         start += 1
     while end > start and text[end - 1].isspace():
         end -= 1
+    if finding.entity_type in _NAMES:
+        possessive = _POSSESSIVE.search(text, start, end)
+        if possessive is not None and possessive.start() > start:
+            end = possessive.start()
     return finding if (start, end) == (finding.start, finding.end) else replace(finding, start=start, end=end)
 
 

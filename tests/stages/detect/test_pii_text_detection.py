@@ -216,3 +216,11 @@ def test_a_finding_never_takes_in_the_line_break_after_a_name(detect_context: St
                                pseudonymizer=Pseudonymizer(bytes(32)), operators=OPERATORS,
                                operator_for=lambda _type: "pseudonym")
     assert redacted.pages[0].text.text.count("\n") == 2
+
+
+def test_a_possessive_is_not_part_of_the_name(detect_context: StageContext) -> None:
+    from docveil.stages.combine import detect_texts
+
+    text = "What is Mark Lindqvist's salary, and did James' manager approve it?"
+    names = [text[f.start:f.end] for f in detect_texts([text], detect_context)[0] if f.entity_type == "PERSON"]
+    assert "Mark Lindqvist" in names and not any(name.endswith(("'s", "'")) for name in names)
