@@ -66,9 +66,12 @@ def test_an_unknown_or_malformed_document_id_is_not_found(engine: Engine, docume
     (lambda e: e.search(None, ALICE), TypeError),
     (lambda e: e.search("Maria\x00Gonzalez", ALICE), ValueError),
     (lambda e: e.ask("", ALICE), ValueError),
+    (lambda e: e.search("rent", ALICE, k=2.5), ValueError),
+    (lambda e: e.search("rent", ALICE, k=True), ValueError),
+    (lambda e: e.ask("rent", ALICE, k="3"), ValueError),
     (lambda e: e.documents(ALICE, limit=-1), ValueError),
     (lambda e: e.documents(ALICE, offset=-1), ValueError),
-], ids=["empty", "blank", "none", "nul", "empty-question", "limit", "offset"])
+], ids=["empty", "blank", "none", "nul", "empty-question", "k-float", "k-bool", "k-str", "limit", "offset"])
 def test_bad_arguments_are_refused_before_any_work(engine: Engine, call, error) -> None:
     with pytest.raises(error):
         call(engine)

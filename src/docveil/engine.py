@@ -460,8 +460,7 @@ class Engine:
     def search(self, query: str, principal: Principal, k: int = 10) -> list[Hit]:
         """Hybrid search over the chunks ``principal`` may read. Personal data in the query is
         replaced by the tenant's pseudonyms before it is embedded."""
-        if not 1 <= k <= 1000:
-            raise ValueError("k must be between 1 and 1000")
+        _require_k(k, 1000)
         _require_query(query)
         self._authorize(principal, "search", {})
         encoder = self.text_encoder
@@ -589,8 +588,7 @@ class Engine:
         redaction happen before this returns, so their errors are raised here; the answerer
         runs while the stream is read. Closing the stream early stops the answerer."""
         _require_query(question, "question")
-        if not 1 <= k <= 100:
-            raise ValueError("k must be between 1 and 100")
+        _require_k(k, 100)
         self._authorize(principal, "ask", {})
         started = time.monotonic()
         hits = self.search(question, principal, k=k)
@@ -1041,6 +1039,11 @@ def _is_uuid(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _require_k(k: object, most: int) -> None:
+    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= most:
+        raise ValueError(f"k must be a whole number between 1 and {most}")
 
 
 def _require_query(query: object, what: str = "query") -> None:
