@@ -12,7 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, TextIO, cast
 
 import numpy as np
 import psycopg
@@ -611,12 +611,15 @@ class Engine:
             raise PluginError(f"docveil_answer returned {type(generation).__name__}, not a Generation")
         guard = OutputGuard(self.detect, pseudonymizer, guard_context(request))
         run = AskRun(request, used, generation, guard, resolved)
-        return self._stream_answer(run, principal, k, started)
+        stream = self._stream_answer(run, principal, k, started)
+        next(stream)  # to its first yield, so that a stream closed before it is read is audited
+        return cast(Generator[AnswerDelta | Answer, None, None], stream)
 
     def _stream_answer(self, run: AskRun, principal: Principal, k: int,
-                       started: float) -> Generator[AnswerDelta | Answer, None, None]:
+                       started: float) -> Generator[AnswerDelta | Answer | None, None, None]:
         deltas = run.deltas()
         try:
+            yield None  # taken by ask_stream; the answerer starts at the reader's first next()
             for text in deltas:
                 yield AnswerDelta(text)
         except BaseException as exc:
@@ -628,7 +631,7 @@ class Engine:
         yield answer
 
     def _audit_ask(self, run: AskRun, principal: Principal, k: int, started: float, outcome: str) -> None:
-        citations = run.citations()
+        citations = run.citations(all_if_none=outcome == "ok")
         with self._transaction(principal.tenant) as conn:
             keys = self._audit_keys(conn, principal.tenant)
             if run.disclosed:

@@ -170,6 +170,27 @@ def test_closing_a_stream_early_stops_the_answerer_and_audits_a_cancel(make_engi
     assert [r["outcome"] for r in ask_records(engine)] == ["cancelled"]
 
 
+def test_a_stream_closed_before_it_is_read_is_audited_as_a_cancel_citing_nothing(make_engine, documents) -> None:
+    scripted = Scripted(["First line [1].\n"] * 5)
+    engine = make_engine(scripted, answerer="scripted")
+    ingest(engine, documents)
+    engine.ask_stream(QUESTION, ALICE).close()
+    [record] = ask_records(engine)
+    assert (record["outcome"], record["counts"]["cited"], record["targets"]) == ("cancelled", 0, [])
+    assert not scripted.finished.is_set()
+
+
+def test_a_bracketed_number_inside_a_quote_is_not_a_citation(make_engine, documents, tmp_path) -> None:
+    scripted = Scripted(['- "The deposit is due, see clause [2] of the annex." [1]\n'])
+    engine = make_engine(scripted, answerer="scripted")
+    ingest(engine, documents)
+    (tmp_path / "parking.txt").write_text("The parking fee is paid every month together with the rent.\n")
+    engine.ingest([tmp_path / "parking.txt"], ALICE)
+    answer = engine.ask(QUESTION, ALICE, k=5)
+    assert len(scripted.requests[0].passages) >= 2  # so that [2] would name a passage
+    assert [c.number for c in answer.citations] == [1]
+
+
 def test_an_answerer_failure_is_raised_and_audited(make_engine, documents) -> None:
     scripted = Scripted(["A start.\n", "never sent"], fail_after=1)
     engine = make_engine(scripted, answerer="scripted")

@@ -16,6 +16,8 @@ from docveil.stages.redact.pseudonyms import TOKEN_PATTERN
 from docveil.types import Answer, AnswerRequest, Citation, Generation, Hit
 
 _CITATION = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
+# A passage quoted in the answer may hold its own "[3]" (a clause reference): not a citation.
+_QUOTED = re.compile(r'"[^"\n]*"|\u201c[^\u201d\n]*\u201d')
 
 
 def context_tokens(request: AnswerRequest) -> set[str]:
@@ -93,15 +95,16 @@ class AskRun:
         """What was shown so far."""
         return "".join(self._parts)
 
-    def citations(self) -> tuple[Citation, ...]:
-        """The passages cited as ``[n]`` in order of first mention; all of them if none is."""
+    def citations(self, *, all_if_none: bool = True) -> tuple[Citation, ...]:
+        """The passages cited as ``[n]`` (outside quotes) in order of first mention; all of them
+        if none is, unless ``all_if_none`` is false (an answer cut short cited only what it showed)."""
         numbers: list[int] = []
-        for match in _CITATION.finditer("".join(self._guarded_parts)):
+        for match in _CITATION.finditer(_QUOTED.sub(" ", "".join(self._guarded_parts))):
             for raw in match.group(1).split(","):
                 number = int(raw)
                 if 1 <= number <= len(self.hits) and number not in numbers:
                     numbers.append(number)
-        if not numbers:
+        if not numbers and all_if_none:
             numbers = list(range(1, len(self.hits) + 1))
         return tuple(Citation(document_id=h.document_id, chunk_id=h.chunk_id, source=h.source,
                               page=h.page, bbox=h.bbox, number=n)
