@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -87,22 +88,35 @@ class AsyncEngine:
         the checks and retrieval are raised at the first iteration; leaving the loop early
         stops the answerer."""
         stream = await self._run(self._long, self.engine.ask_stream, question, principal, k=k, image=image)
+        # A cancelled await leaves its next() running in the worker: closing waits for it there,
+        # or the generator would be closed while it executes.
+        turn = threading.Lock()
+
+        def step() -> AnswerDelta | Answer | object:
+            with turn:
+                return next(stream, _END)
+
+        def close() -> None:
+            with turn:
+                stream.close()
+
         try:
             while True:
-                event = await self._run(self._long, next, stream, _END)
+                event = await self._run(self._long, step)
                 if event is _END:
                     return
-                yield event
+                yield event  # type: ignore[misc]
         finally:
-            await self._run(self._long, stream.close)
+            await self._run(self._long, close)
 
     # Writing
 
-    async def ingest(self, paths: Iterable[str | Path | Source], principal: Principal, *,
+    async def ingest(self, paths: str | Path | Source | Iterable[str | Path | Source], principal: Principal, *,
                      acl: Acl = TENANT_WIDE, batch_size: int = INGEST_BATCH_SIZE,
                      progress: ProgressCallback | None = None) -> IngestReport:
         """``progress`` is called from a worker thread."""
-        return await self._run(self._long, self.engine.ingest, list(paths), principal, acl=acl,
+        given = paths if isinstance(paths, (str, Path, Source)) else list(paths)
+        return await self._run(self._long, self.engine.ingest, given, principal, acl=acl,
                                batch_size=batch_size, progress=progress)
 
     async def redact(self, source: str | Path | Source | Document, principal: Principal) -> RedactedDocument:

@@ -6,12 +6,13 @@ import asyncio
 import time
 
 from docveil.asyncio import AsyncEngine
-from docveil.types import Answer, AnswerDelta
+from docveil.types import Answer, AnswerDelta, Principal
 
 from .answerers import Scripted
 from .conftest import ALICE, ingest
 
 QUESTION = "How much is the monthly rent?"
+AUDITOR = Principal("acme", "audrey", frozenset({"auditor"}))
 
 
 async def heartbeat(stop: asyncio.Event, gaps: list[float]) -> None:
@@ -77,3 +78,47 @@ def test_async_stream_yields_deltas_then_the_answer_and_stops_when_left(make_eng
     assert [type(e) for e in events] == [AnswerDelta] * 3 + [Answer]
     assert "".join(e.text for e in events[:-1]) == events[-1].text
     assert stopped and not endless.finished.is_set()
+
+
+def test_cancelling_an_async_stream_while_the_answerer_writes_closes_it_cleanly(make_engine, documents) -> None:
+    slow = Scripted(["A line [1].\n"] * 20, delay=0.4)
+    engine = make_engine(slow, answerer="scripted")
+    ingest(engine, documents)
+
+    async def scenario() -> list:
+        aengine = AsyncEngine(engine)
+
+        async def read_all() -> None:
+            async for _ in aengine.ask_stream(QUESTION, ALICE):
+                pass
+
+        reader = asyncio.create_task(read_all())
+        while not slow.requests:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.6)  # a next() is now waiting on the answerer in a worker thread
+        reader.cancel()
+        try:
+            await reader
+        except asyncio.CancelledError:
+            pass
+        records = await aengine.audit_records(AUDITOR, action="ask")
+        await aengine.close()
+        return records
+
+    records = asyncio.run(scenario())
+    assert slow.stopped.is_set() and not slow.finished.is_set()
+    assert [r.outcome for r in records] == ["cancelled"]
+
+
+def test_async_ingest_takes_one_path_as_that_file(make_engine, tmp_path) -> None:
+    engine = make_engine()
+    (tmp_path / "note.txt").write_text("A note about the delivery dates of the spring catalogue.\n")
+
+    async def scenario():
+        aengine = AsyncEngine(engine)
+        report = await aengine.ingest(tmp_path / "note.txt", ALICE)
+        await aengine.close()
+        return report
+
+    report = asyncio.run(scenario())
+    assert [d.source for d in report.ingested] == [str(tmp_path / "note.txt")] and not report.failed
