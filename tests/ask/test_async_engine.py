@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 from docveil.asyncio import AsyncEngine
@@ -97,10 +98,8 @@ def test_cancelling_an_async_stream_while_the_answerer_writes_closes_it_cleanly(
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.6)  # a next() is now waiting on the answerer in a worker thread
         reader.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await reader
-        except asyncio.CancelledError:
-            pass
         records = await aengine.audit_records(AUDITOR, action="ask")
         await aengine.close()
         return records
