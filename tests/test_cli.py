@@ -201,8 +201,8 @@ EXPORT_HEADER = '{"type":"export","format":"docveil-audit","v":1}\n'
     (["audit", "verify", "--file", "{export}", "--verify-key", "zz"], "--verify-key"),
     (["audit", "verify", "--file", "{export}", "--verify-key", "abcd"], "--verify-key"),
     (["audit", "verify", "--verify-key", "ab" * 32], "--file"),
-    (["audit", "verify", "--file", "{binary}"], "{binary}: not a docveil audit export"),
-    (["audit", "verify", "--file", "{note}"], "intake_note.txt: not a docveil audit export"),
+    (["audit", "verify", "--file", "{binary}"], "{binary} is not a docveil audit export"),
+    (["audit", "verify", "--file", "{note}"], "intake_note.txt is not a docveil audit export"),
     (["audit", "verify", "--file", "{tmp}/missing.jsonl"], "{tmp}/missing.jsonl: No such file"),
 ])
 def test_bad_input_is_one_error_line_naming_it_with_exit_code_1(cli_env, tmp_path: Path, args, named) -> None:

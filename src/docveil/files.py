@@ -1,21 +1,35 @@
-"""Files docveil writes for its callers (redacted outputs, manifests) appear whole or not at all."""
+"""Files docveil writes for its callers (redacted outputs, manifests, audit exports) appear whole
+or not at all."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, Any
 
 
-def write_whole(destination: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` through a temporary file (mode 0600) in the same folder, renamed into place
-    once complete: a failure leaves an earlier file as it was and no partial one."""
+@contextmanager
+def writing_whole(destination: str | os.PathLike[str], mode: str = "wb", **open_args: Any) -> Iterator[IO[Any]]:
+    """A temporary file (mode 0600) in ``destination``'s folder that replaces ``destination``
+    when the block completes: a failure leaves an earlier file as it was and no partial one."""
     destination = Path(destination)
-    handle, temporary = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
+        handle, temporary = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".tmp")
+    except OSError as exc:  # name the file asked for, not the temporary one
+        raise OSError(exc.errno, exc.strerror, str(destination)) from exc
+    try:
+        with os.fdopen(handle, mode, **open_args) as out:
+            yield out
         os.replace(temporary, destination)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def write_whole(destination: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``destination`` through :func:`writing_whole`."""
+    with writing_whole(destination) as out:
+        out.write(data)

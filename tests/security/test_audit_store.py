@@ -323,6 +323,25 @@ def test_database_export_verifies_offline_and_fails_once_edited(db: Database, ke
     assert (result.ok, result.first_broken_seq) == (False, 1)
 
 
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_a_file_that_is_no_export_is_an_error_and_a_damaged_export_does_not_verify(
+        db: Database, keys: AuditKeys, tmp_path: Path, fmt: str) -> None:
+    append(db, keys, 3)
+    path = tmp_path / f"audit.{fmt}"
+    with db.transaction(TENANT) as conn, path.open("w", encoding="utf-8", newline="") as out:
+        export_tenant_log(conn, keys.verify_key, fmt, out)  # type: ignore[arg-type]
+    lines = path.read_bytes().splitlines(keepends=True)
+
+    header = 1 if fmt == "jsonl" else 2  # a CSV's column names, then its export row
+    path.write_bytes(b"".join([*lines[:header], b"\xff\xfe not text\n", *lines[header:]]))  # damaged after its header
+    damaged = verify_export(path)
+    assert not damaged.ok and f"line {header + 1}: not UTF-8 text" in damaged.reason
+    for other in (b"\x89PNG\r\n" + bytes(range(256)), b"Meeting notes, nothing else.\n", b""):
+        path.write_bytes(other)
+        with pytest.raises(AuditError, match="is not a docveil audit export"):
+            verify_export(path)
+
+
 class _AppendsDuringExport(io.StringIO):
     """An export target whose first write (the header: the head is read, the records are not
     yet) lets another connection try to append, and waits up to a second for it to commit."""

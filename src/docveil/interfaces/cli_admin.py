@@ -3,21 +3,15 @@ and administrators."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-import os
 import sys
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TextIO
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
+from docveil.files import writing_whole
 from docveil.interfaces.cli import (
     JsonOpt,
     RoleOpt,
@@ -104,37 +98,7 @@ def _verify_export_file(file: Path, verify_key: str | None, mac_key_file: Path |
             mac_key = mac_key_file.read_bytes()
         except OSError as exc:
             fail(f"--mac-key-file {mac_key_file}: {exc.strerror or exc}")
-    if not _looks_like_export(file):
-        fail(f"--file {file}: not a docveil audit export")
-    try:
-        return audit.verify_export(file, mac_key=mac_key, verify_key=pinned)
-    except UnicodeDecodeError:
-        # The header was an export's: what follows was damaged, which is a broken export.
-        return audit.VerifyResult(False, 0, None, f"{file} is not UTF-8 text after its header")
-
-
-_HEADER_BYTES = 64 * 1024  # far more than an export's header line (or CSV header and export rows)
-
-
-def _looks_like_export(path: Path) -> bool:
-    """Whether the file starts with a docveil export header (JSON lines or CSV), so that a wrong
-    file is an input error (exit 1) rather than a broken log (exit 2)."""
-    from docveil.security.audit_chain import EXPORT_FORMAT
-
-    with path.open("rb") as handle:  # an unreadable file raises OSError: guarded names it
-        start = handle.read(_HEADER_BYTES)
-    text = start.decode("utf-8", errors="replace")
-    if text.startswith("{"):  # JSON lines, recognised as verify_export does
-        try:
-            header = json.loads(text.partition("\n")[0])
-        except ValueError:
-            return False
-        return isinstance(header, dict) and header.get("type") == "export" and header.get("format") == EXPORT_FORMAT
-    try:
-        row = next(csv.DictReader(io.StringIO(text)), None)
-    except csv.Error:
-        return False
-    return row is not None and row.get("type") == "export" and str(row.get("format")).startswith(f"{EXPORT_FORMAT}/")
+    return audit.verify_export(file, mac_key=mac_key, verify_key=pinned)  # not an export: AuditError, exit 1
 
 
 @audit_app.command("show")
@@ -189,30 +153,12 @@ def audit_export(
         with _engine() as engine:
             if output is None:
                 return engine.audit_export(principal, sys.stdout, fmt)  # type: ignore[arg-type]
-            with _replaced_when_complete(output) as handle:
+            with writing_whole(output, "w", encoding="utf-8", newline="") as handle:
                 return engine.audit_export(principal, handle, fmt)  # type: ignore[arg-type]
 
     count = guarded(run)
     if output is not None:
         say(err, f"exported {count} records to {output}")
-
-
-@contextmanager
-def _replaced_when_complete(destination: Path) -> Iterator[TextIO]:
-    """A text file next to ``destination`` that replaces it when the block completes: a refused or
-    failed export leaves an earlier file as it was. Streamed, as a log can be large (unlike
-    ``files.write_whole``, which takes the data in one piece)."""
-    try:
-        fd, temporary = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".tmp")
-    except OSError as exc:  # name the file the user asked for, not the temporary one
-        raise OSError(exc.errno, exc.strerror, str(destination)) from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            yield handle
-        os.replace(temporary, destination)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 @audit_app.command("key")

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal, NoReturn, TextIO
+from typing import IO, Any, Literal, NoReturn, TextIO
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -703,18 +703,22 @@ def verify_export(path: Path | str, *, mac_key: bytes | None = None,
     """Verify an export file (JSON lines or CSV, recognised by content) on its own.
 
     Chain hashes, checkpoint signatures and the head need no secret; MACs are checked only when
-    ``mac_key`` is given. Pass ``verify_key`` to pin the tenant's public key: otherwise the key
+    ``mac_key`` is given. A file that does not start with an export header raises ``AuditError``;
+    anything wrong after it is a result that does not verify. Pass ``verify_key`` to pin the tenant's public key: otherwise the key
     written in the export is used and its fingerprint is reported for comparison, since
     someone who rewrites a whole export can also replace the key in it.
     """
     path = Path(path)
     try:
         header = _read_header(path)
+    except _Malformed as exc:  # a wrong file rather than a broken log
+        raise AuditError(f"{path} is not a docveil audit export ({exc})") from None
+    except OSError as exc:
+        raise AuditError(f"cannot read audit export {path}: {exc.strerror or exc}") from exc
+    try:
         checkpoints = list(_read_items(path, "checkpoint", Checkpoint.from_dict))
     except _Malformed as exc:
         return VerifyResult(False, 0, exc.seq, str(exc))
-    except OSError as exc:
-        raise AuditError(f"cannot read audit export {path}: {exc.strerror or exc}") from exc
     if verify_key is not None and public_key_hex(verify_key) != public_key_hex(header.verify_key):
         return VerifyResult(False, 0, None,
                             f"the export is signed by {key_fingerprint(header.verify_key)}, not by "
@@ -744,16 +748,17 @@ def _until_malformed(items: Iterator[AuditRecord], malformed: list[_Malformed]) 
 
 
 def _is_csv(path: Path) -> bool:
-    with path.open("r", encoding="utf-8", newline="") as handle:
-        return not handle.read(1).startswith("{")
+    with path.open("rb") as handle:
+        return not handle.read(1).startswith(b"{")
 
 
 def _rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     """(location, item) for every line/row, with its ``type`` key; CSV cells are decoded."""
     csv_file = _is_csv(path)
-    with path.open("r", encoding="utf-8", newline="") as handle:
+    with path.open("rb") as handle:
+        lines = _decoded_lines(handle)
         if not csv_file:
-            for number, line in enumerate(handle, start=1):
+            for number, line in enumerate(lines, start=1):
                 if not line.strip():
                     continue
                 where = f"line {number}"
@@ -765,11 +770,21 @@ def _rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
                     raise _Malformed(where, None, "not a JSON object")
                 yield where, item
             return
-        reader = csv.DictReader(handle)
+        reader = csv.DictReader(lines)
         if tuple(reader.fieldnames or ()) != _CSV_COLUMNS:
             raise _Malformed("row 1", None, "the CSV header is not the docveil audit export header")
         for number, row in enumerate(reader, start=2):
             yield f"row {number}", _decode_csv_row(f"row {number}", row)
+
+
+def _decoded_lines(handle: IO[bytes]) -> Iterator[str]:
+    """The file's lines as text, decoded one at a time: bytes that are not UTF-8 are reported
+    at their line, not when a read-ahead buffer first reaches them."""
+    for number, raw in enumerate(handle, start=1):
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _Malformed(f"line {number}", None, "not UTF-8 text") from None
 
 
 def _decode_csv_row(where: str, row: dict[str, str]) -> dict[str, Any]:
