@@ -83,8 +83,9 @@ def make_plugin_manager(settings: Settings, extra_plugins: Iterable[Any] = ()) -
         extra_names.append(name)
         if not pm.is_blocked(name):
             pm.register(plugin, name=name)
-    known = {*DEFAULT_PLUGINS, *extra_names, *(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))}
-    unknown = sorted(set(blocked) - known)
+    unknown = sorted(set(blocked) - {*DEFAULT_PLUGINS, *extra_names})
+    if unknown:  # installed plugins are looked up only when a name is not a given one
+        unknown = sorted(set(unknown) - {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
     if unknown:  # a misspelt name would leave the plugin it meant running
         raise PluginError(f"cannot block {', '.join(map(repr, unknown))}: no plugin has that name "
                           "(see docveil plugins)")
