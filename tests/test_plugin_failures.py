@@ -111,7 +111,7 @@ def test_a_failing_audit_sink_does_not_turn_committed_actions_into_errors(
             engine.forget("anyone", ALICE)
         actions = [r.action for r in engine.audit_records(AUDITOR)]
         assert engine.audit_verify(AUDITOR).ok
-    assert actions[:4] == ["ingest", "search", "documents.delete", "documents.list"]
+    assert [a for a in actions if a != "keys.create"][:4] == ["ingest", "search", "documents.delete", "documents.list"]
     assert "deny" in actions
     assert sink.calls >= 5
     assert "audit sink failed" in caplog.text and "FailingSink" in caplog.text

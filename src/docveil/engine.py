@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TextIO, cast
 
@@ -122,7 +122,7 @@ class Engine:
         self.context = StageContext(self.settings, self.hook, stash)
         self._database = database
         self._keyring: TenantKeyring | None = None
-        self._outboxes = threading.local()
+        self._audit_frames = threading.local()
         self._vault: Vault | None = None
         self._text_vectors: tuple[str, int] | None = None
         self._lock = threading.Lock()
@@ -144,7 +144,7 @@ class Engine:
     def keyring(self) -> TenantKeyring:
         if self._keyring is None:
             provider = self.hook.docveil_key_provider(context=self.context)
-            self._keyring = TenantKeyring(DataKeyRing(provider))
+            self._keyring = TenantKeyring(DataKeyRing(provider), on_create=self._key_created)
         return self._keyring
 
     @property
@@ -217,7 +217,7 @@ class Engine:
         self._authorize(principal, "redact", {})
         with self._auditing_failure(principal, "redact"):
             document = source if isinstance(source, Document) else self.load(source)
-        with self._auditing_failure(principal, "redact"), self._transaction(principal.tenant) as conn:
+        with self._auditing_failure(principal, "redact"), self._transaction(principal) as conn:
             pseudonymizer = self._pseudonymizer(conn, principal.tenant)
             redacted = self._redact_batch([document], principal.tenant, pseudonymizer)[0]
             self._audit(conn, principal, audit.AuditEvent(
@@ -337,7 +337,7 @@ class Engine:
                 if pending is not None:  # an error above: let the batch in flight finish first
                     pending[0].exception()
         if failed:
-            with self._transaction(principal.tenant) as conn:
+            with self._transaction(principal) as conn:
                 self._audit(conn, principal, audit.AuditEvent(
                     "ingest", outcome="error", counts={"failed": len(failed)}))
         return IngestReport(tuple(ingested), tuple(failed))
@@ -350,7 +350,7 @@ class Engine:
         failed: list[Failure] = []
         if not documents:
             return [], duplicates, failed
-        with self._transaction(tenant) as conn:
+        with self._transaction(principal) as conn:
             pseudonymizer = self._pseudonymizer(conn, tenant)
             hash_key = derive_key(self.keyring.current(conn, tenant, PSEUDONYM).key, "content-hash")
             hashes = {id(d): hmac_sha256(hash_key, d.content_hash.encode()).hex() for d in documents}
@@ -394,7 +394,7 @@ class Engine:
                 copies = item.copies
             except psycopg.errors.UniqueViolation:
                 # The same content stored meanwhile (by the batch before, or another process).
-                with self._transaction(principal.tenant) as conn:
+                with self._transaction(principal) as conn:
                     known = repository.existing_hashes(conn, principal, [item.content_hash]).get(item.content_hash, "")
                 copies = (item.document.source, *item.copies)
             except (DocveilError, psycopg.Error) as exc:
@@ -425,7 +425,7 @@ class Engine:
             raise UnredactedContentError(f"{document.source}: its name and metadata were not redacted "
                                          "(stages.redact.fields.redact_fields)")
         document_id = str(uuid.uuid4())
-        with self._transaction(tenant) as conn:
+        with self._transaction(principal) as conn:
             data_key = self.keyring.current(conn, tenant, DATA)
 
             def seal(value: str, field: str) -> bytes:
@@ -465,7 +465,7 @@ class Engine:
         self._authorize(principal, "search", {})
         encoder = self.text_encoder
         self._ensure_text_vectors(encoder)
-        with self._transaction(principal.tenant) as conn:
+        with self._transaction(principal) as conn:
             redacted_query = self.pseudonymize_query(conn, query, principal.tenant)
             vector = self._encode_query(encoder, redacted_query)
             hits = self.retrieve(conn, principal, redacted_query, vector, k)
@@ -555,7 +555,7 @@ class Engine:
         Tokens of forgotten subjects stay unresolved."""
         wanted = sorted(set(tokens))
         self._authorize(principal, "reidentify", {})
-        with self._transaction(principal.tenant) as conn:
+        with self._transaction(principal) as conn:
             resolved = self.vault.resolve(conn, principal.tenant, wanted)
             keys = self._audit_keys(conn, principal.tenant)
             self._audit(conn, principal, audit.AuditEvent(
@@ -593,7 +593,7 @@ class Engine:
         started = time.monotonic()
         hits = self.search(question, principal, k=k)
         tenant = principal.tenant
-        with self._transaction(tenant) as conn:
+        with self._transaction(principal) as conn:
             pseudonymizer = self._pseudonymizer(conn, tenant)
             redacted_question = self.pseudonymize_query(conn, question, tenant)
         attachment = self._redact_attachment(image, pseudonymizer) if image is not None else None
@@ -601,7 +601,7 @@ class Engine:
         resolved: dict[str, str] = {}
         # Asked without auditing a denial: the principal did not ask to re-identify.
         if authorize(self.hook, self.context, principal, "reidentify", {}):
-            with self._transaction(tenant) as conn:
+            with self._transaction(principal) as conn:
                 resolved = self.vault.resolve(conn, tenant, sorted(context_tokens(request)))
         generation = self.hook.docveil_answer(request=request, context=self.context)
         if generation is None:
@@ -632,7 +632,7 @@ class Engine:
 
     def _audit_ask(self, run: AskRun, principal: Principal, k: int, started: float, outcome: str) -> None:
         citations = run.citations(all_if_none=outcome == "ok")
-        with self._transaction(principal.tenant) as conn:
+        with self._transaction(principal) as conn:
             keys = self._audit_keys(conn, principal.tenant)
             if run.disclosed:
                 disclosed = sorted(run.disclosed)
@@ -676,7 +676,7 @@ class Engine:
         if limit < 1 or offset < 0:
             raise ValueError("limit must be positive and offset not negative")
         self._authorize(principal, "documents.list", {})
-        with self._transaction(principal.tenant) as conn:
+        with self._transaction(principal) as conn:
             rows = repository.visible_documents(conn, principal, limit=limit, offset=offset)
             infos = [self._document_info(conn, principal.tenant, row) for row in rows]
             self._audit(conn, principal, audit.AuditEvent("documents.list", counts={"documents": len(infos)}))
@@ -716,7 +716,7 @@ class Engine:
 
     def set_acl(self, document_id: str, acl: Acl, principal: Principal) -> None:
         """Change who may read a document (its owner or an admin); applies to all its chunks."""
-        with self._transaction(principal.tenant) as conn:
+        with self._transaction(principal) as conn:
             self._owned_document(conn, principal, document_id, "acl.change")
             repository.set_acl(conn, document_id, sorted(acl.users), sorted(acl.roles))
             self._audit(conn, principal, audit.AuditEvent(
@@ -724,7 +724,7 @@ class Engine:
 
     def delete_document(self, document_id: str, principal: Principal) -> None:
         """Delete a document and its chunks (its owner or an admin)."""
-        with self._transaction(principal.tenant) as conn:
+        with self._transaction(principal) as conn:
             self._owned_document(conn, principal, document_id, "documents.delete")
             repository.delete_document(conn, document_id)
             self._audit(conn, principal, audit.AuditEvent("documents.delete", targets=(document_id,)))
@@ -744,7 +744,7 @@ class Engine:
             raise ValueError("forget needs at least one non-empty value naming the subject")
         self._authorize(principal, "forget", {})
         encoder = self.text_encoder
-        with self._transaction(principal.tenant) as conn:
+        with self._transaction(principal) as conn:
             pseudonymizer = self._pseudonymizer(conn, principal.tenant)
             digests = {pseudonymizer.digest(value, entity_type)
                        for value in subjects for entity_type in _QUERY_LOOKUP_TYPES}
@@ -802,10 +802,10 @@ class Engine:
     def audit_verify(self, principal: Principal) -> audit.VerifyResult:
         """Check the tenant's whole audit chain, its MACs, checkpoints and head."""
         self._authorize(principal, "audit.read", {})
-        with self._transaction(principal.tenant) as conn:
+        with self._transaction(principal) as conn:
             keys = self._audit_keys(conn, principal.tenant)
             result = audit.verify_log(conn, keys)
-        with self._transaction(principal.tenant) as conn:
+        with self._transaction(principal) as conn:
             self._audit(conn, principal, audit.AuditEvent(
                 "audit.verify", outcome="ok" if result.ok else "broken", counts={"records": result.records}))
         return result
@@ -816,14 +816,14 @@ class Engine:
         from cryptography.hazmat.primitives import serialization
 
         self._authorize(principal, "audit.read", {})
-        with self._transaction(principal.tenant) as conn:
+        with self._transaction(principal) as conn:
             keys = self._audit_keys(conn, principal.tenant)
         return keys.verify_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
     def audit_records(self, principal: Principal, **filters: Any) -> list[audit.AuditRecord]:
         """Records filtered by ``since``, ``until``, ``user``, ``action``, ``outcome``, ``limit``."""
         self._authorize(principal, "audit.read", {})
-        with self._transaction(principal.tenant) as conn:
+        with self._transaction(principal) as conn:
             records = audit.fetch_records(conn, **filters)
             self._audit(conn, principal, audit.AuditEvent("audit.show", counts={"records": len(records)}))
         return records
@@ -831,7 +831,7 @@ class Engine:
     def audit_export(self, principal: Principal, out: TextIO, fmt: Literal["jsonl", "csv"] = "jsonl") -> int:
         """Write the tenant's log in a form that verifies independently (``verify_export``)."""
         self._authorize(principal, "audit.read", {})
-        with self._transaction(principal.tenant) as conn:
+        with self._transaction(principal) as conn:
             keys = self._audit_keys(conn, principal.tenant)
             # A fresh signed checkpoint at the head makes a truncated copy of the export detectable.
             audit.write_checkpoint(conn, principal.tenant, keys)
@@ -862,7 +862,7 @@ class Engine:
             operator = Principal(tenant, principal.user, principal.roles)
             count = 0
             while True:
-                with self._transaction(tenant) as conn:
+                with self._transaction(operator) as conn:
                     batch = rotation.rewrap_tenant_keys(conn, self.keyring, tenant, batch_size)
                     count += batch
                     if batch < batch_size:
@@ -890,13 +890,13 @@ class Engine:
         batches (each its own transaction). A rerun finishes an interrupted rotation."""
         self._authorize(principal, "keys.rotate", {})
         tenant = principal.tenant
-        with self._transaction(tenant) as conn:
+        with self._transaction(principal) as conn:
             if not rotation.has_keys(conn):  # a mistyped tenant must not get keys of its own
                 raise NotFoundError(f"tenant {tenant!r} has no keys: nothing of it was ever stored")
             new = rotation.start_data_key_rotation(conn, self.keyring, tenant)
         total = 0
         while True:
-            with self._transaction(tenant) as conn:
+            with self._transaction(principal) as conn:
                 done = rotation.reencrypt_batch(conn, self.keyring, tenant, new, batch_size)
                 total += done
                 if done == 0:
@@ -915,7 +915,7 @@ class Engine:
         with self.database.admin() as admin:
             key, token = api_keys.insert_key(admin, principal, name)
             try:
-                with self._transaction(principal.tenant) as conn:
+                with self._transaction(principal) as conn:
                     self._audit(conn, operator, audit.AuditEvent(
                         "apikey.create", targets=(key.key_id,), counts={"roles": len(principal.roles)}))
             except BaseException:
@@ -957,13 +957,13 @@ class Engine:
             if authorize(self.hook, self.context, principal, action, resource):
                 return
         except PluginError as exc:  # a policy that fails denies
-            with self._transaction(principal.tenant) as conn:
+            with self._transaction(principal) as conn:
                 self._audit(conn, principal, audit.AuditEvent(
                     "deny", outcome="denied", extra={"action": action, "error": "policy failed"}))
             raise AccessDeniedError(f"{principal.user} may not {action} in tenant {principal.tenant}: "
                                     f"an access policy failed ({exc})") from exc
         targets = (resource["document_id"],) if "document_id" in resource else ()
-        with self._transaction(principal.tenant) as conn:
+        with self._transaction(principal) as conn:
             self._audit(conn, principal, audit.AuditEvent("deny", outcome="denied", targets=targets,
                                                           extra={"action": action}))
         raise AccessDeniedError(f"{principal.user} may not {action} in tenant {principal.tenant}")
@@ -975,7 +975,7 @@ class Engine:
         try:
             yield
         except DocveilError as exc:
-            with self._transaction(principal.tenant) as conn:
+            with self._transaction(principal) as conn:
                 self._audit(conn, principal, audit.AuditEvent(action, outcome="error",
                                                               extra={"error": type(exc).__name__}))
             raise
@@ -985,16 +985,20 @@ class Engine:
         return audit.AuditKeys.from_seeds(mac.key, signing.key)
 
     @contextmanager
-    def _transaction(self, tenant: str) -> Iterator[psycopg.Connection]:
-        """A tenant transaction whose audit records reach the sinks only once it has committed."""
-        outbox: list[audit.AuditRecord] = []
-        self._outboxes.stack = [*getattr(self._outboxes, "stack", []), outbox]
+    def _transaction(self, who: Principal | str) -> Iterator[psycopg.Connection]:
+        """A transaction in the tenant of ``who`` (a principal, or a bare tenant for steps acting
+        for no one) whose audit records reach the sinks only once it has committed."""
+        actor, tenant = (who, who.tenant) if isinstance(who, Principal) else (None, who)
+        frame = _AuditFrame(actor=actor)
+        self._audit_frames.stack = [*getattr(self._audit_frames, "stack", []), frame]
         try:
             with self.database.transaction(tenant) as conn:
                 yield conn
+                if frame.created_keys:  # keys made by a step that audits nothing itself
+                    self._audit(conn, frame.actor or Principal(tenant, "docveil"), None)
         finally:
-            self._outboxes.stack = self._outboxes.stack[:-1]
-        for record in outbox:
+            self._audit_frames.stack = self._audit_frames.stack[:-1]
+        for record in frame.outbox:
             try:
                 self.hook.docveil_audit_record(record=record.as_dict(), context=self.context)
             except DocveilError as exc:
@@ -1003,10 +1007,35 @@ class Engine:
                 log.error("audit sink failed; record %s of tenant %s was not forwarded: %s",
                           record.seq, record.tenant, exc)
 
-    def _audit(self, conn: psycopg.Connection, principal: Principal, event: audit.AuditEvent,
+    def _audit(self, conn: psycopg.Connection, principal: Principal, event: audit.AuditEvent | None,
                keys: audit.AuditKeys | None = None) -> None:
-        record = audit.append_event(conn, principal, event, keys or self._audit_keys(conn, principal.tenant))
-        self._outboxes.stack[-1].append(record)
+        """Append ``event`` (after a ``keys.create`` record for keys this transaction created)."""
+        frame: _AuditFrame = self._audit_frames.stack[-1]
+        frame.actor = frame.actor or principal
+        keys = keys or self._audit_keys(conn, principal.tenant)  # may create the audit keys
+        if frame.created_keys:
+            created, frame.created_keys = tuple(frame.created_keys), []
+            frame.outbox.append(audit.append_event(conn, principal, audit.AuditEvent("keys.create", targets=created), keys))
+        if event is not None:
+            frame.outbox.append(audit.append_event(conn, principal, event, keys))
+
+    def _key_created(self, tenant: str, purpose: str, version: int) -> None:
+        frames = getattr(self._audit_frames, "stack", [])
+        if frames:
+            frames[-1].created_keys.append(f"{purpose}:v{version}")
+        else:  # a caller's own Database.transaction: nothing to append the record to
+            log.warning("the %s key of tenant %s was created outside an engine transaction; not audited",
+                        purpose, tenant)
+
+
+@dataclass
+class _AuditFrame:
+    """What one engine transaction gathers for the audit log: its records (sent to the sinks
+    once it has committed), keys it created on first use, and whom they are recorded under."""
+
+    outbox: list[audit.AuditRecord] = field(default_factory=list)
+    created_keys: list[str] = field(default_factory=list)
+    actor: Principal | None = None
 
 
 def replace_page(finding: Finding, page: int) -> Finding:

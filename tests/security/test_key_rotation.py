@@ -104,3 +104,49 @@ def test_keys_read_together_are_the_active_versions_made_on_first_use(engine: En
         assert [(k.purpose, k.version) for k in first] == [(AUDIT, 1), (SIGNING, 1)]
         assert first[0].key != first[1].key
         assert engine.keyring.current_many(conn, "initech", AUDIT, SIGNING) == first
+
+
+def test_keys_made_on_first_use_are_audited_under_the_principal_whose_action_needed_them(
+        engine: Engine, settings, db, model_stash, tmp_path) -> None:
+    engine.ingest(sample_paths()[:1], ALICE)
+    records = engine.audit_records(ADMIN)
+    created = [r for r in records if r.action == "keys.create"]
+    assert {r.user for r in created} == {"alice"}
+    assert sorted(t for r in created for t in r.targets) == ["audit:v1", "data:v1", "pseudonym:v1", "signing:v1"]
+    assert records[0].action == "keys.create"  # the chain starts with the keys its records need
+    ingest = next(r for r in records if r.action == "ingest")
+    assert all(r.seq < ingest.seq for r in created)
+
+    # Keys that exist are not recorded again, by this engine or another; a rotation is its own action.
+    with Engine(settings.with_overrides(home=tmp_path), database=db, stash=model_stash) as other:
+        other.ingest(sample_paths()[1:2], ALICE)
+    engine.rotate_data_key(ADMIN)
+    assert [r.seq for r in engine.audit_records(ADMIN, action="keys.create")] == [r.seq for r in created]
+
+    # An action that records nothing of its own (reading the public key) still records the keys it made.
+    carol = Principal("initech", "carol", frozenset({"auditor"}))
+    engine.audit_verify_key(carol)
+    (record,) = engine.audit_records(carol, action="keys.create")
+    assert (record.user, sorted(record.targets)) == ("carol", ["audit:v1", "signing:v1"])
+    assert engine.audit_verify(carol).ok and engine.audit_verify(ADMIN).ok
+
+
+def test_a_key_made_first_by_a_concurrent_transaction_is_recorded_by_that_one_only(engine: Engine) -> None:
+    import threading
+    import time
+
+    from docveil.security.keyring import AUDIT
+
+    waiter = Principal("globex", "dave", frozenset({"auditor"}))
+    with engine.database.transaction("globex") as first:
+        engine.keyring.current(first, "globex", AUDIT)  # inserted, not yet committed
+        reader = threading.Thread(target=engine.audit_verify_key, args=(waiter,))
+        reader.start()
+        deadline = time.monotonic() + 60
+        with engine.database.admin() as admin:  # until the reader waits on the uncommitted row
+            while not admin.execute("SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()[0]:
+                assert time.monotonic() < deadline and reader.is_alive()
+                time.sleep(0.05)
+    reader.join(60)
+    (record,) = engine.audit_records(waiter, action="keys.create")
+    assert record.targets == ("signing:v1",)

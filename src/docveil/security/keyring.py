@@ -7,6 +7,7 @@ audit chain) and ``signing`` (Ed25519 seed for audit checkpoints).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
@@ -33,11 +34,16 @@ class TenantKey:
         raise TypeError("keys cannot be serialised")
 
 
+KeyCreated = Callable[[str, str, int], None]
+"""Told (tenant, purpose, version) of each key created on first use, inside its transaction."""
+
+
 class TenantKeyring:
     """Fetches (creating on first use) and unwraps a tenant's keys inside its transaction."""
 
-    def __init__(self, ring: DataKeyRing) -> None:
+    def __init__(self, ring: DataKeyRing, on_create: KeyCreated | None = None) -> None:
         self.ring = ring
+        self.on_create = on_create
 
     @staticmethod
     def _active(conn: psycopg.Connection, tenant: str, purpose: str) -> tuple | None:
@@ -60,10 +66,12 @@ class TenantKeyring:
     def _unwrapped(self, conn: psycopg.Connection, tenant: str, purpose: str, row: tuple | None) -> TenantKey:
         if row is None:
             _, wrapped = self.ring.new_wrapped_key(purpose, tenant, 1)
-            conn.execute(
+            created = conn.execute(
                 "INSERT INTO tenant_keys (tenant_id, purpose, version, wrapped, kek_id)"
-                " VALUES (%s, %s, 1, %s, %s) ON CONFLICT DO NOTHING",
-                [tenant, purpose, wrapped, self.ring.kek_id])
+                " VALUES (%s, %s, 1, %s, %s) ON CONFLICT DO NOTHING RETURNING version",
+                [tenant, purpose, wrapped, self.ring.kek_id]).fetchone()
+            if created is not None and self.on_create is not None:
+                self.on_create(tenant, purpose, created[0])  # not when a concurrent caller made it first
             row = self._active(conn, tenant, purpose)
             if row is None:
                 raise CryptoError(f"could not create the {purpose} key of tenant {tenant!r}")
