@@ -97,3 +97,20 @@ def test_media_types_are_described_in_words() -> None:
     assert describe_media_type("application/zip") == "a ZIP archive"
     assert describe_media_type("application/octet-stream") == "an unrecognised binary format"
     assert describe_media_type("application/x-unheard-of") == "application/x-unheard-of content"
+
+
+def test_a_huge_mimetype_member_is_not_inflated_to_tell_the_kind() -> None:
+    import tracemalloc
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("mimetype", b"application/epub+zip" + b" " * (256 * 1024 * 1024))
+    assert len(buffer.getvalue()) < 1024 * 1024
+    tracemalloc.start()
+    try:
+        kind = sniff_media_type(buffer.getvalue(), "book.epub")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert kind == "application/epub+zip"
+    assert peak < 16 * 1024 * 1024  # the member is 256 MiB inflated

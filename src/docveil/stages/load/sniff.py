@@ -192,7 +192,8 @@ def _refine_zip(data: bytes) -> str:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = archive.namelist()
             if "mimetype" in names:
-                declared = archive.read("mimetype")[:100].decode("ascii", "replace").strip()
+                with archive.open("mimetype") as member:  # inflate no more than its first bytes
+                    declared = member.read(100).decode("ascii", "replace").strip()
                 if declared in _DESCRIPTIONS:
                     return declared
     except (zipfile.BadZipFile, OSError, ValueError, KeyError, NotImplementedError):
