@@ -37,7 +37,7 @@ def load(name: str, data: bytes, context: StageContext):
 
 @pytest.mark.parametrize(("fmt", "name", "media_type"), [
     ("PNG", "a.png", "image/png"), ("JPEG", "a.jpg", "image/jpeg"), ("WEBP", "a.webp", "image/webp"),
-    ("BMP", "a.bmp", "image/bmp"), ("TIFF", "a.tiff", "image/tiff"),
+    ("BMP", "a.bmp", "image/bmp"), ("TIFF", "a.tiff", "image/tiff"), ("GIF", "a.gif", "image/gif"),
 ])
 def test_each_format_loads_as_one_page_carrying_its_pixels(fmt, name, media_type, no_ocr) -> None:
     document = load(name, encoded(picture(), fmt), no_ocr)

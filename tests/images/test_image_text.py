@@ -81,7 +81,7 @@ def test_encoded_output_carries_no_metadata(redacted) -> None:
 
     from PIL import Image
 
-    for fmt in ("png", "jpeg", "webp", "tiff"):
+    for fmt in ("png", "jpeg", "webp", "tiff", "bmp", "gif"):
         reopened = Image.open(io.BytesIO(encode_image(redacted[0], fmt)))
         # A TIFF's own structure (size, strips, compression) is in its tags: only that is allowed.
         assert set(reopened.getexif()) <= TIFF_STRUCTURE, fmt

@@ -136,7 +136,7 @@ def emit_json(payload: Any) -> None:
 @app.command()
 def redact(
     source: Annotated[Path, typer.Argument(help="Text, Markdown, HTML, PDF, Word, email or image file.")],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write the redacted text (default: stdout); a .pdf name writes a redacted PDF (from a PDF); a .png/.jpg/.webp/.tiff/.bmp name writes the redacted image, metadata stripped (from an image).")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write the redacted text (default: stdout); a .pdf name writes a redacted PDF (from a PDF); a .png/.jpg/.webp/.tiff/.bmp/.gif name writes the redacted image, metadata stripped (from an image).")] = None,
     manifest: Annotated[Path | None, typer.Option("--manifest", help="Also write the redaction manifest (JSON).")] = None,
     tenant: TenantOpt = "default", user: UserOpt = None, role: RoleOpt = None,
 ) -> None:

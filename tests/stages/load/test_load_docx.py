@@ -85,6 +85,16 @@ def test_a_photo_is_kept_as_a_picture_to_redact(context: StageContext) -> None:
     assert picture.image.pixels.mode == "RGB"
 
 
+def test_a_gif_picture_is_read_like_the_others(context: StageContext) -> None:
+    gif = io.BytesIO()
+    text_picture(["Call Maria Gonzalez", "tomorrow at noon"]).save(gif, format="GIF")
+    data = rewrite(docx(["Scanned note attached."], pictures=[face_photo(32)]), "word/media/image1.png", gif.getvalue())
+    page = load(context, data).pages[0]
+    assert "Maria Gonzalez" in page.text
+    [picture] = page.placed_images
+    assert picture.image.pixels.mode == "RGB"
+
+
 def test_vector_pictures_are_counted_as_not_read(context: StageContext) -> None:
     data = docx(["Logo below."], pictures=[face_photo(32)])
     data = rewrite(data, "word/media/image1.png", b"\x01\x00\x00\x00" + b"\x00" * 36 + b" EMF" + b"\x00" * 60)

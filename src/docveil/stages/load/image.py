@@ -42,6 +42,7 @@ READERS: dict[str, tuple[str, str]] = {
     "image/webp": ("PIL.WebPImagePlugin", "WebPImageFile"),
     "image/tiff": ("PIL.TiffImagePlugin", "TiffImageFile"),
     "image/bmp": ("PIL.BmpImagePlugin", "BmpImageFile"),
+    "image/gif": ("PIL.GifImagePlugin", "GifImageFile"),
 }
 MEDIA_TYPES = frozenset(READERS)
 

@@ -55,7 +55,7 @@ logger = logging.getLogger(__name__)
 
 # The formats ``encode_image`` writes, by the names PIL knows them under.
 OUTPUT_FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP", "tif": "TIFF", "tiff": "TIFF",
-                  "bmp": "BMP"}
+                  "bmp": "BMP", "gif": "GIF"}
 
 
 def rgb_without_metadata(image: Any) -> Any:
