@@ -108,6 +108,15 @@ def test_document_metadata_is_read(context: StageContext) -> None:
     assert set(document.metadata) <= {"title", "author", "subject", "creator", "producer"}
 
 
+def test_metadata_in_broken_utf16_is_kept_with_replacement_characters(context: StageContext) -> None:
+    data = make_pdf([PAGE_ONE], title="Quarterly report", author="Jane Roe")
+    # UTF-16BE with a lone high surrogate before "A", same length so the xref offsets hold.
+    data = data.replace(b"/Title (Quarterly report)", b"/Title <FEFFD8000041>    ")
+    document = _load(context, data)
+    assert document.metadata["title"] == "\ufffdA"
+    assert document.metadata["author"] == "Jane Roe" and "Jane Roe" in document.pages[0].text
+
+
 def test_pdf_named_as_text_loads_as_pdf(tmp_path: Path, context: StageContext) -> None:
     path = tmp_path / "notes.txt"
     path.write_bytes(make_pdf([PAGE_ONE]))

@@ -177,10 +177,19 @@ def _open(source: Source) -> Iterator[pdfium.PdfDocument]:
 def _metadata(pdf: pdfium.PdfDocument) -> dict[str, str]:
     metadata = {}
     for key in _METADATA_KEYS:
-        value = pdf.get_metadata_value(key).replace("\x00", "").strip()
+        value = _meta_text(pdf, key).replace("\x00", "").strip()
         if value:
             metadata[key.lower()] = value
     return metadata
+
+
+def _meta_text(pdf: pdfium.PdfDocument, key: str) -> str:
+    """An Info value; broken UTF-16 (a lone surrogate) becomes U+FFFD instead of failing the file."""
+    tag = key.encode("ascii") + b"\x00"
+    size = pdfium_c.FPDF_GetMetaText(pdf, tag, None, 0)
+    buffer = ctypes.create_string_buffer(size)
+    pdfium_c.FPDF_GetMetaText(pdf, tag, buffer, size)
+    return buffer.raw[:max(size - 2, 0)].decode("utf-16-le", "replace")
 
 
 @dataclass
