@@ -46,9 +46,9 @@ def load_error(context: StageContext, data: bytes, name: str = "bad.pdf") -> Loa
     return expect_load_error(context, data, name)
 
 
-def image_pdf(image_dict: bytes, image_data: bytes) -> bytes:
-    """One page with a line of text and one image XObject written byte by byte."""
-    content = b"q 200 0 0 200 100 400 cm /Im1 Do Q BT /F1 12 Tf 72 760 Td (Hello there) Tj ET"
+def image_pdf(image_dict: bytes, image_data: bytes, *, with_text: bool = True) -> bytes:
+    """One page with a line of text (or none: a scan) and one image XObject written byte by byte."""
+    content = b"q 200 0 0 200 100 400 cm /Im1 Do Q" + (b" BT /F1 12 Tf 72 760 Td (Hello there) Tj ET" if with_text else b"")
     return _write_pdf([
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [4 0 R] /Count 1 >>",
@@ -174,12 +174,15 @@ def test_corrupt_image_data_fails_the_pdf(context: StageContext) -> None:
     assert load_error(context, broken).reason == "corrupt PDF: image 1 on page 1 cannot be decoded"
 
 
-def test_truncated_image_stream_fails_the_pdf(context: StageContext) -> None:
-    truncated = image_pdf(RGB_64 + b" /Filter /FlateDecode", zlib.compress(PIXELS_64)[:60])
+@pytest.mark.parametrize("with_text", [True, False], ids=["text-page", "scanned-page"])
+def test_truncated_image_stream_fails_the_pdf(context: StageContext, with_text: bool) -> None:
+    # A scanned page is read through its render, where pdfium pads the image with black.
+    truncated = image_pdf(RGB_64 + b" /Filter /FlateDecode", zlib.compress(PIXELS_64)[:60], with_text=with_text)
     assert load_error(context, truncated).reason == "corrupt PDF: the data of image 1 on page 1 is truncated or damaged"
-    short = image_pdf(RGB_64, PIXELS_64[:100])
+    short = image_pdf(RGB_64, PIXELS_64[:100], with_text=with_text)
     assert load_error(context, short).reason == "corrupt PDF: the data of image 1 on page 1 is truncated or damaged"
-    assert load(context, image_pdf(RGB_64 + b" /Filter /FlateDecode", zlib.compress(PIXELS_64))).pages[0].placed_images
+    whole = image_pdf(RGB_64 + b" /Filter /FlateDecode", zlib.compress(PIXELS_64), with_text=with_text)
+    assert load(context, whole).pages[0].placed_images
 
 
 def test_image_over_max_pixels_is_refused_before_decoding(context: StageContext) -> None:

@@ -45,6 +45,7 @@ from docveil.stages.detect.ocr import ocr_image, page_text
 from docveil.stages.load.pdf_images import (
     ExtractedImage,
     PixelBudget,
+    check_images_decode,
     page_images,
     render_page,
 )
@@ -226,6 +227,7 @@ def _read_page(pdf: pdfium.PdfDocument, index: int, name: str, settings: Setting
         read = _ReadPage(number, text, boxes, width, height, [])
         if needs_ocr(text) and settings.image_ocr:
             # A scan: the render is the page, pictures and all.
+            check_images_decode(page, number, name, settings)
             image, to_page = render_page(page, OCR_DPI, settings)
             kept = KEPT_RENDER_DPI / OCR_DPI
             budget.take(round(image.width * kept), round(image.height * kept), f"the render of page {number}")

@@ -72,6 +72,19 @@ def page_images(page: pdfium.PdfPage, page_number: int, budget: PixelBudget) -> 
     return found
 
 
+def check_images_decode(page: pdfium.PdfPage, page_number: int, name: str, settings: Settings) -> None:
+    """For a page read through its render: refuse it when an image it draws is damaged (the
+    render would show it padded with black). Images over ``max_pixels`` are not decoded to check."""
+    index = 0
+    for obj in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,)):
+        width, height = obj.get_px_size()
+        if width < MIN_IMAGE_SIDE or height < MIN_IMAGE_SIDE:
+            continue
+        index += 1
+        if width * height <= settings.max_pixels:
+            _check_decodes(obj, width, height, name, f"image {index} on page {page_number}")
+
+
 def render_page(page: pdfium.PdfPage, dpi: float, settings: Settings) -> tuple[Any, Affine]:
     """The page as displayed (its rotation applied) at ``dpi`` or less, so that it stays within
     ``max_pixels``, and the map from its pixels to page points."""
