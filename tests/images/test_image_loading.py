@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
 from pathlib import Path
@@ -150,6 +151,47 @@ def test_damaged_or_misnamed_images_get_a_clear_error(name, make, reason, no_ocr
     with pytest.raises(LoadError) as caught:
         load(name, make(), no_ocr)
     assert str(caught.value) == f"{name}: {reason}"
+
+
+ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+
+
+def png_rows(image: Image.Image, *, interlaced: bool) -> bytes:
+    """The filtered rows of an RGB image as a PNG stores them (filter 0), Adam7 passes when interlaced."""
+    width, height = image.size
+    pixels = image.tobytes()
+    rows = []
+    for x0, y0, dx, dy in ADAM7 if interlaced else ((0, 0, 1, 1),):
+        for y in range(y0, height, dy):
+            row = b"".join(pixels[(y * width + x) * 3:(y * width + x + 1) * 3] for x in range(x0, width, dx))
+            if row:
+                rows.append(b"\0" + row)
+    return b"".join(rows)
+
+
+def raw_png(image: Image.Image, rows: bytes, *, interlaced: bool) -> bytes:
+    header = struct.pack(">IIBBBBB", *image.size, 8, 2, 0, 0, int(interlaced))
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", zlib.compress(rows))
+            + _png_chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("interlaced", [False, True], ids=["plain", "adam7"])
+def test_a_png_whose_pixel_data_ends_early_is_refused_not_padded_with_black(interlaced, no_ocr) -> None:
+    image = picture(37, 23)
+    rows = png_rows(image, interlaced=interlaced)
+    whole = raw_png(image, rows, interlaced=interlaced)
+    assert Image.open(io.BytesIO(whole)).convert("RGB").tobytes() == image.tobytes()  # PIL reads it as drawn
+    assert load("whole.png", whole, no_ocr).pages[0].image.pixels.tobytes() == image.tobytes()
+    # Every CRC intact and the compressed stream properly ended: only rows are missing.
+    with pytest.raises(LoadError, match=r"short.png: corrupt PNG image: truncated data \(the pixel data ends"):
+        load("short.png", raw_png(image, rows[:len(rows) * 2 // 3], interlaced=interlaced), no_ocr)
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "LA", "P", "RGBA", "I;16"])  # 1 to 32 bits a pixel
+def test_pngs_of_every_pixel_layout_pass_the_row_check(mode, no_ocr) -> None:
+    via = {"LA": "L", "I;16": "I"}.get(mode, mode)
+    data = encoded(picture(37, 23).convert(via).convert(mode), "PNG")
+    assert load("layout.png", data, no_ocr).pages[0].image.pixels.size == (37, 23)
 
 
 def test_an_empty_image_file_is_refused_before_any_loader(tmp_path: Path, settings) -> None:

@@ -20,6 +20,7 @@ import importlib
 import io
 import logging
 import zlib
+from collections.abc import Iterator
 from pathlib import PurePath
 from typing import Any
 
@@ -101,6 +102,8 @@ def decode_frames(source: Source, settings: Settings) -> list[Any]:
     for index in range(frame_count):
         _seek(image, index, source.name, kind)
         check_pixels(source.name, image.size, settings)
+    if source.media_type == "image/png":
+        check_png_rows(source)
     frames = []
     for index in range(frame_count):
         _seek(image, index, source.name, kind)
@@ -129,6 +132,12 @@ def open_image(source: Source) -> Any:
 def check_png_chunks(source: Source) -> None:
     """Verify every chunk's CRC up to IEND: PIL checks only the header's, and decodes damaged
     pixel data silently."""
+    for _ in _png_chunks(source):
+        pass
+
+
+def _png_chunks(source: Source) -> Iterator[tuple[bytes, bytes]]:
+    """Every chunk's type and data up to IEND, each checked: within the file, CRC intact."""
     data = source.data
     offset = len(_PNG_SIGNATURE)
     while True:
@@ -145,7 +154,42 @@ def check_png_chunks(source: Source) -> None:
             raise LoadError(source.name, f"corrupt PNG image: bad checksum in chunk {name} (damaged data)")
         if kind == b"IEND":
             return
+        yield kind, data[offset + 8:end - 4]
         offset = end
+
+
+# Channels by PNG colour type, and the Adam7 passes (x, y, step x, step y) of an interlaced image.
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+_INFLATE_STEP = 1 << 20
+
+
+def check_png_rows(source: Source) -> None:
+    """Refuse a PNG whose pixel data ends before its last row: PIL stops where the compressed
+    stream ends and leaves the rest of the image black. Counts the inflated bytes, a megabyte
+    at a time; call it once the declared size passed ``max_pixels``."""
+    data = source.data
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    depth, color, interlace = data[24], data[25], data[28]
+    bits = depth * _PNG_CHANNELS.get(color, 0)
+    if not bits:
+        return  # PIL has refused it already
+    passes = _ADAM7 if interlace else ((0, 0, 1, 1),)
+    expected = 0
+    for x, y, step_x, step_y in passes:
+        columns, rows = -(-(width - x) // step_x), -(-(height - y) // step_y)
+        if columns > 0 and rows > 0:
+            expected += rows * (1 + (columns * bits + 7) // 8)
+    inflater, inflated = zlib.decompressobj(), 0
+    try:
+        for kind, chunk in _png_chunks(source):
+            while kind == b"IDAT" and chunk and inflated < expected:
+                inflated += len(inflater.decompress(chunk, _INFLATE_STEP))
+                chunk = inflater.unconsumed_tail
+    except zlib.error:
+        raise LoadError(source.name, "corrupt PNG image: the data cannot be decoded") from None
+    if inflated < expected:
+        raise LoadError(source.name, "corrupt PNG image: truncated data (the pixel data ends before the last row)")
 
 
 def check_pixels(name: str, size: tuple[int, int], settings: Settings) -> None:
