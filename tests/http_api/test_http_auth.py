@@ -87,8 +87,8 @@ def test_invalid_jwts_get_401_saying_why(server, claims, reason) -> None:
 
 @pytest.mark.parametrize("claims", [
     {"tenant": "ac\x00me"}, {"user": "da\x00na"}, {"roles": ["aud\x00itor"]}, {"roles": ["\ud800"]},
-    {"tenant": "t" * 5000}, {"user": "u" * 5000},
-], ids=["nul-tenant", "nul-sub", "nul-role", "surrogate-role", "long-tenant", "long-sub"])
+    {"tenant": "t" * 5000}, {"user": "u" * 5000}, {"user": "da\tna"}, {"roles": ["aud\x7fitor"]},
+], ids=["nul-tenant", "nul-sub", "nul-role", "surrogate-role", "long-tenant", "long-sub", "tab-sub", "del-role"])
 def test_jwts_with_names_the_audit_log_cannot_hold_get_401(server, claims) -> None:
     token = server.token(**claims)
     with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}) as client:

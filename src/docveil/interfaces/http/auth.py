@@ -18,10 +18,8 @@ from fastapi import HTTPException
 from docveil.config import Settings
 from docveil.engine import Engine
 from docveil.errors import ConfigError, MissingDependencyError
-from docveil.interfaces.http.schemas import storable
 from docveil.security.api_keys import looks_like_key
-from docveil.security.audit_chain import MAX_ID_CHARS
-from docveil.types import Principal
+from docveil.types import Principal, check_name
 
 log = logging.getLogger(__name__)
 
@@ -108,9 +106,14 @@ class JwtVerifier:
             raise unauthenticated(f"the token has no user claim {self.user_claim!r}", error="invalid_token")
         roles = _roles(_claim(claims, self.roles_claim))
         for what, names in (("tenant", [tenant]), ("user", [user]), ("roles", roles)):
-            if not all(map(_storable_name, names)):
-                raise unauthenticated(f"the token's {what} claim is over {MAX_ID_CHARS} characters or holds NUL "
-                                      "or invalid Unicode", error="invalid_token")
+            try:
+                for name in names:
+                    check_name(name, what)
+            except ValueError as exc:
+                # A token that passed authentication with a name the audit log cannot record
+                # would make every later request fail.
+                raise unauthenticated(f"the token's {what} claim is not a valid name: {exc}",
+                                      error="invalid_token") from None
         return Principal(tenant=tenant, user=user, roles=roles)
 
 
@@ -156,12 +159,6 @@ def _claim(claims: Mapping[str, Any], name: str) -> Any:
             return None
         value = value[part]
     return value
-
-
-def _storable_name(name: str) -> bool:
-    # The audit log's limits for ids: a token that passed authentication with a name it cannot
-    # record would make every later request fail.
-    return len(name) <= MAX_ID_CHARS and storable(name)
 
 
 def _roles(value: Any) -> frozenset[str]:
