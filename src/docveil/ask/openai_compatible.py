@@ -2,9 +2,10 @@
 
 Talks to any server with the chat-completions API: vLLM, Ollama, llama.cpp's server, OpenAI,
 Azure OpenAI (its ``/openai/v1`` endpoint). Answers are streamed (server-sent events). Failures
-that a second try can fix (HTTP 408, 409, 429 and 5xx, refused or dropped connections, timeouts)
-are retried with exponential backoff, honouring ``Retry-After``, until the first byte of the
-answer has arrived; after that a retry would repeat text, so the error is raised.
+that a second try can fix (HTTP 408, 409, 429, 500, 502, 503, 504, refused or dropped connections,
+timeouts) are retried with exponential backoff, honouring ``Retry-After``, until the server has
+accepted the request (HTTP 200); a failure while the answer streams would repeat text if retried,
+so it is raised.
 
 It uses ``httpx`` directly rather than the ``openai`` package: the request is a single POST, the
 retry policy must be ours (the package retries on its own schedule), and the package logs

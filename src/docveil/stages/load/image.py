@@ -1,4 +1,4 @@
-"""Loader for images (PNG, JPEG, WebP, TIFF, BMP): one page per image, one per TIFF frame.
+"""Loader for images (PNG, JPEG, WebP, TIFF, BMP, GIF): one page per image, one per TIFF frame.
 
 Each page carries the pixels (``Page.image``: RGB, EXIF orientation applied, every piece of
 metadata dropped) and, as its text, what OCR reads in it, with one pixel box per character.

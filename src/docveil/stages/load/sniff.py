@@ -3,8 +3,8 @@
 A file's extension is a claim, its bytes are the fact. Binary formats are recognised by their
 signature wherever they come from (a PDF named ``.txt`` is a PDF). Text is recognised by the
 absence of binary bytes, and only then does the extension choose between plain text,
-Markdown and HTML. A file named ``.pdf`` that holds text is therefore text: it is loaded as
-what it is, not rejected for what it claims to be.
+Markdown and HTML. A file named ``.pdf`` that holds text is therefore text. (The image loader
+alone refuses an image whose name promises another kind of document; see ``load.image``.)
 """
 
 from __future__ import annotations
