@@ -12,7 +12,7 @@ import pytest
 
 from docveil.context import Stash
 from docveil.engine import Engine
-from docveil.errors import AccessDeniedError, PluginError
+from docveil.errors import AccessDeniedError, LoadError, PluginError
 from docveil.hookspecs import hookimpl
 from docveil.plugins import make_plugin_manager
 from docveil.types import Finding, Principal
@@ -31,6 +31,15 @@ class ExplodingDetector:
             if "BOOM" in text:
                 raise RuntimeError(f"cannot parse {text!r}")
         return [[] for _ in texts]
+
+
+class ExplodingLoader:
+    """Fails on files named like a ledger, quoting their content."""
+
+    @hookimpl(tryfirst=True)
+    def docveil_load_document(self, source: Any) -> None:
+        if source.name.endswith(".ledger.txt"):
+            raise KeyError(source.data.decode())
 
 
 class FailingSink:
@@ -90,6 +99,16 @@ def test_a_failing_plugin_is_named_and_its_message_stays_on_the_cause(settings) 
         manager.hook.docveil_detect_text(texts=[f"BOOM {PLANTED}"], context=None)
     assert PLANTED not in str(raised.value)
     assert isinstance(raised.value.__cause__, RuntimeError)
+
+
+def test_a_failing_loader_is_a_load_error_naming_the_file_and_the_plugin(settings, tmp_path: Path) -> None:
+    [path] = _files(tmp_path, {"q3.ledger.txt": f"Paid to {PLANTED}."})
+    with Engine(settings.with_overrides(load_entry_points=False), plugins=[ExplodingLoader()]) as engine:
+        with pytest.raises(LoadError) as raised:
+            engine.load(path)
+    assert raised.value.source == str(path)
+    assert "ExplodingLoader failed in hook docveil_load_document (KeyError" in raised.value.reason
+    assert PLANTED not in str(raised.value)
 
 
 def test_two_plugins_with_one_name_are_refused(settings) -> None:

@@ -179,3 +179,25 @@ def test_email_is_recognised_by_its_headers_and_a_note_is_not() -> None:
     assert sniff_media_type(b"Subject: minutes\nDate: Monday\n\nWe met.", "minutes.txt") == "text/plain"
     assert sniff_media_type(b"Subject: minutes\n\nWe met.", "minutes.eml") == "message/rfc822"
     assert sniff_media_type(b"Just words in a file called .eml", "odd.eml") == "text/plain"
+
+
+HEADERS = b"From: a@example.org\r\nTo: b@example.org\r\nSubject: lease\r\nMIME-Version: 1.0\r\n"
+
+
+@pytest.mark.parametrize(("body_headers", "body"), [
+    (b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n",
+     b"Hello=00world, the lease is signed."),
+    (b"Content-Type: text/plain; charset=unicode_escape\r\n", b"Hello\\ud800world, the lease is signed."),
+], ids=["nul", "lone-surrogate"])
+def test_a_body_decoding_to_what_text_cannot_hold_reads_with_replacement_characters(
+        context: StageContext, body_headers: bytes, body: bytes) -> None:
+    page = load(context, HEADERS + body_headers + b"\r\n" + body + b"\r\n").pages[0]
+    assert page.text.endswith("Hello\ufffdworld, the lease is signed.")
+
+
+def test_multiparts_nested_past_the_parser_are_refused_naming_the_file(context: StageContext) -> None:
+    depth = 1200
+    opening = b"".join(b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (i, i) for i in range(depth))
+    closing = b"".join(b"--b%d--\r\n" % i for i in reversed(range(depth)))
+    error = load_error(context, HEADERS + opening + b"Content-Type: text/plain\r\n\r\nhello\r\n" + closing, "deep.eml")
+    assert str(error) == "deep.eml: structure nested too deeply to be read"

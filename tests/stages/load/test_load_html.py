@@ -84,6 +84,12 @@ def test_meta_charset_is_honoured(context: StageContext) -> None:
     assert _load(context, markup).pages[0].text == "J\u00f6rg \u201cquoted\u201d"
 
 
+@pytest.mark.parametrize("label", ["rot13", "unicode_escape", "zlib", "utf-7"])
+def test_python_codecs_that_are_no_web_encoding_are_ignored_labels(context: StageContext, label: str) -> None:
+    markup = b'<html><head><meta charset="' + label.encode() + b'"></head><body><p>J\xc3\xb6rg \\ud800</p></body></html>'
+    assert _load(context, markup).pages[0].text == "J\u00f6rg \\ud800"  # read as UTF-8, the default
+
+
 def test_http_equiv_latin1_declaration_reads_as_windows_1252(context: StageContext) -> None:
     markup = (b'<html><head><meta http-equiv="Content-Type" content="text/html; charset=ISO-8859-1">'
               b"</head><body><p>caf\xe9 \x96 bar</p></body></html>")

@@ -166,3 +166,17 @@ def test_content_hash_is_the_sha256_of_the_raw_bytes() -> None:
 ])
 def test_sizes_are_written_for_people(size: int, expected: str) -> None:
     assert format_size(size) == expected
+
+
+def test_what_storage_cannot_hold_is_replaced_one_character_for_one() -> None:
+    from docveil.stages.load.source import storable_document
+    from docveil.types import BBox, Document, Page
+
+    boxes = (BBox(0, 0, 1, 1), BBox(1, 0, 2, 1), BBox(2, 0, 3, 1), BBox(3, 0, 4, 1))
+    document = Document(source="a.txt", media_type="text/plain", content_hash="0" * 64,
+                        pages=(Page(number=1, text="a\x00b\ud800", char_boxes=boxes),),
+                        metadata={"title": "t\x00"})
+    cleaned = storable_document(document)
+    assert cleaned.pages[0].text == "a\ufffdb\ufffd" and cleaned.pages[0].char_boxes == boxes
+    assert cleaned.metadata == {"title": "t\ufffd"}
+    assert storable_document(cleaned) is cleaned

@@ -61,6 +61,12 @@ def test_utf16_with_a_byte_order_mark_is_decoded(context: StageContext, codec: s
     assert document.pages[0].text == "Zoë\nKraków"
 
 
+def test_nul_characters_become_replacement_characters(context: StageContext) -> None:
+    # UTF-16 may hold U+0000, which no PostgreSQL text can: it would fail the document at storage.
+    document = _load(context, "notes.txt", "\ufeffHello world\x00 lease notes.".encode("utf-16-le"))
+    assert document.pages[0].text == "Hello world\ufffd lease notes."
+
+
 def test_latin1_text_is_refused_with_the_offset_of_the_first_bad_byte(context: StageContext) -> None:
     data = "Name: Jörg Secretname".encode("latin-1")
     with pytest.raises(LoadError) as caught:

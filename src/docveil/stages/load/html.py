@@ -66,6 +66,16 @@ def docveil_load_document(source: Source, context: StageContext) -> Document | N
     )
 
 
+# The encodings of the WHATWG Encoding Standard, by their Python codec names. Python knows
+# codecs no page may declare (rot13, unicode_escape, zlib...): those labels are unknown here.
+_WEB_ENCODINGS = frozenset({
+    "utf-8", "cp866", "iso8859-2", "iso8859-3", "iso8859-4", "iso8859-5", "iso8859-6", "iso8859-7",
+    "iso8859-8", "iso8859-10", "iso8859-13", "iso8859-14", "iso8859-15", "iso8859-16", "koi8-r", "koi8-u",
+    "mac-roman", "mac-cyrillic", "cp874", "cp1250", "cp1251", "cp1252", "cp1253", "cp1254", "cp1255",
+    "cp1256", "cp1257", "cp1258", "gbk", "gb18030", "big5", "euc_jp", "iso2022_jp", "shift_jis", "euc_kr",
+})
+
+
 def declared_charset(data: bytes) -> str | None:
     """The Python codec of a ``<meta charset>`` near the top, following the HTML standard's
     mapping (latin-1 and ASCII mean windows-1252; UTF-16 without a BOM means UTF-8)."""
@@ -80,7 +90,7 @@ def declared_charset(data: bytes) -> str | None:
         return "cp1252"
     if name.startswith(("utf-16", "utf-32")):
         return "utf-8"
-    return name
+    return name if name in _WEB_ENCODINGS else None
 
 
 def html_text(soup: BeautifulSoup) -> str:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import stat
+from dataclasses import replace
 from pathlib import Path, PurePath
 
 from docveil.config import Settings
 from docveil.context import StageContext
-from docveil.errors import LimitExceededError, LoadError, UnsupportedFormatError
+from docveil.errors import LimitExceededError, LoadError, PluginError, UnsupportedFormatError
 from docveil.stages.load.sniff import OCTET_STREAM, describe_media_type, is_text_media_type, sniff_media_type
 from docveil.types import Document, Source
 
@@ -89,11 +91,36 @@ def source_name(path: str | Path) -> str:
 
 
 def load_document(source: Source, context: StageContext) -> Document:
-    """Ask the registered loaders for a ``Document``; raise ``UnsupportedFormatError`` if none can."""
-    document: Document | None = context.hook.docveil_load_document(source=source, context=context)
+    """Ask the registered loaders for a ``Document``; raise ``UnsupportedFormatError`` if none
+    can, and ``LoadError`` naming the file if one fails."""
+    try:
+        document: Document | None = context.hook.docveil_load_document(source=source, context=context)
+    except PluginError as exc:
+        if exc.__cause__ is None:  # not a loader's own failure
+            raise
+        if isinstance(exc.__cause__, RecursionError):
+            raise LoadError(source.name, "structure nested too deeply to be read") from exc
+        raise LoadError(source.name, str(exc)) from exc
     if document is None:
         raise unsupported_format_error(source)
-    return document
+    return storable_document(document)
+
+
+# What PostgreSQL text and UTF-8 cannot hold: NUL, and surrogates (a decoder such as
+# unicode_escape can make them). One character each, so character boxes stay aligned.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable_document(document: Document) -> Document:
+    """``document`` with NUL and lone surrogates in its text and metadata replaced by U+FFFD."""
+    def clean(text: str) -> str:
+        return _UNSTORABLE.sub("\ufffd", text)
+
+    if not any(_UNSTORABLE.search(page.text) for page in document.pages) and not any(
+            _UNSTORABLE.search(key) or _UNSTORABLE.search(value) for key, value in document.metadata.items()):
+        return document
+    return replace(document, pages=tuple(replace(page, text=clean(page.text)) for page in document.pages),
+                   metadata={clean(key): clean(value) for key, value in document.metadata.items()})
 
 
 def unsupported_format_error(source: Source) -> UnsupportedFormatError:
