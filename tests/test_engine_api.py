@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from docveil.engine import Engine
-from docveil.errors import DocveilError, NotFoundError
+from docveil.errors import DocveilError, LoadError, NotFoundError
 from docveil.types import Acl, Principal, Source
 
 ALICE = Principal("acme", "alice")
@@ -86,8 +86,6 @@ def test_loaded_documents_and_sources_do_not_print_their_content(engine: Engine,
 
 
 def test_a_redaction_that_fails_on_its_file_is_audited_as_an_error(engine: Engine, tmp_path: Path) -> None:
-    from docveil.errors import LoadError
-
     auditor = Principal("acme", "auditor", frozenset({"auditor"}))
     broken = tmp_path / f"{PLANTED}.pdf"
     broken.write_bytes(b"%PDF-1.7\n" + b"\x00garbage" * 50)
@@ -101,3 +99,27 @@ def test_a_redaction_that_fails_on_its_file_is_audited_as_an_error(engine: Engin
     assert [(r.outcome, r.extra["error"]) for r in records] == [("error", "LoadError")] * 3
     assert PLANTED not in str([r.as_dict() for r in records])
     assert not (tmp_path / "out.txt").exists()
+
+
+def test_a_folder_walk_yields_what_it_cannot_read_so_that_it_is_reported(tmp_path: Path, settings) -> None:
+    import os
+
+    from docveil.engine import expand_paths
+    from docveil.stages.load.source import read_source
+
+    folder = tmp_path / "inbox"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "note.txt").write_text("hello")
+    (folder / "sub" / "deep.txt").write_text("hello")
+    (folder / ".hidden.txt").write_text("hello")
+    (folder / "gone.txt").symlink_to(tmp_path / "missing.txt")
+    os.mkfifo(folder / "pipe.txt")
+    walked = list(expand_paths(folder))
+    assert [p.relative_to(folder).as_posix() for p in walked] == ["gone.txt", "note.txt", "pipe.txt", "sub/deep.txt"]
+    reasons = {}
+    for path in walked:
+        try:
+            read_source(path, settings)
+        except LoadError as exc:
+            reasons[path.name] = exc.reason
+    assert reasons == {"gone.txt": "no such file", "pipe.txt": "not a regular file"}

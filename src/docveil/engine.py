@@ -1088,8 +1088,9 @@ def _require_query(query: object, what: str = "query") -> None:
 
 
 def expand_paths(paths: str | Path | Source | Iterable[str | Path | Source]) -> Iterator[Path | Source]:
-    """Files as given, folders walked recursively in sorted order (hidden entries skipped);
-    ``Source``s pass through. One path or ``Source`` on its own is a list of one."""
+    """Files as given, folders walked recursively in sorted order (hidden entries skipped; a
+    broken link, pipe or socket inside is yielded, to be reported); ``Source``s pass through.
+    One path or ``Source`` on its own is a list of one."""
     if isinstance(paths, (str, Path, Source)):
         paths = [paths]
     for raw in paths:
@@ -1099,7 +1100,7 @@ def expand_paths(paths: str | Path | Source | Iterable[str | Path | Source]) -> 
         path = Path(raw)
         if path.is_dir():
             for child in sorted(path.rglob("*")):
-                if child.is_file() and not any(part.startswith(".") for part in child.relative_to(path).parts):
+                if not child.is_dir() and not any(part.startswith(".") for part in child.relative_to(path).parts):
                     yield child
         else:
             yield path
