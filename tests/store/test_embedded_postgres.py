@@ -144,6 +144,23 @@ def test_connections_without_the_right_password_are_refused(server: EmbeddedPost
         connect(info, password="")
 
 
+def test_a_lost_role_password_file_is_made_anew_and_given_to_its_role(server: EmbeddedPostgres) -> None:
+    from docveil.store.database import bootstrap_embedded
+
+    secrets = server.home / "postgres"
+    superuser = server.start().conninfo()
+    first = bootstrap_embedded(superuser, secrets, "docveil")
+    (secrets / "owner.password").unlink()
+    (secrets / "app.password").unlink()
+    second = bootstrap_embedded(superuser, secrets, "docveil")
+    assert conninfo_to_dict(second[0])["password"] != conninfo_to_dict(first[0])["password"]
+    for conninfo in second:  # both roles log in with the new files
+        with psycopg.connect(conninfo) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        psycopg.connect(first[1]).close()
+
+
 def test_secrets_socket_and_data_are_private_and_parents_keep_their_modes(
     base: Path, server: EmbeddedPostgres
 ) -> None:

@@ -35,23 +35,23 @@ OWNER_ROLE = "docveil_owner"
 APP_LOGIN = "docveil_app_login"
 
 
-def _secret_file(path: Path) -> str:
-    """Read a password file, creating it (0600, exclusive) if absent."""
+def _secret_file(path: Path) -> tuple[str, bool]:
+    """Read a password file, creating it (0600, exclusive) if absent; whether it was created."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        return path.read_text(encoding="ascii").strip()
+        return path.read_text(encoding="ascii").strip(), False
     with os.fdopen(fd, "w", encoding="ascii") as handle:
         handle.write(secrets.token_urlsafe(32))
-    return path.read_text(encoding="ascii").strip()
+    return path.read_text(encoding="ascii").strip(), True
 
 
 def bootstrap_embedded(superuser_conninfo: str, secrets_dir: Path, database: str,
                        template: str | None = None) -> tuple[str, str]:
     """Create the roles and database on an embedded server; return (owner, app) conninfo."""
-    owner_pw = _secret_file(secrets_dir / "owner.password")
-    app_pw = _secret_file(secrets_dir / "app.password")
+    owner_pw, new_owner_pw = _secret_file(secrets_dir / "owner.password")
+    app_pw, new_app_pw = _secret_file(secrets_dir / "app.password")
     with psycopg.connect(superuser_conninfo, autocommit=True) as conn:
         roles = {r[0] for r in conn.execute("SELECT rolname FROM pg_roles")}
         if APP_GROUP not in roles:
@@ -63,6 +63,10 @@ def bootstrap_embedded(superuser_conninfo: str, secrets_dir: Path, database: str
             conn.execute(sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE "
                                  "PASSWORD {} IN ROLE {}").format(
                 sql.Identifier(APP_LOGIN), sql.Literal(app_pw), sql.Identifier(APP_GROUP)))
+        # A password file lost after its role was made: the role takes the new one.
+        for role, password, renewed in ((OWNER_ROLE, owner_pw, new_owner_pw), (APP_LOGIN, app_pw, new_app_pw)):
+            if renewed and role in roles:
+                conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(role), sql.Literal(password)))
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
         if not exists:
             create = sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(database), sql.Identifier(OWNER_ROLE))
