@@ -4,6 +4,7 @@ clear errors for encrypted, corrupt and truncated files."""
 from __future__ import annotations
 
 import io
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from corpus import (
     make_pdf,
     make_raw_text_pdf,
 )
+from corpus import _write_pdf as write_pdf
 from corpus import drawn_word as find_drawn_word
 from reportlab.lib.pdfencrypt import StandardEncryption
 from reportlab.pdfgen import canvas
@@ -273,3 +275,34 @@ def test_concurrent_loads_get_their_own_results_and_errors(context: StageContext
 def test_pdf_loader_declines_other_media_types(context: StageContext) -> None:
     source = source_from_bytes("a.txt", b"plain words", context.settings)
     assert pdf.docveil_load_document(source, context) is None
+
+
+def _flate_pdf(content: bytes, image: bytes = b"") -> bytes:
+    """One page drawing ``content`` (Flate-compressed), and a Flate gray image of ``image``'s bytes."""
+    packed = zlib.compress(content, 9)
+    side = int(len(image) ** 0.5)
+    picture = zlib.compress(image, 9)
+    return write_pdf([
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        (b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 4 0 R >> "
+         b"/XObject << /Im1 6 0 R >> >> /Contents 5 0 R >>"),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (len(packed), packed),
+        (b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray /BitsPerComponent 8 "
+         b"/Filter /FlateDecode /Length %d >>\nstream\n%s\nendstream" % (side, side, len(picture), picture)),
+    ])
+
+
+def test_content_streams_inflating_past_max_unpacked_bytes_are_refused_before_pdfium(tmp_path: Path) -> None:
+    context = loader_context(Settings(home=tmp_path / "home", max_unpacked_bytes=1024 * 1024))
+    text = b"BT /F1 12 Tf 72 720 Td (Lease notes) Tj ET\n"
+    bomb = _flate_pdf(text + b" " * (2 * 1024 * 1024))
+    assert len(bomb) < 10_000
+    with pytest.raises(LimitExceededError) as caught:
+        _load(context, bomb)
+    assert caught.value.reason == ("PDF streams unpack to more than 1.0 MiB (max_unpacked_bytes): "
+                                   "a decompression bomb or an oversized document")
+    # Images are decoded within the pixel limits instead: a large one does not count.
+    document = _load(context, _flate_pdf(text, image=b"\x80" * (1500 * 1500)))
+    assert document.pages[0].text == "Lease notes"

@@ -49,6 +49,7 @@ from docveil.stages.load.pdf_images import (
     page_images,
     render_page,
 )
+from docveil.stages.load.pdf_streams import check_stream_inflation
 from docveil.stages.load.pictures import Picture, attach_pictures
 from docveil.stages.load.source import content_hash
 from docveil.stages.load.text import check_char_count
@@ -108,6 +109,7 @@ def load_pdf(source: Source, context: StageContext) -> Document:
     if b"%%EOF" not in source.data.rstrip(b"\x00 \t\r\n\f")[-_EOF_WINDOW:]:
         # pdfium repairs a cut-off file silently; loading half a document is worse than an error.
         raise LoadError(source.name, "corrupt PDF: truncated (no end-of-file marker)")
+    check_stream_inflation(source, settings)
     budget = PixelBudget(source.name, settings)
     pages = []
     total_chars = 0
