@@ -161,6 +161,22 @@ def test_a_json_endpoint_keeps_its_1_mib_limit_whatever_the_content_type(server)
                                         "message": "the request body is over the 1.0 MiB limit for a JSON body"}
 
 
+def test_a_body_of_a_type_the_endpoint_does_not_take_is_415(server) -> None:
+    with server.client("bob") as client:
+        as_text = client.post("/v1/search", content=b'{"query": "otters"}', headers={"Content-Type": "text/plain"})
+        as_form = client.post("/v1/search", data={"query": "otters"})
+        json_upload = client.post("/v1/redact", json={"file": "hello"})
+        fine = client.post("/v1/search", content=b'{"query": "otters"}',
+                           headers={"Content-Type": "application/json; charset=utf-8"})
+    for response in (as_text, as_form):
+        assert response.status_code == 415
+        assert response.json()["error"] == {"type": "unsupported_media_type",
+                                            "message": "this endpoint takes a JSON body (Content-Type: application/json)"}
+    assert json_upload.status_code == 415
+    assert json_upload.json()["error"]["message"] == "this endpoint takes multipart/form-data"
+    assert fine.status_code == 200
+
+
 def test_a_file_over_max_bytes_is_refused_with_its_true_size(server) -> None:
     max_bytes = server.engine.settings.max_bytes
     size = max_bytes + 800 * 1024  # a body over 1 MiB, which an upload endpoint takes

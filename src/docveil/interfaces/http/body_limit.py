@@ -1,12 +1,14 @@
-"""Request body limits, and the refusal of requests without credentials, before an endpoint
-reads the body.
+"""Request body limits, and the refusal of requests without credentials or with a body of the
+wrong media type, before an endpoint reads the body.
 
 The limit follows the endpoint, never the client's ``Content-Type``: an endpoint that takes
 files may receive ``max_bytes`` plus 1 MiB of framing and form fields; every other body (JSON)
 is at most 1 MiB. A declared ``Content-Length`` over the limit is refused at once; a chunked
 body is counted as it arrives and refused when it passes the limit, whatever the endpoint was
 doing with it. A request to an endpoint that needs credentials but carries no credential
-header at all gets its 401 before its body is parsed.
+header at all gets its 401 before its body is parsed. A body declared as something the endpoint
+does not take (text or a form sent to a JSON endpoint, JSON sent where files are expected) is a
+415 rather than a validation error about its fields.
 """
 
 from __future__ import annotations
@@ -53,6 +55,20 @@ class BodyLimitMiddleware:
         return (_header(scope, b"x-api-key") is None and _header(scope, b"authorization") is None
                 and _matches(self.credential_routes, scope))
 
+    def unsupported_media_type(self, scope: Scope) -> str | None:
+        """Why the declared type of a request's body does not suit its endpoint; None if it does
+        (or no type or no body is declared)."""
+        declared = _header(scope, b"content-type")
+        if scope["method"] not in ("POST", "PUT", "PATCH") or declared is None:
+            return None
+        media_type = declared.split(b";", 1)[0].strip().lower()
+        if _matches(self.upload_routes, scope):
+            return None if media_type == b"multipart/form-data" else "this endpoint takes multipart/form-data"
+        if media_type == b"application/json" or media_type.endswith(b"+json") or \
+                _header(scope, b"content-length") == b"0" or not _matches(self.credential_routes, scope):
+            return None  # (no endpoint for this method: its 405 or 404 says more)
+        return "this endpoint takes a JSON body (Content-Type: application/json)"
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -67,6 +83,11 @@ class BodyLimitMiddleware:
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await _drain(receive)
             await self._refuse(send, limit)
+            return
+        wrong_type = self.unsupported_media_type(scope)
+        if wrong_type is not None:
+            await _drain(receive)
+            await _answer(send, 415, error_body("unsupported_media_type", wrong_type))
             return
         received = 0
         exceeded = False
