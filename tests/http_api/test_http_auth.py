@@ -27,6 +27,18 @@ def test_requests_without_credentials_get_401_with_a_challenge(server) -> None:
     assert response.json()["error"]["type"] == "unauthenticated"
 
 
+@pytest.mark.parametrize(("authorization", "message"), [
+    ("Basic YWxpY2U6c2VjcmV0", "the Authorization header must use the Bearer scheme"),
+    ("Bearer ", "the Authorization header carries no bearer token"),
+    ("Bearer", "the Authorization header carries no bearer token"),
+])
+def test_an_authorization_header_that_would_be_ignored_is_refused_saying_why(server, authorization, message) -> None:
+    with httpx.Client(base_url=server.url, headers={"Authorization": authorization}) as client:
+        response = client.get("/v1/me")
+    assert response.status_code == 401
+    assert response.json()["error"]["message"] == message
+
+
 def test_an_api_key_acts_as_its_principal_in_either_header(server) -> None:
     with server.client("alice") as client:
         me = client.get("/v1/me").json()

@@ -71,6 +71,9 @@ async def current_caller(request: Request,
     aengine = await runtime.ready()
     # HTTPBearer passes over other schemes silently; a credential that would be ignored is refused.
     if bearer is None and request.headers.get("authorization"):
+        scheme, _, credentials = request.headers["authorization"].strip().partition(" ")
+        if scheme.lower() == "bearer" and not credentials.strip():
+            raise unauthenticated("the Authorization header carries no bearer token", error="invalid_request")
         raise unauthenticated("the Authorization header must use the Bearer scheme", error="invalid_request")
     token = bearer.credentials if bearer else None
     if api_key is not None or (token and looks_like_key(token)):  # a database lookup: off the event loop
