@@ -84,6 +84,18 @@ def test_ingest_search_and_audit_from_the_command_line(cli_env, tmp_path: Path) 
     broken = run(cli_env, "audit", "verify", "--file", str(tampered), "--verify-key", key)
     assert broken.exit_code == 2 and "BROKEN" in broken.stderr
 
+    mac_key = tmp_path / "audit.key"
+    refused = run(cli_env, "audit", "mac-key", "--role", "auditor", "-o", str(mac_key))
+    assert refused.exit_code == 1 and "may not audit.mac_key" in refused.stderr and not mac_key.exists()
+    assert run(cli_env, "audit", "mac-key", "--role", "admin", "-o", str(mac_key)).exit_code == 0
+    assert mac_key.stat().st_mode & 0o777 == 0o600
+    checked = run(cli_env, "audit", "verify", "--file", str(export), "--mac-key-file", str(mac_key), "--json")
+    assert checked.exit_code == 0 and json.loads(checked.stdout)["macs_checked"] is True
+    (tmp_path / "other.key").write_bytes(bytes(32))  # another key: every MAC fails
+    assert run(cli_env, "audit", "verify", "--file", str(export), "--mac-key-file", str(tmp_path / "other.key")).exit_code == 2
+    handed_out = run(cli_env, "audit", "show", "--role", "auditor", "--action", "audit.mac_key", "--json")
+    assert [r["user"] for r in json.loads(handed_out.stdout)] == ["alice"]
+
     shown = run(cli_env, "audit", "show", "--role", "auditor", "--action", "search", "--json")
     assert [r["action"] for r in json.loads(shown.stdout)] == ["search"]
 

@@ -820,6 +820,18 @@ class Engine:
             keys = self._audit_keys(conn, principal.tenant)
         return keys.verify_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
+    def audit_mac_key(self, principal: Principal) -> bytes:
+        """The tenant's secret audit MAC key (raw bytes; admin role; audited), for a reviewer who
+        checks the MACs of an export offline (``verify_export(..., mac_key=...)``). Whoever holds
+        it can recompute the MACs of records they forge; checkpoint signatures still catch a
+        rewritten history."""
+        self._authorize(principal, "audit.mac_key", {})
+        with self._transaction(principal) as conn:
+            keys = self._audit_keys(conn, principal.tenant)
+            self._audit(conn, principal, audit.AuditEvent("audit.mac_key", extra={"fingerprint": keys.fingerprint}),
+                        keys)
+        return keys.mac_key
+
     def audit_records(self, principal: Principal, **filters: Any) -> list[audit.AuditRecord]:
         """Records filtered by ``since``, ``until``, ``user``, ``action``, ``outcome``, ``limit``."""
         self._authorize(principal, "audit.read", {})

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from docveil.files import writing_whole
+from docveil.files import write_whole, writing_whole
 from docveil.interfaces.cli import (
     JsonOpt,
     RoleOpt,
@@ -171,6 +171,26 @@ def audit_key(tenant: TenantOpt = "default", user: UserOpt = None, role: RoleOpt
             return engine.audit_verify_key(principal)
 
     out.print(guarded(run).hex())
+
+
+@audit_app.command("mac-key")
+def audit_mac_key(
+    output: Annotated[Path, typer.Option("--output", "-o", help="File to write the raw key to (created 0600).")],
+    tenant: TenantOpt = "default", user: UserOpt = None, role: RoleOpt = None,
+) -> None:
+    """Write the tenant's secret audit MAC key (admin role; audited), for `audit verify --file
+    --mac-key-file` away from the database. Hand it only to whoever must check MACs: with it,
+    MACs of forged records can be recomputed (checkpoint signatures still catch rewrites)."""
+    principal = principal_from(tenant, user, role)
+    require_output_file(output, "--output")
+
+    def run() -> None:
+        with _engine() as engine:
+            key = engine.audit_mac_key(principal)
+        write_whole(output, key)
+
+    guarded(run)
+    say(err, f"wrote {output} (the audit MAC key of tenant {tenant}; keep it secret)")
 
 
 @keys_app.command("rotate")

@@ -21,6 +21,7 @@ REQUIRED_ROLES: Mapping[str, frozenset[str]] = {
     "reidentify": frozenset({"reidentify"}),
     "forget": frozenset({"privacy-officer", ADMIN}),
     "audit.read": frozenset({"auditor", ADMIN}),
+    "audit.mac_key": frozenset({ADMIN}),
     "keys.rotate": frozenset({ADMIN}),
     "acl.change": frozenset({ADMIN}),
     "documents.delete": frozenset({ADMIN}),
