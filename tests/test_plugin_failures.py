@@ -103,9 +103,9 @@ def test_a_failing_plugin_is_named_and_its_message_stays_on_the_cause(settings) 
 
 def test_a_failing_loader_is_a_load_error_naming_the_file_and_the_plugin(settings, tmp_path: Path) -> None:
     [path] = _files(tmp_path, {"q3.ledger.txt": f"Paid to {PLANTED}."})
-    with Engine(settings.with_overrides(load_entry_points=False), plugins=[ExplodingLoader()]) as engine:
-        with pytest.raises(LoadError) as raised:
-            engine.load(path)
+    with Engine(settings.with_overrides(load_entry_points=False), plugins=[ExplodingLoader()]) as engine, \
+            pytest.raises(LoadError) as raised:
+        engine.load(path)
     assert raised.value.source == str(path)
     assert "ExplodingLoader failed in hook docveil_load_document (KeyError" in raised.value.reason
     assert PLANTED not in str(raised.value)

@@ -55,7 +55,7 @@ def _inflated_size(data: memoryview, start: int, budget: int) -> int:
     inflater = zlib.decompressobj()
     inflated = 0
     position = start
-    pending = b""
+    pending: bytes | memoryview = b""
     try:
         while inflated <= budget and not inflater.eof:
             if not pending:
