@@ -49,6 +49,7 @@ from docveil.stages.encode.onnx_queries import query_encoder_for
 from docveil.stages.load.source import load_document, read_source, source_from_bytes, source_name
 from docveil.stages.redact.fields import field_texts, redact_fields
 from docveil.stages.redact.image import redact_image_document
+from docveil.stages.redact.known_values import restore_originals, with_known_values
 from docveil.stages.redact.placed_images import redact_placed_images
 from docveil.stages.redact.pseudonyms import TOKEN_PATTERN, Pseudonymizer
 from docveil.stages.redact.text import redact_document, redact_text
@@ -262,15 +263,18 @@ class Engine:
         regions = iter(detect_image_regions(images, self.context))
         operators = self.operators
         out = []
-        for document, page_findings, field_texts_of in zip(documents, page_findings_of, fields, strict=True):
+        for document, detected, field_texts_of in zip(documents, page_findings_of, fields, strict=True):
+            # Values found anywhere in the document (or known to its loader) are redacted everywhere in it.
+            viewed, page_findings = with_known_values(document, detected)
             if any(page.image is not None for page in document.pages):
                 page_regions = [next(regions) for page in document.pages if page.image is not None]
-                redacted = redact_image_document(document, page_findings, page_regions, self.context, tenant=tenant,
+                redacted = redact_image_document(viewed, page_findings, page_regions, self.context, tenant=tenant,
                                                  pseudonymizer=pseudonymizer, operators=operators,
                                                  operator_for=self.settings.operator_for)
             else:
-                redacted = redact_document(document, page_findings, tenant=tenant, pseudonymizer=pseudonymizer,
+                redacted = redact_document(viewed, page_findings, tenant=tenant, pseudonymizer=pseudonymizer,
                                            operators=operators, operator_for=self.settings.operator_for)
+            redacted = restore_originals(redacted, document) if viewed is not document else redacted
             # Pictures on pages (PDF images, scans, Word pictures): their text was redacted above.
             redacted = redact_placed_images(document, redacted, page_findings, self.context)
             out.append(redact_fields(redacted, document, [next(findings) for _ in field_texts_of],

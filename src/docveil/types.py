@@ -145,6 +145,10 @@ class Document:
     pages: tuple[Page, ...]
     content_hash: str
     metadata: Mapping[str, str] = field(default_factory=dict, repr=False)  # NOT redacted
+    personal_values: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # NOT redacted
+    """(entity type, value) pairs the loader knows to be personal data, such as the names and
+    addresses in an email's From and Cc or a Word file's author: redacted wherever the document
+    names them, whatever the detectors find."""
 
     @property
     def page_count(self) -> int:

@@ -68,4 +68,25 @@ def test_a_value_is_matched_on_whole_words_only() -> None:
 
 def test_a_spaced_dash_in_a_file_name_reads_as_a_comma_so_a_name_ends_there() -> None:
     assert field_texts(document("Jane Roe - contract – 2024.pdf"))[0] == "Jane Roe , contract , 2024    "
-    assert field_texts(document("doc-07.txt"))[0] == "doc-07    "
+    assert field_texts(document("doc-07.txt"))[0] == "doc 07    "
+    assert field_texts(document("Lavinia.Throckmorton-references.txt"))[0] == "Lavinia Throckmorton references    "
+
+
+def test_names_joined_by_dashes_or_dots_and_letters_that_change_length_in_lower_case_are_found() -> None:
+    doc = document("/in/Weißenburg/İzmir/Lavinia.Throckmorton-references.txt",
+                   {"keywords": "lease, LAVINIA THROCKMORTON, Hauptstraße"})
+    out = redact(doc, redacted_with("Lavinia Throckmorton"), [[] for _ in field_texts(doc)])
+    lavinia = PSEUDONYMIZER.token("Lavinia Throckmorton", "PERSON")
+    assert out.redacted_source == f"/in/Weißenburg/İzmir/{lavinia}-references.txt"
+    assert out.metadata["keywords"] == f"lease, {lavinia}, Hauptstraße"
+
+
+def test_values_the_loader_knows_are_redacted_in_fields_without_any_detector() -> None:
+    doc = Document("cc_percival_hawthorne.eml", "message/rfc822", (Page(1, "text"),), "hash",
+                   {"cc": "Percival Hawthorne <p.h@example.org>"},
+                   personal_values=(("PERSON", "Percival Hawthorne"), ("EMAIL_ADDRESS", "p.h@example.org")))
+    out = redact(doc, redacted_with(), [[] for _ in field_texts(doc)])
+    person_token = PSEUDONYMIZER.token("Percival Hawthorne", "PERSON")
+    email_token = PSEUDONYMIZER.token("p.h@example.org", "EMAIL_ADDRESS")
+    assert out.redacted_source == f"cc_{person_token}.eml"
+    assert out.metadata["cc"] == f"{person_token} <{email_token}>"
