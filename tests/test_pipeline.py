@@ -302,3 +302,24 @@ def test_multi_page_pdf_hits_keep_their_page(engine: Engine, tmp_path: Path) -> 
     engine.ingest([path], ALICE)
     for page, topic in enumerate(topics, 1):
         assert engine.search(topic, ALICE, k=1)[0].page == page
+
+
+def test_people_of_an_email_are_redacted_wherever_it_names_them(engine: Engine, tmp_path: Path) -> None:
+    # Made-up names a detector has no reason to know: the headers say who they are.
+    cc, sender = ("Quillon", "Vantresca"), ("Ysolde", "Marrowby")
+    attachment = b"Curriculum vitae\nReferences available on request.\n"
+    message = (f"From: {' '.join(sender)} <ym@example.org>\r\nTo: hr@example.org\r\n"
+               f"Cc: {' '.join(cc)} <qv@example.org>\r\nSubject: application\r\nMIME-Version: 1.0\r\n"
+               "Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\n"
+               f"Attached the CV of {' '.join(cc).upper()}.\r\nBest, {sender[0]}-{sender[1]}\r\n--B\r\n"
+               f"Content-Type: text/plain\r\nContent-Disposition: attachment; filename={'_'.join(cc)}_CV.txt\r\n\r\n"
+               ).encode() + attachment + b"\r\n--B--\r\n"
+    path = tmp_path / f"{'.'.join(sender)}-application.eml"
+    path.write_bytes(message)
+    report = engine.ingest([path], ALICE)
+    assert report.ok, report.failed
+    [info] = engine.documents(ALICE)
+    shown = stored_text(engine, "acme") + info.source + repr(dict(info.metadata))
+    for first, last in (cc, sender):
+        assert first not in shown and last not in shown and last.upper() not in shown
+    assert "qv@example.org" not in shown and "ym@example.org" not in shown

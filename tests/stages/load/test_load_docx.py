@@ -61,6 +61,7 @@ def test_body_table_header_and_footer_are_read_in_order(context: StageContext) -
 def test_core_properties_become_metadata(context: StageContext) -> None:
     document = load(context, docx(["Body"], title="Claim 42", author="Jane Roe"))
     assert document.metadata == {"title": "Claim 42", "author": "Jane Roe"}
+    assert document.personal_values == (("PERSON", "Jane Roe"),)  # redacted wherever the text names her
 
 
 def test_docx_is_recognised_by_content_whatever_its_name(context: StageContext) -> None:
@@ -153,6 +154,19 @@ def test_xml_with_a_dtd_is_refused(context: StageContext) -> None:
 def test_malformed_xml_is_corrupt(context: StageContext) -> None:
     error = load_error(context, rewrite(docx(["x"]), "word/document.xml", b"<w:document><w:body>"))
     assert error.reason.startswith("corrupt Word document: part word/document.xml is not well-formed XML")
+
+
+def test_a_part_named_by_the_document_is_not_quoted_in_errors(context: StageContext) -> None:
+    source, out = zipfile.ZipFile(io.BytesIO(docx(["x"], header="ACME"))), io.BytesIO()
+    odd = "word/Rupert Greenhalgh letterhead.xml"
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            data = source.read(info.filename).replace(b'Target="header1.xml"', b'Target="Rupert Greenhalgh letterhead.xml"')
+            target.writestr(odd if info.filename == "word/header1.xml" else info.filename,
+                            b"<w:hdr>" if info.filename == "word/header1.xml" else data)
+    error = load_error(context, out.getvalue())
+    assert error.reason.startswith("corrupt Word document: a part is not well-formed XML")
+    assert "Rupert" not in str(error)
 
 
 def test_zip_named_docx_without_a_body_says_so(context: StageContext) -> None:

@@ -201,3 +201,21 @@ def test_multiparts_nested_past_the_parser_are_refused_naming_the_file(context: 
     closing = b"".join(b"--b%d--\r\n" % i for i in reversed(range(depth)))
     error = load_error(context, HEADERS + opening + b"Content-Type: text/plain\r\n\r\nhello\r\n" + closing, "deep.eml")
     assert str(error) == "deep.eml: structure nested too deeply to be read"
+
+
+def test_the_people_of_the_address_headers_are_personal_values_attached_emails_included(
+        context: StageContext) -> None:
+    inner = (b"From: Seraphina Blackwood <s.blackwood@example.net>\r\nTo: team@example.org\r\n"
+             b"Subject: notes\r\n\r\nSee you.\r\n")
+    outer = (b"From: Percival Hawthorne <p.h@example.org>\r\nTo: \"Farraday, Ignatius\" <if@example.com>, "
+             b"undisclosed-recipients:;\r\nCc: Lavinia Throckmorton <lt@example.com>\r\nSubject: fwd\r\n"
+             b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\n"
+             b"Content-Type: text/plain\r\n\r\nForwarding.\r\n--B\r\nContent-Type: message/rfc822\r\n\r\n"
+             + inner + b"\r\n--B--\r\n")
+    document = load(context, outer)
+    assert document.personal_values == (
+        ("PERSON", "Percival Hawthorne"), ("EMAIL_ADDRESS", "p.h@example.org"),
+        ("PERSON", "Farraday, Ignatius"), ("PERSON", "Ignatius Farraday"), ("EMAIL_ADDRESS", "if@example.com"),
+        ("PERSON", "Lavinia Throckmorton"), ("EMAIL_ADDRESS", "lt@example.com"),
+        ("PERSON", "Seraphina Blackwood"), ("EMAIL_ADDRESS", "s.blackwood@example.net"),
+        ("EMAIL_ADDRESS", "team@example.org"))

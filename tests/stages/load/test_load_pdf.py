@@ -106,8 +106,15 @@ def test_document_metadata_is_read(context: StageContext) -> None:
     document = _load(context, make_pdf([PAGE_ONE], title="Quarterly report", author="Jane Roe"))
     assert document.metadata["title"] == "Quarterly report"
     assert document.metadata["author"] == "Jane Roe"
+    assert document.personal_values == (("PERSON", "Jane Roe"),)
     assert document.metadata["producer"].startswith("ReportLab")
     assert set(document.metadata) <= {"title", "author", "subject", "creator", "producer"}
+
+
+def test_an_author_placeholder_is_no_personal_value(context: StageContext) -> None:
+    for placeholder in ("anonymous", "Microsoft Office User"):
+        document = _load(context, make_pdf([PAGE_ONE], author=placeholder))
+        assert document.metadata["author"] == placeholder and document.personal_values == ()
 
 
 def test_metadata_in_broken_utf16_is_kept_with_replacement_characters(context: StageContext) -> None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import io
 import logging
 import posixpath
+import re
 import zipfile
 import zlib
 from pathlib import PurePath
@@ -37,7 +38,7 @@ from docveil.errors import LimitExceededError, LoadError
 from docveil.hookspecs import hookimpl
 from docveil.stages.load.pictures import Picture, PixelBudget, attach_pictures
 from docveil.stages.load.sniff import sniff_media_type
-from docveil.stages.load.source import content_hash, format_size
+from docveil.stages.load.source import author_values, content_hash, format_size
 from docveil.stages.load.text import check_char_count
 from docveil.types import Document, Page, Source
 
@@ -115,7 +116,8 @@ def load_docx(source: Source, context: StageContext) -> Document:
         raise LoadError(source.name, "no text content")
     return Document(source=source.name, media_type=MEDIA_TYPE,
                     pages=(Page(number=1, text=text, char_boxes=None, placed_images=placed),),
-                    content_hash=content_hash(source.data), metadata=metadata)
+                    content_hash=content_hash(source.data), metadata=metadata,
+                    personal_values=author_values(metadata.get("author", ""), metadata.get("last_modified_by", "")))
 
 
 def _open_archive(source: Source) -> zipfile.ZipFile:
@@ -146,6 +148,19 @@ def check_archive(archive: zipfile.ZipFile, name: str, settings: Settings) -> No
                       f"to {format_size(member.file_size)}): a zip bomb")
 
 
+# Parts Word names itself; any other part name comes from the document and may name a person.
+_STANDARD_PART = re.compile(r"(?:word/(?:document|styles|numbering|settings|footnotes|endnotes|comments|"
+                            r"fontTable|webSettings|(?:header|footer)\d*)\.xml|docProps/(?:core|app)\.xml|"
+                            r"\[Content_Types\]\.xml|(?:word/)?_rels/[\w.]+\.rels|word/media/image\d+\.\w{1,5})")
+
+
+def _described(part: str) -> str:
+    """A part as an error names it: by its path when Word names parts so, otherwise by its kind."""
+    if _STANDARD_PART.fullmatch(part):
+        return f"part {part}"
+    return "a picture" if part.startswith("word/media/") else "a part"
+
+
 class _PartReader:
     """Reads parts of a checked archive, never more than each declares."""
 
@@ -160,20 +175,20 @@ class _PartReader:
                 data = member.read(info.file_size + 1)
         except (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError, NotImplementedError, RuntimeError):
             # zlib and CRC errors: a truncated or damaged member.
-            raise LoadError(self.name, f"corrupt Word document: part {part} cannot be read (damaged data)") from None
+            raise LoadError(self.name, f"corrupt Word document: {_described(part)} cannot be read (damaged data)") from None
         if len(data) > info.file_size:
-            raise LoadError(self.name, f"corrupt Word document: part {part} is larger than its declared size")
+            raise LoadError(self.name, f"corrupt Word document: {_described(part)} is larger than its declared size")
         return data
 
     def xml(self, part: str) -> ElementTree.Element:
         data = self.bytes(part)
         if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
-            raise LoadError(self.name, f"corrupt Word document: part {part} declares a DTD, which Word never writes")
+            raise LoadError(self.name, f"corrupt Word document: {_described(part)} declares a DTD, which Word never writes")
         try:
             return ElementTree.fromstring(data)
         except ElementTree.ParseError as exc:
             line, column = exc.position
-            raise LoadError(self.name, f"corrupt Word document: part {part} is not well-formed XML "
+            raise LoadError(self.name, f"corrupt Word document: {_described(part)} is not well-formed XML "
                                        f"(line {line}, column {column})") from None
 
     def relations(self, part: str) -> dict[str, tuple[str, str]]:

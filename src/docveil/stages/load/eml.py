@@ -18,6 +18,8 @@ Limits: ``max_attachments`` per message (counted before any is decoded), ``max_n
 levels of emails inside emails, ``max_pages`` and ``max_chars`` over the whole message, and
 the pictures of all attachments share the message's pixel budget (``max_document_pixels``).
 Metadata: ``subject``, ``from``, ``to``, ``date`` and ``attachments`` (names and pages).
+The display names and addresses of the address headers (of attached emails too) are the
+document's ``personal_values``: redacted wherever the message names them.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from contextvars import ContextVar
 from dataclasses import replace
 from email import policy
 from email.message import EmailMessage, Message
+from email.utils import getaddresses
 from typing import Any
 
 from bs4 import BeautifulSoup
@@ -47,6 +50,7 @@ logger = logging.getLogger(__name__)
 MEDIA_TYPE = EMAIL
 HEADERS = ("Subject", "From", "To", "Cc", "Reply-To", "Date")
 _METADATA_HEADERS = ("Subject", "From", "To", "Date")
+_ADDRESS_HEADERS = ("From", "To", "Cc", "Bcc", "Reply-To", "Sender")
 
 # How deep the current load is inside emails: 0 for a file, 1 for an attachment of it...
 _DEPTH: ContextVar[int] = ContextVar("docveil_email_depth", default=0)
@@ -72,6 +76,7 @@ def load_email(source: Source, context: StageContext) -> Document:
         raise LimitExceededError(source.name, f"email has {len(attachments):,} attachments, over the "
                                               f"{settings.max_attachments:,} attachment limit (max_attachments)")
     headers = [f"{name}: {_header(message, name)}" for name in HEADERS if _header(message, name)]
+    personal = _addressed(message)
     body = _body_text(body_part, source.name)
     metadata = {name.lower(): _header(message, name) for name in _METADATA_HEADERS if _header(message, name)}
     check_char_count(source.name, len(body), settings)
@@ -89,6 +94,7 @@ def load_email(source: Source, context: StageContext) -> Document:
                     not_read += 1
                     continue
                 filename, document = loaded
+                personal += document.personal_values
                 first = len(pages) + 2
                 for page in document.pages:
                     pages.append(replace(page, number=len(pages) + 2))
@@ -114,7 +120,23 @@ def load_email(source: Source, context: StageContext) -> Document:
         raise LoadError(source.name, "no text content")
     return Document(source=source.name, media_type=MEDIA_TYPE,
                     pages=(Page(number=1, text=text, char_boxes=None), *pages),
-                    content_hash=content_hash(source.data), metadata=metadata)
+                    content_hash=content_hash(source.data), metadata=metadata,
+                    personal_values=tuple(dict.fromkeys(personal)))
+
+
+def _addressed(message: Message) -> list[tuple[str, str]]:
+    """The people the address headers name: display names and addresses, read as the headers
+    define them, so a name no detector recognises is still redacted."""
+    values = []
+    for name, address in getaddresses([_header(message, header) for header in _ADDRESS_HEADERS]):
+        if any(character.isalpha() for character in name) and "@" not in name:
+            values.append(("PERSON", name.strip()))
+            last, comma, first = name.partition(",")
+            if comma and first.strip() and "," not in first:  # "Farraday, Ignatius" is also "Ignatius Farraday"
+                values.append(("PERSON", f"{first.strip()} {last.strip()}"))
+        if "@" in address:
+            values.append(("EMAIL_ADDRESS", address.strip()))
+    return values
 
 
 def _attached_message_bytes(part: Message, content: Message) -> bytes:

@@ -51,7 +51,7 @@ from docveil.stages.load.pdf_images import (
 )
 from docveil.stages.load.pdf_streams import check_stream_inflation
 from docveil.stages.load.pictures import Picture, attach_pictures
-from docveil.stages.load.source import content_hash
+from docveil.stages.load.source import author_values, content_hash
 from docveil.stages.load.text import check_char_count
 from docveil.types import Affine, BBox, Document, Page, PageImage, PlacedImage, Source
 
@@ -153,6 +153,7 @@ def load_pdf(source: Source, context: StageContext) -> Document:
         pages=tuple(pages),
         content_hash=content_hash(source.data),
         metadata=metadata,
+        personal_values=author_values(metadata.get("author", "")),
     )
 
 

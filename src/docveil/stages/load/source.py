@@ -123,6 +123,18 @@ def storable_document(document: Document) -> Document:
                    metadata={clean(key): clean(value) for key, value in document.metadata.items()})
 
 
+# What tools write as a document's author when nobody is named: not a person.
+_NO_AUTHOR = frozenset({"anonymous", "unknown", "user", "admin", "administrator", "author", "owner",
+                        "microsoft office user", "windows user"})
+
+
+def author_values(*names: str) -> tuple[tuple[str, str], ...]:
+    """A document's authors as ``Document.personal_values``, placeholders left out."""
+    kept = (name.strip() for name in names)
+    return tuple(("PERSON", name) for name in dict.fromkeys(kept)
+                 if any(c.isalpha() for c in name) and name.casefold() not in _NO_AUTHOR)
+
+
 def unsupported_format_error(source: Source) -> UnsupportedFormatError:
     """The error for a source no loader accepts, saying what the content looks like."""
     return UnsupportedFormatError(source.name, _unsupported_reason(source))
