@@ -323,3 +323,15 @@ def test_people_of_an_email_are_redacted_wherever_it_names_them(engine: Engine, 
     for first, last in (cc, sender):
         assert first not in shown and last not in shown and last.upper() not in shown
     assert "qv@example.org" not in shown and "ym@example.org" not in shown
+
+
+def test_a_name_broken_by_invisible_characters_is_found_and_gets_the_names_token(engine: Engine) -> None:
+    from docveil.types import Source
+
+    def redacted(text: str) -> str:
+        return engine.redact(Source("note.txt", text.encode(), "text/plain"), ALICE).pages[0].text.text
+
+    plain = redacted("The contract was signed by Jonathan Smith on Monday.")
+    hidden = redacted("The contract was signed by Jona\u200bthan Smi\u00adth on Monday.")
+    assert "Jona" not in hidden and "Smi" not in hidden
+    assert hidden == plain  # the same token: the invisible characters went with the name

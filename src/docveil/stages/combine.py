@@ -10,19 +10,38 @@ from dataclasses import replace
 from docveil.context import StageContext
 from docveil.protocols import Operator
 from docveil.stages.detect.overlaps import resolve_overlaps
+from docveil.stages.redact.pseudonyms import INVISIBLE
 from docveil.types import Finding
 
 
 def detect_texts(texts: Sequence[str], context: StageContext) -> list[list[Finding]]:
-    """Findings of every ``docveil_detect_text`` plugin, merged per text, overlaps resolved."""
+    """Findings of every ``docveil_detect_text`` plugin, merged per text, overlaps resolved.
+
+    Detectors read each text without its invisible characters (a zero-width space or a soft
+    hyphen inside a name hides it from them); findings come back in the text's own offsets."""
     if not texts:
         return []
+    readable = [_without_invisible(text) for text in texts]
     merged: list[list[Finding]] = [[] for _ in texts]
-    for per_detector in context.hook.docveil_detect_text(texts=list(texts), context=context):
+    for per_detector in context.hook.docveil_detect_text(texts=[text for text, _ in readable], context=context):
         for index, findings in enumerate(per_detector):
             merged[index].extend(findings)
-    return [resolve_overlaps([_trimmed(f, text) for f in findings])
-            for text, findings in zip(texts, merged, strict=True)]
+    return [[_placed(f, origin) for f in resolve_overlaps([_trimmed(f, text) for f in findings])]
+            for (text, origin), findings in zip(readable, merged, strict=True)]
+
+
+def _without_invisible(text: str) -> tuple[str, list[int] | None]:
+    """``text`` without invisible characters, and where each remaining one was (None: unchanged)."""
+    if INVISIBLE.search(text) is None:
+        return text, None
+    origin = [index for index, character in enumerate(text) if not INVISIBLE.fullmatch(character)]
+    return "".join(text[index] for index in origin), origin
+
+
+def _placed(finding: Finding, origin: list[int] | None) -> Finding:
+    if origin is None:
+        return finding
+    return replace(finding, start=origin[finding.start], end=origin[finding.end - 1] + 1)
 
 
 _NAMES = frozenset({"PERSON", "LOCATION"})

@@ -43,6 +43,8 @@ IDENTIFIER_TYPES = frozenset({
 })
 _SEPARATORS = re.compile(r"[\s\-./()]+")
 _WHITESPACE = re.compile(r"\s+")
+# Characters that show nothing but split a word for a detector: "Ther\u200besa", "Kowal\u00adski".
+INVISIBLE = re.compile("[\u00ad\u200b-\u200d\u2060\ufeff]")
 
 
 def namespace(entity_type: str) -> str:
@@ -58,7 +60,7 @@ def namespace(entity_type: str) -> str:
 
 def normalise(value: str, entity_type: str | None = None) -> str:
     """The canonical form of ``value``: what two formatting variants of it have in common."""
-    text = _WHITESPACE.sub(" ", unicodedata.normalize("NFKC", value).casefold()).strip()
+    text = _WHITESPACE.sub(" ", INVISIBLE.sub("", unicodedata.normalize("NFKC", value)).casefold()).strip()
     if entity_type is None:
         return text
     if entity_type == "PHONE_NUMBER":
