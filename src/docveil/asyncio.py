@@ -9,8 +9,9 @@ Why threads rather than psycopg's ``AsyncConnectionPool``: each engine call inte
 work with CPU-bound model work (detection, embedding, generation) that must leave the event loop
 anyway, and the tenant binding, row-level security and audit chaining live in one synchronous
 code path. A second, asynchronous copy of that path would double what has to be proven safe,
-for no gain: psycopg's pool is thread-safe, database waits release the GIL, and the pools here
-are smaller than the engine's connection pool, so no worker ever waits for a connection.
+for no gain: psycopg's pool is thread-safe and database waits release the GIL. With the default
+sizes (4 + 2 workers, 8 connections) no worker waits for a connection; more workers than
+connections queue for one, up to the pool's ``pool_timeout``.
 """
 
 from __future__ import annotations
