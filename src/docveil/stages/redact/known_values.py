@@ -93,15 +93,19 @@ def resolved(text: str, detected: Sequence[Finding], matches: Sequence[KnownMatc
             if not any(start <= m.finding.start and m.finding.end <= end for start, end in spans)]
     kept = resolve_overlaps([*detected, *more])
     gaps = {match.finding: match.gaps for match in matches}
-    view = list(text)
+    changes = []
     for finding in kept:
         if finding in gaps:
-            for start, end in gaps[finding]:
-                view[start:end] = " " * (end - start)
+            changes += [(start, " " * (end - start)) for start, end in gaps[finding]]
         elif detected_view is not None:
-            view[finding.start:finding.end] = detected_view[finding.start:finding.end]
-    joined = "".join(view)
-    return (text if joined == text else joined), kept
+            changes.append((finding.start, detected_view[finding.start:finding.end]))
+    changes = [(start, new) for start, new in changes if text[start:start + len(new)] != new]
+    if not changes:
+        return text, kept
+    view = list(text)
+    for start, new in changes:
+        view[start:start + len(new)] = new
+    return "".join(view), kept
 
 
 def with_known_values(document: Document, findings: Sequence[Sequence[Finding]]
