@@ -284,8 +284,9 @@ def test_pdf_loader_declines_other_media_types(context: StageContext) -> None:
     assert pdf.docveil_load_document(source, context) is None
 
 
-def _flate_pdf(content: bytes, image: bytes = b"") -> bytes:
-    """One page drawing ``content`` (Flate-compressed), and a Flate gray image of ``image``'s bytes."""
+def _flate_pdf(content: bytes, image: bytes = b"", end_of_line: bytes = b"\n") -> bytes:
+    """One page drawing ``content`` (Flate-compressed; ``end_of_line`` after its "stream"), and a
+    Flate gray image of ``image``'s bytes."""
     packed = zlib.compress(content, 9)
     side = int(len(image) ** 0.5)
     picture = zlib.compress(image, 9)
@@ -295,16 +296,18 @@ def _flate_pdf(content: bytes, image: bytes = b"") -> bytes:
         (b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 4 0 R >> "
          b"/XObject << /Im1 6 0 R >> >> /Contents 5 0 R >>"),
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-        b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (len(packed), packed),
+        b"<< /Length %d /Filter /FlateDecode >>\nstream%s%s\nendstream" % (len(packed), end_of_line, packed),
         (b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray /BitsPerComponent 8 "
          b"/Filter /FlateDecode /Length %d >>\nstream\n%s\nendstream" % (side, side, len(picture), picture)),
     ])
 
 
-def test_content_streams_inflating_past_max_unpacked_bytes_are_refused_before_pdfium(tmp_path: Path) -> None:
+@pytest.mark.parametrize("end_of_line", [b"\n", b"\r\n", b"\r", b" \n", b"\t\r\n"], ids=repr)
+def test_content_streams_inflating_past_max_unpacked_bytes_are_refused_before_pdfium(
+        tmp_path: Path, end_of_line: bytes) -> None:
     context = loader_context(Settings(home=tmp_path / "home", max_unpacked_bytes=1024 * 1024))
     text = b"BT /F1 12 Tf 72 720 Td (Lease notes) Tj ET\n"
-    bomb = _flate_pdf(text + b" " * (2 * 1024 * 1024))
+    bomb = _flate_pdf(text + b" " * (2 * 1024 * 1024), end_of_line=end_of_line)
     assert len(bomb) < 10_000
     with pytest.raises(LimitExceededError) as caught:
         _load(context, bomb)
