@@ -71,3 +71,36 @@ def test_a_name_inside_an_email_address_leaves_the_address_whole() -> None:
     [page] = redact(document, [[found(text, "Ingrid Holm"), found(text, "ingrid.holm@example.no", "EMAIL_ADDRESS")]])
     assert page == (f"Reply to {token('Ingrid Holm')}, sent to {token('ingrid.holm@example.no', 'EMAIL_ADDRESS')} "
                     "on Monday.")
+
+
+def test_a_known_value_that_overlaps_a_detected_span_without_holding_it_gives_way() -> None:
+    text = "From: Anna Smith\n\nRegards, Anna Smith-Jones"
+    at = text.index("Smith-Jones")
+    document = Document("mail.eml", "message/rfc822", (Page(1, text),), "hash")
+    [page] = redact(document, [[found(text, "Anna Smith"), Finding("PERSON", at, at + 11, 0.85, "test")]])
+    # "Anna Smith" from the header must not free the "-Jones" of the detected "Smith-Jones".
+    assert page == f"From: {token('Anna Smith')}\n\nRegards, Anna {token('Smith-Jones')}"
+
+
+def test_an_image_page_reads_known_values_through_the_view_too(settings) -> None:
+    from PIL import Image
+
+    from docveil.context import StageContext
+    from docveil.plugins import make_plugin_manager
+    from docveil.stages.detect.ocr import page_text
+    from docveil.stages.redact.image import redact_image_document
+    from docveil.types import BBox, OcrWord, PageImage
+
+    context = StageContext(settings, make_plugin_manager(settings).hook)
+    words = (OcrWord("Cornelius", BBox(0, 0, 50, 10), 90, 0), OcrWord("Fairbanks", BBox(55, 0, 100, 10), 90, 0),
+             OcrWord("CORNELIUS_FAIRBANKS", BBox(0, 20, 100, 30), 90, 1))
+    text, boxes = page_text(words)
+    image = PageImage(pixels=Image.new("RGB", (120, 40), "white"), width=120, height=40, words=words)
+    document = Document("scan.png", "image/png", (Page(1, text, boxes, 120, 40, image=image),), "hash")
+    viewed, findings = with_known_values(document, [[found(text, "Cornelius Fairbanks")]])
+    redacted = restore_originals(redact_image_document(
+        viewed, findings, [[]], context, tenant="acme", pseudonymizer=PSEUDONYMIZER, operators=OPERATORS,
+        operator_for=lambda _type: "pseudonym"), document)
+    name = token("Cornelius Fairbanks")
+    assert redacted.pages[0].text.text == f"{name}\n{name}"
+    assert [e.value for e in redacted.pseudonyms] == ["Cornelius Fairbanks"]

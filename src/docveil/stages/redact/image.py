@@ -117,17 +117,21 @@ def redact_page_image(
     pseudonymizer: Pseudonymizer,
     operators: Mapping[str, Operator],
     operator_for: Callable[[str], str],
+    text: str | None = None,
 ) -> RedactedImage:
     """Redact one image given what was found in it: ``findings`` in its OCR text (as laid out
-    by ``ocr.page_text``) and ``regions`` from the image detectors."""
+    by ``ocr.page_text``) and ``regions`` from the image detectors. ``text``: the page's text
+    when it is not that layout itself but a same-length view of it (known values)."""
     words = image.words or ()
-    text, boxes = page_text(words)
+    laid_out, boxes = page_text(words)
+    if text is None or len(text) != len(laid_out):
+        text = laid_out
     ocr_page = Page(number=page, text=text, char_boxes=boxes, width=image.width, height=image.height)
     # The text is redacted exactly as a text page would be; the tenant is bound in the pseudonymizer.
     redacted = redact_document(
         Document(source="image", media_type="image", pages=(ocr_page,), content_hash=""), [findings],
         tenant="image", pseudonymizer=pseudonymizer, operators=operators, operator_for=operator_for)
-    all_regions = [*regions, *text_regions(words, text, resolve_overlaps(findings))]
+    all_regions = [*regions, *text_regions(words, laid_out, resolve_overlaps(findings))]
     pixels, records = redact_pixels(image.pixels, all_regions, context, page=page)
     text_page = redacted.pages[0]
     return RedactedImage(pixels=pixels, width=image.width, height=image.height, page=page,
@@ -189,7 +193,7 @@ def redact_image_document(
         else:
             redacted = redact_page_image(page.image, page_findings, next(image_regions), context,
                                          page=page.number, pseudonymizer=pseudonymizer, operators=operators,
-                                         operator_for=operator_for)
+                                         operator_for=operator_for, text=page.text)
             pages.append(RedactedPage(number=page.number, text=redacted.text, char_boxes=redacted.char_boxes,
                                       width=page.width, height=page.height, image=redacted))
             manifest.extend(redacted.manifest)

@@ -25,6 +25,7 @@ from docveil.types import Document, Finding, RedactedDocument, RedactedText
 
 RECOGNIZER = "document text"  # recognizer name of a value found again from the document itself
 _BETWEEN_WORDS = r"[\s_.\-]+"
+_WORD = re.compile(r"[^\W_]+")
 # Word edges where "_" counts as a separator, unlike in \b.
 _BEFORE = r"(?<![^\W_])"
 _AFTER = r"(?![^\W_])"
@@ -42,6 +43,12 @@ class KnownValue:
     def pattern(self) -> re.Pattern[str]:
         between = ")(?:" + _BETWEEN_WORDS + ")("
         return re.compile(_BEFORE + "(" + between.join(map(re.escape, self.words)) + ")" + _AFTER)
+
+    @cached_property
+    def key(self) -> str | None:
+        """The run of letters and digits a match starts with (None: it starts with a symbol)."""
+        run = _WORD.match(self.words[0])
+        return run.group() if run else None
 
 
 def known_values(pairs: Iterable[tuple[str, str]]) -> list[KnownValue]:
@@ -65,11 +72,20 @@ class KnownMatch:
 def find_known(text: str, known: Sequence[KnownValue], *, single_words_any_case: bool) -> list[KnownMatch]:
     """Where ``text`` names ``known`` values."""
     folded, origin = _folded(text)
+    # Where each run of letters and digits starts: a value is tried only where its first one does.
+    runs: dict[str, list[int]] = {}
+    for run in _WORD.finditer(folded):
+        runs.setdefault(run.group(), []).append(run.start())
     matches = []
     for value in known:
-        if value.words[0] not in folded:
-            continue
-        for match in value.pattern.finditer(folded):
+        found: Iterable[re.Match[str] | None]
+        if value.key is not None:
+            found = (value.pattern.match(folded, at) for at in runs.get(value.key, ()))
+        else:
+            found = value.pattern.finditer(folded) if value.words[0] in folded else iter(())
+        for match in found:
+            if match is None:
+                continue
             start, end = _original(origin, match.start()), _original(origin, match.end() - 1) + 1
             if len(value.words) == 1 and not single_words_any_case and text[start:end] != value.written:
                 continue
@@ -85,12 +101,15 @@ def resolved(text: str, detected: Sequence[Finding], matches: Sequence[KnownMatc
     them through: a remaining known value's separators as spaces, a detected span as in
     ``detected_view`` (the text the detector read) when given; ``text`` itself when nothing differs.
 
-    Known values add to what the detectors found: one inside a detected span is dropped, so the
-    detector's span and name stay in the manifest; one that reaches further than a detected
-    span (the detector found "Ysolde" of "Ysolde Marrowby") wins over it."""
+    Known values add to what the detectors found. One that holds a detected span and more (the
+    detector found "Ysolde" of "Ysolde Marrowby") wins over it; one that overlaps a detected
+    span otherwise is dropped, so the detector's span, and its name in the manifest, stay (a
+    known "Anna Smith" must not free "-Jones" of a detected "Smith-Jones")."""
     spans = [(f.start, f.end) for f in detected]
-    more = [m.finding for m in matches
-            if not any(start <= m.finding.start and m.finding.end <= end for start, end in spans)]
+    more = [m.finding for m in matches if all(
+        end <= m.finding.start or m.finding.end <= start  # apart
+        or (m.finding.start <= start and end <= m.finding.end and (start, end) != (m.finding.start, m.finding.end))
+        for start, end in spans)]
     kept = resolve_overlaps([*detected, *more])
     gaps = {match.finding: match.gaps for match in matches}
     changes = []
@@ -129,10 +148,12 @@ def with_known_values(document: Document, findings: Sequence[Sequence[Finding]]
 def restore_originals(redacted: RedactedDocument, document: Document) -> RedactedDocument:
     """``redacted`` (made from the views of ``with_known_values``) with every character it did
     not replace taken from ``document`` again."""
+    replaced: dict[int, list[tuple[int, int, int, int]]] = {}
+    for r in redacted.manifest:
+        replaced.setdefault(r.page, []).append((r.start, r.end, r.redacted_start, r.redacted_end))
     pages = []
     for page, original in zip(redacted.pages, document.pages, strict=True):
-        replaced = [(r.start, r.end, r.redacted_start, r.redacted_end) for r in redacted.manifest if r.page == page.number]
-        text = splice(original.text, page.text.text, replaced)
+        text = splice(original.text, page.text.text, replaced.get(page.number, ()))
         pages.append(page if text == page.text.text else replace(page, text=RedactedText(text)))
     return replace(redacted, pages=tuple(pages))
 
