@@ -46,6 +46,9 @@ def redact_placed_images(document: Document, redacted: RedactedDocument, finding
     if not placed:
         return redacted
     detected = iter(detect_image_regions([image.image for _, image in placed], context))
+    manifests: dict[int, list[RedactionRecord]] = {}
+    for record in redacted.manifest:
+        manifests.setdefault(record.page, []).append(record)
     pages = list(redacted.pages)
     records: list[RegionRecord] = []
     for index, page in enumerate(document.pages):
@@ -57,7 +60,7 @@ def redact_placed_images(document: Document, redacted: RedactedDocument, finding
         for image in page.placed_images:
             regions = [*next(detected), *_text_regions(page, image, resolved)]
             pixels, image_records = redact_pixels(image.image.pixels, regions, context, page=page.number)
-            text, boxes = _redacted_text(page, image, out_page, _page_manifest(redacted, page.number))
+            text, boxes = _redacted_text(page, image, out_page, manifests.get(page.number, []))
             done.append(RedactedPlacedImage(
                 image=RedactedImage(pixels=pixels, width=image.image.width, height=image.image.height,
                                     page=page.number, regions=tuple(image_records), text=RedactedText(text),
@@ -68,10 +71,6 @@ def redact_placed_images(document: Document, redacted: RedactedDocument, finding
                            for record in image_records)
         pages[index] = replace(out_page, placed_images=tuple(done))
     return replace(redacted, pages=tuple(pages), regions=(*redacted.regions, *records))
-
-
-def _page_manifest(redacted: RedactedDocument, number: int) -> list[RedactionRecord]:
-    return [record for record in redacted.manifest if record.page == number]
 
 
 def _text_regions(page: Page, image: PlacedImage, findings: Sequence[Finding]) -> list[Region]:
