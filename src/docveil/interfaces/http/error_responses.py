@@ -58,6 +58,7 @@ COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
         (401, "Missing, invalid, expired or revoked credentials (see WWW-Authenticate)"),
         (403, "The principal may not do this (the denial is audited)"),
         (413, "The request body or an uploaded file is over the size limit"),
+        (415, "A request body of a media type the endpoint does not take"),
         (422, "Invalid request fields, or a file that cannot be loaded"),
         (500, "Internal error (the server log has its type, never its message)"),
         (503, "The database or a model is not available"),
