@@ -52,9 +52,16 @@ def document_text(label: str, number: int) -> str:
     return "\n\n".join(paragraphs) + "\n"
 
 
+def _say(line: str) -> None:
+    """One line in one write: a process killed while writing (PYTHONUNBUFFERED makes print write
+    the line and its newline apart) leaves a whole line or none."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
 def ingest_batch(engine: Engine, principal: Principal, batch_dir: Path) -> None:
     for path in sorted(batch_dir.iterdir()):
-        print(f"INGEST {path.name}", flush=True)
+        _say(f"INGEST {path.name}")
         report = engine.ingest([path], principal)
         if report.failed:
             raise RuntimeError(f"{path.name} failed: {report.failed[0].reason}")
@@ -64,13 +71,13 @@ def ingest_forever(engine: Engine, principal: Principal, filler_dir: Path, run_i
     for number in itertools.count():
         path = filler_dir / f"filler-{run_id}-{number:04d}.txt"
         path.write_text(document_text(f"F{run_id}-{number}", number), encoding="utf-8")
-        print(f"INGEST {path.name}", flush=True)
+        _say(f"INGEST {path.name}")
         engine.ingest([path], principal)
 
 
 def child(engine: Engine, principal: Principal, batch_dir: Path, filler_dir: Path, run_id: str) -> int:
     os.environ["PGAPPNAME"] = f"crash-worker-{run_id}"
-    print(f"CHILD {run_id} {os.getpid()}", flush=True)
+    _say(f"CHILD {run_id} {os.getpid()}")
     try:
         ingest_batch(engine, principal, batch_dir)
         ingest_forever(engine, principal, filler_dir, run_id)
@@ -86,13 +93,13 @@ def serve(tenant: str, batch_dir: Path, filler_dir: Path) -> int:
     # The parent loads models but never touches the database: each child opens its own.
     engine = Engine(Settings.load())
     engine.warm_up()
-    print("READY", flush=True)
+    _say("READY")
     for line in sys.stdin:
         command = line.split()
         if command == ["quit"]:
             return 0
         if len(command) != 2 or command[0] != "run":
-            print(f"UNKNOWN {line.strip()}", flush=True)
+            _say(f"UNKNOWN {line.strip()}")
             continue
         run_id = command[1]
         pid = os.fork()
@@ -105,16 +112,16 @@ def serve(tenant: str, batch_dir: Path, filler_dir: Path) -> int:
                 sys.stderr.flush()
                 os._exit(code)
         _, status = os.waitpid(pid, 0)
-        print(f"EXITED {run_id} {status}", flush=True)
+        _say(f"EXITED {run_id} {status}")
     return 0
 
 
 def once(tenant: str, batch_dir: Path) -> int:
     with Engine(Settings.load()) as engine:
         engine.warm_up()
-        print("READY", flush=True)
+        _say("READY")
         ingest_batch(engine, Principal(tenant, WORKER_USER), batch_dir)
-    print("DONE", flush=True)
+    _say("DONE")
     return 0
 
 
