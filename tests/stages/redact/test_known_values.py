@@ -104,3 +104,25 @@ def test_an_image_page_reads_known_values_through_the_view_too(settings) -> None
     name = token("Cornelius Fairbanks")
     assert redacted.pages[0].text.text == f"{name}\n{name}"
     assert [e.value for e in redacted.pseudonyms] == ["Cornelius Fairbanks"]
+
+
+def test_a_known_value_keeps_its_value_out_of_its_repr() -> None:
+    assert "Roe" not in repr(known_values([("PERSON", "Jane Roe")]))
+
+
+def test_an_image_page_whose_text_is_not_its_ocr_layout_is_refused(settings) -> None:
+    import pytest
+    from PIL import Image
+
+    from docveil.context import StageContext
+    from docveil.errors import DocveilError
+    from docveil.plugins import make_plugin_manager
+    from docveil.stages.redact.image import redact_page_image
+    from docveil.types import BBox, OcrWord, PageImage
+
+    context = StageContext(settings, make_plugin_manager(settings).hook)
+    image = PageImage(pixels=Image.new("RGB", (60, 20), "white"), width=60, height=20,
+                      words=(OcrWord("Jane", BBox(0, 0, 20, 10), 90, 0), OcrWord("Roe", BBox(25, 0, 40, 10), 90, 0)))
+    with pytest.raises(DocveilError, match="is not the layout of its OCR words"):
+        redact_page_image(image, [], [], context, page=1, pseudonymizer=PSEUDONYMIZER, operators=OPERATORS,
+                          operator_for=lambda _type: "pseudonym", text="Jane Roe, MD")

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from docveil.context import StageContext
-from docveil.errors import ConfigError
+from docveil.errors import ConfigError, DocveilError
 from docveil.files import write_whole
 from docveil.protocols import Operator
 from docveil.stages.combine import detect_texts, redaction_operators
@@ -124,8 +124,11 @@ def redact_page_image(
     when it is not that layout itself but a same-length view of it (known values)."""
     words = image.words or ()
     laid_out, boxes = page_text(words)
-    if text is None or len(text) != len(laid_out):
+    if text is None:
         text = laid_out
+    elif len(text) != len(laid_out):  # findings would land on other characters than they name
+        raise DocveilError(f"page {page}: its text ({len(text)} characters) is not the layout of its OCR "
+                           f"words ({len(laid_out)} characters)")
     ocr_page = Page(number=page, text=text, char_boxes=boxes, width=image.width, height=image.height)
     # The text is redacted exactly as a text page would be; the tenant is bound in the pseudonymizer.
     redacted = redact_document(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from docveil.stages.detect.overlaps import resolve_overlaps
@@ -36,8 +36,8 @@ class KnownValue:
     """A value of the document: its entity type, its words (normalised) and how it was written."""
 
     entity_type: str
-    words: tuple[str, ...]
-    written: str
+    words: tuple[str, ...] = field(repr=False)  # personal data: kept out of reprs and logs
+    written: str = field(repr=False)
 
     @cached_property
     def pattern(self) -> re.Pattern[str]:
