@@ -335,3 +335,25 @@ def test_a_name_broken_by_invisible_characters_is_found_and_gets_the_names_token
     hidden = redacted("The contract was signed by Jona\u200bthan Smi\u00adth on Monday.")
     assert "Jona" not in hidden and "Smi" not in hidden
     assert hidden == plain  # the same token: the invisible characters went with the name
+
+
+def test_names_the_small_model_takes_for_firms_or_loses_at_a_line_end_are_redacted(engine: Engine) -> None:
+    from docveil.types import Source
+
+    def redacted(name: str, text: str) -> tuple[str, str]:
+        document = engine.redact(Source(name, text.encode(), "text/plain"), ALICE)
+        return document.redacted_source, document.pages[0].text.text
+
+    # spaCy's small model labels "Ulrich Stavenhagen" an ORG and finds nothing in the rest.
+    source, text = redacted("ulrich_stavenhagen_payslip.txt",
+                            "Drafted for Ulrich Stavenhagen.\nPlease ask Marguerite\nOkonkwo-Bell, or write to "
+                            "priscilla [at] example [dot] org.\nSubject: note about Ignatius Pembrook")
+    shown = (source + text).lower()
+    for value in ("stavenhagen", "okonkwo", "priscilla", "pembrook"):
+        assert value not in shown
+    _, plain = redacted("note.txt", "Marguerite Okonkwo-Bell wrote from priscilla@example.org.")
+    # A name across a line break, and an address spelled out, get the tokens of their plain forms.
+    assert plain.split()[0] in text and plain.split()[-1].rstrip(".") in text
+    # An all lower-case file name is read with capitals; its person is named nowhere else.
+    source, _ = redacted("laura_belzovenra_medical.txt", "Results are within the normal range.")
+    assert "belzovenra" not in source.lower() and source.endswith(".txt")

@@ -13,8 +13,18 @@ FOUND = [
     ("PERSON", "Emergency contact: Tom O'Brien", "Tom O'Brien"),
     ("PERSON", "Call Jane Roe at (415) 555-0134.", "Jane Roe"),  # missed by spaCy's NER
     ("PERSON", "Ask Jan Novak about it.", "Jan Novak"),  # without the "Ask"
+    # The small model calls these organisations; a given name opens them.
+    ("PERSON", "Drafted for Ulrich Stavenhagen", "Ulrich Stavenhagen"),
+    ("PERSON", "Subject: Forwarded note about Ignatius Pembrook", "Ignatius Pembrook"),
+    ("PERSON", "Name\tUlrich Stavenhagen\nRole\tAnalyst", "Ulrich Stavenhagen"),
+    ("PERSON", "Dr Ulrich Stavenhagen-Voss signed.", "Ulrich Stavenhagen-Voss"),
+    ("PERSON", "Please contact Marguerite\nOkonkwo-Bell about the invoice.", "Marguerite\nOkonkwo-Bell"),
+    ("PERSON", "Isabel Whitfield called earlier this week.", "Isabel Whitfield"),  # not "Whitfield" alone
     ("EMAIL_ADDRESS", "Write to jane.roe@example.com today.", "jane.roe@example.com"),
     ("EMAIL_ADDRESS", "cc: tom.obrien@mail.co.uk", "tom.obrien@mail.co.uk"),
+    ("EMAIL_ADDRESS", "Write to priscilla [at] example [dot] org.", "priscilla [at] example [dot] org"),
+    ("EMAIL_ADDRESS", "or priscilla(at)example.org", "priscilla(at)example.org"),
+    ("EMAIL_ADDRESS", "mail jane.roe AT example DOT co DOT uk now", "jane.roe AT example DOT co DOT uk"),
     ("PHONE_NUMBER", "Call (555) 123-4567 after six.", "(555) 123-4567"),
     ("PHONE_NUMBER", "Mobile: +1 415 555 0134", "+1 415 555 0134"),
     ("PHONE_NUMBER", "Office +44 20 7946 0958", "+44 20 7946 0958"),
@@ -56,9 +66,15 @@ NOT_FOUND = [
     ("PERSON", "Driver license renewal is due next month."),
     ("PERSON", "PERFORMANCE REVIEW\nSummary\nThe quarterly results improved."),
     ("PERSON", "Please contact Customer Service for a refund."),
+    ("PERSON", "The Austin Convention Center is booked."),  # a given name, then English words
+    ("PERSON", "Grace Church hosts the charity dinner."),
+    ("PERSON", "The Chelsea Football Club signed him."),
+    ("PERSON", "The Santa Clara office closes early."),  # a place as a whole, to the model
     ("PERSON", "Human Resources will schedule the Quarterly Business Review."),
     ("PERSON", "Google Drive folder: Finance Q3\nSubject: Re: Invoice Dispute"),
     ("EMAIL_ADDRESS", "Send it to admin@localhost when ready."),
+    ("EMAIL_ADDRESS", "I work at example.com these days."),  # "at" spelled out, but the dot is not
+    ("EMAIL_ADDRESS", "Meet me [at] noon [dot] tomorrow."),  # no domain once read back
     ("EMAIL_ADDRESS", "The build user@host.notarealtld failed."),
     ("CREDIT_CARD", "Card 4111 1111 1111 1112 was declined."),  # fails the Luhn check
     ("IBAN_CODE", "IBAN DE89 3704 0044 0532 0130 01 is wrong."),  # bad check digits
@@ -99,3 +115,10 @@ def test_entity_is_not_found(entity_type: str, text: str, detect_context: StageC
 
 def test_every_default_entity_type_has_a_positive_case(detect_context: StageContext) -> None:
     assert set(detect_context.settings.entities) <= {entity_type for entity_type, _, _ in FOUND}
+
+
+def test_a_list_of_first_names_one_per_line_is_not_read_as_one_name(detect_context: StageContext) -> None:
+    text = "Attendees:\nUlrich\nMarta\nIgnatius Pembrook"
+    found = _found(text, detect_context)
+    assert ("PERSON", "Ignatius Pembrook") in found
+    assert not any("\n" in value for _, value in found)

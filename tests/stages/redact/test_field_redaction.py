@@ -68,7 +68,7 @@ def test_a_value_is_matched_on_whole_words_only() -> None:
 
 def test_a_spaced_dash_in_a_file_name_reads_as_a_comma_so_a_name_ends_there() -> None:
     assert field_texts(document("Jane Roe - contract – 2024.pdf"))[0] == "Jane Roe , contract , 2024    "
-    assert field_texts(document("doc-07.txt"))[0] == "doc 07    "
+    assert field_texts(document("doc-07.txt"))[0] == "Doc 07    "
     assert field_texts(document("Lavinia.Throckmorton-references.txt"))[0] == "Lavinia Throckmorton references    "
 
 
@@ -90,3 +90,9 @@ def test_values_the_loader_knows_are_redacted_in_fields_without_any_detector() -
     email_token = PSEUDONYMIZER.token("p.h@example.org", "EMAIL_ADDRESS")
     assert out.redacted_source == f"cc_{person_token}.eml"
     assert out.metadata["cc"] == f"{person_token} <{email_token}>"
+
+
+def test_an_all_lower_case_file_name_is_read_with_capitals_a_mixed_one_as_it_is() -> None:
+    assert field_texts(document("/x/laura_belzovenra-medical.txt"))[0] == "Laura Belzovenra Medical    "
+    assert field_texts(document("/x/ßtraße_é.md"))[0] == "ßtraße É   "  # "ß" would become "SS": left
+    assert field_texts(document("/x/laura_Belzovenra.txt"))[0] == "laura Belzovenra    "

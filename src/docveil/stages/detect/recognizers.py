@@ -17,6 +17,8 @@ import tldextract
 from presidio_analyzer import Pattern, PatternRecognizer, RecognizerResult
 from presidio_analyzer.predefined_recognizers import EmailRecognizer, SpacyRecognizer
 
+from docveil.stages.detect.obfuscated_email import OBFUSCATED_EMAIL, email_address, is_obfuscated
+
 if TYPE_CHECKING:
     from presidio_analyzer.nlp_engine import NlpArtifacts
 
@@ -41,6 +43,21 @@ class OfflineEmailRecognizer(EmailRecognizer):
         return _OFFLINE_TLD(pattern_text).fqdn != ""
 
 
+class ObfuscatedEmailRecognizer(PatternRecognizer):
+    """Addresses with "at" or "dot" spelled out (``jane [at] example [dot] org``), whose domain
+    is a real one once read back; the pseudonym is the address's own (see ``obfuscated_email``)."""
+
+    SCORE = 0.9
+
+    def __init__(self, supported_language: str = "en") -> None:
+        super().__init__(supported_entity="EMAIL_ADDRESS", name="ObfuscatedEmailRecognizer",
+                         patterns=[Pattern("email, at or dot spelled out", OBFUSCATED_EMAIL.pattern, self.SCORE)],
+                         supported_language=supported_language, global_regex_flags=CASE_SENSITIVE)
+
+    def validate_result(self, pattern_text: str) -> bool:
+        return is_obfuscated(pattern_text) and _OFFLINE_TLD(email_address(pattern_text)).fqdn != ""
+
+
 # ---------------------------------------------------------------------------------------------
 # spaCy names and places, with the small model's cheapest false positives removed
 
@@ -57,10 +74,21 @@ class ProperNounSpacyRecognizer(SpacyRecognizer):
       Roe at ..."). A run of two or more capitalised proper nouns that no entity covers becomes
       a PERSON (score 0.5) when one of its words is not in ``dictionary``, the English words
       the model's lemmatizer knows; so "Customer Service" or "Annual Report" is not a name.
+    - The model labels many names it has not seen as organisations or places ("Ulrich
+      Stavenhagen" is an ORG to it), and loses a surname on the next line. A given name from
+      ``given_names`` followed by name words that are not English words (or are given names
+      too) is a PERSON (score 0.6) whatever the model's label, which it replaces, unless the
+      model saw exactly that run as a place ("Santa Clara"). "Grace Church" stays as it was;
+      firms named after people ("Morgan Stanley") become persons. Words joined by a hyphen are
+      one word ("Okonkwo-Bell"); a line break may come after the given names, before the surname.
     """
 
     CHECKED = frozenset({"PERSON", "LOCATION"})
     UNLABELLED_NAME_SCORE = 0.5
+    GIVEN_NAME_SCORE = 0.6
+    PLACE_LABELS = frozenset({"GPE", "LOC", "FAC"})
+    _HYPHENS = frozenset({"-", "\u2010"})
+    _LINE_BREAK = re.compile(r"[ \t]*\r?\n[ \t]*")
     # Words that open a line before a name and get swallowed into it ("Ask Jan Novak"); cut so
     # that the name gets the same pseudonym wherever it appears.
     LEADING_NON_NAMES = frozenset({
@@ -70,9 +98,10 @@ class ProperNounSpacyRecognizer(SpacyRecognizer):
     _NAME_WORD = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*")
 
     def __init__(self, supported_language: str = "en", supported_entities: list[str] | None = None,
-                 dictionary: frozenset[str] = frozenset()) -> None:
+                 dictionary: frozenset[str] = frozenset(), given_names: frozenset[str] = frozenset()) -> None:
         super().__init__(supported_language=supported_language, supported_entities=supported_entities)
         self.dictionary = dictionary
+        self.given_names = given_names - {word.capitalize() for word in self.LEADING_NON_NAMES}
 
     def analyze(self, text: str, entities: list[str],
                 nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:
@@ -95,9 +124,93 @@ class ProperNounSpacyRecognizer(SpacyRecognizer):
                     if span is not None and len(span) > 1 and span[0].lower_ in self.LEADING_NON_NAMES:
                         result.start = span[1].idx
             kept.append(result)
+        if "PERSON" in entities and self.given_names:
+            kept = self._with_given_name_runs(kept, doc)
         if "PERSON" in entities and self.dictionary:
             kept.extend(self._unlabelled_names(doc))
         return kept
+
+    def _with_given_name_runs(self, results: list[RecognizerResult], doc: Any) -> list[RecognizerResult]:
+        """``results`` with a PERSON for each given-name run no PERSON result holds already; the
+        model's other labels on its words, and PERSON results inside it, give way; a run the
+        model labelled a place as a whole stays one ("Santa Clara")."""
+        places = {(e.start_char, e.end_char) for e in doc.ents if e.label_ in self.PLACE_LABELS}
+        for start, end in self._given_name_runs(doc):
+            if (start, end) in places or any(
+                    r.entity_type == "PERSON" and r.start <= start and end <= r.end for r in results):
+                continue
+            results = [r for r in results if r.end <= start or end <= r.start
+                       or (r.entity_type == "PERSON" and not (start <= r.start and r.end <= end))]
+            results.append(self._person(start, end, self.GIVEN_NAME_SCORE, "A given name followed by name words"))
+        return results
+
+    def _given_name_runs(self, doc: Any) -> list[tuple[int, int]]:
+        """Spans of a given name and the name words after it, in runs of proper nouns."""
+        spans = []
+        for run in self._name_runs(doc):
+            i = 0
+            while i < len(run):
+                j = i + 1
+                if self._is_given_name(run[i][0]):
+                    while j < len(run) and (self._is_given_name(run[j][0]) or not self._is_word_text(run[j][0])):
+                        j += 1
+                if j - i >= 2:
+                    spans.append((run[i][1], run[j - 1][2]))
+                i = j
+        return spans
+
+    def _name_runs(self, doc: Any) -> list[list[tuple[str, int, int]]]:
+        """Runs of name-like words ``(word, start, end)``: proper nouns joined by a space, a
+        hyphen within a word, or a line break after given names only and before a word that is
+        not one (so a list of first names, one per line, stays a list)."""
+        text = doc.text
+        runs: list[list[tuple[str, int, int]]] = []
+        run: list[tuple[str, int, int]] = []
+        tokens = list(doc)
+        i = 0
+        while i < len(tokens):
+            token = tokens[i]
+            if not self._name_like(token):
+                if token.is_space and run and self._LINE_BREAK.fullmatch(token.text):
+                    i += 1
+                    continue
+                runs.append(run)
+                run = []
+                i += 1
+                continue
+            start, end = token.idx, token.idx + len(token)
+            # "Okonkwo-Bell": spaCy splits at the hyphen.
+            while (i + 2 < len(tokens) and tokens[i + 1].text in self._HYPHENS and tokens[i + 1].idx == end
+                   and tokens[i + 2].idx == end + 1 and self._name_like(tokens[i + 2])):
+                i += 2
+                end = tokens[i].idx + len(tokens[i])
+            word = text[start:end]
+            if run:
+                gap = text[run[-1][2]:start]
+                joined = gap == " " or (self._LINE_BREAK.fullmatch(gap) is not None and "\n" in gap
+                                        and all(self._is_given_name(w) for w, _, _ in run)
+                                        and not self._is_given_name(word))
+                if not joined:
+                    runs.append(run)
+                    run = []
+            run.append((word, start, end))
+            i += 1
+        runs.append(run)
+        return [run for run in runs if len(run) >= 2]
+
+    def _is_given_name(self, word: str) -> bool:
+        return word in self.given_names or word.split("-")[0] in self.given_names
+
+    def _is_word_text(self, word: str) -> bool:
+        """Every part of ``word`` (split at hyphens) is an English word."""
+        return all(part.lower() in self.dictionary for part in word.split("-"))
+
+    def _person(self, start: int, end: int, score: float, reason: str) -> RecognizerResult:
+        return RecognizerResult(
+            "PERSON", start, end, score,
+            analysis_explanation=self.build_explanation(score, reason),
+            recognition_metadata={RecognizerResult.RECOGNIZER_NAME_KEY: type(self).__name__,
+                                  RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id})
 
     def _unlabelled_names(self, doc: Any) -> list[RecognizerResult]:
         covered = {token.i for entity in doc.ents for token in entity}
@@ -110,13 +223,8 @@ class ProperNounSpacyRecognizer(SpacyRecognizer):
             if run and run[0].lower_ in self.LEADING_NON_NAMES:
                 run = run[1:]
             if len(run) >= 2 and not all(self._is_word(t) for t in run):
-                start, end = run[0].idx, run[-1].idx + len(run[-1])
-                found.append(RecognizerResult(
-                    "PERSON", start, end, self.UNLABELLED_NAME_SCORE,
-                    analysis_explanation=self.build_explanation(
-                        self.UNLABELLED_NAME_SCORE, "Proper nouns not labelled by spaCy's NER"),
-                    recognition_metadata={RecognizerResult.RECOGNIZER_NAME_KEY: type(self).__name__,
-                                          RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id}))
+                found.append(self._person(run[0].idx, run[-1].idx + len(run[-1]), self.UNLABELLED_NAME_SCORE,
+                                          "Proper nouns not labelled by spaCy's NER"))
             run = []
         return found
 
@@ -420,4 +528,5 @@ def docveil_recognizers(language: str = "en") -> list[PatternRecognizer]:
                                 supported_language=language),
         PersonalUrlRecognizer(supported_language=language),
         LabelledNameRecognizer(supported_language=language),
+        ObfuscatedEmailRecognizer(supported_language=language),
     ]

@@ -18,6 +18,10 @@ from docveil.types import Document, Finding, PseudonymEntry, RedactedDocument
 # three words and its name gets the same token as "Jane Roe" in the text.
 _NAME_SEPARATORS = str.maketrans({"_": " ", "/": " ", "\\": " ", "-": " ", ".": " "})
 _EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,5}$")
+# The first letter of each word. An all lower-case file name is read with capitals, as names
+# are written in text ("laura_belzovenra_medical" as "Laura Belzovenra Medical"); a detector
+# knows no lower-case names.
+_FIRST_LETTER = re.compile(r"(?<![^\W\d_])[^\W\d_]")
 # "Jane Roe - contract": a detector reads on through a spaced dash ("Jane Roe - contract" as a
 # name), not through a comma.
 _SPACED_DASH = re.compile(r"(?<= )[-\u2013\u2014](?= )")
@@ -29,13 +33,20 @@ def field_texts(document: Document) -> list[str]:
 
     Detectors read the file name only, its extension blanked and its separators (``_ - .``) as
     spaces (same length): as they are, a detector takes "doc-07.txt" or a folder "initech0" for
-    a place and "Roe.pdf" for part of a name. Folders are left to the values the document's text
-    yields."""
+    a place and "Roe.pdf" for part of a name. An all lower-case name is read with its words
+    capitalised. Folders are left to the values the document's text yields."""
     name = re.split(r"[/\\]", document.source)[-1]
     extension = _EXTENSION.search(name)
     if extension is not None and extension.start() > 0:
         name = name[:extension.start()] + " " * len(extension.group(0))
+    if not any(ch.isupper() for ch in name):
+        name = _FIRST_LETTER.sub(_capital, name)
     return [_SPACED_DASH.sub(",", name).translate(_NAME_SEPARATORS), *document.metadata.values()]
+
+
+def _capital(match: re.Match[str]) -> str:
+    letter = match.group(0)
+    return letter.upper() if len(letter.upper()) == 1 else letter
 
 
 def redact_fields(redacted: RedactedDocument, document: Document, findings: Sequence[Sequence[Finding]], *,

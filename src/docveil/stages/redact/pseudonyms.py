@@ -28,6 +28,7 @@ import phonenumbers
 from cryptography.hazmat.primitives import hashes, hmac
 
 from docveil.errors import ConfigError
+from docveil.stages.detect.obfuscated_email import email_address
 
 KEY_BYTES = 32
 TOKEN_DIGEST_CHARS = 10
@@ -65,6 +66,8 @@ def normalise(value: str, entity_type: str | None = None) -> str:
         return text
     if entity_type == "PHONE_NUMBER":
         return _phone(text)
+    if entity_type == "EMAIL_ADDRESS":  # "jane [at] example [dot] org" is jane@example.org
+        return email_address(text)
     if entity_type in IDENTIFIER_TYPES or namespace(entity_type) in ("passport", "driver_license"):
         return _SEPARATORS.sub("", text)
     return text

@@ -1,0 +1,43 @@
+"""Email addresses written to dodge harvesters: ``jane [at] example [dot] org``,
+``jane(at)example.org``, ``jane at example dot org``.
+
+``email_address`` gives the address they stand for, so the pseudonym of the written-out form
+is the pseudonym of the address itself; the recognizer lives in ``recognizers``.
+"""
+
+from __future__ import annotations
+
+import re
+
+_OPEN, _CLOSE = r"[\[({<]", r"[\])}>]"
+# "[at]", "(at)", " at " (spaced, any case) or "@"; the same for "dot" and ".".
+_AT = rf"(?:[ \t]*{_OPEN}[ \t]*(?i:at)[ \t]*{_CLOSE}[ \t]*|[ \t]+(?i:at)[ \t]+|@)"
+_DOT = rf"(?:[ \t]*{_OPEN}[ \t]*(?i:dot)[ \t]*{_CLOSE}[ \t]*|[ \t]+(?i:dot)[ \t]+|\.)"
+_LOCAL = r"[A-Za-z0-9](?:[A-Za-z0-9._%+-]*[A-Za-z0-9])?"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+
+OBFUSCATED_EMAIL = re.compile(rf"(?<![\w.@]){_LOCAL}{_AT}{_LABEL}(?:{_DOT}{_LABEL})+(?![\w@])")
+"""An address with "at" or "dot" spelled out; what it matches is checked by ``is_obfuscated``."""
+
+_SPELLED_AT = re.compile(_AT)
+_SPELLED_DOT = re.compile(_DOT)
+
+
+def email_address(written: str) -> str:
+    """The address ``written`` stands for: its spelled-out "at" and "dot" as ``@`` and ``.``;
+    text that is no address comes back as it is."""
+    at = _SPELLED_AT.search(written)
+    if at is None:
+        return written
+    return f"{written[:at.start()]}@{_SPELLED_DOT.sub('.', written[at.end():])}"
+
+
+def is_obfuscated(written: str) -> bool:
+    """Whether ``written`` hides an address: an "at" in brackets, or a "dot" spelled out. A
+    plain address is Presidio's; "works at example.com" is no address."""
+    at = _SPELLED_AT.search(written)
+    if at is None:
+        return False
+    if re.search(_OPEN, at.group(0)):
+        return True
+    return any(dot.group(0) != "." for dot in _SPELLED_DOT.finditer(written, at.end()))
