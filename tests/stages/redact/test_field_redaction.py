@@ -96,3 +96,20 @@ def test_an_all_lower_case_file_name_is_read_with_capitals_a_mixed_one_as_it_is(
     assert field_texts(document("/x/laura_belzovenra-medical.txt"))[0] == "Laura Belzovenra Medical    "
     assert field_texts(document("/x/ßtraße_é.md"))[0] == "ßtraße É   "  # "ß" would become "SS": left
     assert field_texts(document("/x/laura_Belzovenra.txt"))[0] == "laura Belzovenra    "
+
+
+def test_from_a_file_name_read_with_capitals_only_persons_holding_a_given_name_are_kept() -> None:
+    doc = document("/srv/hr_memo_laura_belzovenra.md")
+    [name_text] = field_texts(doc)
+    found = [person(name_text, "Hr Memo"), person(name_text, "Laura Belzovenra"),
+             Finding("LOCATION", 0, 2, 0.85, "test")]
+    out = redact(doc, redacted_with(), [found])
+    laura = PSEUDONYMIZER.token("laura belzovenra", "PERSON")
+    assert out.redacted_source == f"/srv/hr_memo_{laura}.md"
+
+
+def test_in_a_file_name_read_with_capitals_a_known_value_decides_where_the_name_ends() -> None:
+    doc = document("/x/rosalind_thackeray_contract.txt")
+    [name_text] = field_texts(doc)
+    out = redact(doc, redacted_with("Rosalind Thackeray"), [[person(name_text, "Rosalind Thackeray Contract")]])
+    assert out.redacted_source == f"/x/{PSEUDONYMIZER.token('Rosalind Thackeray', 'PERSON')}_contract.txt"

@@ -9,6 +9,7 @@ across its 80-odd locales; they load in a tenth of a second.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 import re
@@ -20,8 +21,9 @@ _PROVIDER_LISTS = ("first_names", "first_names_male", "first_names_female", "fir
 _WRITTEN_NAME = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*")
 
 
+@functools.cache
 def faker_given_names() -> frozenset[str]:
-    """Every given name in Faker's person providers, as written (capitalised)."""
+    """Every given name in Faker's person providers, as written (capitalised); loaded once."""
     import faker.providers.person as person_providers
 
     names: set[str] = set()

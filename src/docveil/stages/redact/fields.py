@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from docveil.protocols import Operator
+from docveil.stages.detect.given_names import faker_given_names
 from docveil.stages.redact.known_values import find_known, known_values, resolved, splice
 from docveil.stages.redact.pseudonyms import Pseudonymizer
 from docveil.stages.redact.text import redact_text
@@ -20,8 +21,11 @@ _NAME_SEPARATORS = str.maketrans({"_": " ", "/": " ", "\\": " ", "-": " ", ".": 
 _EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,5}$")
 # The first letter of each word. An all lower-case file name is read with capitals, as names
 # are written in text ("laura_belzovenra_medical" as "Laura Belzovenra Medical"); a detector
-# knows no lower-case names.
+# knows no lower-case names. With a capital on every word, a detector also sees names and places
+# in "hr_memo" or "globex_plan": there, a person is kept only if it holds a given name, and
+# places are not kept.
 _FIRST_LETTER = re.compile(r"(?<![^\W\d_])[^\W\d_]")
+_NAMES_FROM_CAPITALS = frozenset({"PERSON", "LOCATION"})
 # "Jane Roe - contract": a detector reads on through a spaced dash ("Jane Roe - contract" as a
 # name), not through a comma.
 _SPACED_DASH = re.compile(r"(?<= )[-\u2013\u2014](?= )")
@@ -35,18 +39,37 @@ def field_texts(document: Document) -> list[str]:
     spaces (same length): as they are, a detector takes "doc-07.txt" or a folder "initech0" for
     a place and "Roe.pdf" for part of a name. An all lower-case name is read with its words
     capitalised. Folders are left to the values the document's text yields."""
+    name = _file_name(document)
+    if _read_with_capitals(name):
+        name = _FIRST_LETTER.sub(_capital, name)
+    return [_SPACED_DASH.sub(",", name).translate(_NAME_SEPARATORS), *document.metadata.values()]
+
+
+def _file_name(document: Document) -> str:
+    """The last part of the source path, its extension blanked."""
     name = re.split(r"[/\\]", document.source)[-1]
     extension = _EXTENSION.search(name)
     if extension is not None and extension.start() > 0:
         name = name[:extension.start()] + " " * len(extension.group(0))
-    if not any(ch.isupper() for ch in name):
-        name = _FIRST_LETTER.sub(_capital, name)
-    return [_SPACED_DASH.sub(",", name).translate(_NAME_SEPARATORS), *document.metadata.values()]
+    return name
+
+
+def _read_with_capitals(name: str) -> bool:
+    return not any(ch.isupper() for ch in name)
 
 
 def _capital(match: re.Match[str]) -> str:
     letter = match.group(0)
     return letter.upper() if len(letter.upper()) == 1 else letter
+
+
+def _kept_from_capitals(text: str, finding: Finding) -> bool:
+    """Whether a finding in a file name read with capitals stands (see ``_FIRST_LETTER``)."""
+    if finding.entity_type not in _NAMES_FROM_CAPITALS:
+        return True
+    given_names = faker_given_names()
+    return finding.entity_type == "PERSON" and any(
+        word in given_names for word in re.findall(r"[^\W\d_]+", text[finding.start:finding.end]))
 
 
 def redact_fields(redacted: RedactedDocument, document: Document, findings: Sequence[Sequence[Finding]], *,
@@ -64,13 +87,18 @@ def redact_fields(redacted: RedactedDocument, document: Document, findings: Sequ
                           *document.personal_values])
     values: list[str] = []
     for number, (text, found) in enumerate(zip(texts, findings, strict=True)):
+        capitals = number == 0 and _read_with_capitals(_file_name(document))
         if number == 0:  # the detectors read the file name only; known values are looked for in the whole path
             original, offset = document.source, len(document.source) - len(text)
-            found = [replace(f, start=f.start + offset, end=f.end + offset) for f in found]
+            found = [replace(f, start=f.start + offset, end=f.end + offset)
+                     for f in found if not capitals or _kept_from_capitals(text, f)]
             detected_view: str | None = original.translate(_NAME_SEPARATORS)
         else:
             original, detected_view = text, None
-        view, kept = resolved(original, found, find_known(original, known, single_words_any_case=True), detected_view)
+        matches = find_known(original, known, single_words_any_case=True)
+        if capitals:  # where a name ends is a guess in capitals ("Rosalind Thackeray Contract"): known values decide
+            found = [f for f in found if not any(m.finding.start < f.end and f.start < m.finding.end for m in matches)]
+        view, kept = resolved(original, found, matches, detected_view)
         value, new_entries = _redact_field(original, view, kept, pseudonymizer=pseudonymizer, operators=operators,
                                            operator_for=operator_for)
         values.append(value)
