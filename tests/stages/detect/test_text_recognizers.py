@@ -20,6 +20,8 @@ FOUND = [
     ("PERSON", "Dr Ulrich Stavenhagen-Voss signed.", "Ulrich Stavenhagen-Voss"),
     ("PERSON", "Please contact Marguerite\nOkonkwo-Bell about the invoice.", "Marguerite\nOkonkwo-Bell"),
     ("PERSON", "Isabel Whitfield called earlier this week.", "Isabel Whitfield"),  # not "Whitfield" alone
+    ("PERSON", "Attached: UlrichStavenhagenCV.pdf", "UlrichStavenhagen"),
+    ("PERSON", "Attendees: Novak, Jan; Stavenhagen, Ulrich.", "Stavenhagen, Ulrich"),
     ("EMAIL_ADDRESS", "Write to jane.roe@example.com today.", "jane.roe@example.com"),
     ("EMAIL_ADDRESS", "cc: tom.obrien@mail.co.uk", "tom.obrien@mail.co.uk"),
     ("EMAIL_ADDRESS", "Write to priscilla [at] example [dot] org.", "priscilla [at] example [dot] org"),
@@ -70,6 +72,8 @@ NOT_FOUND = [
     ("PERSON", "Grace Church hosts the charity dinner."),
     ("PERSON", "The Chelsea Football Club signed him."),
     ("PERSON", "The Santa Clara office closes early."),  # a place as a whole, to the model
+    ("PERSON", "We use SharePoint, JetBrains and RubyGems at work."),  # "Jet" and "Ruby" are given names
+    ("PERSON", "Offices: London, Paris, Madrid, Florence."),
     ("PERSON", "Human Resources will schedule the Quarterly Business Review."),
     ("PERSON", "Google Drive folder: Finance Q3\nSubject: Re: Invoice Dispute"),
     ("EMAIL_ADDRESS", "Send it to admin@localhost when ready."),

@@ -81,6 +81,8 @@ class ProperNounSpacyRecognizer(SpacyRecognizer):
       model saw exactly that run as a place ("Santa Clara"). "Grace Church" stays as it was;
       firms named after people ("Morgan Stanley") become persons. Words joined by a hyphen are
       one word ("Okonkwo-Bell"); a line break may come after the given names, before the surname.
+      The same holds inside a CamelCase word ("UlrichStavenhagenCV") and for a surname that is
+      no English word followed by a comma and given names ("Stavenhagen, Ulrich").
     """
 
     CHECKED = frozenset({"PERSON", "LOCATION"})
@@ -89,6 +91,7 @@ class ProperNounSpacyRecognizer(SpacyRecognizer):
     PLACE_LABELS = frozenset({"GPE", "LOC", "FAC"})
     _HYPHENS = frozenset({"-", "\u2010"})
     _LINE_BREAK = re.compile(r"[ \t]*\r?\n[ \t]*")
+    _CAMEL_HUMP = re.compile(r"[A-Z\u00c0-\u00d6\u00d8-\u00de][a-z\u00df-\u00f6\u00f8-\u00ff]+")
     # Words that open a line before a name and get swallowed into it ("Ask Jan Novak"); cut so
     # that the name gets the same pseudonym wherever it appears.
     LEADING_NON_NAMES = frozenset({
@@ -145,8 +148,9 @@ class ProperNounSpacyRecognizer(SpacyRecognizer):
         return results
 
     def _given_name_runs(self, doc: Any) -> list[tuple[int, int]]:
-        """Spans of a given name and the name words after it, in runs of proper nouns."""
-        spans = []
+        """Spans of a given name and the name words after it, in runs of proper nouns, in
+        CamelCase words, and after a surname and a comma."""
+        spans = [*self._camel_case_names(doc), *self._surname_first_names(doc)]
         for run in self._name_runs(doc):
             i = 0
             while i < len(run):
@@ -198,12 +202,46 @@ class ProperNounSpacyRecognizer(SpacyRecognizer):
         runs.append(run)
         return [run for run in runs if len(run) >= 2]
 
+    def _camel_case_names(self, doc: Any) -> list[tuple[int, int]]:
+        """Names written as one word in a file or user name: "UlrichStavenhagenCV"."""
+        spans = []
+        for token in doc:
+            humps = list(self._CAMEL_HUMP.finditer(token.text))
+            i = 0
+            while i < len(humps) - 1:
+                j = i + 1
+                if self._is_given_name(humps[i].group()):
+                    while (j < len(humps) and humps[j].start() == humps[j - 1].end()
+                           and (self._is_given_name(humps[j].group()) or not self._is_word_text(humps[j].group()))):
+                        j += 1
+                if j - i >= 2:
+                    spans.append((token.idx + humps[i].start(), token.idx + humps[j - 1].end()))
+                i = j
+        return spans
+
+    def _surname_first_names(self, doc: Any) -> list[tuple[int, int]]:
+        """A surname that is no English word, a comma and given names: "Stavenhagen, Ulrich"."""
+        spans = []
+        tokens = list(doc)
+        for i in range(len(tokens) - 2):
+            surname, comma, given = tokens[i:i + 3]
+            if (comma.text != "," or comma.idx != surname.idx + len(surname) or given.idx != comma.idx + 2
+                    or not self._name_like(surname) or self._is_word_text(surname.text)
+                    or not self._name_like(given) or not self._is_given_name(given.text)):
+                continue
+            end = i + 2
+            while (end + 1 < len(tokens) and tokens[end + 1].idx == tokens[end].idx + len(tokens[end]) + 1
+                   and self._name_like(tokens[end + 1]) and self._is_given_name(tokens[end + 1].text)):
+                end += 1
+            spans.append((surname.idx, tokens[end].idx + len(tokens[end])))
+        return spans
+
     def _is_given_name(self, word: str) -> bool:
         return word in self.given_names or word.split("-")[0] in self.given_names
 
     def _is_word_text(self, word: str) -> bool:
         """Every part of ``word`` (split at hyphens) is an English word."""
-        return all(part.lower() in self.dictionary for part in word.split("-"))
+        return all(self._is_english(part.lower()) for part in word.split("-"))
 
     def _person(self, start: int, end: int, score: float, reason: str) -> RecognizerResult:
         return RecognizerResult(
@@ -234,8 +272,11 @@ class ProperNounSpacyRecognizer(SpacyRecognizer):
                 and self._NAME_WORD.fullmatch(word) is not None)
 
     def _is_word(self, token: Any) -> bool:
-        word = token.lower_
-        candidates = {word, token.lemma_.lower()}
+        return self._is_english(token.lower_) or token.lemma_.lower() in self.dictionary
+
+    def _is_english(self, word: str) -> bool:
+        """``word`` (lower case) or its singular is in ``dictionary``."""
+        candidates = {word}
         if word.endswith("s"):  # a plural the lemmatizer leaves alone in a proper noun
             candidates |= {word[:-1], word[:-2], word[:-3] + "y"}
         return not candidates.isdisjoint(self.dictionary)

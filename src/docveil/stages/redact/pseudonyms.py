@@ -68,6 +68,9 @@ def normalise(value: str, entity_type: str | None = None) -> str:
         return _phone(text)
     if entity_type == "EMAIL_ADDRESS":  # "jane [at] example [dot] org" is jane@example.org
         return email_address(text)
+    if entity_type == "PERSON" and text.count(",") == 1:  # "Roe, Jane" is Jane Roe
+        surname, given = (part.strip() for part in text.split(","))
+        return f"{given} {surname}" if given and surname else text
     if entity_type in IDENTIFIER_TYPES or namespace(entity_type) in ("passport", "driver_license"):
         return _SEPARATORS.sub("", text)
     return text
