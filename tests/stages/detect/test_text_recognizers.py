@@ -21,6 +21,8 @@ FOUND = [
     ("PERSON", "Please contact Marguerite\nOkonkwo-Bell about the invoice.", "Marguerite\nOkonkwo-Bell"),
     ("PERSON", "Isabel Whitfield called earlier this week.", "Isabel Whitfield"),  # not "Whitfield" alone
     ("PERSON", "Attached: UlrichStavenhagenCV.pdf", "UlrichStavenhagen"),
+    ("PERSON", "Priya joined the team in March.", "Priya"),  # a given name alone
+    ("PERSON", "Thanks, Ulrich!", "Ulrich"),
     ("PERSON", "Attendees: Novak, Jan; Stavenhagen, Ulrich.", "Stavenhagen, Ulrich"),
     ("EMAIL_ADDRESS", "Write to jane.roe@example.com today.", "jane.roe@example.com"),
     ("EMAIL_ADDRESS", "cc: tom.obrien@mail.co.uk", "tom.obrien@mail.co.uk"),
@@ -74,6 +76,7 @@ NOT_FOUND = [
     ("PERSON", "The Santa Clara office closes early."),  # a place as a whole, to the model
     ("PERSON", "We use SharePoint, JetBrains and RubyGems at work."),  # "Jet" and "Ruby" are given names
     ("PERSON", "Offices: London, Paris, Madrid, Florence."),
+    ("PERSON", "Will you come? The grace period ends in May."),  # given names, but English words
     ("PERSON", "Human Resources will schedule the Quarterly Business Review."),
     ("PERSON", "Google Drive folder: Finance Q3\nSubject: Re: Invoice Dispute"),
     ("EMAIL_ADDRESS", "Send it to admin@localhost when ready."),

@@ -145,7 +145,23 @@ class ProperNounSpacyRecognizer(SpacyRecognizer):
             results = [r for r in results if r.end <= start or end <= r.start
                        or (r.entity_type == "PERSON" and not (start <= r.start and r.end <= end))]
             results.append(self._person(start, end, self.GIVEN_NAME_SCORE, "A given name followed by name words"))
-        return results
+        return results + self._lone_given_names(doc, results)
+
+    def _lone_given_names(self, doc: Any, results: list[RecognizerResult]) -> list[RecognizerResult]:
+        """A given name alone ("Priya joined"), when it is no English word ("Will", "Grace") and
+        nothing else claims it: no result, and no entity of the model but a person or a
+        one-word organisation ("Chelsea" in "Chelsea Football Club" is claimed)."""
+        claimed = {token.i for entity in doc.ents
+                   if entity.label_ != "PERSON" and not (entity.label_ == "ORG" and len(entity) == 1)
+                   for token in entity}
+        found = []
+        for token in doc:
+            start, end = token.idx, token.idx + len(token)
+            if (token.i in claimed or not self._name_like(token) or not self._is_given_name(token.text)
+                    or self._is_english(token.lower_) or any(r.start < end and start < r.end for r in results)):
+                continue
+            found.append(self._person(start, end, self.UNLABELLED_NAME_SCORE, "A given name alone"))
+        return found
 
     def _given_name_runs(self, doc: Any) -> list[tuple[int, int]]:
         """Spans of a given name and the name words after it, in runs of proper nouns, in
