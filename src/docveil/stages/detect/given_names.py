@@ -1,10 +1,10 @@
-"""Given names of every locale Faker knows: the evidence that a run of proper nouns is a person.
+"""Given names: the evidence that proper nouns spaCy's small model mislabels are a person.
 
-spaCy's small model labels many names it has not seen as organisations ("Ulrich Stavenhagen"
-is an ORG to it), and misses a name whose surname went to the next line. A run that starts with
-a given name is read as a person whatever label the model gave it (see
-``ProperNounSpacyRecognizer``). The names come from Faker's person providers (MIT), about 30,000
-across its 80-odd locales; they load in a tenth of a second.
+The model labels many names it has not seen as organisations ("Ulrich Stavenhagen" is an ORG
+to it), loses a surname on the next line, and knows nothing of "UlrichStavenhagenCV" or
+"Stavenhagen, Ulrich". ``GivenNames`` finds where a given name opens a name in a spaCy doc;
+``ProperNounSpacyRecognizer`` turns those spans into persons. The names come from Faker's person
+providers (MIT): about 30,000 across its 80-odd locales, loaded in a tenth of a second.
 """
 
 from __future__ import annotations
@@ -14,11 +14,16 @@ import importlib
 import pkgutil
 import re
 from collections.abc import Iterable
+from typing import Any
+
+Span = tuple[int, int]
 
 _PROVIDER_LISTS = ("first_names", "first_names_male", "first_names_female", "first_names_nonbinary")
-# A name as it is written in running text: a capital, then letters (an apostrophe or hyphen may
-# join two parts). Entries in other scripts than Latin are kept; spaCy tags them too.
+# A name as it is written in running text: letters, an apostrophe or hyphen joining two parts.
 _WRITTEN_NAME = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*")
+_HYPHENS = frozenset({"-", "\u2010"})
+_LINE_BREAK = re.compile(r"[ \t]*\r?\n[ \t]*")
+_CAMEL_HUMP = re.compile(r"[A-Z\u00c0-\u00d6\u00d8-\u00de][a-z\u00df-\u00f6\u00f8-\u00ff]+")
 
 
 @functools.cache
@@ -41,3 +46,139 @@ def _written(values: Iterable[object]) -> Iterable[str]:
     for value in values:
         if isinstance(value, str) and value[:1].isupper() and _WRITTEN_NAME.fullmatch(value):
             yield value
+
+
+def name_like(token: Any) -> bool:
+    """A spaCy token that may be part of a name: a capitalised proper noun of letters."""
+    word = token.text
+    return (token.pos_ == "PROPN" and word[:1].isupper() and not word.isupper()
+            and _WRITTEN_NAME.fullmatch(word) is not None)
+
+
+class GivenNames:
+    """Spans of a spaCy doc where a given name opens a person's name.
+
+    A name is a given name followed by name words that are not English words (``dictionary``)
+    or are given names too: "Ulrich Stavenhagen", "Marguerite Okonkwo-Bell", but not "Grace
+    Church". See ``spans`` for where such words may stand, and ``lone`` for a given name alone.
+    """
+
+    def __init__(self, names: frozenset[str], dictionary: frozenset[str]) -> None:
+        self.names = names
+        self.dictionary = dictionary
+
+    def is_given_name(self, word: str) -> bool:
+        return word in self.names or word.split("-")[0] in self.names
+
+    def is_english(self, word: str) -> bool:
+        """``word`` (lower case) or its singular is in ``dictionary``."""
+        candidates = {word}
+        if word.endswith("s"):  # a plural the lemmatizer leaves alone in a proper noun
+            candidates |= {word[:-1], word[:-2], word[:-3] + "y"}
+        return not candidates.isdisjoint(self.dictionary)
+
+    def _is_english_text(self, word: str) -> bool:
+        """Every part of ``word`` (split at hyphens) is an English word."""
+        return all(self.is_english(part.lower()) for part in word.split("-"))
+
+    def spans(self, doc: Any) -> list[Span]:
+        """Names in runs of proper nouns (a line break may come after the given names, before
+        the surname), inside CamelCase words ("UlrichStavenhagenCV") and written surname first
+        ("Stavenhagen, Ulrich")."""
+        spans = [*self._camel_case(doc), *self._surname_first(doc)]
+        for run in self._runs(doc):
+            spans.extend(self._names_in(run))
+        return spans
+
+    def lone(self, doc: Any, claimed: Iterable[int], taken: Iterable[Span]) -> list[Span]:
+        """Given names alone ("Priya joined") that are no English word ("Will", "Grace"), outside
+        the tokens ``claimed`` (token indices) and the character spans ``taken``."""
+        claimed, taken = set(claimed), list(taken)
+        found = []
+        for token in doc:
+            start, end = token.idx, token.idx + len(token)
+            if (token.i not in claimed and name_like(token) and self.is_given_name(token.text)
+                    and not self.is_english(token.lower_) and not any(s < end and start < e for s, e in taken)):
+                found.append((start, end))
+        return found
+
+    def _names_in(self, words: list[tuple[str, int, int]]) -> list[Span]:
+        """In a run of ``(word, start, end)``, each given name and the name words after it."""
+        spans = []
+        i = 0
+        while i < len(words):
+            j = i + 1
+            if self.is_given_name(words[i][0]):
+                while j < len(words) and (self.is_given_name(words[j][0]) or not self._is_english_text(words[j][0])):
+                    j += 1
+            if j - i >= 2:
+                spans.append((words[i][1], words[j - 1][2]))
+            i = j
+        return spans
+
+    def _runs(self, doc: Any) -> list[list[tuple[str, int, int]]]:
+        """Runs of name-like words ``(word, start, end)``: proper nouns joined by a space, a
+        hyphen within a word, or a line break after given names only and before a word that is
+        not one (so a list of first names, one per line, stays a list)."""
+        text = doc.text
+        runs: list[list[tuple[str, int, int]]] = []
+        run: list[tuple[str, int, int]] = []
+        tokens = list(doc)
+        i = 0
+        while i < len(tokens):
+            token = tokens[i]
+            if not name_like(token):
+                if not (token.is_space and run and _LINE_BREAK.fullmatch(token.text)):
+                    runs.append(run)
+                    run = []
+                i += 1
+                continue
+            start, end = token.idx, token.idx + len(token)
+            # "Okonkwo-Bell": spaCy splits at the hyphen.
+            while (i + 2 < len(tokens) and tokens[i + 1].text in _HYPHENS and tokens[i + 1].idx == end
+                   and tokens[i + 2].idx == end + 1 and name_like(tokens[i + 2])):
+                i += 2
+                end = tokens[i].idx + len(tokens[i])
+            word = text[start:end]
+            if run:
+                gap = text[run[-1][2]:start]
+                joined = gap == " " or ("\n" in gap and _LINE_BREAK.fullmatch(gap) is not None
+                                        and all(self.is_given_name(w) for w, _, _ in run)
+                                        and not self.is_given_name(word))
+                if not joined:
+                    runs.append(run)
+                    run = []
+            run.append((word, start, end))
+            i += 1
+        runs.append(run)
+        return [run for run in runs if len(run) >= 2]
+
+    def _camel_case(self, doc: Any) -> list[Span]:
+        spans = []
+        for token in doc:
+            humps = list(_CAMEL_HUMP.finditer(token.text))
+            # Humps that touch, as words; a gap ("McX-Y") starts a new run.
+            runs: list[list[tuple[str, int, int]]] = [[]]
+            for hump in humps:
+                if runs[-1] and runs[-1][-1][2] != token.idx + hump.start():
+                    runs.append([])
+                runs[-1].append((hump.group(), token.idx + hump.start(), token.idx + hump.end()))
+            for run in runs:
+                spans.extend(self._names_in(run))
+        return spans
+
+    def _surname_first(self, doc: Any) -> list[Span]:
+        spans = []
+        tokens = list(doc)
+        for i in range(len(tokens) - 2):
+            surname, comma, given = tokens[i:i + 3]
+            if (comma.text != "," or comma.idx != surname.idx + len(surname) or given.idx != comma.idx + 2
+                    or not name_like(surname) or self._is_english_text(surname.text)
+                    or not name_like(given) or not self.is_given_name(given.text)):
+                continue
+            end = i + 2
+            while (end + 1 < len(tokens) and tokens[end + 1].idx == tokens[end].idx + len(tokens[end]) + 1
+                   and name_like(tokens[end + 1]) and self.is_given_name(tokens[end + 1].text)):
+                end += 1
+            spans.append((surname.idx, tokens[end].idx + len(tokens[end])))
+        return spans

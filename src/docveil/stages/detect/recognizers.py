@@ -17,6 +17,7 @@ import tldextract
 from presidio_analyzer import Pattern, PatternRecognizer, RecognizerResult
 from presidio_analyzer.predefined_recognizers import EmailRecognizer, SpacyRecognizer
 
+from docveil.stages.detect.given_names import GivenNames, name_like
 from docveil.stages.detect.obfuscated_email import OBFUSCATED_EMAIL, email_address, is_obfuscated
 
 if TYPE_CHECKING:
@@ -89,22 +90,19 @@ class ProperNounSpacyRecognizer(SpacyRecognizer):
     UNLABELLED_NAME_SCORE = 0.5
     GIVEN_NAME_SCORE = 0.6
     PLACE_LABELS = frozenset({"GPE", "LOC", "FAC"})
-    _HYPHENS = frozenset({"-", "\u2010"})
-    _LINE_BREAK = re.compile(r"[ \t]*\r?\n[ \t]*")
-    _CAMEL_HUMP = re.compile(r"[A-Z\u00c0-\u00d6\u00d8-\u00de][a-z\u00df-\u00f6\u00f8-\u00ff]+")
     # Words that open a line before a name and get swallowed into it ("Ask Jan Novak"); cut so
     # that the name gets the same pseudonym wherever it appears.
     LEADING_NON_NAMES = frozenset({
         "ask", "call", "tell", "email", "e-mail", "mail", "text", "contact", "ping", "meet",
         "invite", "thank", "thanks", "dear", "hi", "hello", "hey", "cc", "attn", "from", "to",
     })
-    _NAME_WORD = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*")
 
     def __init__(self, supported_language: str = "en", supported_entities: list[str] | None = None,
                  dictionary: frozenset[str] = frozenset(), given_names: frozenset[str] = frozenset()) -> None:
         super().__init__(supported_language=supported_language, supported_entities=supported_entities)
         self.dictionary = dictionary
-        self.given_names = given_names - {word.capitalize() for word in self.LEADING_NON_NAMES}
+        self.given_names = GivenNames(given_names - {word.capitalize() for word in self.LEADING_NON_NAMES},
+                                      dictionary)
 
     def analyze(self, text: str, entities: list[str],
                 nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:
@@ -127,137 +125,32 @@ class ProperNounSpacyRecognizer(SpacyRecognizer):
                     if span is not None and len(span) > 1 and span[0].lower_ in self.LEADING_NON_NAMES:
                         result.start = span[1].idx
             kept.append(result)
-        if "PERSON" in entities and self.given_names:
+        if "PERSON" in entities and self.given_names.names:
             kept = self._with_given_name_runs(kept, doc)
         if "PERSON" in entities and self.dictionary:
             kept.extend(self._unlabelled_names(doc))
         return kept
 
     def _with_given_name_runs(self, results: list[RecognizerResult], doc: Any) -> list[RecognizerResult]:
-        """``results`` with a PERSON for each given-name run no PERSON result holds already; the
-        model's other labels on its words, and PERSON results inside it, give way; a run the
-        model labelled a place as a whole stays one ("Santa Clara")."""
+        """``results`` with a PERSON for each name opened by a given name that no PERSON result
+        holds already; the model's other labels on its words, and PERSON results inside it, give
+        way; a run the model labelled a place as a whole stays one ("Santa Clara"). Then given
+        names alone, where nothing else claims them (see ``GivenNames.lone``)."""
         places = {(e.start_char, e.end_char) for e in doc.ents if e.label_ in self.PLACE_LABELS}
-        for start, end in self._given_name_runs(doc):
+        for start, end in self.given_names.spans(doc):
             if (start, end) in places or any(
                     r.entity_type == "PERSON" and r.start <= start and end <= r.end for r in results):
                 continue
             results = [r for r in results if r.end <= start or end <= r.start
                        or (r.entity_type == "PERSON" and not (start <= r.start and r.end <= end))]
             results.append(self._person(start, end, self.GIVEN_NAME_SCORE, "A given name followed by name words"))
-        return results + self._lone_given_names(doc, results)
-
-    def _lone_given_names(self, doc: Any, results: list[RecognizerResult]) -> list[RecognizerResult]:
-        """A given name alone ("Priya joined"), when it is no English word ("Will", "Grace") and
-        nothing else claims it: no result, and no entity of the model but a person or a
-        one-word organisation ("Chelsea" in "Chelsea Football Club" is claimed)."""
-        claimed = {token.i for entity in doc.ents
+        # "Chelsea" of "Chelsea Football Club" is the model's; a one-word organisation is not.
+        claimed = (token.i for entity in doc.ents
                    if entity.label_ != "PERSON" and not (entity.label_ == "ORG" and len(entity) == 1)
-                   for token in entity}
-        found = []
-        for token in doc:
-            start, end = token.idx, token.idx + len(token)
-            if (token.i in claimed or not self._name_like(token) or not self._is_given_name(token.text)
-                    or self._is_english(token.lower_) or any(r.start < end and start < r.end for r in results)):
-                continue
-            found.append(self._person(start, end, self.UNLABELLED_NAME_SCORE, "A given name alone"))
-        return found
-
-    def _given_name_runs(self, doc: Any) -> list[tuple[int, int]]:
-        """Spans of a given name and the name words after it, in runs of proper nouns, in
-        CamelCase words, and after a surname and a comma."""
-        spans = [*self._camel_case_names(doc), *self._surname_first_names(doc)]
-        for run in self._name_runs(doc):
-            i = 0
-            while i < len(run):
-                j = i + 1
-                if self._is_given_name(run[i][0]):
-                    while j < len(run) and (self._is_given_name(run[j][0]) or not self._is_word_text(run[j][0])):
-                        j += 1
-                if j - i >= 2:
-                    spans.append((run[i][1], run[j - 1][2]))
-                i = j
-        return spans
-
-    def _name_runs(self, doc: Any) -> list[list[tuple[str, int, int]]]:
-        """Runs of name-like words ``(word, start, end)``: proper nouns joined by a space, a
-        hyphen within a word, or a line break after given names only and before a word that is
-        not one (so a list of first names, one per line, stays a list)."""
-        text = doc.text
-        runs: list[list[tuple[str, int, int]]] = []
-        run: list[tuple[str, int, int]] = []
-        tokens = list(doc)
-        i = 0
-        while i < len(tokens):
-            token = tokens[i]
-            if not self._name_like(token):
-                if token.is_space and run and self._LINE_BREAK.fullmatch(token.text):
-                    i += 1
-                    continue
-                runs.append(run)
-                run = []
-                i += 1
-                continue
-            start, end = token.idx, token.idx + len(token)
-            # "Okonkwo-Bell": spaCy splits at the hyphen.
-            while (i + 2 < len(tokens) and tokens[i + 1].text in self._HYPHENS and tokens[i + 1].idx == end
-                   and tokens[i + 2].idx == end + 1 and self._name_like(tokens[i + 2])):
-                i += 2
-                end = tokens[i].idx + len(tokens[i])
-            word = text[start:end]
-            if run:
-                gap = text[run[-1][2]:start]
-                joined = gap == " " or (self._LINE_BREAK.fullmatch(gap) is not None and "\n" in gap
-                                        and all(self._is_given_name(w) for w, _, _ in run)
-                                        and not self._is_given_name(word))
-                if not joined:
-                    runs.append(run)
-                    run = []
-            run.append((word, start, end))
-            i += 1
-        runs.append(run)
-        return [run for run in runs if len(run) >= 2]
-
-    def _camel_case_names(self, doc: Any) -> list[tuple[int, int]]:
-        """Names written as one word in a file or user name: "UlrichStavenhagenCV"."""
-        spans = []
-        for token in doc:
-            humps = list(self._CAMEL_HUMP.finditer(token.text))
-            i = 0
-            while i < len(humps) - 1:
-                j = i + 1
-                if self._is_given_name(humps[i].group()):
-                    while (j < len(humps) and humps[j].start() == humps[j - 1].end()
-                           and (self._is_given_name(humps[j].group()) or not self._is_word_text(humps[j].group()))):
-                        j += 1
-                if j - i >= 2:
-                    spans.append((token.idx + humps[i].start(), token.idx + humps[j - 1].end()))
-                i = j
-        return spans
-
-    def _surname_first_names(self, doc: Any) -> list[tuple[int, int]]:
-        """A surname that is no English word, a comma and given names: "Stavenhagen, Ulrich"."""
-        spans = []
-        tokens = list(doc)
-        for i in range(len(tokens) - 2):
-            surname, comma, given = tokens[i:i + 3]
-            if (comma.text != "," or comma.idx != surname.idx + len(surname) or given.idx != comma.idx + 2
-                    or not self._name_like(surname) or self._is_word_text(surname.text)
-                    or not self._name_like(given) or not self._is_given_name(given.text)):
-                continue
-            end = i + 2
-            while (end + 1 < len(tokens) and tokens[end + 1].idx == tokens[end].idx + len(tokens[end]) + 1
-                   and self._name_like(tokens[end + 1]) and self._is_given_name(tokens[end + 1].text)):
-                end += 1
-            spans.append((surname.idx, tokens[end].idx + len(tokens[end])))
-        return spans
-
-    def _is_given_name(self, word: str) -> bool:
-        return word in self.given_names or word.split("-")[0] in self.given_names
-
-    def _is_word_text(self, word: str) -> bool:
-        """Every part of ``word`` (split at hyphens) is an English word."""
-        return all(self._is_english(part.lower()) for part in word.split("-"))
+                   for token in entity)
+        lone = self.given_names.lone(doc, claimed, [(r.start, r.end) for r in results])
+        return results + [self._person(start, end, self.UNLABELLED_NAME_SCORE, "A given name alone")
+                          for start, end in lone]
 
     def _person(self, start: int, end: int, score: float, reason: str) -> RecognizerResult:
         return RecognizerResult(
@@ -271,7 +164,7 @@ class ProperNounSpacyRecognizer(SpacyRecognizer):
         found = []
         run: list[Any] = []
         for token in [*doc, None]:
-            if token is not None and token.i not in covered and self._name_like(token):
+            if token is not None and token.i not in covered and name_like(token):
                 run.append(token)
                 continue
             if run and run[0].lower_ in self.LEADING_NON_NAMES:
@@ -282,20 +175,8 @@ class ProperNounSpacyRecognizer(SpacyRecognizer):
             run = []
         return found
 
-    def _name_like(self, token: Any) -> bool:
-        word = token.text
-        return (token.pos_ == "PROPN" and word[:1].isupper() and not word.isupper()
-                and self._NAME_WORD.fullmatch(word) is not None)
-
     def _is_word(self, token: Any) -> bool:
-        return self._is_english(token.lower_) or token.lemma_.lower() in self.dictionary
-
-    def _is_english(self, word: str) -> bool:
-        """``word`` (lower case) or its singular is in ``dictionary``."""
-        candidates = {word}
-        if word.endswith("s"):  # a plural the lemmatizer leaves alone in a proper noun
-            candidates |= {word[:-1], word[:-2], word[:-3] + "y"}
-        return not candidates.isdisjoint(self.dictionary)
+        return self.given_names.is_english(token.lower_) or token.lemma_.lower() in self.dictionary
 
 
 def english_words(nlp: Any) -> frozenset[str]:
