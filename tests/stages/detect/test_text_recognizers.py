@@ -58,6 +58,7 @@ FOUND = [
     ("US_PASSPORT", "US passport: 912803456", "912803456"),
     ("US_DRIVER_LICENSE", "Driver license D1234567, class C", "D1234567"),
     ("DRIVER_LICENSE", "Driving licence number: PATEL901120PP9AB", "PATEL901120PP9AB"),
+    ("NATIONAL_ID", "BSN 1112.22.333", "1112.22.333"),  # more in test_national_ids.py
     ("PERSONAL_URL", "Profile: https://example.com/users/jane-roe.", "https://example.com/users/jane-roe"),
     ("PERSONAL_URL", "see https://intranet.example.com/profile?email=jane.roe@example.com",
      "https://intranet.example.com/profile?email=jane.roe@example.com"),

@@ -80,6 +80,7 @@ def build_analyzer(context: StageContext) -> TextAnalyzer:
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
     from docveil.stages.detect.given_names import faker_given_names
+    from docveil.stages.detect.national_ids import national_id_recognizers
     from docveil.stages.detect.recognizers import (
         OfflineEmailRecognizer,
         ProperNounSpacyRecognizer,
@@ -120,7 +121,7 @@ def build_analyzer(context: StageContext) -> TextAnalyzer:
     registry.add_recognizer(ProperNounSpacyRecognizer(
         supported_language=language, supported_entities=nlp_engine.get_supported_entities(),
         dictionary=english_words(nlp), given_names=faker_given_names()))
-    for recognizer in docveil_recognizers(language):
+    for recognizer in [*docveil_recognizers(language), *national_id_recognizers(language)]:
         registry.add_recognizer(recognizer)
 
     entities = list(settings.entities)

@@ -83,7 +83,9 @@ class ProperNounSpacyRecognizer(SpacyRecognizer):
       firms named after people ("Morgan Stanley") become persons. Words joined by a hyphen are
       one word ("Okonkwo-Bell"); a line break may come after the given names, before the surname.
       The same holds inside a CamelCase word ("UlrichStavenhagenCV") and for a surname that is
-      no English word followed by a comma and given names ("Stavenhagen, Ulrich").
+      no English word followed by a comma and given names ("Stavenhagen, Ulrich"). A given name
+      alone that is no English word is a PERSON (score 0.5) where nothing else claims it.
+      See ``given_names.GivenNames``.
     """
 
     CHECKED = frozenset({"PERSON", "LOCATION"})

@@ -1,0 +1,109 @@
+"""National identity, tax and social security numbers of European countries, the UK and India
+(``NATIONAL_ID``), checked by python-stdnum.
+
+Each format is a candidate pattern (as people write the number, separators included) and the
+python-stdnum module whose ``is_valid`` checks its length, its structure (dates, regions) and
+its check digits. A number of digits only could be many things, so it counts only after one of
+its labels ("BSN", "PESEL", "Steuer-ID"…), as in ``LabelledValueRecognizer``; a format whose
+letters and check character make it unmistakable (an Italian codice fiscale, a Spanish NIE, a
+Finnish HETU, a Swiss AHV number, an Indian PAN) stands alone. The UK National Insurance number
+has no check digit and no stdnum module: its pattern and a label decide.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+from presidio_analyzer import Pattern, PatternRecognizer
+
+from docveil.stages.detect.recognizers import CASE_SENSITIVE, LabelledValueRecognizer
+
+ENTITY = "NATIONAL_ID"
+SCORE = 0.85  # validated matches score 1.0
+
+
+@dataclass(frozen=True)
+class NationalIdFormat:
+    """One kind of number: its name, candidate pattern, stdnum module and labels."""
+
+    name: str
+    pattern: str
+    validator: str | None  # a python-stdnum module; None: the pattern and a label decide
+    labels: tuple[str, ...] = ()  # empty: unmistakable without a label
+
+    def recognizer(self, language: str) -> PatternRecognizer:
+        name = "NationalId " + self.name
+        patterns = [Pattern(self.name, self.pattern, SCORE)]
+        if self.labels:
+            return _LabelledNationalId(self, patterns, name, language)
+        return _NationalId(self, patterns, name, language)
+
+
+FORMATS: tuple[NationalIdFormat, ...] = (
+    NationalIdFormat("DE Steuer-IdNr", r"\b\d{2} ?\d{3} ?\d{3} ?\d{3}\b", "stdnum.de.idnr",
+                     ("Steuer-ID", "Steuer-IdNr", "Steuer-Identifikationsnummer", "Steueridentifikationsnummer",
+                      "Identifikationsnummer", "IdNr", "tax ID", "tax identification number", "TIN")),
+    NationalIdFormat("FR NIR", r"\b[12] ?\d{2} ?\d{2} ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}\b", "stdnum.fr.nir"),
+    NationalIdFormat("NL BSN", r"\b\d{4}\.?\d{2}\.?\d{3}\b", "stdnum.nl.bsn",
+                     ("BSN", "burgerservicenummer", "sofinummer", "sofi-nummer", "citizen service number")),
+    NationalIdFormat("BE NN", r"\b\d{2}\.?\d{2}\.?\d{2}[- ]?\d{3}\.? ?\d{2}\b", "stdnum.be.nn",
+                     ("rijksregisternummer", "rijksregister", "numéro national", "registre national", "NISS",
+                      "INSZ", "RRN", "national number")),
+    NationalIdFormat("PL PESEL", r"\b\d{11}\b", "stdnum.pl.pesel", ("PESEL",)),
+    NationalIdFormat("IT codice fiscale", r"\b[A-Z]{6}\d{2}[A-EHLMPR-T]\d{2}[A-Z]\d{3}[A-Z]\b",
+                     "stdnum.it.codicefiscale"),
+    NationalIdFormat("ES DNI", r"\b\d{8}-?[A-Z]\b", "stdnum.es.dni",
+                     ("DNI", "NIF", "documento nacional de identidad", "documento de identidad")),
+    NationalIdFormat("ES NIE", r"\b[XYZ]-?\d{7}-?[A-Z]\b", "stdnum.es.nie"),
+    NationalIdFormat("SE personnummer", r"\b(?:19|20)?\d{6}[-+]?\d{4}\b", "stdnum.se.personnummer",
+                     ("personnummer", "personnr", "samordningsnummer")),
+    NationalIdFormat("DK CPR", r"\b\d{6}-?\d{4}\b", "stdnum.dk.cpr",
+                     ("CPR", "CPR-nr", "CPR-nummer", "personnummer")),
+    NationalIdFormat("FI HETU", r"\b\d{6}[-+A-FU-Y]\d{3}[0-9A-FHJ-NPR-Y]\b", "stdnum.fi.hetu"),
+    NationalIdFormat("NO fødselsnummer", r"\b\d{6} ?\d{5}\b", "stdnum.no.fodselsnummer",
+                     ("fødselsnummer", "fodselsnummer", "personnummer", "f.nr", "fnr")),
+    NationalIdFormat("IE PPS", r"\b\d{7}[A-W][A-IW]?\b", "stdnum.ie.pps",
+                     ("PPS", "PPSN", "PPS number", "PPS no", "personal public service")),
+    NationalIdFormat("AT SV-Nummer", r"\b\d{4} ?\d{6}\b", "stdnum.at.vnr",
+                     ("Sozialversicherungsnummer", "Versicherungsnummer", "SV-Nummer", "SVNR", "VSNR")),
+    NationalIdFormat("CH AHV", r"\b756\.?\d{4}\.?\d{4}\.?\d{2}\b", "stdnum.ch.ssn"),
+    NationalIdFormat("UK NHS", r"\b\d{3}[ -]?\d{3}[ -]?\d{4}\b", "stdnum.gb.nhs", ("NHS",)),
+    NationalIdFormat("UK NINO", r"\b(?!BG|GB|KN|NK|NT|TN|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b",
+                     None, ("National Insurance", "NI number", "NI no", "NINO")),
+    NationalIdFormat("IN Aadhaar", r"\b[2-9]\d{3} ?\d{4} ?\d{4}\b", "stdnum.in_.aadhaar", ("Aadhaar", "UIDAI", "UID")),
+    NationalIdFormat("IN PAN", r"\b[A-Z]{3}[ABCFGHJLPT][A-Z]\d{4}[A-Z]\b", "stdnum.in_.pan"),
+)
+
+
+class _Checked:
+    """``validate_result`` by the format's stdnum module (True: certain; False: dropped)."""
+
+    _validator: Any
+
+    def validate_result(self, pattern_text: str) -> bool | None:
+        return None if self._validator is None else bool(self._validator.is_valid(pattern_text))
+
+
+def _validator(number_format: NationalIdFormat) -> Any:
+    return importlib.import_module(number_format.validator) if number_format.validator else None
+
+
+class _NationalId(_Checked, PatternRecognizer):
+    def __init__(self, number_format: NationalIdFormat, patterns: list[Pattern], name: str, language: str) -> None:
+        super().__init__(supported_entity=ENTITY, patterns=patterns, name=name, supported_language=language,
+                         global_regex_flags=CASE_SENSITIVE)
+        self._validator = _validator(number_format)
+
+
+class _LabelledNationalId(_Checked, LabelledValueRecognizer):
+    def __init__(self, number_format: NationalIdFormat, patterns: list[Pattern], name: str, language: str) -> None:
+        super().__init__(ENTITY, patterns, number_format.labels, max_gap_words=3, name=name,
+                         supported_language=language)
+        self._validator = _validator(number_format)
+
+
+def national_id_recognizers(language: str = "en") -> list[PatternRecognizer]:
+    """One recognizer per format in ``FORMATS``."""
+    return [number_format.recognizer(language) for number_format in FORMATS]
