@@ -54,6 +54,16 @@ def iban(rng: random.Random) -> str:
     return " ".join(text[i:i + 4] for i in range(0, len(text), 4))
 
 
+def bsn(rng: random.Random) -> str:
+    """A Dutch citizen service number: nine digits whose weighted sum is a multiple of 11."""
+    while True:
+        digits = [rng.randrange(1, 10)] + [rng.randrange(10) for _ in range(7)]
+        check = sum(d * w for d, w in zip(digits, range(9, 1, -1), strict=True)) % 11
+        if check < 10:  # the ninth digit weighs -1
+            text = "".join(map(str, [*digits, check]))
+            return f"{text[:4]}.{text[4:6]}.{text[6:]}"
+
+
 @dataclass(frozen=True)
 class Planted:
     patient: str       # in the text of a note
@@ -67,6 +77,7 @@ class Planted:
     ssn: str
     card: str
     iban: str
+    bsn: str
 
     @classmethod
     def random(cls, rng: random.Random) -> Planted:
@@ -77,16 +88,17 @@ class Planted:
                    html_titled=person(), failed_person=person(),
                    email=f"{surname(rng, 2).lower()}.{uuid.uuid4().hex[:10]}@example.org",
                    phone=f"212-555-{rng.randrange(1000, 9999)}", ssn=f"219-09-{rng.randrange(1000, 9999)}",
-                   card=card_number(rng), iban=iban(rng))
+                   card=card_number(rng), iban=iban(rng), bsn=bsn(rng))
 
     def note(self) -> str:
         return (f"Clinical note. {self.patient} was seen on Monday for recurring migraines and asked "
                 f"for a referral.\nYou can reach {self.patient} at {self.email} or on {self.phone}.\n"
                 f"Social security number: {self.ssn}.\nThe co-payment was charged to the credit card "
-                f"{self.card}.\nRefunds are paid to the account with IBAN {self.iban}.\n")
+                f"{self.card}.\nRefunds are paid to the account with IBAN {self.iban}.\n"
+                f"Dutch citizen service number (BSN): {self.bsn}.\n")
 
     def in_text(self) -> tuple[str, ...]:
-        return (self.patient, self.email, self.phone, self.ssn, self.card, self.iban)
+        return (self.patient, self.email, self.phone, self.ssn, self.card, self.iban, self.bsn)
 
     def file_name(self) -> str:
         return f"{self.file_person.lower().replace(' ', '_')}_medical.txt"
@@ -102,7 +114,7 @@ class Planted:
         values["file name"] = self.file_name()
         values["email"] = self.email
         values["email local part"] = self.email.split("@")[0]
-        for label in ("phone", "ssn", "card", "iban"):
+        for label in ("phone", "ssn", "card", "iban", "bsn"):
             value = getattr(self, label)
             values[label] = value
             values[f"{label} digits"] = "".join(c for c in value if c.isalnum())
