@@ -69,6 +69,15 @@ def test_docveil_text_recognizers(settings, db, tmp_path: Path) -> None:
     assert "TCK-4821" not in redacted.text and "<TICKET_ID_" in redacted.text
 
 
+def test_a_plugin_adds_a_national_number_format(settings, db) -> None:
+    with engine_with(settings, db, hook_probes.PortugueseCardRecognizer()) as engine:
+        texts = ["Cartão de Cidadão 00000000 0 ZZ4", "Cartão de Cidadão 12345678 9 ZZ2"]  # the second fails its check
+        valid, invalid = ([(text[f.start:f.end], f.entity_type) for f in found]
+                          for text, found in zip(texts, engine.detect(texts), strict=True))
+    assert ("00000000 0 ZZ4", "NATIONAL_ID") in valid
+    assert not any(entity_type == "NATIONAL_ID" for _, entity_type in invalid)
+
+
 def test_docveil_detect_text(settings, db, model_stash, tmp_path: Path) -> None:
     path = tmp_path / "plan.txt"
     path.write_text("Operation BLUEBIRD starts on Monday.")

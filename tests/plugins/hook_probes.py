@@ -41,6 +41,17 @@ class TicketRecognizer:
                                   patterns=[Pattern("ticket", r"\bTCK-\d{4}\b", 0.9)])]
 
 
+class PortugueseCardRecognizer:
+    """A national number docveil lacks, added the way docveil builds its own."""
+
+    @hookimpl
+    def docveil_text_recognizers(self, context):
+        from docveil.stages.detect.national_ids import NationalIdFormat
+
+        return [NationalIdFormat("PT CC", r"\b\d{8} ?\d ?[A-Z]{2}\d\b", "stdnum.pt.cc",
+                                 ("Cartão de Cidadão", "CC")).recognizer(context.settings.language)]
+
+
 class CodewordDetector:
     """A detector that is not Presidio: finds the word 'BLUEBIRD'."""
 
