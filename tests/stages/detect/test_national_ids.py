@@ -55,6 +55,9 @@ def test_a_valid_number_is_found(name: str, detect_context: StageContext) -> Non
     "AHV-Nr. 756.9217.0769.84",
     "Order 44051401359 shipped on Monday.",  # passes PESEL's check, but has no label
     "Reference AB123456C is closed.",  # a NINO's shape, no label
+    "SKU ABCPD1234E is in stock.",  # a PAN's shape (PAN has no check character)
+    "Barcode 7561234567897 scanned.",  # passes the AHV check
+    "Version X1234567L was released.",  # passes the NIE check
 ])
 def test_an_invalid_or_unlabelled_number_is_not_a_national_id(text: str, detect_context: StageContext) -> None:
     assert "NATIONAL_ID" not in {entity_type for entity_type, _ in found(text, detect_context)}

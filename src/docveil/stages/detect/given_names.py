@@ -4,7 +4,7 @@ The model labels many names it has not seen as organisations ("Ulrich Stavenhage
 to it), loses a surname on the next line, and knows nothing of "UlrichStavenhagenCV" or
 "Stavenhagen, Ulrich". ``GivenNames`` finds where a given name opens a name in a spaCy doc;
 ``ProperNounSpacyRecognizer`` turns those spans into persons. The names come from Faker's person
-providers (MIT): about 30,000 across its 80-odd locales, loaded in a tenth of a second.
+providers (MIT): about 24,000 across its 80-odd locales, loaded in a tenth of a second.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import pkgutil
 import re
 from collections.abc import Iterable
 from typing import Any
+
+from docveil.stages.detect.overlaps import SpanIndex
 
 Span = tuple[int, int]
 
@@ -90,17 +92,13 @@ class GivenNames:
             spans.extend(self._names_in(run))
         return spans
 
-    def lone(self, doc: Any, claimed: Iterable[int], taken: Iterable[Span]) -> list[Span]:
+    def lone(self, doc: Any, claimed: Iterable[int], taken: SpanIndex) -> list[Span]:
         """Given names alone ("Priya joined") that are no English word ("Will", "Grace"), outside
         the tokens ``claimed`` (token indices) and the character spans ``taken``."""
-        claimed, taken = set(claimed), list(taken)
-        found = []
-        for token in doc:
-            start, end = token.idx, token.idx + len(token)
-            if (token.i not in claimed and name_like(token) and self.is_given_name(token.text)
-                    and not self.is_english(token.lower_) and not any(s < end and start < e for s, e in taken)):
-                found.append((start, end))
-        return found
+        claimed = set(claimed)
+        return [(token.idx, token.idx + len(token)) for token in doc
+                if token.i not in claimed and name_like(token) and self.is_given_name(token.text)
+                and not self.is_english(token.lower_) and not taken.overlaps(token.idx, token.idx + len(token))]
 
     def _names_in(self, words: list[tuple[str, int, int]]) -> list[Span]:
         """In a run of ``(word, start, end)``, each given name and the name words after it."""
@@ -168,12 +166,17 @@ class GivenNames:
         return spans
 
     def _surname_first(self, doc: Any) -> list[Span]:
+        """A surname that is no English word, a comma and given names ("Stavenhagen, Ulrich");
+        not a given name that is an English word the model calls a place ("Müller, Berlin" is a
+        list; to the small model "Ulrich" is a place there too)."""
+        places = {token.i for entity in doc.ents if entity.label_ in ("GPE", "LOC", "FAC") for token in entity}
         spans = []
         tokens = list(doc)
         for i in range(len(tokens) - 2):
             surname, comma, given = tokens[i:i + 3]
             if (comma.text != "," or comma.idx != surname.idx + len(surname) or given.idx != comma.idx + 2
                     or not name_like(surname) or self._is_english_text(surname.text)
+                    or (given.i in places and self.is_english(given.lower_))
                     or not name_like(given) or not self.is_given_name(given.text)):
                 continue
             end = i + 2

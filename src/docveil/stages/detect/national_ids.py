@@ -3,11 +3,12 @@
 
 Each format is a candidate pattern (as people write the number, separators included) and the
 python-stdnum module whose ``is_valid`` checks its length, its structure (dates, regions) and
-its check digits. A number of digits only could be many things, so it counts only after one of
-its labels ("BSN", "PESEL", "Steuer-ID"…), as in ``LabelledValueRecognizer``; a format whose
-letters and check character make it unmistakable (an Italian codice fiscale, a Spanish NIE, a
-Finnish HETU, a Swiss AHV number, an Indian PAN) stands alone. The UK National Insurance number
-has no check digit and no stdnum module: its pattern and a label decide.
+its check digits. A check digit passes by chance once in ten to a hundred tries, so a number
+counts only after one of its labels ("BSN", "PESEL", "Steuer-ID"…), as in
+``LabelledValueRecognizer``; only a format whose structure and check character make it
+unmistakable stands alone (an Italian codice fiscale, a Finnish HETU). The UK National Insurance
+number has no check digit and no stdnum module, and the Indian PAN only a structure: their
+pattern and a label decide.
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ FORMATS: tuple[NationalIdFormat, ...] = (
     NationalIdFormat("DE Steuer-IdNr", r"\b\d{2} ?\d{3} ?\d{3} ?\d{3}\b", "stdnum.de.idnr",
                      ("Steuer-ID", "Steuer-IdNr", "Steuer-Identifikationsnummer", "Steueridentifikationsnummer",
                       "Identifikationsnummer", "IdNr", "tax ID", "tax identification number", "TIN")),
-    NationalIdFormat("FR NIR", r"\b[12] ?\d{2} ?\d{2} ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}\b", "stdnum.fr.nir"),
+    NationalIdFormat("FR NIR", r"\b[12] ?\d{2} ?\d{2} ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}\b", "stdnum.fr.nir",
+                     ("NIR", "sécurité sociale", "securite sociale", "numéro de sécu", "n° de sécu", "INSEE",
+                      "social security")),
     NationalIdFormat("NL BSN", r"\b\d{4}\.?\d{2}\.?\d{3}\b", "stdnum.nl.bsn",
                      ("BSN", "burgerservicenummer", "sofinummer", "sofi-nummer", "citizen service number")),
     NationalIdFormat("BE NN", r"\b\d{2}\.?\d{2}\.?\d{2}[- ]?\d{3}\.? ?\d{2}\b", "stdnum.be.nn",
@@ -56,7 +59,8 @@ FORMATS: tuple[NationalIdFormat, ...] = (
                      "stdnum.it.codicefiscale"),
     NationalIdFormat("ES DNI", r"\b\d{8}-?[A-Z]\b", "stdnum.es.dni",
                      ("DNI", "NIF", "documento nacional de identidad", "documento de identidad")),
-    NationalIdFormat("ES NIE", r"\b[XYZ]-?\d{7}-?[A-Z]\b", "stdnum.es.nie"),
+    NationalIdFormat("ES NIE", r"\b[XYZ]-?\d{7}-?[A-Z]\b", "stdnum.es.nie",
+                     ("NIE", "N.I.E.", "número de identidad de extranjero", "número de identificación de extranjero")),
     NationalIdFormat("SE personnummer", r"\b(?:19|20)?\d{6}[-+]?\d{4}\b", "stdnum.se.personnummer",
                      ("personnummer", "personnr", "samordningsnummer")),
     NationalIdFormat("DK CPR", r"\b\d{6}-?\d{4}\b", "stdnum.dk.cpr",
@@ -68,12 +72,14 @@ FORMATS: tuple[NationalIdFormat, ...] = (
                      ("PPS", "PPSN", "PPS number", "PPS no", "personal public service")),
     NationalIdFormat("AT SV-Nummer", r"\b\d{4} ?\d{6}\b", "stdnum.at.vnr",
                      ("Sozialversicherungsnummer", "Versicherungsnummer", "SV-Nummer", "SVNR", "VSNR")),
-    NationalIdFormat("CH AHV", r"\b756\.?\d{4}\.?\d{4}\.?\d{2}\b", "stdnum.ch.ssn"),
+    NationalIdFormat("CH AHV", r"\b756\.?\d{4}\.?\d{4}\.?\d{2}\b", "stdnum.ch.ssn",
+                     ("AHV", "AHV-Nr", "AVS", "AVS-Nr", "Sozialversicherungsnummer", "numéro AVS", "social security")),
     NationalIdFormat("UK NHS", r"\b\d{3}[ -]?\d{3}[ -]?\d{4}\b", "stdnum.gb.nhs", ("NHS",)),
     NationalIdFormat("UK NINO", r"\b(?!BG|GB|KN|NK|NT|TN|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b",
                      None, ("National Insurance", "NI number", "NI no", "NINO")),
     NationalIdFormat("IN Aadhaar", r"\b[2-9]\d{3} ?\d{4} ?\d{4}\b", "stdnum.in_.aadhaar", ("Aadhaar", "UIDAI", "UID")),
-    NationalIdFormat("IN PAN", r"\b[A-Z]{3}[ABCFGHJLPT][A-Z]\d{4}[A-Z]\b", "stdnum.in_.pan"),
+    NationalIdFormat("IN PAN", r"\b[A-Z]{3}[ABCFGHJLPT][A-Z]\d{4}[A-Z]\b", "stdnum.in_.pan",
+                     ("PAN", "permanent account number")),
 )
 
 

@@ -13,8 +13,10 @@ _OPEN, _CLOSE = r"[\[({<]", r"[\])}>]"
 # "[at]", "(at)", " at " (spaced, any case) or "@"; the same for "dot" and ".".
 _AT = rf"(?:[ \t]*{_OPEN}[ \t]*(?i:at)[ \t]*{_CLOSE}[ \t]*|[ \t]+(?i:at)[ \t]+|@)"
 _DOT = rf"(?:[ \t]*{_OPEN}[ \t]*(?i:dot)[ \t]*{_CLOSE}[ \t]*|[ \t]+(?i:dot)[ \t]+|\.)"
-_LOCAL = r"[A-Za-z0-9](?:[A-Za-z0-9._%+-]*[A-Za-z0-9])?"
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+# Bounded as in RFC 5321 (64 for the local part, 63 per label): unbounded repeats backtrack over
+# every "-" of a long hyphenated run, worse than quadratically in Presidio's regex engine.
+_LOCAL = r"[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,62}[A-Za-z0-9])?"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 
 OBFUSCATED_EMAIL = re.compile(rf"(?<![\w.@]){_LOCAL}{_AT}{_LABEL}(?:{_DOT}{_LABEL})+(?![\w@])")
 """An address with "at" or "dot" spelled out; what it matches is checked by ``is_obfuscated``."""

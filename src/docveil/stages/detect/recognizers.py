@@ -9,6 +9,7 @@ letter); the parts that may be written in any case use inline ``(?i:...)`` group
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -19,6 +20,7 @@ from presidio_analyzer.predefined_recognizers import EmailRecognizer, SpacyRecog
 
 from docveil.stages.detect.given_names import GivenNames, name_like
 from docveil.stages.detect.obfuscated_email import OBFUSCATED_EMAIL, email_address, is_obfuscated
+from docveil.stages.detect.overlaps import SpanIndex, merged_spans
 
 if TYPE_CHECKING:
     from presidio_analyzer.nlp_engine import NlpArtifacts
@@ -134,23 +136,19 @@ class ProperNounSpacyRecognizer(SpacyRecognizer):
         return kept
 
     def _with_given_name_runs(self, results: list[RecognizerResult], doc: Any) -> list[RecognizerResult]:
-        """``results`` with a PERSON for each name opened by a given name that no PERSON result
-        holds already; the model's other labels on its words, and PERSON results inside it, give
-        way; a run the model labelled a place as a whole stays one ("Santa Clara"). Then given
-        names alone, where nothing else claims them (see ``GivenNames.lone``)."""
-        places = {(e.start_char, e.end_char) for e in doc.ents if e.label_ in self.PLACE_LABELS}
-        for start, end in self.given_names.spans(doc):
-            if (start, end) in places or any(
-                    r.entity_type == "PERSON" and r.start <= start and end <= r.end for r in results):
-                continue
-            results = [r for r in results if r.end <= start or end <= r.start
-                       or (r.entity_type == "PERSON" and not (start <= r.start and r.end <= end))]
-            results.append(self._person(start, end, self.GIVEN_NAME_SCORE, "A given name followed by name words"))
-        # "Chelsea" of "Chelsea Football Club" is the model's; a one-word organisation is not.
-        claimed = (token.i for entity in doc.ents
-                   if entity.label_ != "PERSON" and not (entity.label_ == "ORG" and len(entity) == 1)
-                   for token in entity)
-        lone = self.given_names.lone(doc, claimed, [(r.start, r.end) for r in results])
+        """``results`` with a PERSON for each name opened by a given name, unless a PERSON
+        result or a place of the model ("Santa Clara County") holds it already. Results it
+        overlaps are taken into it, so the PERSON covers at least what they covered. Then given
+        names alone, where no result and no entity of the model but a person has them."""
+        places = SpanIndex((e.start_char, e.end_char) for e in doc.ents if e.label_ in self.PLACE_LABELS)
+        persons = SpanIndex((r.start, r.end) for r in results if r.entity_type == "PERSON")
+        spans = [span for span in merged_spans(self.given_names.spans(doc))
+                 if not places.holds(*span) and not persons.holds(*span)]
+        results, spans = _taken_into(results, spans)
+        results += [self._person(start, end, self.GIVEN_NAME_SCORE, "A given name followed by name words")
+                    for start, end in spans]
+        claimed = (token.i for entity in doc.ents if entity.label_ != "PERSON" for token in entity)
+        lone = self.given_names.lone(doc, claimed, SpanIndex((r.start, r.end) for r in results))
         return results + [self._person(start, end, self.UNLABELLED_NAME_SCORE, "A given name alone")
                           for start, end in lone]
 
@@ -179,6 +177,28 @@ class ProperNounSpacyRecognizer(SpacyRecognizer):
 
     def _is_word(self, token: Any) -> bool:
         return self.given_names.is_english(token.lower_) or token.lemma_.lower() in self.dictionary
+
+
+def _taken_into(results: list[RecognizerResult], spans: list[tuple[int, int]]
+                ) -> tuple[list[RecognizerResult], list[tuple[int, int]]]:
+    """``spans`` (sorted, disjoint) grown over the ``results`` they overlap, and the results
+    left; repeated while a grown span reaches another result."""
+    while spans:
+        starts = [start for start, _ in spans]
+        grown = list(spans)
+        left = []
+        for result in results:
+            i = bisect_left(starts, result.end) - 1  # spans that start before the result ends
+            hit = False
+            while i >= 0 and spans[i][1] > result.start:
+                grown[i] = (min(grown[i][0], result.start), max(grown[i][1], result.end))
+                hit, i = True, i - 1
+            if not hit:
+                left.append(result)
+        if len(left) == len(results):
+            break
+        results, spans = left, merged_spans(grown)
+    return results, spans
 
 
 def english_words(nlp: Any) -> frozenset[str]:

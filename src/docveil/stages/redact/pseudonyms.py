@@ -43,6 +43,10 @@ IDENTIFIER_TYPES = frozenset({
     "PASSPORT", "US_PASSPORT", "DRIVER_LICENSE", "US_DRIVER_LICENSE", "NATIONAL_ID",
 })
 _SEPARATORS = re.compile(r"[\s\-./()]+")
+# A name written as one word of capitalised parts of three letters or more ("UlrichStavenhagen",
+# not "McDonald" or "DeShawn").
+_CAMEL_HUMP = re.compile(r"[A-Z\u00c0-\u00d6\u00d8-\u00de][a-z\u00df-\u00f6\u00f8-\u00ff]{2,}")
+_CAMEL_CASE = re.compile(rf"(?:{_CAMEL_HUMP.pattern}){{2,}}")
 _WHITESPACE = re.compile(r"\s+")
 # Characters that show nothing but split a word for a detector: "Ther\u200besa", "Kowal\u00adski".
 INVISIBLE = re.compile("[\u00ad\u200b-\u200d\u2060\ufeff]")
@@ -61,7 +65,10 @@ def namespace(entity_type: str) -> str:
 
 def normalise(value: str, entity_type: str | None = None) -> str:
     """The canonical form of ``value``: what two formatting variants of it have in common."""
-    text = _WHITESPACE.sub(" ", INVISIBLE.sub("", unicodedata.normalize("NFKC", value)).casefold()).strip()
+    value = INVISIBLE.sub("", unicodedata.normalize("NFKC", value))
+    if entity_type == "PERSON" and _CAMEL_CASE.fullmatch(value.strip()):  # "UlrichStavenhagen" is Ulrich Stavenhagen
+        value = " ".join(_CAMEL_HUMP.findall(value))
+    text = _WHITESPACE.sub(" ", value.casefold()).strip()
     if entity_type is None:
         return text
     if entity_type == "PHONE_NUMBER":
