@@ -357,3 +357,14 @@ def test_names_the_small_model_takes_for_firms_or_loses_at_a_line_end_are_redact
     # An all lower-case file name is read with capitals; its person is named nowhere else.
     source, _ = redacted("laura_belzovenra_medical.txt", "Results are within the normal range.")
     assert "belzovenra" not in source.lower() and source.endswith(".txt")
+
+
+def test_names_in_the_cells_of_a_word_table_are_redacted(engine: Engine) -> None:
+    from docveil.types import Source
+    from tests.document_corpus import docx
+
+    # The small model finds none of these names in this table (it calls one role a person).
+    data = docx(["Review panel"], table=[["Name", "Role"], ["Stavenhagen, Ulrich", "Chair"],
+                                         ["Marguerite Okonkwo-Bell", "Reviewer"], ["Ulrich Stavenhagen", "Owner"]])
+    text = engine.redact(Source("panel.docx", data, "application/octet-stream"), ALICE).text
+    assert "Stavenhagen" not in text and "Okonkwo" not in text and "Ulrich" not in text and "Chair" in text
