@@ -355,8 +355,9 @@ def test_names_the_small_model_takes_for_firms_or_loses_at_a_line_end_are_redact
     # A name across a line break, and an address spelled out, get the tokens of their plain forms.
     assert plain.split()[0] in text and plain.split()[-1].rstrip(".") in text
     # An all lower-case file name is read with capitals; its person is named nowhere else.
-    source, _ = redacted("laura_belzovenra_medical.txt", "Results are within the normal range.")
-    assert "belzovenra" not in source.lower() and source.endswith(".txt")
+    for name in ("laura_belzovenra_medical.txt", "wrenfield_tobias.txt"):  # the second: surname first
+        source, _ = redacted(name, "Results are within the normal range.")
+        assert "belzovenra" not in source.lower() and "wrenfield" not in source.lower() and source.endswith(".txt")
 
 
 def test_names_in_the_cells_of_a_word_table_are_redacted(engine: Engine) -> None:
