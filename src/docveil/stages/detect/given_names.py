@@ -23,6 +23,7 @@ Span = tuple[int, int]
 _PROVIDER_LISTS = ("first_names", "first_names_male", "first_names_female", "first_names_nonbinary")
 # A name as it is written in running text: letters, an apostrophe or hyphen joining two parts.
 _WRITTEN_NAME = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*")
+PLACE_LABELS = frozenset({"GPE", "LOC", "FAC"})  # spaCy's labels for places
 _HYPHENS = frozenset({"-", "\u2010"})
 _LINE_BREAK = re.compile(r"[ \t]*\r?\n[ \t]*")
 _CAMEL_HUMP = re.compile(r"[A-Z\u00c0-\u00d6\u00d8-\u00de][a-z\u00df-\u00f6\u00f8-\u00ff]+")
@@ -169,7 +170,7 @@ class GivenNames:
         """A surname that is no English word, a comma and given names ("Stavenhagen, Ulrich");
         not a given name that is an English word the model calls a place ("Müller, Berlin" is a
         list; to the small model "Ulrich" is a place there too)."""
-        places = {token.i for entity in doc.ents if entity.label_ in ("GPE", "LOC", "FAC") for token in entity}
+        places = {token.i for entity in doc.ents if entity.label_ in PLACE_LABELS for token in entity}
         spans = []
         tokens = list(doc)
         for i in range(len(tokens) - 2):

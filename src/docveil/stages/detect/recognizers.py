@@ -18,7 +18,7 @@ import tldextract
 from presidio_analyzer import Pattern, PatternRecognizer, RecognizerResult
 from presidio_analyzer.predefined_recognizers import EmailRecognizer, SpacyRecognizer
 
-from docveil.stages.detect.given_names import GivenNames, name_like
+from docveil.stages.detect.given_names import PLACE_LABELS, GivenNames, name_like
 from docveil.stages.detect.obfuscated_email import OBFUSCATED_EMAIL, email_address, is_obfuscated
 from docveil.stages.detect.overlaps import SpanIndex, merged_spans
 
@@ -93,7 +93,6 @@ class ProperNounSpacyRecognizer(SpacyRecognizer):
     CHECKED = frozenset({"PERSON", "LOCATION"})
     UNLABELLED_NAME_SCORE = 0.5
     GIVEN_NAME_SCORE = 0.6
-    PLACE_LABELS = frozenset({"GPE", "LOC", "FAC"})
     # Words that open a line before a name and get swallowed into it ("Ask Jan Novak"); cut so
     # that the name gets the same pseudonym wherever it appears.
     LEADING_NON_NAMES = frozenset({
@@ -140,7 +139,7 @@ class ProperNounSpacyRecognizer(SpacyRecognizer):
         result or a place of the model ("Santa Clara County") holds it already. Results it
         overlaps are taken into it, so the PERSON covers at least what they covered. Then given
         names alone, where no result and no entity of the model but a person has them."""
-        places = SpanIndex((e.start_char, e.end_char) for e in doc.ents if e.label_ in self.PLACE_LABELS)
+        places = SpanIndex((e.start_char, e.end_char) for e in doc.ents if e.label_ in PLACE_LABELS)
         persons = SpanIndex((r.start, r.end) for r in results if r.entity_type == "PERSON")
         spans = [span for span in merged_spans(self.given_names.spans(doc))
                  if not places.holds(*span) and not persons.holds(*span)]

@@ -43,6 +43,7 @@ from docveil.stages.load.pictures import PixelBudget, shared_budget
 from docveil.stages.load.sniff import EMAIL, describe_media_type, sniff_media_type
 from docveil.stages.load.source import content_hash, load_document
 from docveil.stages.load.text import check_char_count, normalise_newlines
+from docveil.stages.redact.pseudonyms import given_first
 from docveil.types import Document, Page, Source
 
 logger = logging.getLogger(__name__)
@@ -131,9 +132,9 @@ def _addressed(message: Message) -> list[tuple[str, str]]:
     for name, address in getaddresses([_header(message, header) for header in _ADDRESS_HEADERS]):
         if any(character.isalpha() for character in name) and "@" not in name:
             values.append(("PERSON", name.strip()))
-            last, comma, first = name.partition(",")
-            if comma and first.strip() and "," not in first:  # "Farraday, Ignatius" is also "Ignatius Farraday"
-                values.append(("PERSON", f"{first.strip()} {last.strip()}"))
+            reordered = given_first(name)  # "Farraday, Ignatius" is also "Ignatius Farraday"
+            if reordered:
+                values.append(("PERSON", reordered))
         if "@" in address:
             values.append(("EMAIL_ADDRESS", address.strip()))
     return values

@@ -75,12 +75,20 @@ def normalise(value: str, entity_type: str | None = None) -> str:
         return _phone(text)
     if entity_type == "EMAIL_ADDRESS":  # "jane [at] example [dot] org" is jane@example.org
         return email_address(text)
-    if entity_type == "PERSON" and text.count(",") == 1:  # "Roe, Jane" is Jane Roe
-        surname, given = (part.strip() for part in text.split(","))
-        return f"{given} {surname}" if given and surname else text
+    if entity_type == "PERSON":  # "Roe, Jane" is Jane Roe
+        return given_first(text) or text
     if entity_type in IDENTIFIER_TYPES or namespace(entity_type) in ("passport", "driver_license"):
         return _SEPARATORS.sub("", text)
     return text
+
+
+def given_first(name: str) -> str | None:
+    """A name written "Surname, Given" in the usual order ("Roe, Jane" is "Jane Roe"); None for
+    a name written otherwise."""
+    if name.count(",") != 1:
+        return None
+    surname, given = (part.strip() for part in name.split(","))
+    return f"{given} {surname}" if given and surname else None
 
 
 def _phone(text: str) -> str:
