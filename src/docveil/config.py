@@ -24,7 +24,12 @@ DEFAULT_ENTITIES = (
     "IP_ADDRESS", "LOCATION", "STREET_ADDRESS", "DATE_OF_BIRTH", "US_PASSPORT",
     "PASSPORT", "US_DRIVER_LICENSE", "DRIVER_LICENSE", "PERSONAL_URL", "NATIONAL_ID",
 )
+# Regions whose national phone format is read after a phone label ("Tel: 612 34 56 78"), beyond
+# the international form and Presidio's own eight (docs/redaction.md).
+DEFAULT_PHONE_REGIONS = ("ES", "IT", "NL", "BE", "LU", "PT", "IE", "AT", "CH", "PL", "CZ", "SE",
+                         "DK", "NO", "FI", "AU", "NZ", "ZA")
 # A PostgreSQL memory setting in whole units.
+REGION_CODE = re.compile(r"[A-Z]{2}")
 MEMORY_SIZE = re.compile(r"[1-9][0-9]*(kB|MB|GB|TB)")
 # Image regions: faces and plates are blurred, text (PII read by OCR) is filled.
 DEFAULT_IMAGE_OPERATORS = {"FACE": "blur", "LICENSE_PLATE": "blur"}
@@ -111,6 +116,7 @@ class Settings:
     language: str = "en"
     entities: tuple[str, ...] = DEFAULT_ENTITIES
     score_threshold: float = 0.4
+    phone_regions: tuple[str, ...] = DEFAULT_PHONE_REGIONS
     default_operator: str = "pseudonym"
     operators: Mapping[str, str] = field(default_factory=dict)
     max_bytes: int = 100 * 1024 * 1024
@@ -179,6 +185,9 @@ class Settings:
             raise ConfigError("chunk_overlap must be >= 0 and smaller than chunk_size")
         if not 0.0 <= self.score_threshold <= 1.0:
             raise ConfigError("score_threshold must be between 0 and 1")
+        object.__setattr__(self, "phone_regions", tuple(region.strip().upper() for region in self.phone_regions))
+        if not all(REGION_CODE.fullmatch(region) for region in self.phone_regions):
+            raise ConfigError("phone_regions must be two-letter region codes such as ES or SE")
         if not 0.0 <= self.face_threshold <= 1.0:
             raise ConfigError("face_threshold must be between 0 and 1")
         if not 0.0 <= self.image_padding <= 1.0:

@@ -81,6 +81,7 @@ def build_analyzer(context: StageContext) -> TextAnalyzer:
 
     from docveil.stages.detect.given_names import faker_given_names
     from docveil.stages.detect.national_ids import national_id_recognizers
+    from docveil.stages.detect.phones import LabelledPhoneRecognizer
     from docveil.stages.detect.recognizers import (
         OfflineEmailRecognizer,
         ProperNounSpacyRecognizer,
@@ -121,7 +122,8 @@ def build_analyzer(context: StageContext) -> TextAnalyzer:
     registry.add_recognizer(ProperNounSpacyRecognizer(
         supported_language=language, supported_entities=nlp_engine.get_supported_entities(),
         dictionary=english_words(nlp), given_names=faker_given_names()))
-    for recognizer in [*docveil_recognizers(language), *national_id_recognizers(language)]:
+    phones = LabelledPhoneRecognizer(settings.phone_regions, supported_language=language)
+    for recognizer in [*docveil_recognizers(language), *national_id_recognizers(language), phones]:
         registry.add_recognizer(recognizer)
 
     entities = list(settings.entities)
