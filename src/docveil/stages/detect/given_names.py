@@ -13,7 +13,7 @@ import functools
 import importlib
 import pkgutil
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from docveil.stages.detect.overlaps import SpanIndex
@@ -23,6 +23,17 @@ Span = tuple[int, int]
 _PROVIDER_LISTS = ("first_names", "first_names_male", "first_names_female", "first_names_nonbinary")
 # A name as it is written in running text: letters, an apostrophe or hyphen joining two parts.
 _WRITTEN_NAME = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*")
+# Words between the parts of a name ("Marta van Dijk", "Ana de la Cruz").
+NAME_PARTICLES = frozenset({"van", "von", "de", "der", "den", "da", "di", "del", "della", "la", "le", "du", "dos",
+                            "das", "bin", "binti", "al", "el", "ter", "ten", "zu", "af"})
+# Who a greeting or signature names when it names no person ("Hi Team,", "Dear Hiring Manager,").
+ADDRESSEES = frozenset({
+    "all", "everyone", "everybody", "team", "teams", "folks", "guys", "there", "sir", "sirs", "madam", "madame",
+    "colleagues", "colleague", "friends", "friend", "customer", "customers", "client", "clients", "partner",
+    "partners", "member", "members", "staff", "support", "desk", "helpdesk", "service", "services", "department",
+    "dept", "office", "group", "committee", "board", "management", "manager", "managers", "hr", "it", "admin",
+    "administrator", "world", "both", "again", "inc", "ltd", "llc", "gmbh", "corp", "company",
+})
 PLACE_LABELS = frozenset({"GPE", "LOC", "FAC"})  # spaCy's labels for places
 _HYPHENS = frozenset({"-", "\u2010"})
 _LINE_BREAK = re.compile(r"[ \t]*\r?\n[ \t]*")
@@ -76,9 +87,30 @@ class GivenNames:
     def is_english(self, word: str) -> bool:
         """``word`` (lower case) or its singular is in ``dictionary``."""
         candidates = {word}
-        if word.endswith("s"):  # a plural the lemmatizer leaves alone in a proper noun
-            candidates |= {word[:-1], word[:-2], word[:-3] + "y"}
+        # A plural the lemmatizer leaves alone in a proper noun: "-ies", "-es", "-s" (only its
+        # own ending is taken off, so "Tobias" is not "toby" and "Tomás" not "tom").
+        if word.endswith("ies"):
+            candidates.add(word[:-3] + "y")
+        elif word.endswith("es"):
+            candidates |= {word[:-1], word[:-2]}
+        elif word.endswith("s"):
+            candidates.add(word[:-1])
         return not candidates.isdisjoint(self.dictionary)
+
+    def is_person(self, words: Sequence[str], titled: bool = False) -> bool:
+        """Whether ``words`` that a greeting or signature names can be a person's name: written
+        as names, no word that addresses a group or a function ("Team", "Manager"), and, without
+        a title before them, a given name or a word that is not English among them ("Marta",
+        "Okafor"; not "Hiring Manager" or "Finance")."""
+        names = [word for word in words if word not in NAME_PARTICLES]
+        if not names or any(not word[:1].isupper() or (word.isupper() and len(word) > 2) for word in names):
+            return False
+        if any(word.rstrip(".").lower() in ADDRESSEES for word in names):
+            return False
+        if titled:
+            return True
+        return any(len(word) > 2 and (self.is_given_name(word) or not self._is_english_text(word))
+                   for word in names)
 
     def _is_english_text(self, word: str) -> bool:
         """Every part of ``word`` (split at hyphens) is an English word."""

@@ -18,9 +18,10 @@ import tldextract
 from presidio_analyzer import Pattern, PatternRecognizer, RecognizerResult
 from presidio_analyzer.predefined_recognizers import EmailRecognizer, SpacyRecognizer
 
-from docveil.stages.detect.given_names import PLACE_LABELS, GivenNames, name_like
+from docveil.stages.detect.given_names import ADDRESSEES, PLACE_LABELS, GivenNames, name_like
 from docveil.stages.detect.obfuscated_email import OBFUSCATED_EMAIL, email_address, is_obfuscated
 from docveil.stages.detect.overlaps import SpanIndex, merged_spans
+from docveil.stages.detect.salutations import addressed_names
 
 if TYPE_CHECKING:
     from presidio_analyzer.nlp_engine import NlpArtifacts
@@ -88,6 +89,9 @@ class ProperNounSpacyRecognizer(SpacyRecognizer):
       no English word followed by a comma and given names ("Stavenhagen, Ulrich"). A given name
       alone that is no English word is a PERSON (score 0.5) where nothing else claims it.
       See ``given_names.GivenNames``.
+    - A name that a greeting, thanks or signature addresses ("Hi Marta,", "Thanks, Ulrich!") is
+      a PERSON (score 0.6) whatever the model's label, if it can be one (``GivenNames.is_person``).
+      See ``salutations.addressed_names``.
     """
 
     CHECKED = frozenset({"PERSON", "LOCATION"})
@@ -141,8 +145,13 @@ class ProperNounSpacyRecognizer(SpacyRecognizer):
         names alone, where no result and no entity of the model but a person has them."""
         places = SpanIndex((e.start_char, e.end_char) for e in doc.ents if e.label_ in PLACE_LABELS)
         persons = SpanIndex((r.start, r.end) for r in results if r.entity_type == "PERSON")
-        spans = [span for span in merged_spans(self.given_names.spans(doc))
-                 if not places.holds(*span) and not persons.holds(*span)]
+        named = [span for span in merged_spans(self.given_names.spans(doc)) if not places.holds(*span)]
+        # A greeting, thanks or signature makes a name a person's, whatever the model called it;
+        # a place stays a place ("Hello Berlin!") unless it holds a given name ("Hi Marta,").
+        addressed = [(start, end) for start, end in addressed_names(doc.text, self.given_names.is_person)
+                     if not places.holds(start, end)
+                     or any(self.given_names.is_given_name(word) for word in doc.text[start:end].split())]
+        spans = [span for span in merged_spans(named + addressed) if not persons.holds(*span)]
         results, spans = _taken_into(results, spans)
         results += [self._person(start, end, self.GIVEN_NAME_SCORE, "A given name followed by name words")
                     for start, end in spans]
@@ -168,7 +177,8 @@ class ProperNounSpacyRecognizer(SpacyRecognizer):
                 continue
             if run and run[0].lower_ in self.LEADING_NON_NAMES:
                 run = run[1:]
-            if len(run) >= 2 and not all(self._is_word(t) for t in run):
+            if (len(run) >= 2 and not all(self._is_word(t) for t in run)
+                    and not any(t.lower_ in ADDRESSEES for t in run)):  # "Hiring Manager"
                 found.append(self._person(run[0].idx, run[-1].idx + len(run[-1]), self.UNLABELLED_NAME_SCORE,
                                           "Proper nouns not labelled by spaCy's NER"))
             run = []
