@@ -34,6 +34,10 @@ _LETTER_LABEL = r"(?<!\S)[TMPF](?=[ \t]*[:.])"
 WINDOW = 64  # characters after a label (or a number) searched for the next number
 _MAX_GAP_WORDS = 3
 _MIN_DIGITS = 7
+# Dates and IPv4 addresses, which some regions' numbering plans would take as phone numbers.
+_NOT_A_PHONE = re.compile(r"\d{1,2}([./-])\d{1,2}\1\d{2,4}|\d{4}([./-])\d{1,2}\2\d{1,2}|\d{1,3}(?:\.\d{1,3}){3}")
+# A number as written: digits, spaces, dots, dashes and parentheses, a plus before it.
+_CANDIDATE = re.compile(r"\+?\(?\d(?:[\d.\-]|[ ()](?=[\d(]))*\d")
 
 
 def check_regions(regions: Sequence[str]) -> tuple[str, ...]:
@@ -64,7 +68,10 @@ class LabelledPhoneRecognizer(LocalRecognizer):
         if not self.regions:
             return []
         results = []
+        cursor = 0
         for label in self._label.finditer(text):
+            if label.start() < cursor:
+                continue  # inside the list of numbers an earlier label opened
             cursor = label.end()
             while (number := self._next_number(text, cursor)) is not None:
                 start, end = number
@@ -79,20 +86,27 @@ class LabelledPhoneRecognizer(LocalRecognizer):
         return EntityRecognizer.remove_duplicates(results)
 
     def _next_number(self, text: str, cursor: int) -> tuple[int, int] | None:
-        """The first valid number of any region (the longest of those that start there) that
-        follows ``cursor`` closely enough; None when there is none."""
+        """The number that follows ``cursor`` closely enough, if it is a valid number of one of
+        the regions; None otherwise."""
         window = text[cursor:cursor + WINDOW]
-        best: tuple[int, int] | None = None
+        candidate = _CANDIDATE.search(window)
+        if candidate is None or (candidate.end() == WINDOW and cursor + WINDOW < len(text)):
+            return None  # none, or cut by the window
+        gap = window[:candidate.start()]
+        if len(re.findall(r"\w+", gap)) > _MAX_GAP_WORDS:
+            return None
+        number = candidate.group()
+        if (sum(ch.isdigit() for ch in number) < _MIN_DIGITS or _NOT_A_PHONE.fullmatch(number)
+                or not self._valid(number)):
+            return None
+        return cursor + candidate.start(), cursor + candidate.end()
+
+    def _valid(self, number: str) -> bool:
         for region in self.regions:
-            for match in phonenumbers.PhoneNumberMatcher(window, region, leniency=phonenumbers.Leniency.VALID):
-                gap = window[:match.start]
-                if any(ch.isdigit() for ch in gap) or len(re.findall(r"\w+", gap)) > _MAX_GAP_WORDS:
-                    break  # later matches have this gap and more
-                if sum(ch.isdigit() for ch in match.raw_string) < _MIN_DIGITS:
-                    continue  # "call 2023": a short number of some region, not a phone number here
-                if match.end == len(window) and text[cursor + match.end:cursor + match.end + 1].isdigit():
-                    break  # the window cut the number
-                if best is None or (match.start, -match.end) < (best[0] - cursor, -(best[1] - cursor)):
-                    best = (cursor + match.start, cursor + match.end)
-                break
-        return best
+            try:
+                parsed = phonenumbers.parse(number, region)
+            except phonenumbers.NumberParseException:
+                continue
+            if phonenumbers.is_valid_number(parsed):
+                return True
+        return False
