@@ -23,6 +23,13 @@ FOUND = [
     ("PERSON", "Attached: UlrichStavenhagenCV.pdf", "UlrichStavenhagen"),
     ("PERSON", "Priya joined the team in March.", "Priya"),  # a given name alone
     ("PERSON", "Attendees: Novak, Jan; Stavenhagen, Ulrich.", "Stavenhagen, Ulrich"),
+    ("PERSON", "Tobias joined the team in March.", "Tobias"),  # not the plural of "toby"
+    # Names in capitals, read as if capitalised.
+    ("PERSON", "CUSTOMER NAME: MARIA GONZALEZ", "MARIA GONZALEZ"),
+    ("PERSON", "ACCOUNT HOLDER ELENA PETROVA", "ELENA PETROVA"),
+    ("PERSON", "BENEFICIARY: RAJESH KUMAR SHARMA", "RAJESH KUMAR SHARMA"),  # "Rajesh" is not a known given name
+    ("PERSON", "CURRICULUM VITAE\nAMINA YUSUF", "AMINA YUSUF"),
+    ("PERSON", "NAME OF INSURED: DUBOIS, MARIE-CLAIRE", "DUBOIS, MARIE-CLAIRE"),
     ("EMAIL_ADDRESS", "Write to jane.roe@example.com today.", "jane.roe@example.com"),
     ("EMAIL_ADDRESS", "cc: tom.obrien@mail.co.uk", "tom.obrien@mail.co.uk"),
     ("EMAIL_ADDRESS", "Write to priscilla [at] example [dot] org.", "priscilla [at] example [dot] org"),
@@ -77,7 +84,9 @@ NOT_FOUND = [
     ("PERSON", "We use SharePoint, JetBrains and RubyGems at work."),  # "Jet" and "Ruby" are given names
     ("PERSON", "Offices: London, Paris, Madrid, Florence."),
     ("PERSON", "Will you come? The grace period ends in May."),  # given names, but English words
-    ("PERSON", "Meta announced results; Julia benchmarks ran."),  # given names alone the model calls firms
+    ("PERSON", "Meta announced results; Julia benchmarks ran."),
+    # Given names in capitals before English words or acronyms.
+    ("PERSON", "TERMS AND CONDITIONS. BILL TO ACME. MARK AS READ. GRACE PERIOD. HOPE NHS TRUST."),  # given names alone the model calls firms
     ("PERSON", "Human Resources will schedule the Quarterly Business Review."),
     ("PERSON", "Google Drive folder: Finance Q3\nSubject: Re: Invoice Dispute"),
     ("EMAIL_ADDRESS", "Send it to admin@localhost when ready."),

@@ -16,6 +16,8 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import regex
+
 from docveil.stages.detect.overlaps import SpanIndex
 
 Span = tuple[int, int]
@@ -37,6 +39,14 @@ ADDRESSEES = frozenset({
 PLACE_LABELS = frozenset({"GPE", "LOC", "FAC"})  # spaCy's labels for places
 _HYPHENS = frozenset({"-", "\u2010"})
 _LINE_BREAK = re.compile(r"[ \t]*\r?\n[ \t]*")
+# Words in capitals ("MARIE-CLAIRE", "O'NEILL") and runs of them on one line.
+_UPPER_CASE_WORD = regex.compile(r"(?<![\p{L}\d])\p{Lu}{2,}(?:['\u2019-]\p{Lu}{2,})*(?![\p{L}\d])")
+_UPPER_CASE_RUN = regex.compile(r"(?<![\p{L}\d])\p{Lu}{2,}(?:['\u2019-]\p{Lu}{2,})*"
+                                r"(?:[ \t]+\p{Lu}{2,}(?:['\u2019-]\p{Lu}{2,})*)+(?![\p{L}\d])")
+_UPPER_CASE_SURNAME_FIRST = regex.compile(
+    r"(?<![\p{L}\d])(?P<surname>\p{Lu}{2,}(?:['\u2019-]\p{Lu}{2,})*),[ \t]*(?P<given>\p{Lu}{2,}(?:['\u2019-]\p{Lu}{2,})*)"
+    r"(?![\p{L}\d])")
+_VOWEL = re.compile(r"[aeiouyAEIOUYÀ-ÖØ-öø-ÿ]")
 _CAMEL_HUMP = re.compile(r"[A-Z\u00c0-\u00d6\u00d8-\u00de][a-z\u00df-\u00f6\u00f8-\u00ff]+")
 
 
@@ -118,9 +128,9 @@ class GivenNames:
 
     def spans(self, doc: Any) -> list[Span]:
         """Names in runs of proper nouns (a line break may come after the given names, before
-        the surname), inside CamelCase words ("UlrichStavenhagenCV") and written surname first
-        ("Stavenhagen, Ulrich")."""
-        spans = [*self._camel_case(doc), *self._surname_first(doc)]
+        the surname), inside CamelCase words ("UlrichStavenhagenCV"), written surname first
+        ("Stavenhagen, Ulrich") and in capitals ("ACCOUNT HOLDER ELENA PETROVA")."""
+        spans = [*self._camel_case(doc), *self._surname_first(doc), *self._upper_case(doc.text)]
         for run in self._runs(doc):
             spans.extend(self._names_in(run))
         return spans
@@ -183,6 +193,40 @@ class GivenNames:
             i += 1
         runs.append(run)
         return [run for run in runs if len(run) >= 2]
+
+    def _upper_case(self, text: str) -> list[Span]:
+        """Names in runs of words in capitals, read as if capitalised: "MARIA GONZALEZ" in
+        "CUSTOMER NAME: MARIA GONZALEZ", with the name words before a given name ("RAJESH KUMAR
+        SHARMA" when only "Kumar" is known), and "DUBOIS, MARIE-CLAIRE". A name word that is
+        not a given name must not be English and have three letters or more and a vowel, so an
+        acronym ("HOPE NHS TRUST") is no surname."""
+        spans = []
+        for run in _UPPER_CASE_RUN.finditer(text):
+            words = [(word.group().capitalize(), word.start(), word.end())
+                     for word in _UPPER_CASE_WORD.finditer(text, run.start(), run.end())]
+            i = 0
+            while i < len(words):
+                j = i + 1
+                if self.is_given_name(words[i][0]):
+                    while j < len(words) and self._upper_case_name_word(words[j][0]):
+                        j += 1
+                if j - i >= 2:
+                    first = i
+                    while first > 0 and not self.is_given_name(words[first - 1][0]) and self._upper_case_name_word(
+                            words[first - 1][0]):
+                        first -= 1
+                    spans.append((words[first][1], words[j - 1][2]))
+                i = j
+        for match in _UPPER_CASE_SURNAME_FIRST.finditer(text):
+            surname, given = match.group("surname").capitalize(), match.group("given").capitalize()
+            if self._upper_case_name_word(surname) and not self.is_given_name(surname) and self.is_given_name(given):
+                spans.append(match.span())
+        return spans
+
+    def _upper_case_name_word(self, word: str) -> bool:
+        """A capitalised word from capitals that may be part of a name."""
+        return self.is_given_name(word) or (len(word) >= 3 and _VOWEL.search(word) is not None
+                                             and not self._is_english_text(word))
 
     def _camel_case(self, doc: Any) -> list[Span]:
         spans = []
