@@ -320,7 +320,13 @@ _STREET_TYPE = (
 _US_TAIL = (  # ", Washington, DC 20500"
     r"(?:,[ \t]*[A-Z][A-Za-z.'-]*(?:[ \t]+[A-Z][A-Za-z.'-]*){0,2},?[ \t]+[A-Z]{2}[ \t]+\d{5}(?:-\d{4})?)?"
 )
-_EU_TAIL = r"(?:,[ \t]*(?:[A-Z]{1,2}-)?\d{4,5}[ \t]+[A-ZÄÖÜ][\wäöüß-]+)?"  # ", 10115 Berlin"
+# ", Leeds LS1 4DL", ", London SW1A 1AA": a UK town and postcode.
+_UK_TAIL = (
+    r"(?:,[ \t]*[A-Z][A-Za-z'-]*(?:[ \t]+[A-Z][A-Za-z'-]*){0,2},?[ \t]+"
+    r"[A-Z]{1,2}\d[A-Z\d]?[ \t]?\d[A-Z]{2}\b)?"
+)
+_EU_POSTCODE = r"(?:(?:[A-Z]{1,2}-)?\d{4,5}|\d{2}-\d{3})"  # "10115", "D-10115", "00-514" (Poland)
+_EU_TAIL = rf"(?:,[ \t]*{_EU_POSTCODE}[ \t]+[A-ZÄÖÜ][\w-]+)?"  # ", 10115 Berlin", ", 60-834 Poznań"
 _EU_SUFFIX = (
     # Not "ring" or "gade": "During 2020" and "Brigade 3" are no addresses.
     r"(?i:straße|strasse|str\.|weg|gasse|platz|allee|damm|ufer|chaussee|straat|laan"
@@ -337,6 +343,9 @@ _ROMANCE_NAME = (
     r"[ \t]*[A-ZÀ-Ý][\w'-]*(?:[ \t]+[A-ZÀ-Ý][\w'-]*){0,3}"
 )
 
+_NUMBERED_PARTS = ("(?:Chapter|Section|Part|Page|Article|Clause|Paragraph|Table|Figure|Appendix|Annex|Item"
+                   "|Step|Phase|Stage|Level|Room|Floor|Unit|Version|Release|Order|Invoice|Ticket|Case|Lot|Batch"
+                   "|Week|Day|Year|Quarter|Q)")
 # A house number next to a street-type word is as telling as spaCy's named entities (0.85), so a
 # whole address outranks a street name that spaCy mistook for a person ("Via Roma").
 _ADDRESS_SCORE = 0.85
@@ -350,7 +359,7 @@ STREET_ADDRESS_PATTERNS = [
             rf"[ \t]+{_STREET_TYPE}"
             r"(?:[ \t]+(?:NW|NE|SW|SE|N|S|E|W)\b)?"
             r"(?:,?[ \t]+(?:Apt|Apartment|Suite|Ste|Unit|Floor|Fl|\#)\.?[ \t]*[A-Za-z0-9-]+)?"
-            + _US_TAIL,
+            + _US_TAIL + _UK_TAIL,
             _ADDRESS_SCORE),
     # "Hauptstraße 5", "Kalverstraat 92", "Lindenweg 12a, 10115 Berlin"
     Pattern("street address (compound name, number after)",
@@ -359,6 +368,18 @@ STREET_ADDRESS_PATTERNS = [
     # "Via Roma 12", "Calle Mayor 5"
     Pattern("street address (type first, number after)",
             rf"\b{_ROMANCE_TYPE_FIRST}{_ROMANCE_NAME},?[ \t]+\d{{1,4}}(?:[ \t]?[a-zA-Z])?\b" + _EU_TAIL,
+            _ADDRESS_SCORE),
+    # "Mickiewicza 10/4, 60-834 Poznań", "Prinsengracht 263, 1016 GV Amsterdam": a street of any
+    # name, its number, a postcode and a town. A year is no postcode here, and the words that
+    # number parts of documents are no street ("Chapter 4, 1999 Paris edition").
+    Pattern("street address (name, number, postcode, town)",
+            rf"\b(?!{_NUMBERED_PARTS}\b)[A-ZÀ-Ž][\w'-]+(?:[ \t]+[A-ZÀ-Ž][\w'-]+){{0,2}}[ \t]+\d{{1,4}}[a-zA-Z]?(?:/\d{{1,4}})?,"
+            r"[ \t]*(?:\d{5}|\d{2}-\d{3}|\d{4}[ \t]?[A-Z]{2}|(?!(?:19|20)\d\d\b)\d{4})[ \t]+[A-ZÀ-Ž][\w-]+",
+            _ADDRESS_SCORE),
+    # "ul. Marszałkowska 84/92 m. 12", "C/ Mayor 5": Polish and Spanish abbreviations first.
+    Pattern("street address (abbreviated type first)",
+            r"(?<!\w)(?:ul\.|al\.|os\.|C/)[ \t]*[A-ZÀ-Ž][\w'-]*(?:[ \t]+[A-ZÀ-Ž][\w'-]*){0,3}[ \t]+\d{1,4}[a-zA-Z]?"
+            r"(?:/\d{1,4})?(?:[ \t]+m\.[ \t]*\d{1,4})?" + _EU_TAIL,
             _ADDRESS_SCORE),
     # "10 rue de Rivoli"
     Pattern("street address (number, then type first)",
