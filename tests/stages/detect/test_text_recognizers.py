@@ -72,6 +72,7 @@ FOUND = [
     ("DRIVER_LICENSE", "Driving licence number: PATEL901120PP9AB", "PATEL901120PP9AB"),
     ("NATIONAL_ID", "BSN 1112.22.333", "1112.22.333"),  # more in test_national_ids.py
     ("PERSONAL_URL", "Profile: https://example.com/users/jane-roe.", "https://example.com/users/jane-roe"),
+    ("USERNAME", "[10:42] marta.k: pushed the fix", "marta.k"),
     ("PERSONAL_URL", "see https://intranet.example.com/profile?email=jane.roe@example.com",
      "https://intranet.example.com/profile?email=jane.roe@example.com"),
     ("PERSONAL_URL", "home page www.uni.example.edu/~jroe/cv.html", "www.uni.example.edu/~jroe/cv.html"),

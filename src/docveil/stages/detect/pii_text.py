@@ -79,7 +79,7 @@ def build_analyzer(context: StageContext) -> TextAnalyzer:
     )
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
-    from docveil.stages.detect.given_names import faker_given_names
+    from docveil.stages.detect.given_names import GivenNames, faker_given_names
     from docveil.stages.detect.national_ids import national_id_recognizers
     from docveil.stages.detect.phones import LabelledPhoneRecognizer
     from docveil.stages.detect.recognizers import (
@@ -88,6 +88,7 @@ def build_analyzer(context: StageContext) -> TextAnalyzer:
         docveil_recognizers,
         english_words,
     )
+    from docveil.stages.detect.usernames import UsernameRecognizer
 
     # Presidio's analyzer logs the text around each match at DEBUG: keep that out of any log,
     # unless the host application chose a level for this logger itself.
@@ -119,9 +120,11 @@ def build_analyzer(context: StageContext) -> TextAnalyzer:
     registry.remove_recognizer("EmailRecognizer")
     registry.remove_recognizer("SpacyRecognizer")
     registry.add_recognizer(OfflineEmailRecognizer(supported_language=language))
+    dictionary, given_names = english_words(nlp), faker_given_names()
     registry.add_recognizer(ProperNounSpacyRecognizer(
         supported_language=language, supported_entities=nlp_engine.get_supported_entities(),
-        dictionary=english_words(nlp), given_names=faker_given_names()))
+        dictionary=dictionary, given_names=given_names))
+    registry.add_recognizer(UsernameRecognizer(GivenNames(given_names, dictionary), supported_language=language))
     phones = LabelledPhoneRecognizer(settings.phone_regions, supported_language=language)
     for recognizer in [*docveil_recognizers(language), *national_id_recognizers(language), phones]:
         registry.add_recognizer(recognizer)

@@ -1,0 +1,124 @@
+"""User names (``USERNAME``) in chat exports, mentions, logs and records.
+
+A user name identifies a person as well as their name does ("marta.k", "s.okafor", "rkumar"),
+and chat exports and logs are full of them, in lower case, where no name recognizer looks.
+``UsernameRecognizer`` finds them where their place says what they are:
+
+- the speaker of a chat line: after a time ("[10:42] marta.k: ...", "14:02 <dmitri_v> ...") or
+  in angle brackets ("<chidi.o> ..."); without a time, a speaker written "first.last" or
+  one that opens two lines or more ("ahmed: lol");
+- a mention: "@sam.okoro", "@rahul-verma" (not "@here", "@channel", "@all");
+- a field of a record or a log line: ``user=s.okafor``, ``"user":"tkowalski"``, ``login:
+  rkumar``, "Failed password for rkumar from 198.51.100.23", "account priya.natarajan locked",
+  ``/users/marcus.chen/``;
+- a "first.last" handle whose first part is a given name, anywhere ("cc: olga.petrenko", "Ping
+  zoë.m"), unless both parts are English words ("max.value") or it is a file name or a domain.
+
+Generic accounts (root, admin, guest, system…) are not personal and are left alone.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import regex as re
+from presidio_analyzer import EntityRecognizer, LocalRecognizer, RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
+
+from docveil.stages.detect.given_names import GivenNames
+
+ENTITY = "USERNAME"
+NAME = "UsernameRecognizer"
+SCORE = 0.7  # the place says it is a user name
+HANDLE_SCORE = 0.6  # a "first.last" handle found by its given name
+
+_HANDLE = r"\p{L}[\p{L}\d]*(?:[._-][\p{L}\d]+){0,3}"
+_LOWER_HANDLE = r"\p{Ll}[\p{Ll}\d]*(?:[._-][\p{Ll}\d]+){0,3}"
+_TIME = r"\[?\d{1,2}:\d{2}(?::\d{2})?(?:[ \t]?[AaPp][Mm])?\]?"
+_CHAT_TIMED = re.compile(rf"^[ \t]*{_TIME}[ \t]+(?:<(?P<handle>{_HANDLE})>|(?P<handle>{_HANDLE}):)[ \t]", re.M)
+_CHAT_BRACKETED = re.compile(rf"^[ \t]*<(?P<handle>{_HANDLE})>[ \t]", re.M)
+_CHAT_SPEAKER = re.compile(rf"^[ \t]*(?P<handle>{_LOWER_HANDLE}):[ \t]+\S", re.M)
+_MENTION = re.compile(rf"(?<![\w.@/])@(?P<handle>{_HANDLE})(?![\w@]|\.\p{{L}})")
+_FIELD = re.compile(
+    r"(?i:\b(?:user|username|user_name|userid|user_id|login|uid|account|acct|owner|assignee|reporter|author"
+    r"|created_by|updated_by|sender|recipient))\b[\"']?[ \t]*[=:][ \t]*[\"']?"
+    rf"(?P<handle>{_LOWER_HANDLE})\b(?![@.]\p{{L}})")
+_SSH = re.compile(rf"\bfor[ \t]+(?:invalid[ \t]+user[ \t]+)?(?P<handle>{_LOWER_HANDLE})[ \t]+from[ \t]+[\d.:a-fA-F]+")
+_ACCOUNT = re.compile(r"(?i:\b(?:account|user|login|member)[ \t]+)(?P<handle>\p{Ll}+[._]\p{Ll}[\p{Ll}\d._-]*)\b(?![@.]\p{L})")
+_PROFILE_PATH = re.compile(
+    rf"/(?:users?|profiles?|people|members?|accounts?|employees?|customers?)/(?P<handle>{_HANDLE})(?=[/?#\s\"']|$)")
+_FIRST_LAST = re.compile(r"(?<![\w.@/:-])(?P<handle>\p{L}{2,}[._]\p{L}+(?:[._-]\p{L}+)?)(?![\w@/]|\.\p{L}|\()")
+
+# Accounts that belong to no one, words that open a line like a speaker, and mention keywords.
+GENERIC = frozenset({
+    "root", "admin", "administrator", "system", "guest", "anonymous", "nobody", "null", "none", "unknown",
+    "service", "daemon", "www-data", "postgres", "ubuntu", "ec2-user", "test", "user", "bot", "true", "false",
+    "here", "channel", "everyone", "all", "team", "note", "notes", "todo", "fyi", "re", "fwd", "subject", "status",
+    "update", "action", "answer", "question", "q", "a", "warning", "error", "info", "debug", "result", "results",
+    "summary", "example", "output", "input", "tip", "step", "date", "time", "from", "to", "cc", "bcc",
+})
+# What ends a file name or a domain rather than a handle ("config.yaml", "example.com").
+_SUFFIXES = frozenset({
+    "com", "org", "net", "io", "dev", "app", "ai", "co", "uk", "de", "fr", "nl", "es", "it", "eu", "gov", "edu",
+    "py", "js", "ts", "txt", "md", "pdf", "doc", "docx", "xls", "xlsx", "csv", "json", "yaml", "yml", "xml",
+    "html", "htm", "png", "jpg", "jpeg", "gif", "zip", "gz", "tar", "log", "cfg", "ini", "sql", "sh", "exe",
+})
+
+
+class UsernameRecognizer(LocalRecognizer):
+    """``USERNAME`` where its place marks a user name; see the module docstring."""
+
+    def __init__(self, given_names: GivenNames, supported_language: str = "en") -> None:
+        self.given_names = given_names
+        super().__init__(supported_entities=[ENTITY], supported_language=supported_language, name=NAME)
+
+    def load(self) -> None:
+        pass
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+                ) -> list[RecognizerResult]:
+        spans: dict[tuple[int, int], float] = {}
+        for pattern in (_CHAT_TIMED, _CHAT_BRACKETED, _ACCOUNT, _PROFILE_PATH):
+            for match in pattern.finditer(text):
+                self._add(spans, match, SCORE)
+        # Places where a word could be something else: a handle must look like one.
+        for pattern in (_MENTION, _FIELD, _SSH):
+            for match in pattern.finditer(text):
+                if self._handle_like(match.group("handle")):
+                    self._add(spans, match, SCORE)
+        speakers = list(_CHAT_SPEAKER.finditer(text))
+        counts = Counter(match.group("handle") for match in speakers)
+        for match in speakers:
+            handle = match.group("handle")
+            if (counts[handle] >= 2 or any(ch in "._" for ch in handle)) and self._handle_like(handle):
+                self._add(spans, match, SCORE)
+        for match in _FIRST_LAST.finditer(text):
+            if self._given_name_handle(match.group("handle")):
+                self._add(spans, match, HANDLE_SCORE)
+        results = [RecognizerResult(ENTITY, start, end, score, recognition_metadata={
+            RecognizerResult.RECOGNIZER_NAME_KEY: NAME, RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id})
+            for (start, end), score in spans.items()]
+        return EntityRecognizer.remove_duplicates(results)
+
+    @staticmethod
+    def _add(spans: dict[tuple[int, int], float], match: re.Match[str], score: float) -> None:
+        handle = match.group("handle")
+        if handle.lower() in GENERIC or handle.rsplit(".", 1)[-1].lower() in _SUFFIXES or handle.isdigit():
+            return
+        span = match.span("handle")
+        spans[span] = max(score, spans.get(span, 0.0))
+
+    def _handle_like(self, handle: str) -> bool:
+        """A separator or a digit in it, or a given name, or a word that is not English ("rkumar",
+        "ahmed"; not "finance" or "unassigned")."""
+        if any(ch in "._-" or ch.isdigit() for ch in handle):
+            return True
+        return self.given_names.is_given_name(handle.capitalize()) or not self.given_names.is_english(handle.lower())
+
+    def _given_name_handle(self, handle: str) -> bool:
+        """"olga.petrenko", "zoë.m": the first part is a given name, and not both parts are English."""
+        first, *rest = re.split(r"[._-]", handle)
+        if not self.given_names.is_given_name(first.capitalize()):
+            return False
+        words = [first, *rest]
+        return not all(len(word) > 1 and self.given_names.is_english(word.lower()) for word in words)
