@@ -72,6 +72,10 @@ FOUND = [
     ("DRIVER_LICENSE", "Driving licence number: PATEL901120PP9AB", "PATEL901120PP9AB"),
     ("NATIONAL_ID", "BSN 1112.22.333", "1112.22.333"),  # more in test_national_ids.py
     ("PERSONAL_URL", "Profile: https://example.com/users/jane-roe.", "https://example.com/users/jane-roe"),
+    ("PERSONAL_URL", "LinkedIn: linkedin.com/in/marta-kowalska-1a2b3c", "linkedin.com/in/marta-kowalska-1a2b3c"),
+    ("PERSONAL_URL", "Code: https://github.com/okaforchi and more", "https://github.com/okaforchi"),
+    ("PERSONAL_URL", "instagram.com/lindiwe.m", "instagram.com/lindiwe.m"),
+    ("PERSONAL_URL", "Profile https://www.facebook.com/marta.kowalska.92", "https://www.facebook.com/marta.kowalska.92"),
     ("USERNAME", "[10:42] marta.k: pushed the fix", "marta.k"),
     ("PERSONAL_URL", "see https://intranet.example.com/profile?email=jane.roe@example.com",
      "https://intranet.example.com/profile?email=jane.roe@example.com"),
@@ -120,6 +124,8 @@ NOT_FOUND = [
     ("US_DRIVER_LICENSE", "Order D1234567 shipped."),
     ("PERSONAL_URL", "Read https://www.example.com/about for details."),
     ("PERSONAL_URL", "Docs at https://docs.python.org/3/library/re.html."),
+    ("PERSONAL_URL", "See github.com/pallets/flask, https://github.com/features and docs.python.org/3/."),
+    ("PERSONAL_URL", "Post https://www.instagram.com/p/Cxyz123/ and https://twitter.com/intent/tweet?text=hi"),
 ]
 
 

@@ -394,6 +394,9 @@ STREET_ADDRESS_CONTEXT = [
 # A URL; what makes it personal is checked by PersonalUrlRecognizer.validate_result.
 URL_PATTERNS = [
     Pattern("url", r"(?i:\b(?:https?://|www\.))[^\s<>\"'`]*[^\s<>\"'`.,;:!?)\]}]", 0.5),
+    # Without a scheme: a domain and a path ("linkedin.com/in/marta-kowalska").
+    Pattern("url without scheme",
+            r"(?<![\w@./-])(?i:(?:[a-z0-9-]+\.)+[a-z]{2,})/[^\s<>\"'`]*[^\s<>\"'`.,;:!?)\]}]", 0.5),
 ]
 
 _PERSONAL_URL_MARKERS = re.compile(
@@ -406,6 +409,13 @@ _PERSONAL_URL_MARKERS = re.compile(
     | /@[^/?#\s]+                                                 # /@jdoe
     | [?&;](?:e-?mail|mail|name|first_?name|last_?name|full_?name|surname|user|user_?name
         |user_?id|uid|login|phone|tel|mobile|ssn|dob|birth_?date|address)=[^&#\s]
+    | (?:^|//|\.)(?:facebook|instagram|twitter|x|tiktok|threads)\.(?:com|net)/  # a social profile
+        (?!(?:groups|pages|events|hashtag|explore|search|share|sharer|intent|home|login|about|help|policies
+        |legal|privacy|terms|settings|watch|reel|reels|p|i|tv)(?:[/?#]|$))[^/?#\s]+
+    | (?:^|//|\.)(?:github|gitlab)\.com/  # a user's page: one path segment
+        (?!(?:features|about|pricing|login|orgs|topics|marketplace|sponsors|enterprise|explore|settings
+        |notifications|security|apps|collections|trending|search|site|readme|team|join|signup|contact)(?:[/?#]|$))
+        [^/?#\s]+/?(?:[?#]|$)
     """,
     re.IGNORECASE | re.VERBOSE,
 )
