@@ -36,6 +36,7 @@ def test_a_user_name_is_found(text: str, names: list[str], detect_context: Stage
     "See config.yaml, example.com and os.path.join; max.value and self.name; e.g. this; v1.2.3.",
     "@here @channel the release is out",
     "Email olga.petrenko@firma.pl today.",  # an email address, not a user name
+    "<PERSON_9a58ee8571> reviewed the ledger.\n<EMAIL_ADDRESS_0123456789> was told.",  # docveil's tokens
 ])
 def test_no_user_name_where_there_is_none(text: str, detect_context: StageContext) -> None:
     assert not usernames(text, detect_context)

@@ -26,6 +26,8 @@ from presidio_analyzer import EntityRecognizer, LocalRecognizer, RecognizerResul
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from docveil.stages.detect.given_names import GivenNames
+from docveil.stages.detect.overlaps import SpanIndex
+from docveil.stages.redact.pseudonyms import TOKEN_PATTERN
 
 ENTITY = "USERNAME"
 NAME = "UsernameRecognizer"
@@ -95,9 +97,11 @@ class UsernameRecognizer(LocalRecognizer):
         for match in _FIRST_LAST.finditer(text):
             if self._given_name_handle(match.group("handle")):
                 self._add(spans, match, HANDLE_SCORE)
+        # docveil's own tokens ("<PERSON_9a58ee8571> reviewed ...") are no chat speakers.
+        tokens = SpanIndex(match.span() for match in TOKEN_PATTERN.finditer(text))
         results = [RecognizerResult(ENTITY, start, end, score, recognition_metadata={
             RecognizerResult.RECOGNIZER_NAME_KEY: NAME, RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id})
-            for (start, end), score in spans.items()]
+            for (start, end), score in spans.items() if not tokens.overlaps(start, end)]
         return EntityRecognizer.remove_duplicates(results)
 
     @staticmethod
