@@ -29,6 +29,11 @@ def any_words(words: Sequence[str], titled: bool) -> bool:
     ("Kind regards,\n\n-- Thabo", ["Thabo"]),
     ("Thanks for your help,\nSun-hee Park", ["Sun-hee Park"]),
     ("Hi Grace, Will and June,\nthe agenda is attached.", ["Grace", "Will", "June"]),  # English words too
+    ("Approved.\n\nThanks,\nDimitris", ["Dimitris"]),  # a place and a verb to the model
+    ("Slide 7 still says 2023.\n-- Matteo", ["Matteo"]),
+    ("All good from my side.\n\n\u2014 Tomás", ["Tomás"]),
+    ("Looping in legal.\n\nBR,\nHenrik", ["Henrik"]),
+    ("The invoice is now correct.\nAbraços,\nCamila", ["Camila"]),
 ])
 def test_an_addressed_name_is_a_person(text: str, names: list[str], detect_context: StageContext) -> None:
     assert set(names) <= persons(text, detect_context)
@@ -42,6 +47,7 @@ def test_an_addressed_name_is_a_person(text: str, names: list[str], detect_conte
     "Thanks, Finance!",
     "Hi Marta how are you?\n",  # no punctuation after the name: the greeting proves nothing
     "Thanksgiving is coming. Thanks again for everything.",
+    "Section 2 -- Overview\n-- End of message\n\u2014 Marketing",  # a dash line that holds no name
 ])
 def test_a_greeting_to_no_person_adds_no_person(text: str, detect_context: StageContext) -> None:
     found = persons(text, detect_context)

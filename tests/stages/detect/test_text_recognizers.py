@@ -30,6 +30,8 @@ FOUND = [
     ("PERSON", "BENEFICIARY: RAJESH KUMAR SHARMA", "RAJESH KUMAR SHARMA"),  # "Rajesh" is not a known given name
     ("PERSON", "CURRICULUM VITAE\nAMINA YUSUF", "AMINA YUSUF"),
     ("PERSON", "NAME OF INSURED: DUBOIS, MARIE-CLAIRE", "DUBOIS, MARIE-CLAIRE"),
+    ("PERSON", "Patient: KOWALCZYK, Marek\nD.O.B.: 05-Sep-1972", "KOWALCZYK, Marek"),
+    ("PERSON", "Traveller: MR ADEOLA BANKOLE / Passport A12345678", "ADEOLA BANKOLE"),  # the title tells
     ("EMAIL_ADDRESS", "Write to jane.roe@example.com today.", "jane.roe@example.com"),
     ("EMAIL_ADDRESS", "cc: tom.obrien@mail.co.uk", "tom.obrien@mail.co.uk"),
     ("EMAIL_ADDRESS", "Write to priscilla [at] example [dot] org.", "priscilla [at] example [dot] org"),
@@ -55,6 +57,7 @@ FOUND = [
     ("STREET_ADDRESS", "Bill to Via Roma 12, 00184 Roma", "Via Roma 12, 00184 Roma"),
     ("STREET_ADDRESS", "Deliver to 10 rue de Rivoli, 75001 Paris", "10 rue de Rivoli, 75001 Paris"),
     ("STREET_ADDRESS", "Ship to 14 Wellington Road, Leeds LS1 4DL by Friday.", "14 Wellington Road, Leeds LS1 4DL"),
+    ("STREET_ADDRESS", "Address: Flat 2, 18 Kingsland Road, London E2 8DA", "Flat 2, 18 Kingsland Road, London E2 8DA"),
     ("STREET_ADDRESS", "Adres: ul. Marszałkowska 84/92 m. 12, 00-514 Warszawa",
      "ul. Marszałkowska 84/92 m. 12, 00-514 Warszawa"),
     ("STREET_ADDRESS", "Mickiewicza 10/4, 60-834 Poznań", "Mickiewicza 10/4, 60-834 Poznań"),

@@ -43,9 +43,13 @@ _LINE_BREAK = re.compile(r"[ \t]*\r?\n[ \t]*")
 _UPPER_CASE_WORD = regex.compile(r"(?<![\p{L}\d])\p{Lu}{2,}(?:['\u2019-]\p{Lu}{2,})*(?![\p{L}\d])")
 _UPPER_CASE_RUN = regex.compile(r"(?<![\p{L}\d])\p{Lu}{2,}(?:['\u2019-]\p{Lu}{2,})*"
                                 r"(?:[ \t]+\p{Lu}{2,}(?:['\u2019-]\p{Lu}{2,})*)+(?![\p{L}\d])")
+# "DUBOIS, MARIE-CLAIRE", "KOWALCZYK, Marek".
 _UPPER_CASE_SURNAME_FIRST = regex.compile(
-    r"(?<![\p{L}\d])(?P<surname>\p{Lu}{2,}(?:['\u2019-]\p{Lu}{2,})*),[ \t]*(?P<given>\p{Lu}{2,}(?:['\u2019-]\p{Lu}{2,})*)"
-    r"(?![\p{L}\d])")
+    r"(?<![\p{L}\d])(?P<surname>\p{Lu}{2,}(?:['\u2019-]\p{Lu}{2,})*),[ \t]*"
+    r"(?P<given>\p{Lu}(?:\p{Lu}+|\p{Ll}+)(?:['\u2019-]\p{Lu}(?:\p{Lu}+|\p{Ll}+))*)(?![\p{L}\d])")
+_UPPER_CASE_TITLED = regex.compile(
+    r"(?<![\p{L}\d])(?:MR|MRS|MS|MISS|MX|DR|PROF)\.?[ \t]+"
+    r"(?P<name>\p{Lu}{2,}(?:['\u2019-]\p{Lu}{2,})*(?:[ \t]+\p{Lu}{2,}(?:['\u2019-]\p{Lu}{2,})*){0,2})(?![\p{L}\d])")
 _VOWEL = re.compile(r"[aeiouyAEIOUYÀ-ÖØ-öø-ÿ]")
 _CAMEL_HUMP = re.compile(r"[A-Z\u00c0-\u00d6\u00d8-\u00de][a-z\u00df-\u00f6\u00f8-\u00ff]+")
 
@@ -221,6 +225,14 @@ class GivenNames:
             surname, given = match.group("surname").capitalize(), match.group("given").capitalize()
             if self._upper_case_name_word(surname) and not self.is_given_name(surname) and self.is_given_name(given):
                 spans.append(match.span())
+        for match in _UPPER_CASE_TITLED.finditer(text):  # "MR ADEOLA BANKOLE": the title tells
+            words = [(word.group().capitalize(), word.start(), word.end())
+                     for word in _UPPER_CASE_WORD.finditer(text, *match.span("name"))]
+            j = 1
+            while j < len(words) and self._upper_case_name_word(words[j][0]):
+                j += 1
+            if words[0][0].lower() not in ADDRESSEES:
+                spans.append((words[0][1], words[j - 1][2]))
         return spans
 
     def _upper_case_name_word(self, word: str) -> bool:

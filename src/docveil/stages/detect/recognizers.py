@@ -146,11 +146,9 @@ class ProperNounSpacyRecognizer(SpacyRecognizer):
         places = SpanIndex((e.start_char, e.end_char) for e in doc.ents if e.label_ in PLACE_LABELS)
         persons = SpanIndex((r.start, r.end) for r in results if r.entity_type == "PERSON")
         named = [span for span in merged_spans(self.given_names.spans(doc)) if not places.holds(*span)]
-        # A greeting, thanks or signature makes a name a person's, whatever the model called it;
-        # a place stays a place ("Hello Berlin!") unless it holds a given name ("Hi Marta,").
-        addressed = [(start, end) for start, end in addressed_names(doc.text, self.given_names.is_person)
-                     if not places.holds(start, end)
-                     or any(self.given_names.is_given_name(word) for word in doc.text[start:end].split())]
+        # A greeting, thanks or signature makes a name a person's, whatever the model called it
+        # ("Hi Marta," is a place to it, and "Thanks,\nDimitris" a place and a verb).
+        addressed = addressed_names(doc.text, self.given_names.is_person)
         spans = [span for span in merged_spans(named + addressed) if not persons.holds(*span)]
         results, spans = _taken_into(results, spans)
         results += [self._person(start, end, self.GIVEN_NAME_SCORE, "A given name followed by name words")
@@ -353,6 +351,7 @@ _ADDRESS_SCORE = 0.85
 STREET_ADDRESS_PATTERNS = [
     # "1600 Pennsylvania Avenue NW", "221B Baker Street", "350 5th Ave, Apt 4"
     Pattern("street address (number first)",
+            r"(?:\b(?:Flat|Apartment|Apt|Unit|Suite)\.?[ \t]+[A-Za-z0-9-]{1,5},?[ \t]+)?"  # "Flat 2, 18 Kingsland Road"
             r"\b\d{1,6}[A-Za-z]?"
             r"(?:[ \t]+(?:N|S|E|W|North|South|East|West)\.?)?"
             r"(?:[ \t]+(?:[A-Z][A-Za-z'.-]*|\d{1,3}(?:st|nd|rd|th))){1,4}"

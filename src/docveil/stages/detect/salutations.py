@@ -25,8 +25,12 @@ _CLOSINGS = (
     r"|many\s+thanks|thanks\s+again|thx|sincerely|yours(?:\s+(?:sincerely|faithfully|truly))?|respectfully"
     r"|warmly|take\s+care|talk\s+soon|speak\s+soon|mit\s+freundlichen\s+gr(?:ü|ue)(?:ß|ss)en|viele\s+gr(?:ü|ue)(?:ß|ss)e"
     r"|cordialement|bien\s+(?:à\s+vous|cordialement)|saludos(?:\s+cordiales)?|un\s+saluto|cordiali\s+saluti"
-    r"|met\s+vriendelijke\s+groet(?:en)?|groeten|med\s+vänliga\s+hälsningar|hälsningar|venlig\s+hilsen|hilsen"
+    r"|met\s+vriendelijke\s+groet(?:en)?|groeten|groetjes|med\s+vänliga\s+hälsningar|hälsningar|venlig\s+hilsen|hilsen"
+    r"|abraços|abrazos|atentamente|un\s+abbraccio|a\s+presto|pozdrawiam|pozdrowienia|s\s+pozdravem|terveisin"
+    r"|ystävällisin\s+terveisin|mvh|grüße|gruß|liebe\s+grüße|bises|bisous|amitiés|à\s+bientôt"
 )
+# Abbreviated closings, read only on a line of their own ("BR,\nHenrik").
+_LINE_CLOSINGS = r"br|kr|rgds|regs|tks|thx|lg|vg|mfg"
 _TITLES = (r"Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Professor|Herr|Frau|Mme|Mlle|Monsieur|Madame|Sr|Sra|Srta"
            r"|Señor|Señora|Sig|Sig\.ra|Dott|Dott\.ssa|Dhr|Mevr")
 _PARTICLES = "|".join(sorted(NAME_PARTICLES))
@@ -38,6 +42,7 @@ _GROUP = re.compile(
     rf"(?P<name>{_WORD}(?:[ \t]+(?:(?:{_PARTICLES})[ \t]+)*{_WORD}){{0,3}})")
 # What may follow a name in a greeting or thanks: punctuation, a dash, the end of the line.
 _AFTER = re.compile(r"[ \t]*(?:[,!:;.?&/|()\u2013\u2014-]|and\b|$)")
+_WHOLE_LINE = re.compile(r"[ \t]*$")
 _LIST_SEPARATOR = re.compile(r"[ \t]*(?:,|&|and\b)[ \t]*")
 # A greeting at the start of a line (after quote markers); names follow it.
 _GREETING = re.compile(rf"^[ \t>]*(?i:{_GREETINGS})\b[ \t]*,?[ \t]*", re.MULTILINE)
@@ -46,8 +51,11 @@ _CLOSING_THEN_NAME = re.compile(rf"(?<!\w)(?i:{_CLOSINGS})\b[ \t]*,?[ \t]*(?=\p{
 # A closing ending its line, a few more words allowed ("Thanks for your help,"); the signature
 # starts on one of the next lines ("-- Marta").
 _CLOSING_LINE = re.compile(
-    rf"^[ \t>]*(?i:{_CLOSINGS})\b(?:[ \t]+\p{{Ll}}+){{0,4}}[ \t]*[,!.]?[ \t]*\r?\n(?:[ \t>]*\r?\n){{0,2}}[ \t>]*(?:[-\u2013\u2014~]+[ \t]*)?",
+    rf"^[ \t>]*(?i:{_CLOSINGS}|{_LINE_CLOSINGS})\b(?:[ \t]+\p{{Ll}}+){{0,4}}[ \t]*[,!.]?[ \t]*\r?\n(?:[ \t>]*\r?\n){{0,2}}[ \t>]*(?:[-\u2013\u2014~]+[ \t]*)?",
     re.MULTILINE)
+
+# A signature after a dash, on a line of its own: "-- Matteo", "— Tomás".
+_DASH_SIGNATURE = re.compile(r"^[ \t>]*(?:--|\u2014|\u2013)[ \t]*(?=\p{Lu})", re.MULTILINE)
 
 IsPerson = Callable[[Sequence[str], bool], bool]
 
@@ -65,6 +73,8 @@ def addressed_names(text: str, is_person: IsPerson) -> list[Span]:
         spans.update(_names_in_list(text, closing.end(), is_person, first_only=True))
     for closing in _CLOSING_LINE.finditer(text):
         spans.update(_signature(text, closing.end(), is_person))
+    for dash in _DASH_SIGNATURE.finditer(text):
+        spans.update(_signature(text, dash.end(), is_person, whole_line=True))
     return sorted(spans)
 
 
@@ -82,10 +92,13 @@ def _names_in_list(text: str, pos: int, is_person: IsPerson, first_only: bool = 
         pos = separator.end()
 
 
-def _signature(text: str, pos: int, is_person: IsPerson) -> Iterator[Span]:
-    """The name on the first line of a signature, if the line opens with one."""
-    group = _GROUP.match(text, pos, _line_end(text, pos))
-    if group is None or _AFTER.match(text, group.end(), _line_end(text, pos)) is None:
+def _signature(text: str, pos: int, is_person: IsPerson, whole_line: bool = False) -> Iterator[Span]:
+    """The name on the first line of a signature, if the line opens with one (``whole_line``:
+    if the line holds nothing else)."""
+    line_end = _line_end(text, pos)
+    group = _GROUP.match(text, pos, line_end)
+    after = _WHOLE_LINE if whole_line else _AFTER
+    if group is None or after.match(text, group.end(), line_end) is None:
         return
     if is_person(group.group("name").split(), group.group("title") is not None):
         yield group.span("name")
