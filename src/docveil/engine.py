@@ -88,7 +88,7 @@ ProgressCallback = Callable[[str, int, int], None]
 
 # Entity types whose values a query may name without a detector noticing (a bare "Jane Roe");
 # their n-grams are looked up in the vault by digest.
-_QUERY_LOOKUP_TYPES = ("PERSON", "LOCATION", "STREET_ADDRESS", "EMAIL_ADDRESS", "EMPLOYEE_ID")
+_QUERY_LOOKUP_TYPES = ("PERSON", "LOCATION", "STREET_ADDRESS", "EMAIL_ADDRESS", "USERNAME", "EMPLOYEE_ID")
 _WORD = re.compile(r"[\w@.+'-]+", re.UNICODE)
 _MAX_NGRAM = 4
 # The API-key lookup runs before any tenant is known. It only calls api_key_principal(), which

@@ -205,6 +205,24 @@ def test_forgetting_all_values_of_a_person_at_once_shreds_each_and_deletes_what_
     assert engine.audit_verify(AUDITOR).ok
 
 
+def test_a_user_name_is_a_subject_that_can_be_forgotten(engine: Engine, tmp_path: Path) -> None:
+    handle = "iholm42"  # no detector knows it in a query: only the vault look-up does
+    (tmp_path / "chat.txt").write_text(f"[09:12] {handle}: the archive restore finished\n"
+                                       "[09:14] ops.bot: thanks, closing the ticket\n", encoding="utf-8")
+    assert engine.ingest([tmp_path], WRITER).ok
+    with engine.database.admin() as conn:
+        (text,) = conn.execute("SELECT text FROM chunks").fetchone()
+    tokens = {m.group(0) for m in TOKEN_PATTERN.finditer(text)}
+    assert handle not in text and handle in engine.reidentify(tokens, REIDENTIFIER).values()
+    with engine._transaction(TENANT) as conn:
+        assert engine.pseudonymize_query(conn, f"what did {handle} restore", TENANT).text in {
+            f"what did {token} restore" for token in tokens}
+
+    assert engine.forget(handle, OFFICER).subject_found
+    assert handle not in engine.reidentify(tokens, REIDENTIFIER).values()
+    assert all(handle not in hit.text for hit in engine.search(handle, READER))
+
+
 @pytest.mark.parametrize("subject", ["", "   ", [], ["Ingrid Holm", ""]])
 def test_forget_refuses_an_empty_subject(engine: Engine, subject: object) -> None:
     with pytest.raises(ValueError, match="non-empty value"):
