@@ -118,6 +118,10 @@ class Settings:
     entities: tuple[str, ...] = DEFAULT_ENTITIES
     score_threshold: float = 0.4
     phone_regions: tuple[str, ...] = DEFAULT_PHONE_REGIONS
+    # Terms never redacted, whatever a detector says (product and company names the model takes
+    # for people or places: "Jira", "Grafana"); a finding is kept unless its whole text is one
+    # of them, compared without case and with white space collapsed.
+    allow_list: tuple[str, ...] = ()
     default_operator: str = "pseudonym"
     operators: Mapping[str, str] = field(default_factory=dict)
     max_bytes: int = 100 * 1024 * 1024
@@ -186,6 +190,8 @@ class Settings:
             raise ConfigError("chunk_overlap must be >= 0 and smaller than chunk_size")
         if not 0.0 <= self.score_threshold <= 1.0:
             raise ConfigError("score_threshold must be between 0 and 1")
+        if not all(isinstance(term, str) and term.strip() for term in self.allow_list):
+            raise ConfigError("allow_list must hold non-empty terms")
         object.__setattr__(self, "phone_regions", tuple(region.strip().upper() for region in self.phone_regions))
         if not all(REGION_CODE.fullmatch(region) for region in self.phone_regions):
             raise ConfigError("phone_regions must be two-letter region codes such as ES or SE")

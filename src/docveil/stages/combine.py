@@ -3,6 +3,7 @@ that run detection themselves (images)."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import replace
@@ -10,7 +11,7 @@ from dataclasses import replace
 from docveil.context import StageContext
 from docveil.protocols import Operator
 from docveil.stages.detect.overlaps import resolve_overlaps
-from docveil.stages.redact.pseudonyms import INVISIBLE
+from docveil.stages.redact.pseudonyms import INVISIBLE, normalise
 from docveil.types import Finding
 
 
@@ -18,7 +19,9 @@ def detect_texts(texts: Sequence[str], context: StageContext) -> list[list[Findi
     """Findings of every ``docveil_detect_text`` plugin, merged per text, overlaps resolved.
 
     Detectors read each text without its invisible characters (a zero-width space or a soft
-    hyphen inside a name hides it from them); findings come back in the text's own offsets."""
+    hyphen inside a name hides it from them); findings come back in the text's own offsets. A
+    finding whose whole text is a term of ``Settings.allow_list`` is dropped before overlaps are
+    resolved, so another finding over the same words may still count."""
     if not texts:
         return []
     readable = [_without_invisible(text) for text in texts]
@@ -26,8 +29,16 @@ def detect_texts(texts: Sequence[str], context: StageContext) -> list[list[Findi
     for per_detector in context.hook.docveil_detect_text(texts=[text for text, _ in readable], context=context):
         for index, findings in enumerate(per_detector):
             merged[index].extend(findings)
-    return [[_placed(f, origin) for f in resolve_overlaps([_trimmed(f, text) for f in findings])]
+    allowed = _allowed(context.settings.allow_list)
+    return [[_placed(f, origin) for f in resolve_overlaps(
+                [trimmed for trimmed in (_trimmed(f, text) for f in findings)
+                 if not allowed or normalise(text[trimmed.start:trimmed.end]) not in allowed])]
             for (text, origin), findings in zip(readable, merged, strict=True)]
+
+
+@functools.lru_cache(maxsize=8)
+def _allowed(terms: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(normalise(term) for term in terms)
 
 
 def _without_invisible(text: str) -> tuple[str, list[int] | None]:
