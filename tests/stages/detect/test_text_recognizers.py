@@ -24,6 +24,9 @@ FOUND = [
     ("PERSON", "Priya joined the team in March.", "Priya"),  # a given name alone
     ("PERSON", "Attendees: Novak, Jan; Stavenhagen, Ulrich.", "Stavenhagen, Ulrich"),
     ("PERSON", "Tobias joined the team in March.", "Tobias"),  # not the plural of "toby"
+    # A first name alone the model calls a firm, or a noun, as the subject of a verb.
+    ("PERSON", "Ingrid will send the slides after the meeting.", "Ingrid"),
+    ("PERSON", "Tomasz reacted with :thumbsup: to your message", "Tomasz"),
     # Names in capitals, read as if capitalised.
     ("PERSON", "CUSTOMER NAME: MARIA GONZALEZ", "MARIA GONZALEZ"),
     ("PERSON", "ACCOUNT HOLDER ELENA PETROVA", "ELENA PETROVA"),
@@ -98,7 +101,7 @@ NOT_FOUND = [
     ("PERSON", "We use SharePoint, JetBrains and RubyGems at work."),  # "Jet" and "Ruby" are given names
     ("PERSON", "Offices: London, Paris, Madrid, Florence."),
     ("PERSON", "Will you come? The grace period ends in May."),  # given names, but English words
-    ("PERSON", "Meta announced results; Julia benchmarks ran."),
+    ("PERSON", "Julia benchmarks ran on Tuesday."),  # a given name the model calls a firm, and no verb after it
     # Given names in capitals before English words or acronyms.
     ("PERSON", "TERMS AND CONDITIONS. BILL TO ACME. MARK AS READ. GRACE PERIOD. HOPE NHS TRUST."),  # given names alone the model calls firms
     ("PERSON", "Human Resources will schedule the Quarterly Business Review."),

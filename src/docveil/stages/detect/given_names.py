@@ -83,6 +83,16 @@ def name_like(token: Any) -> bool:
             and _WRITTEN_NAME.fullmatch(word) is not None)
 
 
+def _subject_of_verb(token: Any) -> bool:
+    """A capitalised word of letters followed by an auxiliary or a verb in the past tense: "Ingrid
+    will", "Tomasz reacted" (not "Julia benchmarks", a verb in the present to the tagger)."""
+    word = token.text
+    if not (word[:1].isupper() and not word.isupper() and _WRITTEN_NAME.fullmatch(word)):
+        return False
+    following = token.nbor(1) if token.i + 1 < len(token.doc) else None
+    return following is not None and (following.pos_ == "AUX" or following.tag_ == "VBD")
+
+
 class GivenNames:
     """Spans of a spaCy doc where a given name opens a person's name.
 
@@ -143,9 +153,14 @@ class GivenNames:
         """Given names alone ("Priya joined") that are no English word ("Will", "Grace"), outside
         the tokens ``claimed`` (token indices) and the character spans ``taken``."""
         claimed = set(claimed)
+        # The model calls many a first name alone an organisation ("Ingrid will send the slides")
+        # or a common noun ("Tomasz reacted"): as the subject of a verb it is a person's.
+        lone_orgs = {entity.start for entity in doc.ents if entity.label_ == "ORG" and len(entity) == 1}
         return [(token.idx, token.idx + len(token)) for token in doc
-                if token.i not in claimed and name_like(token) and self.is_given_name(token.text)
-                and not self.is_english(token.lower_) and not taken.overlaps(token.idx, token.idx + len(token))]
+                if self.is_given_name(token.text) and not self.is_english(token.lower_)
+                and not taken.overlaps(token.idx, token.idx + len(token))
+                and ((token.i not in claimed and name_like(token))
+                     or ((token.i not in claimed or token.i in lone_orgs) and _subject_of_verb(token)))]
 
     def _names_in(self, words: list[tuple[str, int, int]]) -> list[Span]:
         """In a run of ``(word, start, end)``, each given name and the name words after it."""
