@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from docveil.config import Settings
-from docveil.context import Stash, StageContext
+from docveil.context import StageContext, Stash
 from docveil.errors import ConfigError
 from docveil.plugins import make_plugin_manager
 from docveil.stages.combine import detect_texts
