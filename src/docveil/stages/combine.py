@@ -10,8 +10,8 @@ from dataclasses import replace
 
 from docveil.context import StageContext
 from docveil.protocols import Operator
-from docveil.stages.detect.overlaps import resolve_overlaps
-from docveil.stages.redact.pseudonyms import INVISIBLE, normalise
+from docveil.stages.detect.overlaps import SpanIndex, resolve_overlaps
+from docveil.stages.redact.pseudonyms import INVISIBLE, TOKEN_PATTERN, normalise
 from docveil.types import Finding
 
 
@@ -21,7 +21,8 @@ def detect_texts(texts: Sequence[str], context: StageContext) -> list[list[Findi
     Detectors read each text without its invisible characters (a zero-width space or a soft
     hyphen inside a name hides it from them); findings come back in the text's own offsets. A
     finding whose whole text is a term of ``Settings.allow_list`` is dropped before overlaps are
-    resolved, so another finding over the same words may still count."""
+    resolved, so another finding over the same words may still count. Nothing inside one of
+    docveil's own tokens is a finding."""
     if not texts:
         return []
     readable = [_without_invisible(text) for text in texts]
@@ -30,10 +31,18 @@ def detect_texts(texts: Sequence[str], context: StageContext) -> list[list[Findi
         for index, findings in enumerate(per_detector):
             merged[index].extend(findings)
     allowed = _allowed(context.settings.allow_list)
-    return [[_placed(f, origin) for f in resolve_overlaps(
-                [trimmed for trimmed in (_trimmed(f, text) for f in findings)
-                 if not allowed or normalise(text[trimmed.start:trimmed.end]) not in allowed])]
+    return [[_placed(f, origin) for f in resolve_overlaps(_kept(findings, text, allowed), text)]
             for (text, origin), findings in zip(readable, merged, strict=True)]
+
+
+def _kept(findings: list[Finding], text: str, allowed: frozenset[str]) -> list[Finding]:
+    """``findings`` trimmed, without allowed terms and without what lies inside one of docveil's
+    own tokens (the digits of "<PERSON_0612345678>" are no phone number)."""
+    tokens = SpanIndex(match.span() for match in TOKEN_PATTERN.finditer(text))
+    trimmed = (_trimmed(finding, text) for finding in findings)
+    return [finding for finding in trimmed
+            if not tokens.holds(finding.start, finding.end)
+            and not (allowed and normalise(text[finding.start:finding.end]) in allowed)]
 
 
 @functools.lru_cache(maxsize=8)

@@ -37,3 +37,20 @@ def test_resolution_does_not_depend_on_the_order_detectors_answered_in() -> None
     findings = [f("PERSON", 0, 8, 0.85, "spacy"), f("LOCATION", 0, 8, 0.85, "spacy"),
                 f("URL", 0, 20, 0.85, "url"), f("EMAIL", 10, 20, 0.85, "email")]
     assert resolve_overlaps(findings) == resolve_overlaps(list(reversed(findings))) == [findings[2]]
+
+
+def test_with_the_text_what_a_loser_covered_outside_the_winners_stays_covered() -> None:
+    text = "Deliver to Jan Kowalski Polna 12, 00-514 Warszawa"
+    person = f("PERSON", 11, 29, 0.85)  # "Jan Kowalski Polna"
+    address = f("STREET_ADDRESS", 24, 49, 0.85)  # "Polna 12, 00-514 Warszawa", longer: it wins
+    assert resolve_overlaps([person, address]) == [address]
+    assert resolve_overlaps([person, address], text) == [f("PERSON", 11, 23, 0.85), address]  # "Jan Kowalski"
+
+
+def test_pieces_need_two_letters_or_digits_and_lose_their_white_space() -> None:
+    text = "a Jane Roe, b"
+    loser = f("PERSON", 0, 13, 0.5)
+    winner = f("PERSON", 2, 10, 0.9)
+    assert resolve_overlaps([loser, winner], text) == [winner]  # "a " and ", b" are no pieces
+    inner = f("EMAIL", 4, 8, 0.95)
+    assert resolve_overlaps([winner, inner], "x Jane Roe y") == [f("PERSON", 2, 4, 0.9), inner, f("PERSON", 8, 10, 0.9)]

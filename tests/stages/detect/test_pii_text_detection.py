@@ -224,3 +224,15 @@ def test_a_possessive_is_not_part_of_the_name(detect_context: StageContext) -> N
     text = "What is Mark Lindqvist's salary, and did James' manager approve it?"
     names = [text[f.start:f.end] for f in detect_texts([text], detect_context)[0] if f.entity_type == "PERSON"]
     assert "Mark Lindqvist" in names and not any(name.endswith(("'s", "'")) for name in names)
+
+
+def test_nothing_inside_docveil_tokens_is_found_again(detect_context: StageContext) -> None:
+    from docveil.stages.combine import detect_texts
+
+    # Digests of digits only read as phone numbers to a phone recognizer; tokens open lines
+    # like chat speakers do.
+    text = ("Tel: <PERSON_0612345678>\n<USERNAME_0123456789> wrote: see <PHONE_NUMBER_4155550134>\n"
+            "Dear <PERSON_9a58ee8571>,\n-- <PERSON_2024031299>\n")
+    tokens = [m.span() for m in TOKEN_PATTERN.finditer(text)]
+    found = detect_texts([text], detect_context)[0]
+    assert not [f for f in found if any(s <= f.start and f.end <= e for s, e in tokens)]

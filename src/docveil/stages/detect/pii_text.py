@@ -184,7 +184,7 @@ def analyze_texts(texts: Sequence[str], context: StageContext) -> list[list[Find
                     score=float(r.score),
                     recognizer=str((r.recognition_metadata or {}).get("recognizer_name", "presidio")))
             for r in found)
-    return [resolve_overlaps(findings) for findings in results]
+    return [resolve_overlaps(findings, text) for text, findings in zip(texts, results, strict=True)]
 
 
 # A line break inside a number (an IBAN or card wrapped at the end of a PDF line) hides it from the
