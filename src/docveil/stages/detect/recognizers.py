@@ -316,15 +316,16 @@ _STREET_TYPE = (
     r"|(?:St|Ave|Rd|Blvd|Ln|Dr|Ct|Pl|Ter|Pkwy|Hwy|Cir|Sq|Trl)\b\.?)"
 )
 _US_TAIL = (  # ", Washington, DC 20500"
-    r"(?:,[ \t]*[A-Z][A-Za-z.'-]*(?:[ \t]+[A-Z][A-Za-z.'-]*){0,2},?[ \t]+[A-Z]{2}[ \t]+\d{5}(?:-\d{4})?)?"
+    r"(?:,[ \t]*[A-Z][A-Za-z.'-]{0,30}(?:[ \t]+[A-Z][A-Za-z.'-]{0,30}){0,2},?[ \t]+[A-Z]{2}[ \t]+\d{5}(?:-\d{4})?)?"
 )
 # ", Leeds LS1 4DL", ", London SW1A 1AA": a UK town and postcode.
 _UK_TAIL = (
-    r"(?:,[ \t]*[A-Z][A-Za-z'-]*(?:[ \t]+[A-Z][A-Za-z'-]*){0,2},?[ \t]+"
+    r"(?:,[ \t]*[A-Z][A-Za-z'-]{0,30}(?:[ \t]+[A-Z][A-Za-z'-]{0,30}){0,2},?[ \t]+"
     r"[A-Z]{1,2}\d[A-Z\d]?[ \t]?\d[A-Z]{2}\b)?"
 )
-_EU_POSTCODE = r"(?:(?:[A-Z]{1,2}-)?\d{4,5}|\d{2}-\d{3})"  # "10115", "D-10115", "00-514" (Poland)
-_EU_TAIL = rf"(?:,[ \t]*{_EU_POSTCODE}[ \t]+[A-ZÄÖÜ][\w-]+)?"  # ", 10115 Berlin", ", 60-834 Poznań"
+# "10115", "D-10115", "1016 GV" (Netherlands), "00-514" (Poland).
+_EU_POSTCODE = r"(?:(?:[A-Z]{1,2}-)?\d{4,5}(?:[ \t]?[A-Z]{2}\b)?|\d{2}-\d{3})"
+_EU_TAIL = rf"(?:,[ \t]*{_EU_POSTCODE}[ \t]+[A-ZÄÖÜ][\w-]{{1,40}})?"  # ", 10115 Berlin", ", 60-834 Poznań"
 _EU_SUFFIX = (
     # Not "ring" or "gade": "During 2020" and "Brigade 3" are no addresses.
     r"(?i:straße|strasse|str\.|weg|gasse|platz|allee|damm|ufer|chaussee|straat|laan"
@@ -338,12 +339,9 @@ _ROMANCE_TYPE_FIRST = "(?:" + "|".join(t.capitalize() for t in _ROMANCE_TYPES.sp
 _ROMANCE_TYPE = f"(?i:{_ROMANCE_TYPES})"
 _ROMANCE_NAME = (
     r"(?:[ \t]+(?:(?i:de|del|della|di|da|do|dos|du|des|la|le|les)|l'|d'))*"
-    r"[ \t]*[A-ZÀ-Ý][\w'-]*(?:[ \t]+[A-ZÀ-Ý][\w'-]*){0,3}"
+    r"[ \t]*[A-ZÀ-Ý][\w'-]{0,30}(?:[ \t]+[A-ZÀ-Ý][\w'-]{0,30}){0,3}"
 )
 
-_NUMBERED_PARTS = ("(?:Chapter|Section|Part|Page|Article|Clause|Paragraph|Table|Figure|Appendix|Annex|Item"
-                   "|Step|Phase|Stage|Level|Room|Floor|Unit|Version|Release|Order|Invoice|Ticket|Case|Lot|Batch"
-                   "|Week|Day|Year|Quarter|Q)")
 # A house number next to a street-type word is as telling as spaCy's named entities (0.85), so a
 # whole address outranks a street name that spaCy mistook for a person ("Via Roma").
 _ADDRESS_SCORE = 0.85
@@ -354,7 +352,7 @@ STREET_ADDRESS_PATTERNS = [
             r"(?:\b(?:Flat|Apartment|Apt|Unit|Suite)\.?[ \t]+[A-Za-z0-9-]{1,5},?[ \t]+)?"  # "Flat 2, 18 Kingsland Road"
             r"\b\d{1,6}[A-Za-z]?"
             r"(?:[ \t]+(?:N|S|E|W|North|South|East|West)\.?)?"
-            r"(?:[ \t]+(?:[A-Z][A-Za-z'.-]*|\d{1,3}(?:st|nd|rd|th))){1,4}"
+            r"(?:[ \t]+(?:[A-Z][A-Za-z'.-]{0,30}|\d{1,3}(?:st|nd|rd|th))){1,4}"
             rf"[ \t]+{_STREET_TYPE}"
             r"(?:[ \t]+(?:NW|NE|SW|SE|N|S|E|W)\b)?"
             r"(?:,?[ \t]+(?:Apt|Apartment|Suite|Ste|Unit|Floor|Fl|\#)\.?[ \t]*[A-Za-z0-9-]+)?"
@@ -362,22 +360,16 @@ STREET_ADDRESS_PATTERNS = [
             _ADDRESS_SCORE),
     # "Hauptstraße 5", "Kalverstraat 92", "Lindenweg 12a, 10115 Berlin"
     Pattern("street address (compound name, number after)",
-            rf"\b[A-ZÄÖÜ][\wäöüß-]*{_EU_SUFFIX}[ \t]+\d{{1,4}}(?:[ \t]?[a-zA-Z])?\b" + _EU_TAIL,
+            rf"\b[A-ZÄÖÜ][\wäöüß-]{{0,40}}{_EU_SUFFIX}[ \t]+\d{{1,4}}(?:[ \t]?[a-zA-Z])?\b" + _EU_TAIL,
             _ADDRESS_SCORE),
     # "Via Roma 12", "Calle Mayor 5"
     Pattern("street address (type first, number after)",
             rf"\b{_ROMANCE_TYPE_FIRST}{_ROMANCE_NAME},?[ \t]+\d{{1,4}}(?:[ \t]?[a-zA-Z])?\b" + _EU_TAIL,
             _ADDRESS_SCORE),
-    # "Mickiewicza 10/4, 60-834 Poznań", "Prinsengracht 263, 1016 GV Amsterdam": a street of any
-    # name, its number, a postcode and a town. A year is no postcode here, and the words that
-    # number parts of documents are no street ("Chapter 4, 1999 Paris edition").
-    Pattern("street address (name, number, postcode, town)",
-            rf"\b(?!{_NUMBERED_PARTS}\b)[A-ZÀ-Ž][\w'-]+(?:[ \t]+[A-ZÀ-Ž][\w'-]+){{0,2}}[ \t]+\d{{1,4}}[a-zA-Z]?(?:/\d{{1,4}})?,"
-            r"[ \t]*(?:\d{5}|\d{2}-\d{3}|\d{4}[ \t]?[A-Z]{2}|(?!(?:19|20)\d\d\b)\d{4})[ \t]+[A-ZÀ-Ž][\w-]+",
-            _ADDRESS_SCORE),
-    # "ul. Marszałkowska 84/92 m. 12", "C/ Mayor 5": Polish and Spanish abbreviations first.
+    # "ul. Marszałkowska 84/92 m. 12", "C/ Mayor 5": Polish and Spanish abbreviations first
+    # (not the "al." of "Kowalski et al. Nature 2019").
     Pattern("street address (abbreviated type first)",
-            r"(?<!\w)(?:ul\.|al\.|os\.|C/)[ \t]*[A-ZÀ-Ž][\w'-]*(?:[ \t]+[A-ZÀ-Ž][\w'-]*){0,3}[ \t]+\d{1,4}[a-zA-Z]?"
+            r"(?<!\w)(?<!et )(?:ul\.|al\.|os\.|C/)[ \t]*[A-ZÀ-Ž][\w'-]{0,30}(?:[ \t]+[A-ZÀ-Ž][\w'-]{0,30}){0,3}[ \t]+\d{1,4}[a-zA-Z]?"
             r"(?:/\d{1,4})?(?:[ \t]+m\.[ \t]*\d{1,4})?" + _EU_TAIL,
             _ADDRESS_SCORE),
     # "10 rue de Rivoli"
@@ -385,6 +377,21 @@ STREET_ADDRESS_PATTERNS = [
             rf"\b\d{{1,4}}(?:[ \t]?(?:bis|ter|[a-zA-Z]))?,?[ \t]+{_ROMANCE_TYPE}{_ROMANCE_NAME}\b" + _EU_TAIL,
             _ADDRESS_SCORE),
 ]
+# A street of any name, its number, a postcode and a town ("Prinsengracht 263, 1016 GV
+# Amsterdam", "Mickiewicza 10/4, 60-834 Poznań"): without a street-type word this shape is also
+# "Table 2, 1500 Respondents", so it counts only after an address label, and the street is one
+# word (the words before it may be a name: "Address: Anna Schmidt Linden 5, 10115 Berlin").
+LABELLED_ADDRESS_PATTERNS = [
+    Pattern("street address (name, number, postcode, town)",
+            r"\b[A-ZÀ-Ž][\w'-]{1,40}[ \t]+\d{1,4}[a-zA-Z]?(?:/\d{1,4})?,[ \t]*"
+            rf"{_EU_POSTCODE}[ \t]+[A-ZÀ-Ž][\w-]{{1,40}}",
+            _ADDRESS_SCORE),
+]
+ADDRESS_LABELS = (
+    "address", "home address", "postal address", "mailing address", "ship to", "deliver to", "bill to",
+    "lives at", "resides at", "residing at", "adres", "adresse", "anschrift", "wohnhaft", "dirección",
+    "direccion", "domicilio", "indirizzo", "endereço", "morada", "adresa", "osoite", "adress", "siedziba",
+)
 STREET_ADDRESS_CONTEXT = [
     "address", "street", "live", "reside", "residence", "home", "mail", "ship", "bill", "deliver",
     "anschrift", "adresse", "wohnhaft", "dirección", "indirizzo",
@@ -420,7 +427,8 @@ _PERSONAL_URL_MARKERS = re.compile(
 )
 
 
-_NAME_WORD = r"[A-Z][a-z]+(?:['’-][A-Z]?[a-z]+)*"
+# Possessive, and never starting inside a hyphenated word: "Ab-Ab-Ab-..." is read once.
+_NAME_WORD = r"(?<!['’-])[A-Z][a-z]++(?:['’-][A-Z]?[a-z]++)*+"
 LABELLED_NAME_PATTERNS = [
     # Two to four capitalised words on one line ("Van der Berg" particles allowed).
     Pattern("labelled name",
@@ -525,6 +533,8 @@ def docveil_recognizers(language: str = "en") -> list[PatternRecognizer]:
         LabelledValueRecognizer("DRIVER_LICENSE", list(DRIVER_LICENSE_PATTERNS), DRIVER_LICENSE_CONTEXT,
                                 max_gap_words=3, name="DriverLicenseRecognizer",
                                 supported_language=language),
+        LabelledValueRecognizer("STREET_ADDRESS", list(LABELLED_ADDRESS_PATTERNS), ADDRESS_LABELS,
+                                max_gap_words=3, name="LabelledAddressRecognizer", supported_language=language),
         PersonalUrlRecognizer(supported_language=language),
         LabelledNameRecognizer(supported_language=language),
         ObfuscatedEmailRecognizer(supported_language=language),
