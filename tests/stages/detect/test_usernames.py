@@ -37,6 +37,9 @@ def test_a_user_name_is_found(text: str, names: list[str], detect_context: Stage
     "@here @channel the release is out",
     "Email olga.petrenko@firma.pl today.",  # an email address, not a user name
     "<PERSON_9a58ee8571> reviewed the ledger.\n<EMAIL_ADDRESS_0123456789> was told.",  # docveil's tokens
+    "09:00 Standup: room 4\n10:00 agenda: budget\n12:00:01 WARN: disk almost full",  # an agenda, a log
+    "db_host: localhost\nlog_level: info\nserver.port: 8080\nspring.datasource.url: jdbc:x\nSet karma.conf",
+    "<div> hello\n<span> world",
 ])
 def test_no_user_name_where_there_is_none(text: str, detect_context: StageContext) -> None:
     assert not usernames(text, detect_context)

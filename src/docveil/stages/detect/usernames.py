@@ -5,8 +5,10 @@ and chat exports and logs are full of them, in lower case, where no name recogni
 ``UsernameRecognizer`` finds them where their place says what they are:
 
 - the speaker of a chat line: after a time ("[10:42] marta.k: ...", "14:02 <dmitri_v> ...") or
-  in angle brackets ("<chidi.o> ..."); without a time, a speaker written "first.last" or
-  one that opens two lines or more ("ahmed: lol");
+  in angle brackets ("<chidi.o> ..."), in lower case or with a separator (not "09:00 Standup:",
+  "12:00:01 WARN:" or "<div>"); without a time, a handle that opens with a given name
+  ("marta.k: ...") or a speaker that opens two lines or more ("ahmed: lol"), so that the keys
+  of a config file ("db_host: localhost") are no speakers;
 - a mention: "@sam.okoro", "@rahul-verma" (not "@here", "@channel", "@all");
 - a field of a record or a log line: ``user=s.okafor``, ``"user":"tkowalski"``, ``login:
   rkumar``, "Failed password for rkumar from 198.51.100.23", "account priya.natarajan locked",
@@ -59,11 +61,20 @@ GENERIC = frozenset({
     "update", "action", "answer", "question", "q", "a", "warning", "error", "info", "debug", "result", "results",
     "summary", "example", "output", "input", "tip", "step", "date", "time", "from", "to", "cc", "bcc",
 })
+_SEPARATED = re.compile(r"[._\d-]")
+_HTML_TAGS = frozenset({
+    "html", "head", "body", "div", "span", "p", "a", "ul", "ol", "li", "table", "tr", "td", "th", "br", "hr",
+    "img", "script", "style", "meta", "link", "title", "section", "header", "footer", "nav", "main", "article",
+    "form", "input", "button", "label", "select", "option", "textarea", "pre", "code", "b", "i", "u", "em",
+    "strong", "small", "h1", "h2", "h3", "h4", "h5", "h6", "svg", "path", "xml", "template", "iframe", "tbody",
+    "thead", "blockquote", "figure", "caption", "dl", "dt", "dd",
+})
 # What ends a file name or a domain rather than a handle ("config.yaml", "example.com").
 _SUFFIXES = frozenset({
     "com", "org", "net", "io", "dev", "app", "ai", "co", "uk", "de", "fr", "nl", "es", "it", "eu", "gov", "edu",
     "py", "js", "ts", "txt", "md", "pdf", "doc", "docx", "xls", "xlsx", "csv", "json", "yaml", "yml", "xml",
     "html", "htm", "png", "jpg", "jpeg", "gif", "zip", "gz", "tar", "log", "cfg", "ini", "sql", "sh", "exe",
+    "conf", "config", "env", "lock", "toml", "properties", "bak", "tmp", "local", "prod", "test", "spec",
 })
 
 
@@ -80,7 +91,7 @@ class UsernameRecognizer(LocalRecognizer):
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
                 ) -> list[RecognizerResult]:
         spans: dict[tuple[int, int], float] = {}
-        for pattern in (_CHAT_TIMED, _CHAT_BRACKETED, _ACCOUNT, _PROFILE_PATH):
+        for pattern in (_ACCOUNT, _PROFILE_PATH):
             for match in pattern.finditer(text):
                 self._add(spans, match, SCORE)
         # Places where a word could be something else: a handle must look like one.
@@ -88,11 +99,22 @@ class UsernameRecognizer(LocalRecognizer):
             for match in pattern.finditer(text):
                 if self._handle_like(match.group("handle")):
                     self._add(spans, match, SCORE)
+        # After a time, a speaker in capitals is an agenda item or a log level ("09:00 Standup:",
+        # "12:00:01 WARN:"), and an HTML tag is no speaker ("<div>").
+        for pattern in (_CHAT_TIMED, _CHAT_BRACKETED):
+            for match in pattern.finditer(text):
+                handle = match.group("handle")
+                if ((handle[0].islower() or _SEPARATED.search(handle)) and handle.lower() not in _HTML_TAGS
+                        and self._handle_like(handle)):
+                    self._add(spans, match, SCORE)
+        # Without a time, "key: value" lines are as likely a config file ("db_host: localhost"):
+        # a speaker opens two lines or more, or is a handle that opens with a given name.
         speakers = list(_CHAT_SPEAKER.finditer(text))
         counts = Counter(match.group("handle") for match in speakers)
         for match in speakers:
             handle = match.group("handle")
-            if (counts[handle] >= 2 or any(ch in "._" for ch in handle)) and self._handle_like(handle):
+            if (counts[handle] >= 2 and self._handle_like(handle)) or (
+                    _SEPARATED.search(handle) and self._given_name_handle(handle)):
                 self._add(spans, match, SCORE)
         for match in _FIRST_LAST.finditer(text):
             if self._given_name_handle(match.group("handle")):
@@ -120,9 +142,9 @@ class UsernameRecognizer(LocalRecognizer):
         return self.given_names.is_given_name(handle.capitalize()) or not self.given_names.is_english(handle.lower())
 
     def _given_name_handle(self, handle: str) -> bool:
-        """"olga.petrenko", "zoë.m": the first part is a given name, and not both parts are English."""
-        first, *rest = re.split(r"[._-]", handle)
-        if not self.given_names.is_given_name(first.capitalize()):
+        """"olga.petrenko", "zoë.m", "aisha_b": two parts, the first a given name; a given name that
+        is an English word only before an initial ("will.k"; not "spring.datasource")."""
+        parts = re.split(r"[._-]", handle)
+        if len(parts) != 2 or not self.given_names.is_given_name(parts[0].capitalize()):
             return False
-        words = [first, *rest]
-        return not all(len(word) > 1 and self.given_names.is_english(word.lower()) for word in words)
+        return not self.given_names.is_english(parts[0].lower()) or len(parts[1]) == 1
