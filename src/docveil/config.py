@@ -195,6 +195,10 @@ class Settings:
         object.__setattr__(self, "phone_regions", tuple(region.strip().upper() for region in self.phone_regions))
         if not all(REGION_CODE.fullmatch(region) for region in self.phone_regions):
             raise ConfigError("phone_regions must be two-letter region codes such as ES or SE")
+        if self.phone_regions != DEFAULT_PHONE_REGIONS:
+            from docveil.stages.detect.phones import check_regions
+
+            check_regions(self.phone_regions)
         if not 0.0 <= self.face_threshold <= 1.0:
             raise ConfigError("face_threshold must be between 0 and 1")
         if not 0.0 <= self.image_padding <= 1.0:

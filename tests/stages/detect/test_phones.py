@@ -37,6 +37,9 @@ def test_a_labelled_national_number_is_found(text: str, numbers: list[str], dete
     "Call 2023 results were published.",  # too short for a phone number
     "Phone: 12.03.2024",
     "M. Dupont signed the form.",
+    "Call ID 48213977 was escalated. Mobile build 20240312 is ready.",  # an identifier, a date
+    "Ticket T: 123456789 was closed.",  # a letter labels a number only at the start of a line
+    "Mobile (line 2): 612 34 56 78",  # a digit between the label and the number
 ])
 def test_an_unlabelled_or_implausible_number_is_not_a_phone_number(
         text: str, detect_context: StageContext) -> None:
@@ -54,4 +57,6 @@ def test_the_regions_are_a_setting() -> None:
 @pytest.mark.parametrize("regions", [("Spain",), ("XX",)])
 def test_an_unknown_region_is_a_config_error(regions: tuple[str, ...]) -> None:
     with pytest.raises(ConfigError, match="region"):
-        LabelledPhoneRecognizer(Settings(phone_regions=regions).phone_regions)
+        Settings(phone_regions=regions)
+    with pytest.raises(ConfigError, match="region"):
+        LabelledPhoneRecognizer(regions)

@@ -29,13 +29,18 @@ PHONE_LABELS = (
     "contact number", "tlf", "telefon", "telefoon", "téléphone", "tél", "portable", "teléfono", "móvil",
     "telefono", "cellulare", "handy", "mobil", "mobiel", "puhelin", "komórka", "telemóvel",
 )
-# Signature blocks label numbers with one letter: "T: 612 34 56 78", "M. 0412 345 678".
-_LETTER_LABEL = r"(?<!\S)[TMPF](?=[ \t]*[:.])"
+# Signature blocks label numbers with one letter at the start of a line: "T: 612 34 56 78",
+# "M. 0412 345 678" (not "Ticket T: 123456789").
+_LETTER_LABEL = r"(?m:^)[ \t>]*[TMPF](?=[ \t]*[:.])"
+# Words that make the number after a phone label something else: "Call ID 48213977".
+_NOT_PHONE_WORDS = frozenset({"id", "ref", "reference", "ticket", "case", "order", "build", "version", "invoice",
+                              "account", "pin", "code", "queue", "count", "duration", "minutes"})
 WINDOW = 64  # characters after a label (or a number) searched for the next number
 _MAX_GAP_WORDS = 3
 _MIN_DIGITS = 7
-# Dates and IPv4 addresses, which some regions' numbering plans would take as phone numbers.
-_NOT_A_PHONE = re.compile(r"\d{1,2}([./-])\d{1,2}\1\d{2,4}|\d{4}([./-])\d{1,2}\2\d{1,2}|\d{1,3}(?:\.\d{1,3}){3}")
+# Dates (20240312 too) and IPv4 addresses, which some regions' numbering plans would take as phone numbers.
+_NOT_A_PHONE = re.compile(r"\d{1,2}([./-])\d{1,2}\1\d{2,4}|\d{4}([./-])\d{1,2}\2\d{1,2}|\d{1,3}(?:\.\d{1,3}){3}"
+                          r"|(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])")  # and 20240312
 # A number as written: digits, spaces, dots, dashes and parentheses, a plus before it.
 _CANDIDATE = re.compile(r"\+?\(?\d(?:[\d.\-]|[ ()](?=[\d(]))*\d")
 
@@ -93,7 +98,9 @@ class LabelledPhoneRecognizer(LocalRecognizer):
         if candidate is None or (candidate.end() == WINDOW and cursor + WINDOW < len(text)):
             return None  # none, or cut by the window
         gap = window[:candidate.start()]
-        if len(re.findall(r"\w+", gap)) > _MAX_GAP_WORDS:
+        words = [word.lower() for word in re.findall(r"[^\W\d_]+", gap)]
+        if (len(re.findall(r"\w+", gap)) > _MAX_GAP_WORDS or any(ch.isdigit() for ch in gap)
+                or not _NOT_PHONE_WORDS.isdisjoint(words)):
             return None
         number = candidate.group()
         if (sum(ch.isdigit() for ch in number) < _MIN_DIGITS or _NOT_A_PHONE.fullmatch(number)
