@@ -40,16 +40,19 @@ PLACE_LABELS = frozenset({"GPE", "LOC", "FAC"})  # spaCy's labels for places
 _HYPHENS = frozenset({"-", "\u2010"})
 _LINE_BREAK = re.compile(r"[ \t]*\r?\n[ \t]*")
 # Words in capitals ("MARIE-CLAIRE", "O'NEILL") and runs of them on one line.
-_UPPER_CASE_WORD = regex.compile(r"(?<![\p{L}\d])\p{Lu}{2,}(?:['\u2019-]\p{Lu}{2,})*(?![\p{L}\d])")
-_UPPER_CASE_RUN = regex.compile(r"(?<![\p{L}\d])\p{Lu}{2,}(?:['\u2019-]\p{Lu}{2,})*"
-                                r"(?:[ \t]+\p{Lu}{2,}(?:['\u2019-]\p{Lu}{2,})*)+(?![\p{L}\d])")
-# "DUBOIS, MARIE-CLAIRE", "KOWALCZYK, Marek".
+# A word in capitals: possessive repeats, and no start after an apostrophe or hyphen, so a long
+# run of "AB'AB'AB'..." is read once (each start would otherwise read the rest again).
+_CAPS = r"(?<![\p{L}\d'\u2019-])\p{Lu}{2,}+(?:['\u2019-]\p{Lu}{2,}+)*+(?![\p{L}\d])"
+_UPPER_CASE_WORD = regex.compile(_CAPS)
+_UPPER_CASE_RUN = regex.compile(rf"{_CAPS}(?:[ \t]++{_CAPS})++")
+# "DUBOIS, MARIE-CLAIRE", "KOWALCZYK, Marek"; not "JSON, Mark them as done".
 _UPPER_CASE_SURNAME_FIRST = regex.compile(
-    r"(?<![\p{L}\d])(?P<surname>\p{Lu}{2,}(?:['\u2019-]\p{Lu}{2,})*),[ \t]*"
-    r"(?P<given>\p{Lu}(?:\p{Lu}+|\p{Ll}+)(?:['\u2019-]\p{Lu}(?:\p{Lu}+|\p{Ll}+))*)(?![\p{L}\d])")
+    rf"(?P<surname>{_CAPS}),[ \t]*"
+    r"(?P<given>\p{Lu}(?:\p{Lu}++|\p{Ll}++)(?:['\u2019-]\p{Lu}(?:\p{Lu}++|\p{Ll}++))*+)(?![\p{L}\d])"
+    r"(?![ \t]+\p{Ll})")
 _UPPER_CASE_TITLED = regex.compile(
     r"(?<![\p{L}\d])(?:MR|MRS|MS|MISS|MX|DR|PROF)\.?[ \t]+"
-    r"(?P<name>\p{Lu}{2,}(?:['\u2019-]\p{Lu}{2,})*(?:[ \t]+\p{Lu}{2,}(?:['\u2019-]\p{Lu}{2,})*){0,2})(?![\p{L}\d])")
+    rf"(?P<name>{_CAPS}(?:[ \t]+{_CAPS}){{0,2}})")
 _VOWEL = re.compile(r"[aeiouyAEIOUYÀ-ÖØ-öø-ÿ]")
 _CAMEL_HUMP = re.compile(r"[A-Z\u00c0-\u00d6\u00d8-\u00de][a-z\u00df-\u00f6\u00f8-\u00ff]+")
 
@@ -114,7 +117,7 @@ class GivenNames:
         # A plural the lemmatizer leaves alone in a proper noun: "-ies", "-es", "-s" (only its
         # own ending is taken off, so "Tobias" is not "toby" and "Tomás" not "tom").
         if word.endswith("ies"):
-            candidates.add(word[:-3] + "y")
+            candidates |= {word[:-3] + "y", word[:-1]}  # "companies", "calories"
         elif word.endswith("es"):
             candidates |= {word[:-1], word[:-2]}
         elif word.endswith("s"):
@@ -243,17 +246,25 @@ class GivenNames:
         for match in _UPPER_CASE_TITLED.finditer(text):  # "MR ADEOLA BANKOLE": the title tells
             words = [(word.group().capitalize(), word.start(), word.end())
                      for word in _UPPER_CASE_WORD.finditer(text, *match.span("name"))]
-            j = 1
+            j = 0
             while j < len(words) and self._upper_case_name_word(words[j][0]):
                 j += 1
-            if words[0][0].lower() not in ADDRESSEES:
+            if j:  # not "MS SQL", "DR SITE FAILOVER"
                 spans.append((words[0][1], words[j - 1][2]))
         return spans
 
     def _upper_case_name_word(self, word: str) -> bool:
-        """A capitalised word from capitals that may be part of a name."""
-        return self.is_given_name(word) or (len(word) >= 3 and _VOWEL.search(word) is not None
-                                             and not self._is_english_text(word))
+        """A capitalised word from capitals that may be part of a name: capitals are headings and
+        log messages as often as names, so an inflected English word ("REACHED", "FAILING") is
+        English here too."""
+        if self.is_given_name(word):
+            return True
+        if len(word) < 3 or _VOWEL.search(word) is None or self._is_english_text(word):
+            return False
+        lower = word.lower()
+        stems = ({lower[:-2], lower[:-1]} if lower.endswith("ed") else
+                 {lower[:-3], lower[:-3] + "e"} if lower.endswith("ing") else set())
+        return stems.isdisjoint(self.dictionary)
 
     def _camel_case(self, doc: Any) -> list[Span]:
         spans = []

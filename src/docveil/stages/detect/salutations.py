@@ -46,16 +46,19 @@ _WHOLE_LINE = re.compile(r"[ \t]*$")
 _LIST_SEPARATOR = re.compile(r"[ \t]*(?:,|&|and\b)[ \t]*")
 # A greeting at the start of a line (after quote markers); names follow it.
 _GREETING = re.compile(rf"^[ \t>]*(?i:{_GREETINGS})\b[ \t]*,?[ \t]*", re.MULTILINE)
-# A closing and a name on the same line ("Thanks, Ulrich!", "Cheers Marta").
-_CLOSING_THEN_NAME = re.compile(rf"(?<!\w)(?i:{_CLOSINGS})\b[ \t]*,?[ \t]*(?=\p{{Lu}})")
+# A closing and a name on the same line, the closing opening the line or a sentence ("Thanks,
+# Ulrich!", "Great work. Cheers Marta"; not "the best Kubernetes").
+_CLOSING_THEN_NAME = re.compile(
+    rf"(?:^[ \t>]*|(?<=[.!?][ \t]))(?i:{_CLOSINGS})\b[ \t]*,?[ \t]*(?=\p{{Lu}})", re.MULTILINE)
 # A closing ending its line, a few more words allowed ("Thanks for your help,"); the signature
 # starts on one of the next lines ("-- Marta").
 _CLOSING_LINE = re.compile(
     rf"^[ \t>]*(?i:{_CLOSINGS}|{_LINE_CLOSINGS})\b(?:[ \t]+\p{{Ll}}+){{0,4}}[ \t]*[,!.]?[ \t]*\r?\n(?:[ \t>]*\r?\n){{0,2}}[ \t>]*(?:[-\u2013\u2014~]+[ \t]*)?",
     re.MULTILINE)
 
-# A signature after a dash, on a line of its own: "-- Matteo", "— Tomás".
-_DASH_SIGNATURE = re.compile(r"^[ \t>]*(?:--|\u2014|\u2013)[ \t]*(?=\p{Lu})", re.MULTILINE)
+# A signature after a dash, on a line of its own: "-- Matteo", "— Tomás", or on the line after
+# the "-- " that separates a signature in email.
+_DASH_SIGNATURE = re.compile(r"^[ \t>]*(?:--|\u2014|\u2013)[ \t]*(?:\r?\n[ \t>]*)?(?=\p{Lu})", re.MULTILINE)
 
 IsPerson = Callable[[Sequence[str], bool], bool]
 
@@ -105,5 +108,7 @@ def _signature(text: str, pos: int, is_person: IsPerson, whole_line: bool = Fals
 
 
 def _line_end(text: str, pos: int) -> int:
+    """Where the line holding ``pos`` ends, before its line break ("\n" or "\r\n")."""
     end = text.find("\n", pos)
-    return len(text) if end == -1 else end
+    end = len(text) if end == -1 else end
+    return end - 1 if end > pos and text[end - 1] == "\r" else end
