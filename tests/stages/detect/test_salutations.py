@@ -34,6 +34,8 @@ def any_words(words: Sequence[str], titled: bool) -> bool:
     ("All good from my side.\n\n\u2014 Tomás", ["Tomás"]),
     ("Looping in legal.\n\nBR,\nHenrik", ["Henrik"]),
     ("The invoice is now correct.\nAbraços,\nCamila", ["Camila"]),
+    ("Best regards,\r\nLindiwe Dlamini\r\nFinance", ["Lindiwe Dlamini"]),  # email line breaks
+    ("Looks good.\n-- \nMatteo Rossi\nACME Ltd", ["Matteo Rossi"]),  # an email's signature separator
 ])
 def test_an_addressed_name_is_a_person(text: str, names: list[str], detect_context: StageContext) -> None:
     assert set(names) <= persons(text, detect_context)
@@ -48,6 +50,7 @@ def test_an_addressed_name_is_a_person(text: str, names: list[str], detect_conte
     "Hi Marta how are you?\n",  # no punctuation after the name: the greeting proves nothing
     "Thanksgiving is coming. Thanks again for everything.",
     "Section 2 -- Overview\n-- End of message\n\u2014 Marketing",  # a dash line that holds no name
+    "We picked the best Kubernetes, Terraform and Ansible tools.",  # a closing word inside a sentence
 ])
 def test_a_greeting_to_no_person_adds_no_person(text: str, detect_context: StageContext) -> None:
     found = persons(text, detect_context)

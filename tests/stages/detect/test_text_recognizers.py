@@ -104,7 +104,9 @@ NOT_FOUND = [
     ("PERSON", "Will you come? The grace period ends in May."),  # given names, but English words
     ("PERSON", "Julia benchmarks ran on Tuesday."),  # a given name the model calls a firm, and no verb after it
     # Given names in capitals before English words or acronyms.
-    ("PERSON", "TERMS AND CONDITIONS. BILL TO ACME. MARK AS READ. GRACE PERIOD. HOPE NHS TRUST."),  # given names alone the model calls firms
+    ("PERSON", "TERMS AND CONDITIONS. BILL TO ACME. MARK AS READ. GRACE PERIOD. HOPE NHS TRUST."),
+    ("PERSON", "We migrated from MS SQL Server. DR SITE FAILOVER TEST PASSED. MX RECORDS MISSING."),
+    ("PERSON", "SUPPORTED FORMATS: JSON, Mark them as done. The Calories Table is here."),  # given names alone the model calls firms
     ("PERSON", "Human Resources will schedule the Quarterly Business Review."),
     ("PERSON", "Google Drive folder: Finance Q3\nSubject: Re: Invoice Dispute"),
     ("EMAIL_ADDRESS", "Send it to admin@localhost when ready."),
