@@ -61,6 +61,7 @@ FOUND = [
     ("STREET_ADDRESS", "Bill to Via Roma 12, 00184 Roma", "Via Roma 12, 00184 Roma"),
     ("STREET_ADDRESS", "Deliver to 10 rue de Rivoli, 75001 Paris", "10 rue de Rivoli, 75001 Paris"),
     ("STREET_ADDRESS", "Ship to 14 Wellington Road, Leeds LS1 4DL by Friday.", "14 Wellington Road, Leeds LS1 4DL"),
+    ("STREET_ADDRESS", "10 Downing Street London SW1A 2AA", "10 Downing Street London SW1A 2AA"),
     ("STREET_ADDRESS", "Address: Flat 2, 18 Kingsland Road, London E2 8DA", "Flat 2, 18 Kingsland Road, London E2 8DA"),
     ("STREET_ADDRESS", "Adres: ul. Marszałkowska 84/92 m. 12, 00-514 Warszawa",
      "ul. Marszałkowska 84/92 m. 12, 00-514 Warszawa"),

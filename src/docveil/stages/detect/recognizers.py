@@ -318,9 +318,9 @@ _STREET_TYPE = (
 _US_TAIL = (  # ", Washington, DC 20500"
     r"(?:,[ \t]*[A-Z][A-Za-z.'-]{0,30}(?:[ \t]+[A-Z][A-Za-z.'-]{0,30}){0,2},?[ \t]+[A-Z]{2}[ \t]+\d{5}(?:-\d{4})?)?"
 )
-# ", Leeds LS1 4DL", ", London SW1A 1AA": a UK town and postcode.
+# ", Leeds LS1 4DL", " London SW1A 1AA": a UK town and postcode.
 _UK_TAIL = (
-    r"(?:,[ \t]*[A-Z][A-Za-z'-]{0,30}(?:[ \t]+[A-Z][A-Za-z'-]{0,30}){0,2},?[ \t]+"
+    r"(?:(?:,[ \t]*|[ \t]+)[A-Z][A-Za-z'-]{0,30}(?:[ \t]+[A-Z][A-Za-z'-]{0,30}){0,2},?[ \t]+"
     r"[A-Z]{1,2}\d[A-Z\d]?[ \t]?\d[A-Z]{2}\b)?"
 )
 # "10115", "D-10115", "1016 GV" (Netherlands), "00-514" (Poland).
