@@ -13,6 +13,7 @@ FOUND = [
     ("PERSON", "Emergency contact: Tom O'Brien", "Tom O'Brien"),
     ("PERSON", "Call Jane Roe at (415) 555-0134.", "Jane Roe"),  # missed by spaCy's NER
     ("PERSON", "Ask Jan Novak about it.", "Jan Novak"),  # without the "Ask"
+    ("PERSON", "Chair: Sir Richard Pemberton. Secretary: Mrs. Olena Shevchenko.", "Olena Shevchenko"),  # no title
     # The small model calls these organisations; a given name opens them.
     ("PERSON", "Drafted for Ulrich Stavenhagen", "Ulrich Stavenhagen"),
     ("PERSON", "Subject: Forwarded note about Ignatius Pembrook", "Ignatius Pembrook"),

@@ -72,8 +72,8 @@ class ProperNounSpacyRecognizer(SpacyRecognizer):
     - PERSON and LOCATION spans are kept only when they contain a proper noun: the small model
       sometimes labels a capitalised common word ("Driver") as a person, and its tagger then
       calls it NOUN. Spans without a letter (a number taken for a place) are dropped.
-    - A PERSON span loses an opening word like "Ask" or "Dear", and is dropped if it holds a
-      digit ("Q3\\nSubject").
+    - A PERSON span loses the opening words like "Ask", "Dear" and titles ("Dear Ms Okafor" is
+      "Okafor"), and is dropped if it holds a digit ("Q3\\nSubject").
     - The small model's NER misses names its tagger sees, e.g. after an imperative ("Call Jane
       Roe at ..."). A run of two or more capitalised proper nouns that no entity covers becomes
       a PERSON (score 0.5) when one of its words is not in ``dictionary``, the English words
@@ -102,6 +102,9 @@ class ProperNounSpacyRecognizer(SpacyRecognizer):
     LEADING_NON_NAMES = frozenset({
         "ask", "call", "tell", "email", "e-mail", "mail", "text", "contact", "ping", "meet",
         "invite", "thank", "thanks", "dear", "hi", "hello", "hey", "cc", "attn", "from", "to",
+        # Titles: "Ms Okafor" gets the token of "Okafor", as after a greeting.
+        "mr", "mr.", "mrs", "mrs.", "ms", "ms.", "miss", "mx", "mx.", "dr", "dr.", "prof", "prof.", "sir", "dame",
+        "herr", "frau", "mme", "mlle",
     })
 
     def __init__(self, supported_language: str = "en", supported_entities: list[str] | None = None,
@@ -129,8 +132,11 @@ class ProperNounSpacyRecognizer(SpacyRecognizer):
                 if result.entity_type == "PERSON":
                     if any(ch.isdigit() for ch in value):  # "Q3\nSubject"
                         continue
-                    if span is not None and len(span) > 1 and span[0].lower_ in self.LEADING_NON_NAMES:
-                        result.start = span[1].idx
+                    first = 0
+                    while span is not None and first < len(span) - 1 and span[first].lower_ in self.LEADING_NON_NAMES:
+                        first += 1  # "Dear Ms Okafor" is Okafor
+                    if first:
+                        result.start = span[first].idx
             kept.append(result)
         if "PERSON" in entities and self.given_names.names:
             kept = self._with_given_name_runs(kept, doc)
@@ -173,7 +179,7 @@ class ProperNounSpacyRecognizer(SpacyRecognizer):
             if token is not None and token.i not in covered and name_like(token):
                 run.append(token)
                 continue
-            if run and run[0].lower_ in self.LEADING_NON_NAMES:
+            while run and run[0].lower_ in self.LEADING_NON_NAMES:
                 run = run[1:]
             if (len(run) >= 2 and not all(self._is_word(t) for t in run)
                     and not any(t.lower_ in ADDRESSEES for t in run)):  # "Hiring Manager"
