@@ -132,11 +132,11 @@ class ProperNounSpacyRecognizer(SpacyRecognizer):
                 if result.entity_type == "PERSON":
                     if any(ch.isdigit() for ch in value):  # "Q3\nSubject"
                         continue
-                    first = 0
-                    while span is not None and first < len(span) - 1 and span[first].lower_ in self.LEADING_NON_NAMES:
-                        first += 1  # "Dear Ms Okafor" is Okafor
-                    if first:
-                        result.start = span[first].idx
+                    if span is not None:
+                        first = 0
+                        while first < len(span) - 1 and span[first].lower_ in self.LEADING_NON_NAMES:
+                            first += 1  # "Dear Ms Okafor" is Okafor
+                        result.start = span[first].idx if first else result.start
             kept.append(result)
         if "PERSON" in entities and self.given_names.names:
             kept = self._with_given_name_runs(kept, doc)
