@@ -1,12 +1,13 @@
-"""National identity, tax and social security numbers of European countries, the UK and India
-(``NATIONAL_ID``), checked by python-stdnum.
+"""National identity, tax and social security numbers of European countries, the UK, India,
+Turkey, South Africa, Australia, Canada, Brazil and Mexico (``NATIONAL_ID``), checked by
+python-stdnum.
 
 Each format is a candidate pattern (as people write the number, separators included) and the
 python-stdnum module whose ``is_valid`` checks its length, its structure (dates, regions) and
 its check digits. A check digit passes by chance once in ten to a hundred tries, so a number
 counts only after one of its labels ("BSN", "PESEL", "Steuer-ID"…), as in
 ``LabelledValueRecognizer``; only a format whose structure and check character make it
-unmistakable stands alone (an Italian codice fiscale, a Finnish HETU). The UK National Insurance
+unmistakable stands alone (an Italian codice fiscale, a Finnish HETU, a Mexican CURP). The UK National Insurance
 number has no check digit and no stdnum module, and the Indian PAN only a structure: their
 pattern and a label decide.
 """
@@ -80,6 +81,16 @@ FORMATS: tuple[NationalIdFormat, ...] = (
     NationalIdFormat("IN Aadhaar", r"\b[2-9]\d{3} ?\d{4} ?\d{4}\b", "stdnum.in_.aadhaar", ("Aadhaar", "UIDAI", "UID")),
     NationalIdFormat("IN PAN", r"\b[A-Z]{3}[ABCFGHJLPT][A-Z]\d{4}[A-Z]\b", "stdnum.in_.pan",
                      ("PAN", "permanent account number")),
+    NationalIdFormat("TR TC Kimlik", r"\b[1-9]\d{10}\b", "stdnum.tr.tckimlik",
+                     ("TC Kimlik", "T.C. Kimlik", "TCKN", "Kimlik No", "kimlik numaras\u0131", "Turkish ID")),
+    NationalIdFormat("ZA ID", r"\b\d{6} ?\d{4} ?\d{2} ?\d\b", "stdnum.za.idnr",
+                     ("SA ID", "RSA ID", "South African ID", "ID number", "identity number", "ID no")),
+    NationalIdFormat("AU TFN", r"\b\d{3} ?\d{3} ?\d{2,3}\b", "stdnum.au.tfn", ("TFN", "tax file number")),
+    NationalIdFormat("CA SIN", r"\b\d{3}[ -]?\d{3}[ -]?\d{3}\b", "stdnum.ca.sin",
+                     ("SIN", "social insurance number", "NAS", "numéro d'assurance sociale")),
+    NationalIdFormat("BR CPF", r"\b\d{3}\.?\d{3}\.?\d{3}-?\d{2}\b", "stdnum.br.cpf", ("CPF",)),
+    NationalIdFormat("MX CURP", r"\b[A-Z]{4}\d{6}[HMX][A-Z]{5}[A-Z0-9]\d\b", "stdnum.mx.curp"),
+    NationalIdFormat("MX RFC", r"\b[A-ZÑ&]{3,4}\d{6}[A-Z0-9]{3}\b", "stdnum.mx.rfc", ("RFC",)),
 )
 
 
