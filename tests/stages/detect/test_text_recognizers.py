@@ -29,6 +29,7 @@ FOUND = [
     # A first name alone the model calls a firm, or a noun, as the subject of a verb.
     ("PERSON", "Ingrid will send the slides after the meeting.", "Ingrid"),
     ("PERSON", "Tomasz reacted with :thumbsup: to your message", "Tomasz"),
+    ("PERSON", "The contract was reviewed by Adriana and Lorenzo from legal.", "Adriana"),  # listed with a name
     # Names in capitals, read as if capitalised.
     ("PERSON", "CUSTOMER NAME: MARIA GONZALEZ", "MARIA GONZALEZ"),
     ("PERSON", "ACCOUNT HOLDER ELENA PETROVA", "ELENA PETROVA"),
@@ -105,6 +106,7 @@ NOT_FOUND = [
     ("PERSON", "Offices: London, Paris, Madrid, Florence."),
     ("PERSON", "Will you come? The grace period ends in May."),  # given names, but English words
     ("PERSON", "Julia benchmarks ran on Tuesday."),  # a given name the model calls a firm, and no verb after it
+    ("PERSON", "We compared Meta and Google offers."),  # a firm listed with a firm
     # Given names in capitals before English words or acronyms.
     ("PERSON", "TERMS AND CONDITIONS. BILL TO ACME. MARK AS READ. GRACE PERIOD. HOPE NHS TRUST."),
     ("PERSON", "We migrated from MS SQL Server. DR SITE FAILOVER TEST PASSED. MX RECORDS MISSING."),

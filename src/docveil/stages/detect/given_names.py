@@ -86,11 +86,18 @@ def name_like(token: Any) -> bool:
             and _WRITTEN_NAME.fullmatch(word) is not None)
 
 
+_JOINTS = frozenset({"and", "&", "or", ","})
+
+
+def _written_as_name(word: str) -> bool:
+    """Capitalised letters, not all capitals."""
+    return word[:1].isupper() and not word.isupper() and _WRITTEN_NAME.fullmatch(word) is not None
+
+
 def _subject_of_verb(token: Any) -> bool:
     """A capitalised word of letters followed by an auxiliary or a verb in the past tense: "Ingrid
     will", "Tomasz reacted" (not "Julia benchmarks", a verb in the present to the tagger)."""
-    word = token.text
-    if not (word[:1].isupper() and not word.isupper() and _WRITTEN_NAME.fullmatch(word)):
+    if not _written_as_name(token.text):
         return False
     following = token.nbor(1) if token.i + 1 < len(token.doc) else None
     return following is not None and (following.pos_ == "AUX" or following.tag_ == "VBD")
@@ -158,12 +165,26 @@ class GivenNames:
         claimed = set(claimed)
         # The model calls many a first name alone an organisation ("Ingrid will send the slides")
         # or a common noun ("Tomasz reacted"): as the subject of a verb it is a person's.
+        # So is one listed with a person ("reviewed by Adriana and Lorenzo").
         lone_orgs = {entity.start for entity in doc.ents if entity.label_ == "ORG" and len(entity) == 1}
+        persons = {token.i for entity in doc.ents if entity.label_ == "PERSON" for token in entity}
         return [(token.idx, token.idx + len(token)) for token in doc
                 if self.is_given_name(token.text) and not self.is_english(token.lower_)
                 and not taken.overlaps(token.idx, token.idx + len(token))
                 and ((token.i not in claimed and name_like(token))
-                     or ((token.i not in claimed or token.i in lone_orgs) and _subject_of_verb(token)))]
+                     or ((token.i not in claimed or token.i in lone_orgs)
+                         and (_subject_of_verb(token) or self._listed_with_a_person(token, persons))))]
+
+    def _listed_with_a_person(self, token: Any, persons: set[int]) -> bool:
+        """``token`` and a person or a given name joined by "and", "&", "or" or a comma."""
+        if not _written_as_name(token.text):
+            return False
+        doc = token.doc
+        for joint, other in ((token.i + 1, token.i + 2), (token.i - 1, token.i - 2)):
+            if 0 <= other < len(doc) and doc[joint].lower_ in _JOINTS and (
+                    other in persons or (_written_as_name(doc[other].text) and self.is_given_name(doc[other].text))):
+                return True
+        return False
 
     def _names_in(self, words: list[tuple[str, int, int]]) -> list[Span]:
         """In a run of ``(word, start, end)``, each given name and the name words after it."""
