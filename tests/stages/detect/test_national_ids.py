@@ -34,7 +34,7 @@ EXAMPLES = {
     "TR TC Kimlik": ("T.C. Kimlik No: 17291716060", "17291716060"),
     "ZA ID": ("SA ID number 800101 5009 087", "800101 5009 087"),
     "AU TFN": ("Tax file number (TFN): 123 456 782", "123 456 782"),
-    "CA SIN": ("SIN 130-692-544", "130-692-544"),
+    "CA SIN": ("SIN: 130-692-544", "130-692-544"),
     "BR CPF": ("CPF: 123.456.789-09", "123.456.789-09"),
     "MX CURP": ("Su CURP es BOXW310820HNERXN09.", "BOXW310820HNERXN09"),
     "MX RFC": ("RFC GODE561231GR8", "GODE561231GR8"),
@@ -66,6 +66,7 @@ def test_a_valid_number_is_found(name: str, detect_context: StageContext) -> Non
     "Barcode 7561234567897 scanned.",  # passes the AHV check
     "Version X1234567L was released.",  # passes the NIE check
     "Order 130 692 544 shipped.",  # passes the SIN check, but has no label
+    "Factura sin IVA: 130 692 544",  # "sin" is Spanish for "without"
     "Tracking 8001015009087 delivered.",  # passes the South African ID check, no label
 ])
 def test_an_invalid_or_unlabelled_number_is_not_a_national_id(text: str, detect_context: StageContext) -> None:

@@ -26,6 +26,8 @@ def found(text: str, context: StageContext) -> set[tuple[str, str]]:
     ("Tlf 20 12 34 56", ["20 12 34 56"]),  # Denmark
     ("M: 0412 345 678\nT: 02 9374 4000", ["0412 345 678", "02 9374 4000"]),  # Australia, a signature
     ("Tel: 612 34 56 78 / 91 123 45 67", ["612 34 56 78", "91 123 45 67"]),  # a list after one label
+    ("Phone 2: 612 34 56 78, Mobile (2nd): 612 345 678", ["612 34 56 78", "612 345 678"]),  # indexed labels
+    ("Anna Nowak | M: 612 345 678 | E: anna@acme.es", ["612 345 678"]),  # a letter label after a separator
 ])
 def test_a_labelled_national_number_is_found(text: str, numbers: list[str], detect_context: StageContext) -> None:
     assert {("PHONE_NUMBER", number) for number in numbers} <= found(text, detect_context)
@@ -39,7 +41,7 @@ def test_a_labelled_national_number_is_found(text: str, numbers: list[str], dete
     "M. Dupont signed the form.",
     "Call ID 48213977 was escalated. Mobile build 20240312 is ready.",  # an identifier, a date
     "Ticket T: 123456789 was closed.",  # a letter labels a number only at the start of a line
-    "Mobile (line 2): 612 34 56 78",  # a digit between the label and the number
+    "Tel: 2023 / order 612345678",  # a number between the label and this one
 ])
 def test_an_unlabelled_or_implausible_number_is_not_a_phone_number(
         text: str, detect_context: StageContext) -> None:

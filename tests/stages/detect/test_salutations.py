@@ -36,6 +36,7 @@ def any_words(words: Sequence[str], titled: bool) -> bool:
     ("The invoice is now correct.\nAbraços,\nCamila", ["Camila"]),
     ("Best regards,\r\nLindiwe Dlamini\r\nFinance", ["Lindiwe Dlamini"]),  # email line breaks
     ("Looks good.\n-- \nMatteo Rossi\nACME Ltd", ["Matteo Rossi"]),  # an email's signature separator
+    ("ok thanks Ulrich, will do", ["Ulrich"]),  # thanks inside a chat line
 ])
 def test_an_addressed_name_is_a_person(text: str, names: list[str], detect_context: StageContext) -> None:
     assert set(names) <= persons(text, detect_context)

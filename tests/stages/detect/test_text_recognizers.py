@@ -14,6 +14,8 @@ FOUND = [
     ("PERSON", "Call Jane Roe at (415) 555-0134.", "Jane Roe"),  # missed by spaCy's NER
     ("PERSON", "Ask Jan Novak about it.", "Jan Novak"),  # without the "Ask"
     ("PERSON", "Chair: Sir Richard Pemberton. Secretary: Mrs. Olena Shevchenko.", "Olena Shevchenko"),  # no title
+    ("PERSON", "Sehr geehrte Frau Schneider,\nvielen Dank.", "Schneider"),  # a title, then one name word
+    ("PERSON", "cc: Dr Ferreira", "Ferreira"),
     # The small model calls these organisations; a given name opens them.
     ("PERSON", "Drafted for Ulrich Stavenhagen", "Ulrich Stavenhagen"),
     ("PERSON", "Subject: Forwarded note about Ignatius Pembrook", "Ignatius Pembrook"),
@@ -68,6 +70,8 @@ FOUND = [
     ("STREET_ADDRESS", "Adres: ul. Marszałkowska 84/92 m. 12, 00-514 Warszawa",
      "ul. Marszałkowska 84/92 m. 12, 00-514 Warszawa"),
     ("STREET_ADDRESS", "Adres: Mickiewicza 10/4, 60-834 Poznań", "Mickiewicza 10/4, 60-834 Poznań"),
+    ("STREET_ADDRESS", "Contact Marta at Mickiewicza 10/4, 60-834 Poznań", "Mickiewicza 10/4, 60-834 Poznań"),
+    ("STREET_ADDRESS", "Address: Anna Schmidt Linden 5, 10115 Berlin", "Linden 5, 10115 Berlin"),
     ("STREET_ADDRESS", "Address: Prinsengracht 263, 1016 GV Amsterdam", "Prinsengracht 263, 1016 GV Amsterdam"),
     ("STREET_ADDRESS", "Dirección: C/ Mayor 5, 2º izq.", "C/ Mayor 5"),
     ("DATE_OF_BIRTH", "Jane Roe, born 03/14/1985, was seen.", "03/14/1985"),
@@ -128,6 +132,8 @@ NOT_FOUND = [
     ("STREET_ADDRESS", "Spring 2024 planning starts."),
     ("STREET_ADDRESS", "Chapter 4, 1850 Paris edition. In Table 2, 1500 Respondents agreed. Sprint 14, 30000 Requests."),
     ("STREET_ADDRESS", "Kowalski et al. Nature 2019 and Smith et al. Science 345"),
+    ("STREET_ADDRESS", "We will address this in Sprint 14, 2024 Planning. Bill to Acme 5, 2024 Budget."),
+    ("STREET_ADDRESS", "Purchase Order 12, 10000 Units. Email address list: Table 2, 1500 Respondents."),
     ("DATE_OF_BIRTH", "The meeting is on 03/14/2025."),
     ("DATE_OF_BIRTH", "She was born in 1985 and joined on 2010-05-01."),
     ("DATE_OF_BIRTH", "DOB: 13/13/1985"),

@@ -24,6 +24,8 @@ def usernames(text: str, context: StageContext) -> set[str]:
     ("Customer account priya.natarajan locked after 5 failed attempts.", ["priya.natarajan"]),
     ("GET /api/users/marcus.chen/profile 200 12ms", ["marcus.chen"]),
     ("cc: olga.petrenko. Ping zoë.m or aisha_b for access.", ["olga.petrenko", "zoë.m", "aisha_b"]),
+    ("[10:42] KarenW: pushed\n[09:12] ANowak: deploy finished", ["KarenW", "ANowak"]),  # CamelCase handles
+    ("m.garcia: restarted the pod", ["m.garcia"]),  # an initial, then a surname
 ])
 def test_a_user_name_is_found(text: str, names: list[str], detect_context: StageContext) -> None:
     assert set(names) <= usernames(text, detect_context)

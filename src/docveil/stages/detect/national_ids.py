@@ -87,7 +87,9 @@ FORMATS: tuple[NationalIdFormat, ...] = (
                      ("SA ID", "RSA ID", "South African ID", "ID number", "identity number", "ID no")),
     NationalIdFormat("AU TFN", r"\b\d{3} ?\d{3} ?\d{2,3}\b", "stdnum.au.tfn", ("TFN", "tax file number")),
     NationalIdFormat("CA SIN", r"\b\d{3}[ -]?\d{3}[ -]?\d{3}\b", "stdnum.ca.sin",
-                     ("SIN", "social insurance number", "NAS", "numéro d'assurance sociale")),
+                     # Not "SIN" alone: Spanish "sin" is "without" ("Factura sin IVA: ...").
+                     ("SIN:", "SIN #", "SIN no", "SIN number", "social insurance number", "NAS:",
+                      "numéro d'assurance sociale")),
     NationalIdFormat("BR CPF", r"\b\d{3}\.?\d{3}\.?\d{3}-?\d{2}\b", "stdnum.br.cpf", ("CPF",)),
     NationalIdFormat("MX CURP", r"\b[A-Z]{4}\d{6}[HMX][A-Z]{5}[A-Z0-9]\d\b", "stdnum.mx.curp"),
     NationalIdFormat("MX RFC", r"\b[A-ZÑ&]{3,4}\d{6}[A-Z0-9]{3}\b", "stdnum.mx.rfc", ("RFC",)),

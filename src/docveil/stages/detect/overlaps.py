@@ -33,7 +33,7 @@ def resolve_overlaps(findings: Sequence[Finding], text: str | None = None) -> li
             lost.append(finding)
     if text is not None:
         for finding in lost:  # best first, each piece taken before worse findings' pieces
-            for start, end in _uncovered(kept, starts, finding.start, finding.end):
+            for start, end in _uncovered(kept, starts, finding.start, min(finding.end, len(text))):
                 while start < end and text[start].isspace():
                     start += 1
                 while end > start and text[end - 1].isspace():

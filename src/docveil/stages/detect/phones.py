@@ -29,9 +29,9 @@ PHONE_LABELS = (
     "contact number", "tlf", "telefon", "telefoon", "téléphone", "tél", "portable", "teléfono", "móvil",
     "telefono", "cellulare", "handy", "mobil", "mobiel", "puhelin", "komórka", "telemóvel",
 )
-# Signature blocks label numbers with one letter at the start of a line: "T: 612 34 56 78",
-# "M. 0412 345 678" (not "Ticket T: 123456789").
-_LETTER_LABEL = r"(?m:^)[ \t>]*[TMPF](?=[ \t]*[:.])"
+# Signature blocks label numbers with one letter at the start of a line or after a separator:
+# "T: 612 34 56 78", "M. 0412 345 678", "Anna Nowak | M: 612 345 678" (not "Ticket T: 123456789").
+_LETTER_LABEL = r"(?:(?m:^)|(?<=[|\u00b7,;]))[ \t>]*[TMPF](?=[ \t]*[:.])"
 # Words that make the number after a phone label something else: "Call ID 48213977".
 _NOT_PHONE_WORDS = frozenset({"id", "ref", "reference", "ticket", "case", "order", "build", "version", "invoice",
                               "account", "pin", "code", "queue", "count", "duration", "minutes"})
@@ -99,8 +99,8 @@ class LabelledPhoneRecognizer(LocalRecognizer):
             return None  # none, or cut by the window
         gap = window[:candidate.start()]
         words = [word.lower() for word in re.findall(r"[^\W\d_]+", gap)]
-        if (len(re.findall(r"\w+", gap)) > _MAX_GAP_WORDS or any(ch.isdigit() for ch in gap)
-                or not _NOT_PHONE_WORDS.isdisjoint(words)):
+        if (len(re.findall(r"\w+", gap)) > _MAX_GAP_WORDS or not _NOT_PHONE_WORDS.isdisjoint(words)
+                or any(len(digits) > 2 for digits in re.findall(r"\d+", gap))):  # "Phone 2:" may index it
             return None
         number = candidate.group()
         if (sum(ch.isdigit() for ch in number) < _MIN_DIGITS or _NOT_A_PHONE.fullmatch(number)

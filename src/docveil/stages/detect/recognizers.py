@@ -66,6 +66,10 @@ class ObfuscatedEmailRecognizer(PatternRecognizer):
 # spaCy names and places, with the small model's cheapest false positives removed
 
 
+_TITLES = frozenset({"mr", "mr.", "mrs", "mrs.", "ms", "ms.", "miss", "mx", "mx.", "dr", "dr.", "prof", "prof.",
+                     "sir", "dame", "herr", "frau", "mme", "mlle"})
+
+
 class ProperNounSpacyRecognizer(SpacyRecognizer):
     """spaCy's named entities, checked against spaCy's own tagger, plus names its NER missed.
 
@@ -103,8 +107,7 @@ class ProperNounSpacyRecognizer(SpacyRecognizer):
         "ask", "call", "tell", "email", "e-mail", "mail", "text", "contact", "ping", "meet",
         "invite", "thank", "thanks", "dear", "hi", "hello", "hey", "cc", "attn", "from", "to",
         # Titles: "Ms Okafor" gets the token of "Okafor", as after a greeting.
-        "mr", "mr.", "mrs", "mrs.", "ms", "ms.", "miss", "mx", "mx.", "dr", "dr.", "prof", "prof.", "sir", "dame",
-        "herr", "frau", "mme", "mlle",
+        *_TITLES,
     })
 
     def __init__(self, supported_language: str = "en", supported_entities: list[str] | None = None,
@@ -179,9 +182,12 @@ class ProperNounSpacyRecognizer(SpacyRecognizer):
             if token is not None and token.i not in covered and name_like(token):
                 run.append(token)
                 continue
+            titled = False
             while run and run[0].lower_ in self.LEADING_NON_NAMES:
+                titled = run[0].lower_ in _TITLES
                 run = run[1:]
-            if (len(run) >= 2 and not all(self._is_word(t) for t in run)
+            # "Frau Schneider", "Dr Ferreira": after a title, one name word is a person too.
+            if (((len(run) >= 2 and not all(self._is_word(t) for t in run)) or (titled and len(run) == 1))
                     and not any(t.lower_ in ADDRESSEES for t in run)):  # "Hiring Manager"
                 found.append(self._person(run[0].idx, run[-1].idx + len(run[-1]), self.UNLABELLED_NAME_SCORE,
                                           "Proper nouns not labelled by spaCy's NER"))
@@ -348,6 +354,13 @@ _ROMANCE_NAME = (
     r"[ \t]*[A-ZÀ-Ý][\w'-]{0,30}(?:[ \t]+[A-ZÀ-Ý][\w'-]{0,30}){0,3}"
 )
 
+# Words that number the parts of a document or a process, not streets ("Order 12, 10000 Units").
+_NUMBERED_PARTS = ("(?:Chapter|Section|Part|Page|Article|Clause|Paragraph|Table|Figure|Appendix|Annex|Item"
+                   "|Step|Phase|Stage|Level|Room|Floor|Unit|Version|Release|Order|Invoice|Ticket|Case|Lot|Batch"
+                   "|Week|Day|Year|Quarter|Sprint|Build|Issue|Slide|Line|Row|Column|Question|Q)")
+# A street of any name with its number, and a town after a postcode.
+_ANY_STREET = r"[A-ZÀ-Ž][\w'-]{1,40}[ \t]+\d{1,4}[a-zA-Z]?(?:/\d{1,4})?,[ \t]*"
+_TOWN = r"[ \t]+[A-ZÀ-Ž][\w-]{1,40}"
 # A house number next to a street-type word is as telling as spaCy's named entities (0.85), so a
 # whole address outranks a street name that spaCy mistook for a person ("Via Roma").
 _ADDRESS_SCORE = 0.85
@@ -372,6 +385,11 @@ STREET_ADDRESS_PATTERNS = [
     Pattern("street address (type first, number after)",
             rf"\b{_ROMANCE_TYPE_FIRST}{_ROMANCE_NAME},?[ \t]+\d{{1,4}}(?:[ \t]?[a-zA-Z])?\b" + _EU_TAIL,
             _ADDRESS_SCORE),
+    # Without a label, a street of any name with a postcode of five digits, a Polish or a Dutch
+    # one ("Contact Marta at Mickiewicza 10/4, 60-834 Poznań"); not "Order 12, 10000 Units".
+    Pattern("street address (name, number, postcode of five digits or letters, town)",
+            rf"\b(?!{_NUMBERED_PARTS}\b){_ANY_STREET}(?:\d{{5}}|\d{{2}}-\d{{3}}|\d{{4}}[ \t]?[A-Z]{{2}}\b){_TOWN}",
+            _ADDRESS_SCORE),
     # "ul. Marszałkowska 84/92 m. 12", "C/ Mayor 5": Polish and Spanish abbreviations first
     # (not the "al." of "Kowalski et al. Nature 2019").
     Pattern("street address (abbreviated type first)",
@@ -388,9 +406,11 @@ STREET_ADDRESS_PATTERNS = [
 # "Table 2, 1500 Respondents", so it counts only after an address label, and the street is one
 # word (the words before it may be a name: "Address: Anna Schmidt Linden 5, 10115 Berlin").
 LABELLED_ADDRESS_PATTERNS = [
+    # Right after the label, up to three words before the street are taken in: they may be the
+    # addressee's name ("Address: Anna Schmidt Linden 5, 10115 Berlin"). A year is no postcode.
     Pattern("street address (name, number, postcode, town)",
-            r"\b[A-ZÀ-Ž][\w'-]{1,40}[ \t]+\d{1,4}[a-zA-Z]?(?:/\d{1,4})?,[ \t]*"
-            rf"{_EU_POSTCODE}[ \t]+[A-ZÀ-Ž][\w-]{{1,40}}",
+            r"\b(?:[A-ZÀ-Ž][\w'-]{1,40}[ \t]+){0,3}" + _ANY_STREET
+            + r"(?:\d{5}|\d{2}-\d{3}|\d{4}[ \t]?[A-Z]{2}\b|(?!(?:19|20)\d\d\b)\d{4})" + _TOWN,
             _ADDRESS_SCORE),
 ]
 ADDRESS_LABELS = (
@@ -540,7 +560,7 @@ def docveil_recognizers(language: str = "en") -> list[PatternRecognizer]:
                                 max_gap_words=3, name="DriverLicenseRecognizer",
                                 supported_language=language),
         LabelledValueRecognizer("STREET_ADDRESS", list(LABELLED_ADDRESS_PATTERNS), ADDRESS_LABELS,
-                                max_gap_words=3, name="LabelledAddressRecognizer", supported_language=language),
+                                max_gap_words=0, name="LabelledAddressRecognizer", supported_language=language),
         PersonalUrlRecognizer(supported_language=language),
         LabelledNameRecognizer(supported_language=language),
         ObfuscatedEmailRecognizer(supported_language=language),

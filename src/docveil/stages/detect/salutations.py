@@ -47,9 +47,12 @@ _LIST_SEPARATOR = re.compile(r"[ \t]*(?:,|&|and\b)[ \t]*")
 # A greeting at the start of a line (after quote markers); names follow it.
 _GREETING = re.compile(rf"^[ \t>]*(?i:{_GREETINGS})\b[ \t]*,?[ \t]*", re.MULTILINE)
 # A closing and a name on the same line, the closing opening the line or a sentence ("Thanks,
-# Ulrich!", "Great work. Cheers Marta"; not "the best Kubernetes").
+# Ulrich!", "Great work. Regards, Marta"; not "the best Kubernetes"); thanks anywhere ("ok
+# thanks Ulrich, will do").
+_THANKS = r"thanks|thank\s+you|many\s+thanks|thx|ty|cheers"
 _CLOSING_THEN_NAME = re.compile(
-    rf"(?:^[ \t>]*|(?<=[.!?][ \t]))(?i:{_CLOSINGS})\b[ \t]*,?[ \t]*(?=\p{{Lu}})", re.MULTILINE)
+    rf"(?:(?:^[ \t>]*|(?<=[.!?][ \t]))(?i:{_CLOSINGS})|(?<![\w-])(?i:{_THANKS}))\b[ \t]*,?[ \t]*(?=\p{{Lu}})",
+    re.MULTILINE)
 # A closing ending its line, a few more words allowed ("Thanks for your help,"); the signature
 # starts on one of the next lines ("-- Marta").
 _CLOSING_LINE = re.compile(

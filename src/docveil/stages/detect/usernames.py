@@ -62,6 +62,7 @@ GENERIC = frozenset({
     "summary", "example", "output", "input", "tip", "step", "date", "time", "from", "to", "cc", "bcc",
 })
 _SEPARATED = re.compile(r"[._\d-]")
+_CAMEL = re.compile(r"\p{Ll}\p{Lu}|^\p{Lu}\p{Lu}\p{Ll}")  # "KarenW", "ANowak"
 _HTML_TAGS = frozenset({
     "html", "head", "body", "div", "span", "p", "a", "ul", "ol", "li", "table", "tr", "td", "th", "br", "hr",
     "img", "script", "style", "meta", "link", "title", "section", "header", "footer", "nav", "main", "article",
@@ -104,8 +105,9 @@ class UsernameRecognizer(LocalRecognizer):
         for pattern in (_CHAT_TIMED, _CHAT_BRACKETED):
             for match in pattern.finditer(text):
                 handle = match.group("handle")
-                if ((handle[0].islower() or _SEPARATED.search(handle)) and handle.lower() not in _HTML_TAGS
-                        and self._handle_like(handle)):
+                if ((handle[0].islower() or _SEPARATED.search(handle) or _CAMEL.search(handle)
+                     or self.given_names.is_given_name(handle))
+                        and handle.lower() not in _HTML_TAGS and self._handle_like(handle)):
                     self._add(spans, match, SCORE)
         # Without a time, "key: value" lines are as likely a config file ("db_host: localhost"):
         # a speaker opens two lines or more, or is a handle that opens with a given name.
@@ -142,9 +144,16 @@ class UsernameRecognizer(LocalRecognizer):
         return self.given_names.is_given_name(handle.capitalize()) or not self.given_names.is_english(handle.lower())
 
     def _given_name_handle(self, handle: str) -> bool:
-        """"olga.petrenko", "zoë.m", "aisha_b": two parts, the first a given name; a given name that
-        is an English word only before an initial ("will.k"; not "spring.datasource")."""
+        """A handle made of a person's name: "olga.petrenko", "zoë.m", "anna.maria.kowalska" (a
+        given name that is no English word first), "will.k" (an English one before an initial),
+        "m.garcia" (an initial before a word that is not English), "kowalski_t"."""
         parts = re.split(r"[._-]", handle)
-        if len(parts) != 2 or not self.given_names.is_given_name(parts[0].capitalize()):
+        if not 2 <= len(parts) <= 3:
             return False
-        return not self.given_names.is_english(parts[0].lower()) or len(parts[1]) == 1
+        first, second = parts[0], parts[1]
+        english = self.given_names.is_english
+        if self.given_names.is_given_name(first.capitalize()):
+            return not english(first.lower()) or len(second) == 1
+        if len(first) == 1:
+            return len(second) >= 3 and not english(second.lower())
+        return len(parts) == 2 and len(second) == 1 and len(first) >= 3 and not english(first.lower())
