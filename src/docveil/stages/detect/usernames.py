@@ -5,16 +5,17 @@ and chat exports and logs are full of them, in lower case, where no name recogni
 ``UsernameRecognizer`` finds them where their place says what they are:
 
 - the speaker of a chat line: after a time ("[10:42] marta.k: ...", "14:02 <dmitri_v> ...") or
-  in angle brackets ("<chidi.o> ..."), in lower case or with a separator (not "09:00 Standup:",
-  "12:00:01 WARN:" or "<div>"); without a time, a handle that opens with a given name
-  ("marta.k: ...") or a speaker that opens two lines or more ("ahmed: lol"), so that the keys
-  of a config file ("db_host: localhost") are no speakers;
+  in angle brackets ("<chidi.o> ..."), in lower case, with a separator, in CamelCase or a given
+  name (not "09:00 Standup:", "12:00:01 WARN:" or "<div>"); without a time, a handle made of a
+  name ("marta.k: ...", "m.garcia: ...") or a speaker that opens two lines or more ("ahmed:
+  lol"), so that the keys of a config file ("db_host: localhost") are no speakers;
 - a mention: "@sam.okoro", "@rahul-verma" (not "@here", "@channel", "@all");
 - a field of a record or a log line: ``user=s.okafor``, ``"user":"tkowalski"``, ``login:
   rkumar``, "Failed password for rkumar from 198.51.100.23", "account priya.natarajan locked",
   ``/users/marcus.chen/``;
-- a "first.last" handle whose first part is a given name, anywhere ("cc: olga.petrenko", "Ping
-  zoë.m"), unless both parts are English words ("max.value") or it is a file name or a domain.
+- a handle made of a name, anywhere ("cc: olga.petrenko", "Ping zoë.m"; see
+  ``_given_name_handle``), unless it is a file name or a domain ("config.yaml", "example.com")
+  or its parts are English words ("max.value", "spring.datasource").
 
 Generic accounts (root, admin, guest, system…) are not personal and are left alone.
 """
