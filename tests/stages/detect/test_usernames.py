@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from docveil.context import StageContext
-from docveil.stages.detect.pii_text import analyze_texts
+from docveil.stages.combine import detect_texts
 
 
 def usernames(text: str, context: StageContext) -> set[str]:
-    return {text[f.start:f.end] for f in analyze_texts([text], context)[0] if f.entity_type == "USERNAME"}
+    return {text[f.start:f.end] for f in detect_texts([text], context)[0] if f.entity_type == "USERNAME"}
 
 
 @pytest.mark.parametrize(("text", "names"), [

@@ -13,7 +13,7 @@ import functools
 import importlib
 import pkgutil
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import regex
@@ -36,12 +36,18 @@ ADDRESSEES = frozenset({
     "dept", "office", "group", "committee", "board", "management", "manager", "managers", "hr", "it", "admin",
     "administrator", "world", "both", "again", "inc", "ltd", "llc", "gmbh", "corp", "company",
 })
+# Titles before a name, in lower case and without a dot; never part of the name ("Ms Okafor" is
+# Okafor), and a title makes the words after it a name.
+TITLES = frozenset({
+    "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "professor", "sir", "dame", "herr", "frau", "mme", "mlle",
+    "monsieur", "madame", "sr", "sra", "srta", "señor", "señora", "sig", "dott", "dhr", "mevr",
+})
 PLACE_LABELS = frozenset({"GPE", "LOC", "FAC"})  # spaCy's labels for places
 _HYPHENS = frozenset({"-", "\u2010"})
 _LINE_BREAK = re.compile(r"[ \t]*\r?\n[ \t]*")
-# Words in capitals ("MARIE-CLAIRE", "O'NEILL") and runs of them on one line.
-# A word in capitals: possessive repeats, and no start after an apostrophe or hyphen, so a long
-# run of "AB'AB'AB'..." is read once (each start would otherwise read the rest again).
+# A word in capitals ("MARIE-CLAIRE", "O'NEILL"), and runs of them on one line: possessive
+# repeats, and no start after an apostrophe or hyphen, so a long run of "AB'AB'AB'..." is read
+# once (each start would otherwise read the rest again).
 _CAPS = r"(?<![\p{L}\d'\u2019-])\p{Lu}{2,}+(?:['\u2019-]\p{Lu}{2,}+)*+(?![\p{L}\d])"
 _UPPER_CASE_WORD = regex.compile(_CAPS)
 _UPPER_CASE_RUN = regex.compile(rf"{_CAPS}(?:[ \t]++{_CAPS})++")
@@ -51,7 +57,7 @@ _UPPER_CASE_SURNAME_FIRST = regex.compile(
     r"(?P<given>\p{Lu}(?:\p{Lu}++|\p{Ll}++)(?:['\u2019-]\p{Lu}(?:\p{Lu}++|\p{Ll}++))*+)(?![\p{L}\d])"
     r"(?![ \t]+\p{Ll})")
 _UPPER_CASE_TITLED = regex.compile(
-    r"(?<![\p{L}\d])(?:MR|MRS|MS|MISS|MX|DR|PROF)\.?[ \t]+"
+    r"(?<![\p{L}\d])(?:" + "|".join(sorted((title.upper() for title in TITLES), key=len, reverse=True)) + r")\.?[ \t]+"
     rf"(?P<name>{_CAPS}(?:[ \t]+{_CAPS}){{0,2}})")
 _VOWEL = re.compile(r"[aeiouyAEIOUYÀ-ÖØ-öø-ÿ]")
 _CAMEL_HUMP = re.compile(r"[A-Z\u00c0-\u00d6\u00d8-\u00de][a-z\u00df-\u00f6\u00f8-\u00ff]+")
@@ -79,19 +85,17 @@ def _written(values: Iterable[object]) -> Iterable[str]:
             yield value
 
 
-def name_like(token: Any) -> bool:
-    """A spaCy token that may be part of a name: a capitalised proper noun of letters."""
-    word = token.text
-    return (token.pos_ == "PROPN" and word[:1].isupper() and not word.isupper()
-            and _WRITTEN_NAME.fullmatch(word) is not None)
-
-
-_JOINTS = frozenset({"and", "&", "or", ","})
-
-
 def _written_as_name(word: str) -> bool:
     """Capitalised letters, not all capitals."""
     return word[:1].isupper() and not word.isupper() and _WRITTEN_NAME.fullmatch(word) is not None
+
+
+def name_like(token: Any) -> bool:
+    """A spaCy token that may be part of a name: a capitalised proper noun of letters."""
+    return token.pos_ == "PROPN" and _written_as_name(token.text)
+
+
+_JOINTS = frozenset({"and", "&", "or", ","})
 
 
 def _subject_of_verb(token: Any) -> bool:
@@ -186,17 +190,25 @@ class GivenNames:
                 return True
         return False
 
-    def _names_in(self, words: list[tuple[str, int, int]]) -> list[Span]:
-        """In a run of ``(word, start, end)``, each given name and the name words after it."""
+    def _names_in(self, words: list[tuple[str, int, int]], name_word: Callable[[str], bool] | None = None,
+                  before: bool = False) -> list[Span]:
+        """In a run of ``(word, start, end)``, each given name and the name words after it (and,
+        with ``before``, the name words before it that are no given name). A name word is a given
+        name or a word that is not English, unless ``name_word`` says otherwise."""
+        name_word = name_word or (lambda word: self.is_given_name(word) or not self._is_english_text(word))
         spans = []
         i = 0
         while i < len(words):
             j = i + 1
             if self.is_given_name(words[i][0]):
-                while j < len(words) and (self.is_given_name(words[j][0]) or not self._is_english_text(words[j][0])):
+                while j < len(words) and name_word(words[j][0]):
                     j += 1
             if j - i >= 2:
-                spans.append((words[i][1], words[j - 1][2]))
+                first = i
+                while (before and first > 0 and not self.is_given_name(words[first - 1][0])
+                       and name_word(words[first - 1][0])):
+                    first -= 1
+                spans.append((words[first][1], words[j - 1][2]))
             i = j
         return spans
 
@@ -247,19 +259,7 @@ class GivenNames:
         for run in _UPPER_CASE_RUN.finditer(text):
             words = [(word.group().capitalize(), word.start(), word.end())
                      for word in _UPPER_CASE_WORD.finditer(text, run.start(), run.end())]
-            i = 0
-            while i < len(words):
-                j = i + 1
-                if self.is_given_name(words[i][0]):
-                    while j < len(words) and self._upper_case_name_word(words[j][0]):
-                        j += 1
-                if j - i >= 2:
-                    first = i
-                    while first > 0 and not self.is_given_name(words[first - 1][0]) and self._upper_case_name_word(
-                            words[first - 1][0]):
-                        first -= 1
-                    spans.append((words[first][1], words[j - 1][2]))
-                i = j
+            spans.extend(self._names_in(words, self._upper_case_name_word, before=True))
         for match in _UPPER_CASE_SURNAME_FIRST.finditer(text):
             surname, given = match.group("surname").capitalize(), match.group("given").capitalize()
             if self._upper_case_name_word(surname) and not self.is_given_name(surname) and self.is_given_name(given):

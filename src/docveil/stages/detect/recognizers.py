@@ -18,7 +18,7 @@ import tldextract
 from presidio_analyzer import Pattern, PatternRecognizer, RecognizerResult
 from presidio_analyzer.predefined_recognizers import EmailRecognizer, SpacyRecognizer
 
-from docveil.stages.detect.given_names import ADDRESSEES, PLACE_LABELS, GivenNames, name_like
+from docveil.stages.detect.given_names import ADDRESSEES, PLACE_LABELS, TITLES, GivenNames, name_like
 from docveil.stages.detect.obfuscated_email import OBFUSCATED_EMAIL, email_address, is_obfuscated
 from docveil.stages.detect.overlaps import SpanIndex, merged_spans
 from docveil.stages.detect.salutations import addressed_names
@@ -66,10 +66,6 @@ class ObfuscatedEmailRecognizer(PatternRecognizer):
 # spaCy names and places, with the small model's cheapest false positives removed
 
 
-_TITLES = frozenset({"mr", "mr.", "mrs", "mrs.", "ms", "ms.", "miss", "mx", "mx.", "dr", "dr.", "prof", "prof.",
-                     "sir", "dame", "herr", "frau", "mme", "mlle"})
-
-
 class ProperNounSpacyRecognizer(SpacyRecognizer):
     """spaCy's named entities, checked against spaCy's own tagger, plus names its NER missed.
 
@@ -107,7 +103,7 @@ class ProperNounSpacyRecognizer(SpacyRecognizer):
         "ask", "call", "tell", "email", "e-mail", "mail", "text", "contact", "ping", "meet",
         "invite", "thank", "thanks", "dear", "hi", "hello", "hey", "cc", "attn", "from", "to",
         # Titles: "Ms Okafor" gets the token of "Okafor", as after a greeting.
-        *_TITLES,
+        *TITLES, *(f"{title}." for title in TITLES),
     })
 
     def __init__(self, supported_language: str = "en", supported_entities: list[str] | None = None,
@@ -184,7 +180,7 @@ class ProperNounSpacyRecognizer(SpacyRecognizer):
                 continue
             titled = False
             while run and run[0].lower_ in self.LEADING_NON_NAMES:
-                titled = run[0].lower_ in _TITLES
+                titled = run[0].lower_.rstrip(".") in TITLES
                 run = run[1:]
             # "Frau Schneider", "Dr Ferreira": after a title, one name word is a person too.
             if (((len(run) >= 2 and not all(self._is_word(t) for t in run)) or (titled and len(run) == 1))
@@ -361,6 +357,8 @@ _NUMBERED_PARTS = ("(?:Chapter|Section|Part|Page|Article|Clause|Paragraph|Table|
 # A street of any name with its number, and a town after a postcode.
 _ANY_STREET = r"[A-ZÀ-Ž][\w'-]{1,40}[ \t]+\d{1,4}[a-zA-Z]?(?:/\d{1,4})?,[ \t]*"
 _TOWN = r"[ \t]+[A-ZÀ-Ž][\w-]{1,40}"
+# Postcodes that a number of another kind seldom looks like: five digits, Polish, Dutch.
+_DISTINCT_POSTCODE = r"(?:\d{5}|\d{2}-\d{3}|\d{4}[ \t]?[A-Z]{2}\b)"
 # A house number next to a street-type word is as telling as spaCy's named entities (0.85), so a
 # whole address outranks a street name that spaCy mistook for a person ("Via Roma").
 _ADDRESS_SCORE = 0.85
@@ -388,7 +386,7 @@ STREET_ADDRESS_PATTERNS = [
     # Without a label, a street of any name with a postcode of five digits, a Polish or a Dutch
     # one ("Contact Marta at Mickiewicza 10/4, 60-834 Poznań"); not "Order 12, 10000 Units".
     Pattern("street address (name, number, postcode of five digits or letters, town)",
-            rf"\b(?!{_NUMBERED_PARTS}\b){_ANY_STREET}(?:\d{{5}}|\d{{2}}-\d{{3}}|\d{{4}}[ \t]?[A-Z]{{2}}\b){_TOWN}",
+            rf"\b(?!{_NUMBERED_PARTS}\b){_ANY_STREET}{_DISTINCT_POSTCODE}{_TOWN}",
             _ADDRESS_SCORE),
     # "ul. Marszałkowska 84/92 m. 12", "C/ Mayor 5": Polish and Spanish abbreviations first
     # (not the "al." of "Kowalski et al. Nature 2019").
@@ -401,16 +399,14 @@ STREET_ADDRESS_PATTERNS = [
             rf"\b\d{{1,4}}(?:[ \t]?(?:bis|ter|[a-zA-Z]))?,?[ \t]+{_ROMANCE_TYPE}{_ROMANCE_NAME}\b" + _EU_TAIL,
             _ADDRESS_SCORE),
 ]
-# A street of any name, its number, a postcode and a town ("Prinsengracht 263, 1016 GV
-# Amsterdam", "Mickiewicza 10/4, 60-834 Poznań"): without a street-type word this shape is also
-# "Table 2, 1500 Respondents", so it counts only after an address label, and the street is one
-# word (the words before it may be a name: "Address: Anna Schmidt Linden 5, 10115 Berlin").
+# A street of any name with a postcode of four digits ("Prinsengracht 263, 1016 Amsterdam")
+# counts only right after an address label: without one, this shape is as often "Table 2, 1500
+# Respondents". Up to three words before the street are taken in: they may be the addressee's
+# name ("Address: Anna Schmidt Linden 5, 10115 Berlin"). A year is no postcode.
 LABELLED_ADDRESS_PATTERNS = [
-    # Right after the label, up to three words before the street are taken in: they may be the
-    # addressee's name ("Address: Anna Schmidt Linden 5, 10115 Berlin"). A year is no postcode.
     Pattern("street address (name, number, postcode, town)",
             r"\b(?:[A-ZÀ-Ž][\w'-]{1,40}[ \t]+){0,3}" + _ANY_STREET
-            + r"(?:\d{5}|\d{2}-\d{3}|\d{4}[ \t]?[A-Z]{2}\b|(?!(?:19|20)\d\d\b)\d{4})" + _TOWN,
+            + rf"(?:{_DISTINCT_POSTCODE}|(?!(?:19|20)\d\d\b)\d{{4}})" + _TOWN,
             _ADDRESS_SCORE),
 ]
 ADDRESS_LABELS = (

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import regex as re  # \p{Lu}: a name word opens with a capital of any script
 
-from docveil.stages.detect.given_names import NAME_PARTICLES
+from docveil.stages.detect.given_names import NAME_PARTICLES, TITLES
 
 Span = tuple[int, int]
 
@@ -31,8 +31,7 @@ _CLOSINGS = (
 )
 # Abbreviated closings, read only on a line of their own ("BR,\nHenrik").
 _LINE_CLOSINGS = r"br|kr|rgds|regs|tks|thx|lg|vg|mfg"
-_TITLES = (r"Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Professor|Herr|Frau|Mme|Mlle|Monsieur|Madame|Sr|Sra|Srta"
-           r"|Señor|Señora|Sig|Sig\.ra|Dott|Dott\.ssa|Dhr|Mevr")
+_TITLES = "|".join(sorted((title.capitalize() for title in TITLES), key=len, reverse=True))
 _PARTICLES = "|".join(sorted(NAME_PARTICLES))
 # A written name word: a capital, letters, parts joined by an apostrophe or hyphen ("O'Neill",
 # "Okonkwo-Bell", "Zoë", "Łukasz"), or an initial ("J.").

@@ -29,8 +29,6 @@ from presidio_analyzer import EntityRecognizer, LocalRecognizer, RecognizerResul
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from docveil.stages.detect.given_names import GivenNames
-from docveil.stages.detect.overlaps import SpanIndex
-from docveil.stages.redact.pseudonyms import TOKEN_PATTERN
 
 ENTITY = "USERNAME"
 NAME = "UsernameRecognizer"
@@ -122,11 +120,11 @@ class UsernameRecognizer(LocalRecognizer):
         for match in _FIRST_LAST.finditer(text):
             if self._given_name_handle(match.group("handle")):
                 self._add(spans, match, HANDLE_SCORE)
-        # docveil's own tokens ("<PERSON_9a58ee8571> reviewed ...") are no chat speakers.
-        tokens = SpanIndex(match.span() for match in TOKEN_PATTERN.finditer(text))
+        # docveil's own tokens ("<PERSON_9a58ee8571> reviewed ...") look like chat speakers:
+        # ``combine.detect_texts`` drops what any detector finds inside one.
         results = [RecognizerResult(ENTITY, start, end, score, recognition_metadata={
             RecognizerResult.RECOGNIZER_NAME_KEY: NAME, RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id})
-            for (start, end), score in spans.items() if not tokens.overlaps(start, end)]
+            for (start, end), score in spans.items()]
         return EntityRecognizer.remove_duplicates(results)
 
     @staticmethod

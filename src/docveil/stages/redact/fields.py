@@ -115,7 +115,7 @@ def redact_fields(redacted: RedactedDocument, document: Document, findings: Sequ
         else:
             original, detected_view = text, None
             matches = find_known(original, known, single_words_any_case=True)
-        view, kept = resolved(original, resolve_overlaps(found), matches, detected_view)
+        view, kept = resolved(original, resolve_overlaps(found, original), matches, detected_view)
         value, new_entries = _redact_field(original, view, kept, pseudonymizer=pseudonymizer, operators=operators,
                                            operator_for=operator_for)
         values.append(value)
