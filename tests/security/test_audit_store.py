@@ -175,7 +175,8 @@ def test_no_raw_query_or_unkeyed_digest_is_stored(db: Database, keys: AuditKeys)
             "SELECT row_to_json(r)::text FROM audit_records r UNION ALL "
             "SELECT row_to_json(h)::text FROM audit_heads h"))
     assert TENANT in stored  # the dump does hold the rows
-    for leak in (QUERY, "Jane", "Roe", "1984", hashlib.sha256(QUERY.encode()).hexdigest()):
+    # Only values that cannot occur by chance inside the hex digests and signatures stored beside them.
+    for leak in (QUERY, "Jane", "Roe", "1984-02-17", hashlib.sha256(QUERY.encode()).hexdigest()):
         assert leak not in stored
 
 
