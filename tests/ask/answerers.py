@@ -18,9 +18,11 @@ class Scripted:
     name = "scripted"
 
     def __init__(self, pieces: Sequence[str] = ("An answer [1].",), *, delay: float = 0.0,
-                 fail_after: int | None = None) -> None:
+                 fail_after: int | None = None, gate: threading.Event | None = None) -> None:
+        """``gate``: after the first piece, wait (up to 30 s) until the test sets it."""
         self.pieces = list(pieces)
         self.delay = delay
+        self.gate = gate
         self.fail_after = fail_after
         self.requests: list[AnswerRequest] = []
         self.stopped = threading.Event()
@@ -33,6 +35,8 @@ class Scripted:
                     raise AnswerError("the scripted model server went away")
                 if self.delay:
                     time.sleep(self.delay)
+                if self.gate is not None and index == 1:
+                    self.gate.wait(timeout=30)
                 yield piece
             self.finished.set()
         finally:

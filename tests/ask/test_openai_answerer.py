@@ -8,6 +8,7 @@ import base64
 import io
 import json
 import pickle
+import socket
 import time
 
 import numpy as np
@@ -18,7 +19,7 @@ from docveil.ask.openai_compatible import ChatClient, ChatConfig
 from docveil.errors import AnswerError, ConfigError
 from docveil.types import Answer, AnswerDelta, AnswerRequest, Passage, Principal, RedactedText
 
-from .conftest import ALICE, CANNED, OFFICER, RAW_VALUES, free_port, ingest
+from .conftest import ALICE, CANNED, OFFICER, RAW_VALUES, ingest
 
 AUDITOR = Principal("acme", "audrey", frozenset({"auditor"}))
 QUESTION = "How much rent does Jane Roe pay each month? Her mail is jane.roe@example.com."
@@ -122,13 +123,15 @@ def test_a_client_error_is_not_retried(make_engine, documents, make_proxy) -> No
 
 
 def test_refused_connections_are_retried_then_reported(make_engine, documents) -> None:
-    engine = openai_engine(make_engine, f"http://127.0.0.1:{free_port()}/v1", llm_max_retries=2,
-                           llm_retry_backoff=0.2)
-    ingest(engine, documents)
-    stream = engine.ask_stream(QUESTION, ALICE)
-    started = time.monotonic()
-    with pytest.raises(AnswerError, match="ConnectError"):
-        list(stream)
+    with socket.socket() as bound:  # bound, never listening: connections to it are refused
+        bound.bind(("127.0.0.1", 0))
+        engine = openai_engine(make_engine, f"http://127.0.0.1:{bound.getsockname()[1]}/v1", llm_max_retries=2,
+                               llm_retry_backoff=0.2)
+        ingest(engine, documents)
+        stream = engine.ask_stream(QUESTION, ALICE)
+        started = time.monotonic()
+        with pytest.raises(AnswerError, match="ConnectError"):
+            list(stream)
     assert time.monotonic() - started >= 0.6, "backoff of 0.2 s, then 0.4 s"
 
 

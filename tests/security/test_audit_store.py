@@ -7,6 +7,7 @@ import hashlib
 import io
 import logging
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -345,16 +346,24 @@ def test_a_file_that_is_no_export_is_an_error_and_a_damaged_export_does_not_veri
 
 class _AppendsDuringExport(io.StringIO):
     """An export target whose first write (the header: the head is read, the records are not
-    yet) lets another connection try to append, and waits up to a second for it to commit."""
+    yet) lets another connection try to append, and goes on once that append has committed or
+    waits on a lock."""
 
     def __init__(self, db: Database, keys: AuditKeys) -> None:
         super().__init__()
+        self.db = db
         self.writer = threading.Thread(target=append, args=(db, keys, 1))
 
     def write(self, text: str) -> int:
         if self.writer.ident is None:
             self.writer.start()
-            self.writer.join(timeout=1.0)
+            deadline = time.monotonic() + 60
+            with self.db.admin() as admin:
+                while self.writer.is_alive() and not admin.execute(
+                        "SELECT count(*) FROM pg_locks WHERE NOT granted AND pid IN "
+                        "(SELECT pid FROM pg_stat_activity WHERE datname = current_database())").fetchone()[0]:
+                    assert time.monotonic() < deadline, "the append neither committed nor waited"
+                    time.sleep(0.02)
         return super().write(text)
 
 

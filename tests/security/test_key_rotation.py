@@ -144,7 +144,9 @@ def test_a_key_made_first_by_a_concurrent_transaction_is_recorded_by_that_one_on
         reader.start()
         deadline = time.monotonic() + 60
         with engine.database.admin() as admin:  # until the reader waits on the uncommitted row
-            while not admin.execute("SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()[0]:
+            while not admin.execute(  # a waiter in this test's database, not in another test's
+                    "SELECT count(*) FROM pg_locks WHERE NOT granted AND pid IN "
+                    "(SELECT pid FROM pg_stat_activity WHERE datname = current_database())").fetchone()[0]:
                 assert time.monotonic() < deadline and reader.is_alive()
                 time.sleep(0.05)
     reader.join(60)
