@@ -14,33 +14,17 @@ pattern and a label decide.
 
 from __future__ import annotations
 
-import importlib
-from dataclasses import dataclass
-from typing import Any
+from presidio_analyzer import PatternRecognizer
 
-from presidio_analyzer import Pattern, PatternRecognizer
-
-from docveil.stages.detect.recognizers import CASE_SENSITIVE, LabelledValueRecognizer
+from docveil.stages.detect.numbers import NumberFormat
 
 ENTITY = "NATIONAL_ID"
-SCORE = 0.85  # validated matches score 1.0
 
 
-@dataclass(frozen=True)
-class NationalIdFormat:
-    """One kind of number: its name, candidate pattern, stdnum module and labels."""
+class NationalIdFormat(NumberFormat):
+    """A national identity, tax or social security number (``NATIONAL_ID``)."""
 
-    name: str
-    pattern: str
-    validator: str | None  # a python-stdnum module; None: the pattern and a label decide
-    labels: tuple[str, ...] = ()  # empty: unmistakable without a label
-
-    def recognizer(self, language: str) -> PatternRecognizer:
-        name = "NationalId " + self.name
-        patterns = [Pattern(self.name, self.pattern, SCORE)]
-        if self.labels:
-            return _LabelledNationalId(self, patterns, name, language)
-        return _NationalId(self, patterns, name, language)
+    entity = ENTITY
 
 
 FORMATS: tuple[NationalIdFormat, ...] = (
@@ -94,33 +78,6 @@ FORMATS: tuple[NationalIdFormat, ...] = (
     NationalIdFormat("MX CURP", r"\b[A-Z]{4}\d{6}[HMX][A-Z]{5}[A-Z0-9]\d\b", "stdnum.mx.curp"),
     NationalIdFormat("MX RFC", r"\b[A-ZÑ&]{3,4}\d{6}[A-Z0-9]{3}\b", "stdnum.mx.rfc", ("RFC",)),
 )
-
-
-class _Checked:
-    """``validate_result`` by the format's stdnum module (True: certain; False: dropped)."""
-
-    _validator: Any
-
-    def validate_result(self, pattern_text: str) -> bool | None:
-        return None if self._validator is None else bool(self._validator.is_valid(pattern_text))
-
-
-def _validator(number_format: NationalIdFormat) -> Any:
-    return importlib.import_module(number_format.validator) if number_format.validator else None
-
-
-class _NationalId(_Checked, PatternRecognizer):
-    def __init__(self, number_format: NationalIdFormat, patterns: list[Pattern], name: str, language: str) -> None:
-        super().__init__(supported_entity=ENTITY, patterns=patterns, name=name, supported_language=language,
-                         global_regex_flags=CASE_SENSITIVE)
-        self._validator = _validator(number_format)
-
-
-class _LabelledNationalId(_Checked, LabelledValueRecognizer):
-    def __init__(self, number_format: NationalIdFormat, patterns: list[Pattern], name: str, language: str) -> None:
-        super().__init__(ENTITY, patterns, number_format.labels, max_gap_words=3, name=name,
-                         supported_language=language)
-        self._validator = _validator(number_format)
 
 
 def national_id_recognizers(language: str = "en") -> list[PatternRecognizer]:
