@@ -85,6 +85,7 @@ FOUND = [
     ("US_DRIVER_LICENSE", "Driver license D1234567, class C", "D1234567"),
     ("DRIVER_LICENSE", "Driving licence number: PATEL901120PP9AB", "PATEL901120PP9AB"),
     ("NATIONAL_ID", "BSN 1112.22.333", "1112.22.333"),  # more in test_national_ids.py
+    ("BANK_ACCOUNT", "Account no: 31926819, sort code 20-00-00", "31926819"),  # more in test_bank_accounts.py
     ("PERSONAL_URL", "Profile: https://example.com/users/jane-roe.", "https://example.com/users/jane-roe"),
     ("PERSONAL_URL", "LinkedIn: linkedin.com/in/marta-kowalska-1a2b3c", "linkedin.com/in/marta-kowalska-1a2b3c"),
     ("PERSONAL_URL", "Code: https://github.com/okaforchi and more", "https://github.com/okaforchi"),

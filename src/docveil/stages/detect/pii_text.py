@@ -79,6 +79,7 @@ def build_analyzer(context: StageContext) -> TextAnalyzer:
     )
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
+    from docveil.stages.detect.bank_accounts import bank_account_recognizers
     from docveil.stages.detect.given_names import GivenNames, faker_given_names
     from docveil.stages.detect.national_ids import national_id_recognizers
     from docveil.stages.detect.phones import LabelledPhoneRecognizer
@@ -126,7 +127,8 @@ def build_analyzer(context: StageContext) -> TextAnalyzer:
         dictionary=dictionary, given_names=given_names))
     registry.add_recognizer(UsernameRecognizer(GivenNames(given_names, dictionary), supported_language=language))
     phones = LabelledPhoneRecognizer(settings.phone_regions, supported_language=language)
-    for recognizer in [*docveil_recognizers(language), *national_id_recognizers(language), phones]:
+    for recognizer in [*docveil_recognizers(language), *national_id_recognizers(language),
+                       *bank_account_recognizers(language), phones]:
         registry.add_recognizer(recognizer)
 
     entities = list(settings.entities)

@@ -1,0 +1,59 @@
+"""Bank account numbers and the bank codes written beside them (``BANK_ACCOUNT``).
+
+An IBAN is ``IBAN_CODE``; this is the rest of a payment's details: a domestic account number
+("Account no: 31926819"), a UK sort code, an Australian BSB, a US routing number (checked by
+python-stdnum) and a German Bankleitzahl. None of them has a shape of its own (an account
+number is six to twenty-four digits), so each counts only right after its label: at most one
+word between them, and only a word that keeps the two together ("Account number is 3192 6819",
+not "Account balance 1 250 000" or "account opened 2019-05-12").
+"""
+
+from __future__ import annotations
+
+import re
+
+from presidio_analyzer import PatternRecognizer
+
+from docveil.stages.detect.numbers import NumberFormat
+
+ENTITY = "BANK_ACCOUNT"
+
+_GAP_WORDS = frozenset({"is", "was", "no", "nr", "num", "number", "nummer", "numéro", "número", "numero"})
+_WORD = re.compile(r"\w+")
+# A date written with dashes or spaces reads as digits too: 2019-05-12, 12-05-2019.
+_DATE = re.compile(r"(?:19|20)\d{2}[- ](?:0?[1-9]|1[0-2])[- ](?:0?[1-9]|[12]\d|3[01])"
+                   r"|(?:0?[1-9]|[12]\d|3[01])[- ](?:0?[1-9]|1[0-2])[- ](?:19|20)\d{2}")
+
+
+class BankNumberFormat(NumberFormat):
+    """A bank account number or bank code after its label (``BANK_ACCOUNT``)."""
+
+    entity = ENTITY
+
+    def accept_gap(self, gap: str) -> bool:
+        return all(word.lower() in _GAP_WORDS for word in _WORD.findall(gap))
+
+
+# Not part of a longer number: "20-00-00-00" holds no sort code.
+_START, _END = r"(?<![\w-])", r"(?![\w]|-\w)"
+_ACCOUNT = _START + r"(?!(?:" + _DATE.pattern + r")" + _END + r")\d(?:[ -]?\d){5,23}" + _END
+
+FORMATS: tuple[BankNumberFormat, ...] = (
+    BankNumberFormat("account number", _ACCOUNT, None, (
+        "account number", "account no", "account #", "acct no", "acct #", "acct", "a/c", "a/c no",
+        "bank account", "checking account", "savings account", "Kontonummer", "Konto-Nr", "Kto-Nr",
+        "numéro de compte", "n° de compte", "número de cuenta", "numero di conto", "conto corrente",
+        "rekeningnummer", "numer konta", "nr konta", "kontonr"), max_gap_words=1),
+    BankNumberFormat("UK sort code", _START + r"\d{2}[- ]?\d{2}[- ]?\d{2}" + _END, None,
+                     ("sort code", "sort-code", "sortcode"), max_gap_words=1),
+    BankNumberFormat("AU BSB", _START + r"\d{3}[- ]?\d{3}" + _END, None, ("BSB",), max_gap_words=1),
+    BankNumberFormat("US routing number", _START + r"\d{9}" + _END, "stdnum.us.rtn",
+                     ("routing number", "routing no", "routing #", "routing", "ABA", "RTN",
+                      "routing transit number"), max_gap_words=1),
+    BankNumberFormat("DE Bankleitzahl", _START + r"\d{3} ?\d{3} ?\d{2}" + _END, None, ("BLZ", "Bankleitzahl"), max_gap_words=1),
+)
+
+
+def bank_account_recognizers(language: str = "en") -> list[PatternRecognizer]:
+    """One recognizer per format in ``FORMATS``."""
+    return [number_format.recognizer(language) for number_format in FORMATS]

@@ -1,0 +1,69 @@
+"""BANK_ACCOUNT: account numbers and bank codes right after their label, nowhere else."""
+
+from __future__ import annotations
+
+import pytest
+
+from docveil.context import StageContext
+from docveil.stages.detect.bank_accounts import FORMATS
+from docveil.stages.detect.pii_text import analyze_texts
+from docveil.stages.redact.pseudonyms import Pseudonymizer
+
+# One labelled sentence per format.
+EXAMPLES = {
+    "account number": ("Please pay into account number 31926819 by Friday.", "31926819"),
+    "UK sort code": ("Sort code: 20-00-00", "20-00-00"),
+    "AU BSB": ("BSB 062-000, then the account.", "062-000"),
+    "US routing number": ("Routing number: 021000021", "021000021"),
+    "DE Bankleitzahl": ("BLZ 370 400 44", "370 400 44"),
+}
+
+
+def found(text: str, context: StageContext) -> set[tuple[str, str]]:
+    return {(f.entity_type, text[f.start:f.end]) for f in analyze_texts([text], context)[0]}
+
+
+def test_every_format_has_an_example() -> None:
+    assert {number_format.name for number_format in FORMATS} == set(EXAMPLES)
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_a_labelled_number_is_found(name: str, detect_context: StageContext) -> None:
+    text, number = EXAMPLES[name]
+    assert ("BANK_ACCOUNT", number) in found(text, detect_context)
+
+
+@pytest.mark.parametrize(("text", "number"), [
+    ("Bank details: Account no: 0123-4567-89, BSB 062-000.", "0123-4567-89"),
+    ("Your account number is 4412 8890 12.", "4412 8890 12"),
+    ("Routing number: 021000021 Account #: 000123456789", "000123456789"),
+    ("Kontonummer 532013000, BLZ 370 400 44", "532013000"),
+    ("Numéro de compte : 00012345678", "00012345678"),
+    ("Número de cuenta: 0049 1500 05 1234567892", "0049 1500 05 1234567892"),
+])
+def test_account_numbers_as_people_write_them(text: str, number: str, detect_context: StageContext) -> None:
+    assert ("BANK_ACCOUNT", number) in found(text, detect_context)
+
+
+@pytest.mark.parametrize("text", [
+    "Account balance 1 250 000 as of today.",  # an amount: "balance" parts label and number
+    "Account opened 2019-05-12 for the client.",  # a date
+    "Acct 2019-05-12 statement attached.",  # a date right after the label
+    "The routing number 123456789 is wrong.",  # fails the ABA check
+    "Order number 12345678 shipped on Monday.",  # no bank label
+    "The account was closed in 2021 after 123456 complaints.",
+    "Sort code 20-00-00-00 is not a sort code.",
+])
+def test_unlabelled_or_other_numbers_are_not_bank_accounts(text: str, detect_context: StageContext) -> None:
+    assert "BANK_ACCOUNT" not in {entity_type for entity_type, _ in found(text, detect_context)}
+
+
+def test_an_iban_stays_an_iban(detect_context: StageContext) -> None:
+    text = "Account number: DE89 3704 0044 0532 0130 00"
+    assert found(text, detect_context) == {("IBAN_CODE", "DE89 3704 0044 0532 0130 00")}
+
+
+def test_separators_do_not_change_the_token() -> None:
+    pseudonymizer = Pseudonymizer(bytes(range(32)))
+    assert (pseudonymizer.token("3192 6819", "BANK_ACCOUNT") == pseudonymizer.token("31926819", "BANK_ACCOUNT")
+            == pseudonymizer.token("3192-6819", "BANK_ACCOUNT"))
