@@ -23,7 +23,7 @@ DEFAULT_ENTITIES = (
     "PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN",
     "IP_ADDRESS", "LOCATION", "STREET_ADDRESS", "DATE_OF_BIRTH", "US_PASSPORT",
     "PASSPORT", "US_DRIVER_LICENSE", "DRIVER_LICENSE", "PERSONAL_URL", "NATIONAL_ID",
-    "USERNAME", "BANK_ACCOUNT",
+    "USERNAME", "BANK_ACCOUNT", "RECORD_ID", "LICENSE_PLATE",
 )
 # Regions whose national phone format is read after a phone label ("Tel: 612 34 56 78"), beyond
 # the international form and Presidio's own eight (docs/redaction.md).

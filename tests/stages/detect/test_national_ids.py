@@ -29,6 +29,7 @@ EXAMPLES = {
     "CH AHV": ("AHV-Nr. 756.9217.0769.85", "756.9217.0769.85"),
     "UK NHS": ("NHS number 943 476 5919", "943 476 5919"),
     "UK NINO": ("National Insurance number: AB 12 34 56 C", "AB 12 34 56 C"),
+    "UK UTR": ("Tax reference (UTR): 19558 39661", "19558 39661"),
     "IN Aadhaar": ("Aadhaar 2341 2341 2346", "2341 2341 2346"),
     "IN PAN": ("PAN ACUPA7085R on file", "ACUPA7085R"),
     "TR TC Kimlik": ("T.C. Kimlik No: 17291716060", "17291716060"),

@@ -79,6 +79,8 @@ FOUND = [
     ("DATE_OF_BIRTH", "DOB: 1985-03-14", "1985-03-14"),
     ("DATE_OF_BIRTH", "Her birthday is March 14, 1985.", "March 14, 1985"),
     ("DATE_OF_BIRTH", "born in Boston on 14.03.1985", "14.03.1985"),
+    ("DATE_OF_BIRTH", "SMITH/JOHN  DOB 11JUN85  SEAT 14C", "11JUN85"),
+    ("DATE_OF_BIRTH", "Date of birth: 4-Mar-1985", "4-Mar-1985"),
     ("PASSPORT", "Passport number X12345678, issued in Lyon", "X12345678"),
     ("PASSPORT", "Reisepass Nr. C01X00T47", "C01X00T47"),
     ("US_PASSPORT", "US passport: 912803456", "912803456"),
@@ -86,6 +88,8 @@ FOUND = [
     ("DRIVER_LICENSE", "Driving licence number: PATEL901120PP9AB", "PATEL901120PP9AB"),
     ("NATIONAL_ID", "BSN 1112.22.333", "1112.22.333"),  # more in test_national_ids.py
     ("BANK_ACCOUNT", "Account no: 31926819, sort code 20-00-00", "31926819"),  # more in test_bank_accounts.py
+    ("RECORD_ID", "Patient MRN: 00412345, admitted Monday.", "00412345"),  # more in test_record_ids.py
+    ("LICENSE_PLATE", "Vehicle registration: AB12 CDE (silver)", "AB12 CDE"),
     ("PERSONAL_URL", "Profile: https://example.com/users/jane-roe.", "https://example.com/users/jane-roe"),
     ("PERSONAL_URL", "LinkedIn: linkedin.com/in/marta-kowalska-1a2b3c", "linkedin.com/in/marta-kowalska-1a2b3c"),
     ("PERSONAL_URL", "Code: https://github.com/okaforchi and more", "https://github.com/okaforchi"),

@@ -12,14 +12,10 @@ from __future__ import annotations
 
 import re
 
-from presidio_analyzer import PatternRecognizer
-
-from docveil.stages.detect.numbers import NumberFormat
+from docveil.stages.detect.numbers import CLOSE_GAP_WORDS, NumberFormat
 
 ENTITY = "BANK_ACCOUNT"
 
-_GAP_WORDS = frozenset({"is", "was", "no", "nr", "num", "number", "nummer", "numéro", "número", "numero"})
-_WORD = re.compile(r"\w+")
 # A date written with dashes or spaces reads as digits too: 2019-05-12, 12-05-2019.
 _DATE = re.compile(r"(?:19|20)\d{2}[- ](?:0?[1-9]|1[0-2])[- ](?:0?[1-9]|[12]\d|3[01])"
                    r"|(?:0?[1-9]|[12]\d|3[01])[- ](?:0?[1-9]|1[0-2])[- ](?:19|20)\d{2}")
@@ -29,9 +25,7 @@ class BankNumberFormat(NumberFormat):
     """A bank account number or bank code after its label (``BANK_ACCOUNT``)."""
 
     entity = ENTITY
-
-    def accept_gap(self, gap: str) -> bool:
-        return all(word.lower() in _GAP_WORDS for word in _WORD.findall(gap))
+    gap_words = CLOSE_GAP_WORDS
 
 
 # Not part of a longer number: "20-00-00-00" holds no sort code.
@@ -53,7 +47,3 @@ FORMATS: tuple[BankNumberFormat, ...] = (
     BankNumberFormat("DE Bankleitzahl", _START + r"\d{3} ?\d{3} ?\d{2}" + _END, None, ("BLZ", "Bankleitzahl"), max_gap_words=1),
 )
 
-
-def bank_account_recognizers(language: str = "en") -> list[PatternRecognizer]:
-    """One recognizer per format in ``FORMATS``."""
-    return [number_format.recognizer(language) for number_format in FORMATS]

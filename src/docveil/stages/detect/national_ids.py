@@ -14,8 +14,6 @@ pattern and a label decide.
 
 from __future__ import annotations
 
-from presidio_analyzer import PatternRecognizer
-
 from docveil.stages.detect.numbers import NumberFormat
 
 ENTITY = "NATIONAL_ID"
@@ -62,6 +60,8 @@ FORMATS: tuple[NationalIdFormat, ...] = (
     NationalIdFormat("UK NHS", r"\b\d{3}[ -]?\d{3}[ -]?\d{4}\b", "stdnum.gb.nhs", ("NHS",)),
     NationalIdFormat("UK NINO", r"\b(?!BG|GB|KN|NK|NT|TN|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b",
                      None, ("National Insurance", "NI number", "NI no", "NINO")),
+    NationalIdFormat("UK UTR", r"\b\d{5} ?\d{5}\b", "stdnum.gb.utr",
+                     ("UTR", "unique taxpayer reference", "tax reference", "taxpayer reference")),
     NationalIdFormat("IN Aadhaar", r"\b[2-9]\d{3} ?\d{4} ?\d{4}\b", "stdnum.in_.aadhaar", ("Aadhaar", "UIDAI", "UID")),
     NationalIdFormat("IN PAN", r"\b[A-Z]{3}[ABCFGHJLPT][A-Z]\d{4}[A-Z]\b", "stdnum.in_.pan",
                      ("PAN", "permanent account number")),
@@ -79,7 +79,3 @@ FORMATS: tuple[NationalIdFormat, ...] = (
     NationalIdFormat("MX RFC", r"\b[A-ZÑ&]{3,4}\d{6}[A-Z0-9]{3}\b", "stdnum.mx.rfc", ("RFC",)),
 )
 
-
-def national_id_recognizers(language: str = "en") -> list[PatternRecognizer]:
-    """One recognizer per format in ``FORMATS``."""
-    return [number_format.recognizer(language) for number_format in FORMATS]

@@ -79,9 +79,9 @@ def build_analyzer(context: StageContext) -> TextAnalyzer:
     )
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
-    from docveil.stages.detect.bank_accounts import bank_account_recognizers
+    from docveil.stages.detect import bank_accounts, national_ids, plate_numbers, record_ids
     from docveil.stages.detect.given_names import GivenNames, faker_given_names
-    from docveil.stages.detect.national_ids import national_id_recognizers
+    from docveil.stages.detect.numbers import number_recognizers
     from docveil.stages.detect.phones import LabelledPhoneRecognizer
     from docveil.stages.detect.recognizers import (
         OfflineEmailRecognizer,
@@ -127,8 +127,9 @@ def build_analyzer(context: StageContext) -> TextAnalyzer:
         dictionary=dictionary, given_names=given_names))
     registry.add_recognizer(UsernameRecognizer(GivenNames(given_names, dictionary), supported_language=language))
     phones = LabelledPhoneRecognizer(settings.phone_regions, supported_language=language)
-    for recognizer in [*docveil_recognizers(language), *national_id_recognizers(language),
-                       *bank_account_recognizers(language), phones]:
+    numbers = number_recognizers([*national_ids.FORMATS, *bank_accounts.FORMATS, *record_ids.FORMATS,
+                                  *plate_numbers.FORMATS], language)
+    for recognizer in [*docveil_recognizers(language), *numbers, phones]:
         registry.add_recognizer(recognizer)
 
     entities = list(settings.entities)

@@ -294,6 +294,8 @@ DATE_PATTERNS = [
     Pattern("date ISO", r"\b\d{4}[./-]\d{1,2}[./-]\d{1,2}\b", 0.85),
     Pattern("date day month year", rf"\b\d{{1,2}}{_ORDINAL}[ \t]+(?:(?i:of)[ \t]+)?{_MONTH},?[ \t]+\d{{4}}\b", 0.85),
     Pattern("date month day year", rf"\b{_MONTH}[ \t]+\d{{1,2}}{_ORDINAL},?[ \t]+\d{{4}}\b", 0.85),
+    # Forms and travel documents: "11JUN85", "11-JUN-1985", "11 Jun 85".
+    Pattern("date day month short year", rf"\b\d{{1,2}}[ -]?{_MONTH}[ -]?(?:\d{{4}}|\d{{2}})\b", 0.85),
 ]
 DATE_OF_BIRTH_CONTEXT = (
     "born", "birth", "birthdate", "birthday", "date of birth", "DOB", "D.O.B",

@@ -41,6 +41,7 @@ NAME_TYPES = frozenset({"PERSON", "LOCATION", "ORGANIZATION", "NRP"})
 IDENTIFIER_TYPES = frozenset({
     "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "US_ITIN", "US_BANK_NUMBER",
     "PASSPORT", "US_PASSPORT", "DRIVER_LICENSE", "US_DRIVER_LICENSE", "NATIONAL_ID", "BANK_ACCOUNT",
+    "RECORD_ID", "LICENSE_PLATE",
 })
 _SEPARATORS = re.compile(r"[\s\-./()]+")
 # A name written as one word of capitalised parts of three letters or more ("UlrichStavenhagen",

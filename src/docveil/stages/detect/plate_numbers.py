@@ -1,0 +1,37 @@
+"""Vehicle registration numbers written in text (``LICENSE_PLATE``), after their label.
+
+A plate in a photo is found by ``plates``; in text ("Vehicle registration: AB12 CDE",
+"Kennzeichen M-KR 4821") a plate is one to three groups of capitals and digits that reads as a
+plate of one of ``plates.PLATE_FORMATS`` (US, German, UK, French and Italian, Spanish, or five
+to nine letters and digits with both), right after a label such as "registration number",
+"licence plate", "Kennzeichen", "immatriculation", "matrícula", "targa" or "kenteken".
+"""
+
+from __future__ import annotations
+
+from docveil.stages.detect.numbers import CLOSE_GAP_WORDS, NumberFormat
+from docveil.stages.detect.plates import LABEL, plate_format
+
+_GROUP = r"[A-Z0-9\u00c4\u00d6\u00dc]{1,9}"
+_PLATE = rf"(?<![\w-]){_GROUP}(?:[ -]{_GROUP}){{0,2}}(?![\w]|-\w)"
+
+
+def reads_as_plate(text: str) -> bool:
+    return plate_format(text) is not None
+
+
+class PlateNumberFormat(NumberFormat):
+    """A vehicle registration number after its label (``LICENSE_PLATE``)."""
+
+    entity = LABEL
+    gap_words = CLOSE_GAP_WORDS
+
+
+FORMATS: tuple[PlateNumberFormat, ...] = (
+    PlateNumberFormat("vehicle registration", _PLATE, reads_as_plate, (
+        "vehicle registration", "vehicle reg", "registration number", "registration no", "reg no", "reg. no",
+        "registration plate", "licence plate", "license plate", "number plate", "plate number", "plate no",
+        "Kennzeichen", "Kfz-Kennzeichen", "immatriculation", "plaque", "matrícula", "targa", "kenteken"),
+        max_gap_words=1),
+)
+

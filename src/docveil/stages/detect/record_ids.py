@@ -1,0 +1,48 @@
+"""Identifiers of one person's record: medical record, insurance, customer and student numbers
+(``RECORD_ID``).
+
+Each organisation numbers its records its own way ("00412345", "POL-99812374", "W123456789"),
+so a record number is known only by its label, right before it: at most one word between them,
+and only a word such as "is", "no" or "ID" ("Patient MRN: 00412345", "member ID W123456789").
+The value is letters, digits and ``- / .`` with at least three digits, four to twenty-five
+characters long: "Policy number: see below" or "Student ID card" hold none.
+"""
+
+from __future__ import annotations
+
+from docveil.stages.detect.numbers import CLOSE_GAP_WORDS, NumberFormat
+
+ENTITY = "RECORD_ID"
+
+# Letters and digits, joined by single separators, with three digits among them.
+_RECORD = (r"(?<![\w/.-])(?=(?:[A-Za-z/.-]*\d){3})[A-Za-z0-9](?:[A-Za-z0-9]|[-/.](?=[A-Za-z0-9])){3,24}"
+           r"(?![\w]|[-/.]\w)")
+
+
+class RecordIdFormat(NumberFormat):
+    """An identifier of a person's record after its label (``RECORD_ID``)."""
+
+    entity = ENTITY
+    gap_words = CLOSE_GAP_WORDS
+
+
+FORMATS: tuple[RecordIdFormat, ...] = (
+    RecordIdFormat("medical record number", _RECORD, None, (
+        "MRN", "medical record number", "medical record no", "medical record", "hospital number",
+        "hospital no", "patient ID", "patient number", "patient no", "chart number", "case file number",
+        "Patientennummer", "numéro de patient", "número de historia clínica"), max_gap_words=1),
+    RecordIdFormat("insurance number", _RECORD, None, (
+        "member ID", "member number", "member no", "membership number", "membership no", "policy number",
+        "policy no", "policy #", "insurance number", "insurance no", "insurance ID", "health plan ID",
+        "subscriber ID", "beneficiary ID", "claim number", "claim no", "Versichertennummer",
+        "Krankenversichertennummer", "Policennummer", "numéro d'adhérent", "numéro de police",
+        "número de afiliado", "número de póliza", "numero di polizza"), max_gap_words=1),
+    RecordIdFormat("customer number", _RECORD, None, (
+        "customer ID", "customer number", "customer no", "client ID", "client number", "client no",
+        "loyalty number", "Kundennummer", "Kunden-Nr", "numéro client", "número de cliente",
+        "codice cliente", "klantnummer"), max_gap_words=1),
+    RecordIdFormat("student number", _RECORD, None, (
+        "student ID", "student number", "student no", "matriculation number", "Matrikelnummer",
+        "enrolment number", "enrollment number", "numéro étudiant", "número de estudiante"), max_gap_words=1),
+)
+

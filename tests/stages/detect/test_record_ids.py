@@ -1,0 +1,72 @@
+"""RECORD_ID and LICENSE_PLATE in text: record numbers and plates right after their label."""
+
+from __future__ import annotations
+
+import pytest
+
+from docveil.context import StageContext
+from docveil.stages.detect import plate_numbers, record_ids
+from docveil.stages.detect.pii_text import analyze_texts
+from docveil.stages.redact.pseudonyms import Pseudonymizer
+
+RECORDS = {
+    "medical record number": ("Patient MRN: 00412345, admitted 3 March.", "00412345"),
+    "insurance number": ("Insurance policy number: POL-99812374 renewed.", "POL-99812374"),
+    "customer number": ("Customer ID: CUST-004512 asked for a refund.", "CUST-004512"),
+    "student number": ("Student number: s1234567", "s1234567"),
+}
+PLATES = {
+    "vehicle registration": ("Vehicle registration: AB12 CDE (silver Ford Focus).", "AB12 CDE"),
+}
+
+
+def found(text: str, context: StageContext) -> set[tuple[str, str]]:
+    return {(f.entity_type, text[f.start:f.end]) for f in analyze_texts([text], context)[0]}
+
+
+def test_every_format_has_an_example() -> None:
+    assert {record_format.name for record_format in record_ids.FORMATS} == set(RECORDS)
+    assert {plate_format.name for plate_format in plate_numbers.FORMATS} == set(PLATES)
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    *RECORDS.values(),
+    ("Medical record number 7734521 was merged.", "7734521"),
+    ("Member ID W123456789, group 5", "W123456789"),
+    ("Health insurance no. A123456780 (Krankenversicherung).", "A123456780"),
+    ("Customer number is 004512 and the client ID: C-7781-X.", "C-7781-X"),
+    ("Claim no. 2024/118734 filed.", "2024/118734"),
+    ("Kundennummer 88123-04", "88123-04"),
+])
+def test_a_labelled_record_number_is_found(text: str, value: str, detect_context: StageContext) -> None:
+    assert ("RECORD_ID", value) in found(text, detect_context)
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    *PLATES.values(),
+    ("Kennzeichen M-KR 4821, Halter unbekannt.", "M-KR 4821"),
+    ("License plate: 7ABC123 (California)", "7ABC123"),
+    ("Immatriculation : AB-123-CD", "AB-123-CD"),
+])
+def test_a_labelled_plate_is_found(text: str, value: str, detect_context: StageContext) -> None:
+    assert ("LICENSE_PLATE", value) in found(text, detect_context)
+
+
+@pytest.mark.parametrize("text", [
+    "Policy number: see below.",  # no digits
+    "Student ID card 2 of 3 is lost.",  # too few digits
+    "Order 00412345 shipped; patient satisfaction 98%.",  # no record label before the number
+    "The MRN field was left empty for 12345678 rows.",  # words between label and number
+    "Registration number 2024 opens in May.",  # no plate: digits only
+    "Plate number: ABC",  # no plate: letters only
+    "Vehicle registration renewed in 2023.",
+])
+def test_unlabelled_or_shapeless_values_are_left_alone(text: str, detect_context: StageContext) -> None:
+    types = {entity_type for entity_type, _ in found(text, detect_context)}
+    assert not types & {"RECORD_ID", "LICENSE_PLATE"}
+
+
+def test_separators_do_not_change_the_token() -> None:
+    pseudonymizer = Pseudonymizer(bytes(range(32)))
+    assert pseudonymizer.token("AB12 CDE", "LICENSE_PLATE") == pseudonymizer.token("AB12CDE", "LICENSE_PLATE")
+    assert pseudonymizer.token("POL-99812374", "RECORD_ID") == pseudonymizer.token("POL 99812374", "RECORD_ID")
