@@ -68,6 +68,11 @@ class LabelledPhoneRecognizer(LocalRecognizer):
     def load(self) -> None:
         pass
 
+    @property
+    def label_pattern(self) -> re.Pattern[str]:
+        """Any one of the phone labels (tables read a column under such a header: ``columns``)."""
+        return self._label
+
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
                 ) -> list[RecognizerResult]:
         if not self.regions:

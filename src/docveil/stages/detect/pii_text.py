@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from docveil.context import StageContext, StashKey
 from docveil.errors import (
@@ -24,6 +24,9 @@ from docveil.errors import (
 from docveil.hookspecs import hookimpl
 from docveil.stages.detect.overlaps import resolve_overlaps
 from docveil.types import Finding
+
+if TYPE_CHECKING:
+    from docveil.stages.detect.columns import LabelledRecognizer
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +62,7 @@ class TextAnalyzer:
     engine: Any  # presidio_analyzer.BatchAnalyzerEngine
     entities: tuple[str, ...]
     language: str
+    labelled: tuple[LabelledRecognizer, ...] = ()  # read table columns under their labels
 
 
 ANALYZER: StashKey[TextAnalyzer] = StashKey("docveil.stages.detect.pii_text:analyzer")
@@ -144,7 +148,10 @@ def build_analyzer(context: StageContext) -> TextAnalyzer:
         raise ConfigError(f"no recognizer detects entity types {', '.join(unsupported)}: remove them "
                           "from settings.entities or install a plugin that provides them")
     logger.info("text PII analyzer ready for %d entity types", len(entities))
-    return TextAnalyzer(BatchAnalyzerEngine(analyzer), tuple(entities), language)
+    labelled = cast("tuple[LabelledRecognizer, ...]", tuple(
+        recognizer for recognizer in registry.get_recognizers(language, all_fields=True)
+        if isinstance(getattr(recognizer, "label_pattern", None), re.Pattern)))
+    return TextAnalyzer(BatchAnalyzerEngine(analyzer), tuple(entities), language, labelled)
 
 
 def _plugin_recognizers(context: StageContext) -> list[Any]:
@@ -187,6 +194,10 @@ def analyze_texts(texts: Sequence[str], context: StageContext) -> list[list[Find
                     score=float(r.score),
                     recognizer=str((r.recognition_metadata or {}).get("recognizer_name", "presidio")))
             for r in found)
+    from docveil.stages.detect.columns import column_findings
+
+    for text, findings in zip(texts, results, strict=True):
+        findings.extend(column_findings(text, analyzer.labelled, analyzer.entities))
     return [resolve_overlaps(findings, text) for text, findings in zip(texts, results, strict=True)]
 
 

@@ -30,7 +30,7 @@ class PlateNumberFormat(NumberFormat):
 FORMATS: tuple[PlateNumberFormat, ...] = (
     PlateNumberFormat("vehicle registration", _PLATE, reads_as_plate, (
         "vehicle registration", "vehicle reg", "registration number", "registration no", "reg no", "reg. no",
-        "registration plate", "licence plate", "license plate", "number plate", "plate number", "plate no",
+        "registration plate", "licence plate", "license plate", "number plate", "plate number", "plate no", "plate",
         "Kennzeichen", "Kfz-Kennzeichen", "immatriculation", "plaque", "matrícula", "targa", "kenteken"),
         max_gap_words=1),
 )

@@ -262,6 +262,11 @@ class LabelledValueRecognizer(PatternRecognizer):
                 kept.append(result)
         return kept
 
+    @property
+    def label_pattern(self) -> re.Pattern[str]:
+        """Any one of the labels (tables read a column under such a header: ``columns``)."""
+        return self._label
+
     def accept(self, text: str, label: re.Match[str], result: RecognizerResult) -> bool:
         """A last say on a labelled match; ``label`` is matched in ``text[result.start - WINDOW:]``."""
         return True

@@ -1,0 +1,89 @@
+"""Table columns whose header is a label: each cell is read as if the label stood before it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from docveil.context import StageContext
+from docveil.engine import Engine
+from docveil.stages.detect.pii_text import analyze_texts
+from docveil.types import Principal
+
+ALICE = Principal("acme", "alice", frozenset({"analyst"}))
+
+CSV = """name,dob,account_number,sort_code,mrn,phone,plate
+Jane Roe,1985-03-14,31926819,20-00-00,00412345,020 7946 0958,AB12 CDE
+Tomasz Nowak,02/11/1979,55779911,40-11-22,00498811,07700 900123,M-KR 4821
+"""
+MARKDOWN = """Ward list
+
+| Patient | Date of birth | MRN (hospital) | Policy number |
+|---|:---:|---|---|
+| Maria Gonzalez | 14.03.1985 | 00412345 | POL-99812374 |
+| Li Wei | 1990-07-01 | 00512399 | POL-11223344 |
+
+Reviewed on Monday.
+"""
+# What the HTML and Word loaders write for a table: cells parted by tabs, one row a line.
+TABS = "Customer ID\tBank account\tAmount\nCUST-004512\t3192 6819\t120.00\nCUST-004513\t4412 8890\t75.50\n"
+
+
+def found(text: str, context: StageContext) -> set[tuple[str, str]]:
+    return {(f.entity_type, text[f.start:f.end]) for f in analyze_texts([text], context)[0]}
+
+
+def test_csv_columns_are_read_under_their_headers(detect_context: StageContext) -> None:
+    values = found(CSV, detect_context)
+    assert {("PERSON", "Jane Roe"), ("PERSON", "Tomasz Nowak"), ("DATE_OF_BIRTH", "1985-03-14"),
+            ("DATE_OF_BIRTH", "02/11/1979"), ("BANK_ACCOUNT", "31926819"), ("BANK_ACCOUNT", "20-00-00"),
+            ("RECORD_ID", "00412345"), ("RECORD_ID", "00498811"), ("PHONE_NUMBER", "07700 900123"),
+            ("LICENSE_PLATE", "AB12 CDE"), ("LICENSE_PLATE", "M-KR 4821")} <= values
+
+
+def test_markdown_tables_skip_the_rule_line_and_read_parenthesised_headers(detect_context: StageContext) -> None:
+    values = found(MARKDOWN, detect_context)
+    assert {("DATE_OF_BIRTH", "14.03.1985"), ("DATE_OF_BIRTH", "1990-07-01"), ("RECORD_ID", "00412345"),
+            ("RECORD_ID", "00512399"), ("RECORD_ID", "POL-99812374"), ("RECORD_ID", "POL-11223344"),
+            ("PERSON", "Maria Gonzalez"), ("PERSON", "Li Wei")} <= values
+
+
+def test_tab_separated_cells_are_read_and_other_columns_left_alone(detect_context: StageContext) -> None:
+    values = found(TABS, detect_context)
+    assert {("RECORD_ID", "CUST-004512"), ("BANK_ACCOUNT", "3192 6819"), ("BANK_ACCOUNT", "4412 8890")} <= values
+    assert not {value for _, value in values} & {"120.00", "75.50"}
+
+
+def test_quoted_csv_cells_keep_their_commas(detect_context: StageContext) -> None:
+    text = 'note,full name,dob\n"late, again","Roe, Jane",1985-03-14\n"fine","Tom Hardy",1979-11-02\n'
+    values = found(text, detect_context)
+    assert ("DATE_OF_BIRTH", "1985-03-14") in values and ("DATE_OF_BIRTH", "1979-11-02") in values
+    assert ("PERSON", "Tom Hardy") in values
+
+
+@pytest.mark.parametrize("text", [
+    "Project name,Budget\nApollo Launch,31926819\nHermes Relay,44128890\n",  # "name" is not the whole header
+    "Order number,Amount\n31926819,20-00-00\n",  # no bank label in the header
+])
+def test_headers_that_are_not_labels_read_nothing(text: str, detect_context: StageContext) -> None:
+    assert not {entity for entity, _ in found(text, detect_context)} & {"BANK_ACCOUNT", "RECORD_ID", "PERSON"}
+
+
+@pytest.mark.parametrize("text", [
+    "DOB,Team\n1985-03-14,Blue\n\nMeeting on 2024-05-12,Room 4\n",  # a blank line ends the table
+    "DOB,Team\n1985-03-14,Blue\nNotes only\nMeeting on 2024-05-12,Room 4\n",  # so does a line of another shape
+])
+def test_a_table_row_after_its_end_is_not_read(text: str, detect_context: StageContext) -> None:
+    values = found(text, detect_context)
+    assert ("DATE_OF_BIRTH", "1985-03-14") in values
+    assert ("DATE_OF_BIRTH", "2024-05-12") not in values
+
+
+def test_a_csv_file_is_stored_without_its_column_values(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "patients.csv"
+    path.write_text(CSV, encoding="utf-8")
+    redacted = engine.redact(path, ALICE).text
+    for value in ("Jane Roe", "1985-03-14", "31926819", "20-00-00", "00412345", "AB12 CDE", "M-KR 4821"):
+        assert value not in redacted
+    assert redacted.splitlines()[0] == "name,dob,account_number,sort_code,mrn,phone,plate"
