@@ -40,6 +40,8 @@ def test_a_labelled_number_is_found(name: str, detect_context: StageContext) -> 
     ("Kontonummer 532013000, BLZ 370 400 44", "532013000"),
     ("Numéro de compte : 00012345678", "00012345678"),
     ("Número de cuenta: 0049 1500 05 1234567892", "0049 1500 05 1234567892"),
+    ("Acct 12345678 500.00 CR", "12345678"),  # not the amount after it
+    ("Account number: 12345678 01/02/2024", "12345678"),  # nor the date
 ])
 def test_account_numbers_as_people_write_them(text: str, number: str, detect_context: StageContext) -> None:
     assert ("BANK_ACCOUNT", number) in found(text, detect_context)
@@ -53,6 +55,8 @@ def test_account_numbers_as_people_write_them(text: str, number: str, detect_con
     "Order number 12345678 shipped on Monday.",  # no bank label
     "The account was closed in 2021 after 123456 complaints.",
     "Sort code 20-00-00-00 is not a sort code.",
+    "Transfer to savings account 250 000 SEK.",  # an amount
+    "Bank account 100 000 EUR",
 ])
 def test_unlabelled_or_other_numbers_are_not_bank_accounts(text: str, detect_context: StageContext) -> None:
     assert "BANK_ACCOUNT" not in {entity_type for entity_type, _ in found(text, detect_context)}

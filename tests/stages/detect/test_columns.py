@@ -13,7 +13,7 @@ from docveil.types import Principal
 
 ALICE = Principal("acme", "alice", frozenset({"analyst"}))
 
-CSV = """name,dob,account_number,sort_code,mrn,phone,plate
+CSV = """name,dob,account_number,sort_code,mrn,phone,licence_plate
 Jane Roe,1985-03-14,31926819,20-00-00,00412345,020 7946 0958,AB12 CDE
 Tomasz Nowak,02/11/1979,55779911,40-11-22,00498811,07700 900123,M-KR 4821
 """
@@ -86,4 +86,41 @@ def test_a_csv_file_is_stored_without_its_column_values(engine: Engine, tmp_path
     redacted = engine.redact(path, ALICE).text
     for value in ("Jane Roe", "1985-03-14", "31926819", "20-00-00", "00412345", "AB12 CDE", "M-KR 4821"):
         assert value not in redacted
-    assert redacted.splitlines()[0] == "name,dob,account_number,sort_code,mrn,phone,plate"
+    assert redacted.splitlines()[0] == "name,dob,account_number,sort_code,mrn,phone,licence_plate"
+
+
+def test_the_header_may_follow_a_line_of_the_same_shape(detect_context: StageContext) -> None:
+    text = "Hi Sam, the list:\nName,Account number\nJane Roe,31926819\nTom Hardy,55779911\n"
+    values = found(text, detect_context)
+    assert {("BANK_ACCOUNT", "31926819"), ("BANK_ACCOUNT", "55779911"), ("PERSON", "Tom Hardy")} <= values
+
+
+def test_headers_with_qualifiers_signs_and_other_languages(detect_context: StageContext) -> None:
+    text = ("Account #,Policy #,Birth date,Mobile phone,Home phone,Approved by\n"
+            "31926819,POL-1234567,1985-03-14,07700 900123,020 7946 0958,Jane Roe\n")
+    assert {("BANK_ACCOUNT", "31926819"), ("RECORD_ID", "POL-1234567"), ("DATE_OF_BIRTH", "1985-03-14"),
+            ("PHONE_NUMBER", "07700 900123"), ("PHONE_NUMBER", "020 7946 0958"),
+            ("PERSON", "Jane Roe")} <= found(text, detect_context)
+    german = "Name;Geburtsdatum;Kundennummer\nAnna Schmidt;14.03.1985;88123-04\n"
+    assert {("DATE_OF_BIRTH", "14.03.1985"), ("RECORD_ID", "88123-04")} <= found(german, detect_context)
+
+
+def test_a_header_keeps_its_own_words(detect_context: StageContext) -> None:
+    # Read as "Call ID: 48213977", which no phone recognizer takes for a number to call.
+    assert not found("Call ID,Duration\n48213977,00:05:12\n", detect_context)
+
+
+def test_crlf_lines_quoted_surnames_first_and_open_markdown_rows(detect_context: StageContext) -> None:
+    crlf = 'dob,name\r\n1985-03-14,"Roe, Jane"\r\n1979-11-02,"Hardy, Tom"\r\n'
+    assert {("DATE_OF_BIRTH", "1979-11-02"), ("PERSON", "Roe, Jane"), ("PERSON", "Hardy, Tom")} <= found(
+        crlf, detect_context)
+    markdown = "| Name | DOB |\n|---|---|\n| Jane Roe | 1985-03-14 |\n| Tom Hardy | 1979-11-02\n"
+    assert ("DATE_OF_BIRTH", "1979-11-02") in found(markdown, detect_context)
+
+
+def test_the_score_threshold_holds_for_columns_too(settings, model_stash) -> None:
+    from docveil.plugins import make_plugin_manager
+
+    strict = settings.with_overrides(score_threshold=0.9)
+    context = StageContext(strict, hook=make_plugin_manager(strict).hook, stash=model_stash)
+    assert not found("dob,account number\n1985-03-14,31926819\n", context)

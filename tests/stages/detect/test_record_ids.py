@@ -37,6 +37,8 @@ def test_every_format_has_an_example() -> None:
     ("Customer number is 004512 and the client ID: C-7781-X.", "C-7781-X"),
     ("Claim no. 2024/118734 filed.", "2024/118734"),
     ("Kundennummer 88123-04", "88123-04"),
+    ("MRN: 0041 2345 on file", "0041 2345"),  # digits in groups, all of them
+    ("Policy number: POL 99812374", "POL 99812374"),
 ])
 def test_a_labelled_record_number_is_found(text: str, value: str, detect_context: StageContext) -> None:
     assert ("RECORD_ID", value) in found(text, detect_context)
@@ -60,6 +62,9 @@ def test_a_labelled_plate_is_found(text: str, value: str, detect_context: StageC
     "Registration number 2024 opens in May.",  # no plate: digits only
     "Plate number: ABC",  # no plate: letters only
     "Vehicle registration renewed in 2023.",
+    "Company Reg No: SC123456",  # a company, not a car
+    "Plate ID: PL00123",  # a lab's plate
+    "Policy no 12.5% increase; Student ID 3.14159",  # a percentage, a decimal number
 ])
 def test_unlabelled_or_shapeless_values_are_left_alone(text: str, detect_context: StageContext) -> None:
     types = {entity_type for entity_type, _ in found(text, detect_context)}

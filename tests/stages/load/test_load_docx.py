@@ -58,6 +58,12 @@ def test_body_table_header_and_footer_are_read_in_order(context: StageContext) -
     assert page.char_boxes is None
 
 
+def test_empty_table_cells_keep_their_column(context: StageContext) -> None:
+    table = [["Name", "Phone", "DOB"], ["Jane Roe", "", "1985-03-14"], ["", "555-0100", ""]]
+    text = load(context, docx(["Staff"], table=table)).pages[0].text
+    assert text == "Staff\nName\tPhone\tDOB\nJane Roe\t\t1985-03-14\n\t555-0100\t"
+
+
 def test_core_properties_become_metadata(context: StageContext) -> None:
     document = load(context, docx(["Body"], title="Claim 42", author="Jane Roe"))
     assert document.metadata == {"title": "Claim 42", "author": "Jane Roe"}

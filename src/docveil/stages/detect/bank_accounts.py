@@ -28,9 +28,13 @@ class BankNumberFormat(NumberFormat):
     gap_words = CLOSE_GAP_WORDS
 
 
-# Not part of a longer number: "20-00-00-00" holds no sort code.
-_START, _END = r"(?<![\w-])", r"(?![\w]|-\w)"
-_ACCOUNT = _START + r"(?!(?:" + _DATE.pattern + r")" + _END + r")\d(?:[ -]?\d){5,23}" + _END
+# Not part of a longer number or a date: "20-00-00-00" holds no sort code, "12345678 500.00"
+# only the account, "12345678 01/02/2024" too.
+_START, _END = r"(?<![\w-])", r"(?![\w]|[-/.,]\w)"
+# Not an amount: "savings account 250 000 SEK".
+_NO_CURRENCY = r"(?![ \t]?(?:[A-Z]{3}\b|[$€£¥%]))"
+_ACCOUNT = (_START + r"(?!(?:" + _DATE.pattern + r")" + _END + r")\d(?:[ -]?\d){5,23}" + _END
+            + _NO_CURRENCY)
 
 FORMATS: tuple[BankNumberFormat, ...] = (
     BankNumberFormat("account number", _ACCOUNT, None, (

@@ -3,11 +3,12 @@
 A labelled recognizer finds "DOB: 1985-03-14" but not the same date in a table under a "dob"
 header, where nothing stands before it. Tables here are lines split into the same number of
 cells (two or more) by tabs (what the HTML and Word loaders write for a table row), pipes
-(Markdown), semicolons or commas (CSV, with its quotes); the first line is the header and a
-Markdown rule line (``|---|---|``) is skipped. A header names a column when a recognizer's label
-is all of it (``_`` read as a space, words in parentheses and the words of ``CLOSE_GAP_WORDS``
-aside: "Account number", "date_of_birth", "MRN (hospital)"); each cell of that column is then
-read by that recognizer as "<label>: <cell>".
+(Markdown), semicolons or commas (CSV, with its quotes); a Markdown rule line (``|---|---|``) is skipped. The header is the
+first of the first three rows with a cell that is a recognizer's labels and nothing else
+(``_`` read as a space, words in parentheses, ``CLOSE_GAP_WORDS`` and ``_QUALIFIERS`` aside:
+"Account number", "date_of_birth", "MRN (hospital)", "Mobile phone"); each cell below it is
+then read by that recognizer as "<header>: <cell>", so the header's own words keep their say
+("Call ID: 48213977" is no phone number).
 """
 
 from __future__ import annotations
@@ -32,6 +33,13 @@ _RULE_CELL = re.compile(r"\s*:?-{3,}:?\s*")
 _PARENTHESES = re.compile(r"\([^)]*\)")
 _WORD = re.compile(r"\w+")
 _MAX_CELL_CHARS = 200
+_MAX_HEADER_CHARS = 80
+_MAX_COLUMNS = 200
+_HEADER_CANDIDATES = 3
+# Words a header may add to a label: "Home phone", "Previous account number".
+_QUALIFIERS = frozenset({"home", "work", "office", "private", "personal", "primary", "secondary", "business",
+                         "direct", "main", "alternate", "alt", "emergency", "current", "previous", "former", "new",
+                         "old", "other"})
 
 
 class LabelledRecognizer(Protocol):
@@ -51,49 +59,61 @@ class _Cell:
     end: int
 
 
-def column_findings(text: str, recognizers: Sequence[LabelledRecognizer], entities: Sequence[str]) -> list[Finding]:
+def column_findings(text: str, recognizers: Sequence[LabelledRecognizer], entities: Sequence[str],
+                    score_threshold: float = 0.0) -> list[Finding]:
     """Findings in the cells of ``text``'s tables whose column header is a recognizer's label."""
     findings: list[Finding] = []
-    for header, rows in _tables(text):
-        for column, header_cell in enumerate(header):
-            readers = [(recognizer, label) for recognizer in recognizers
-                       if (label := _header_label(text[header_cell.start:header_cell.end], recognizer))]
-            for recognizer, label in readers:
-                wanted = [e for e in recognizer.get_supported_entities() if e in entities]
-                if not wanted:
+    for rows in _tables(text):
+        number, readers = _header(text, rows, recognizers)
+        for column, recognizer, prefix in readers:
+            wanted = [e for e in recognizer.get_supported_entities() if e in entities]
+            for row in rows[number + 1:] if wanted else ():
+                cell = row[column]
+                value = text[cell.start:cell.end]
+                if not value or len(value) > _MAX_CELL_CHARS:
                     continue
-                prefix = f"{label}: "
-                for row in rows:
-                    cell = row[column]
-                    value = text[cell.start:cell.end]
-                    if not value or len(value) > _MAX_CELL_CHARS:
-                        continue
-                    for result in recognizer.analyze(prefix + value, wanted, None):
-                        if result.start >= len(prefix):
-                            findings.append(Finding(
-                                result.entity_type, cell.start + result.start - len(prefix),
-                                cell.start + result.end - len(prefix), float(result.score),
-                                str((result.recognition_metadata or {}).get("recognizer_name", "columns"))))
+                for result in recognizer.analyze(prefix + value, wanted, None):
+                    if result.start >= len(prefix) and result.score >= score_threshold:
+                        findings.append(Finding(
+                            result.entity_type, cell.start + result.start - len(prefix),
+                            cell.start + result.end - len(prefix), float(result.score),
+                            str((result.recognition_metadata or {}).get("recognizer_name", "columns"))))
     return findings
 
 
-def _header_label(header: str, recognizer: LabelledRecognizer) -> str | None:
-    """The label ``header`` is, for ``recognizer``, or None."""
-    header = _PARENTHESES.sub(" ", header.replace("_", " ")).strip(" *#:")
-    match = recognizer.label_pattern.search(header)
-    if match is None:
-        return None
-    rest = header[:match.start()] + " " + header[match.end():]
-    if any(word.lower() not in CLOSE_GAP_WORDS for word in _WORD.findall(rest)):
-        return None
-    return match.group(0)
+def _header(text: str, rows: list[list[_Cell]], recognizers: Sequence[LabelledRecognizer]
+            ) -> tuple[int, list[tuple[int, LabelledRecognizer, str]]]:
+    """The header's row number and its readers: (column, recognizer, prefix) for each column one
+    recognizer reads. The header is the first of the first rows that names a column ("Hi Sam,
+    the list:" above a CSV has as many commas as its rows)."""
+    for number, header in enumerate(rows[:_HEADER_CANDIDATES]):
+        readers = [(column, recognizer, prefix) for column, cell in enumerate(header) for recognizer in recognizers
+                   if (prefix := _header_prefix(text[cell.start:cell.end], recognizer))]
+        if readers:
+            return number, readers
+    return 0, []
 
 
-def _tables(text: str) -> Iterator[tuple[list[_Cell], list[list[_Cell]]]]:
-    """(header cells, rows of cells) of each table in ``text``."""
+def _header_prefix(header: str, recognizer: LabelledRecognizer) -> str | None:
+    """What ``recognizer`` reads before each cell under ``header`` (the header and a colon, or
+    a space after "... by"), or None when the header is not one of its labels."""
+    if not header or len(header) > _MAX_HEADER_CHARS:
+        return None
+    header = _PARENTHESES.sub(" ", header.replace("_", " ")).strip(" *:")
+    label = recognizer.label_pattern.search(header)
+    if label is None:
+        return None
+    rest = recognizer.label_pattern.sub(" ", header)
+    if any(word.lower() not in CLOSE_GAP_WORDS | _QUALIFIERS for word in _WORD.findall(rest)):
+        return None
+    return f"{header} " if label.group(0).lower().endswith(" by") else f"{header}: "
+
+
+def _tables(text: str) -> Iterator[list[list[_Cell]]]:
+    """The rows of each table in ``text`` (a Markdown rule line left out)."""
     lines, position = [], 0
     for line in text.split("\n"):
-        lines.append((position, position + len(line)))
+        lines.append((position, position + len(line.rstrip("\r"))))
         position += len(line) + 1
     index = 0
     while index < len(lines) - 1:
@@ -101,28 +121,28 @@ def _tables(text: str) -> Iterator[tuple[list[_Cell], list[list[_Cell]]]]:
         if found is None:
             index += 1
             continue
-        header, rows, index = found
-        yield header, rows
+        rows, index = found
+        if len(rows) >= 2:
+            yield rows
 
 
-def _table_at(text: str, lines: list[tuple[int, int]], index: int
-              ) -> tuple[list[_Cell], list[list[_Cell]], int] | None:
-    """The table whose header is line ``index``, with the index of the line after it."""
+def _table_at(text: str, lines: list[tuple[int, int]], index: int) -> tuple[list[list[_Cell]], int] | None:
+    """The rows of the table starting at line ``index``, with the index of the line after it."""
     for delimiter in _DELIMITERS:
-        header = _cells(text, *lines[index], delimiter)
-        if len(header) < 2:
+        first = _cells(text, *lines[index], delimiter)
+        if not 2 <= len(first) <= _MAX_COLUMNS:
             continue
-        rows: list[list[_Cell]] = []
+        rows = [first]
         following = index + 1
         while following < len(lines):
             row = _cells(text, *lines[following], delimiter)
-            if len(row) != len(header):
+            if len(row) != len(first):
                 break
             if not (delimiter == "|" and all(_RULE_CELL.fullmatch(text[c.start:c.end] or "-") for c in row)):
                 rows.append(row)
             following += 1
-        if rows:
-            return header, rows, following
+        if following > index + 1:
+            return rows, following
     return None
 
 
@@ -131,12 +151,11 @@ def _cells(text: str, start: int, end: int, delimiter: str) -> list[_Cell]:
     line = text[start:end]
     if delimiter not in line:
         return []
-    if delimiter == "|":
-        stripped = line.strip()
-        if stripped.startswith("|") and stripped.endswith("|") and len(stripped) > 1:
-            offset = line.index("|") + 1
-            line = line[offset:line.rindex("|")]
-            start += offset
+    if delimiter == "|":  # a Markdown row's outer pipes, either of them, open and close no cell
+        body = line.strip()
+        left = line.index(body[0]) + 1 if body.startswith("|") else 0
+        right = line.rindex("|") if body.endswith("|") and len(body) > 1 else len(line)
+        line, start = line[left:right], start + left
     pattern = _QUOTED_CELL.get(delimiter) or _PLAIN_CELL[delimiter]
     cells, position = [], 0
     while True:

@@ -197,7 +197,8 @@ def analyze_texts(texts: Sequence[str], context: StageContext) -> list[list[Find
     from docveil.stages.detect.columns import column_findings
 
     for text, findings in zip(texts, results, strict=True):
-        findings.extend(column_findings(text, analyzer.labelled, analyzer.entities))
+        findings.extend(column_findings(text, analyzer.labelled, analyzer.entities,
+                                        context.settings.score_threshold))
     return [resolve_overlaps(findings, text) for text, findings in zip(texts, results, strict=True)]
 
 

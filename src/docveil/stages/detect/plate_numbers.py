@@ -3,8 +3,9 @@
 A plate in a photo is found by ``plates``; in text ("Vehicle registration: AB12 CDE",
 "Kennzeichen M-KR 4821") a plate is one to three groups of capitals and digits that reads as a
 plate of one of ``plates.PLATE_FORMATS`` (US, German, UK, French and Italian, Spanish, or five
-to nine letters and digits with both), right after a label such as "registration number",
-"licence plate", "Kennzeichen", "immatriculation", "matrícula", "targa" or "kenteken".
+to nine letters and digits with both), right after a vehicle label such as "vehicle
+registration", "licence plate", "Kennzeichen", "immatriculation", "matrícula", "targa" or
+"kenteken" (not "Reg No" or "Plate ID": companies and labs number things that way too).
 """
 
 from __future__ import annotations
@@ -28,10 +29,11 @@ class PlateNumberFormat(NumberFormat):
 
 
 FORMATS: tuple[PlateNumberFormat, ...] = (
+    # Vehicle words only: "Company Reg No: SC123456" or a lab's "Plate ID: PL00123" is no car.
     PlateNumberFormat("vehicle registration", _PLATE, reads_as_plate, (
-        "vehicle registration", "vehicle reg", "registration number", "registration no", "reg no", "reg. no",
-        "registration plate", "licence plate", "license plate", "number plate", "plate number", "plate no", "plate",
-        "Kennzeichen", "Kfz-Kennzeichen", "immatriculation", "plaque", "matrícula", "targa", "kenteken"),
+        "vehicle registration", "vehicle reg", "vehicle registration number", "registration plate",
+        "licence plate", "license plate", "number plate", "vehicle plate", "car plate", "Kennzeichen",
+        "Kfz-Kennzeichen", "immatriculation", "plaque d'immatriculation", "matrícula", "targa", "kenteken"),
         max_gap_words=1),
 )
 

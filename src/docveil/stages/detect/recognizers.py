@@ -303,7 +303,8 @@ DATE_PATTERNS = [
     Pattern("date day month short year", rf"\b\d{{1,2}}[ -]?{_MONTH}[ -]?(?:\d{{4}}|\d{{2}})\b", 0.85),
 ]
 DATE_OF_BIRTH_CONTEXT = (
-    "born", "birth", "birthdate", "birthday", "date of birth", "DOB", "D.O.B",
+    "born", "birth", "birthdate", "birth date", "birthday", "date of birth", "DOB", "D.O.B", "Geburtsdatum",
+    "date de naissance", "fecha de nacimiento", "data di nascita", "geboortedatum",
     "geboren", "geb.", "né", "née", "naissance", "nacimiento",
 )
 
@@ -462,6 +463,8 @@ LABELLED_NAME_PATTERNS = [
     # Two to four capitalised words on one line ("Van der Berg" particles allowed).
     Pattern("labelled name",
             rf"\b{_NAME_WORD}(?:[ \t]+(?:(?:van|von|de|der|den|da|di|del|la|le)[ \t]+)*{_NAME_WORD}){{1,3}}\b", 0.85),
+    # Surname first, as registers and spreadsheets write it ("Roe, Jane", "Hardy, Tom Edward").
+    Pattern("labelled name, surname first", rf"\b{_NAME_WORD},[ \t]+{_NAME_WORD}(?:[ \t]+{_NAME_WORD})?\b", 0.85),
 ]
 # Form fields that hold a person's name, and phrases that name who did something.
 NAME_FIELD_LABELS = (

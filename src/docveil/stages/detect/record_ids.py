@@ -4,7 +4,7 @@
 Each organisation numbers its records its own way ("00412345", "POL-99812374", "W123456789"),
 so a record number is known only by its label, right before it: at most one word between them,
 and only a word such as "is", "no" or "ID" ("Patient MRN: 00412345", "member ID W123456789").
-The value is letters, digits and ``- / .`` with at least three digits, four to twenty-five
+The value is letters, digits and ``- / .`` (a space before a digit) with at least three digits, four to twenty-five
 characters long: "Policy number: see below" or "Student ID card" hold none.
 """
 
@@ -14,9 +14,11 @@ from docveil.stages.detect.numbers import CLOSE_GAP_WORDS, NumberFormat
 
 ENTITY = "RECORD_ID"
 
-# Letters and digits, joined by single separators, with three digits among them.
-_RECORD = (r"(?<![\w/.-])(?=(?:[A-Za-z/.-]*\d){3})[A-Za-z0-9](?:[A-Za-z0-9]|[-/.](?=[A-Za-z0-9])){3,24}"
-           r"(?![\w]|[-/.]\w)")
+# Letters and digits, joined by single separators (a space only between a capital or digit and
+# a digit: "0041 2345", "POL 99812374", not "number 7734521"), with three digits among them;
+# not a decimal number or a percentage.
+_RECORD = (r"(?<![\w/.-])(?=(?:[A-Za-z/.-]*(?:(?<=[A-Z0-9]) )?\d){3})(?!\d+[.,]\d+(?![\w/-]))"
+           r"[A-Za-z0-9](?:[A-Za-z0-9]|[-/.](?=[A-Za-z0-9])|(?<=[A-Z0-9]) (?=\d)){3,24}(?![\w%]|[-/.]\w)")
 
 
 class RecordIdFormat(NumberFormat):

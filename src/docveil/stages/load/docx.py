@@ -237,19 +237,21 @@ def _part_text(root: ElementTree.Element) -> tuple[str, list[str]]:
             continue
         if tag == f"{_W}p":
             out.append(" " if cells else "\n")
-        elif tag == f"{_W}tc":
+        elif tag == f"{_W}tc":  # every cell ends with a tab, an empty one too: columns stay in line
             cells -= 1
             _strip_end(out)
             out.append("\t")
         elif tag == f"{_W}tr":
             _strip_end(out)
+            if out and out[-1] == "\t":
+                out.pop()
             out.append("\n")
     lines = "".join(out).split("\n")
-    return "\n".join(line.rstrip() for line in lines).strip("\n"), pictures
+    return "\n".join(line.rstrip(" ") for line in lines).strip("\n"), pictures
 
 
 def _strip_end(out: list[str]) -> None:
-    while out and out[-1] in (" ", "\t"):
+    while out and out[-1] == " ":
         out.pop()
 
 
