@@ -124,3 +124,16 @@ def test_the_score_threshold_holds_for_columns_too(settings, model_stash) -> Non
     strict = settings.with_overrides(score_threshold=0.9)
     context = StageContext(strict, hook=make_plugin_manager(strict).hook, stash=model_stash)
     assert not found("dob,account number\n1985-03-14,31926819\n", context)
+
+
+def test_an_html_table_is_read_by_column(detect_context: StageContext) -> None:
+    from bs4 import BeautifulSoup
+
+    from docveil.stages.load.html import html_text
+
+    page = ("<table><tr><th>Patient</th><th>MRN</th><th>Date of birth</th></tr>"
+            "<tr><td>Maria Gonzalez</td><td>00412345</td><td>14.03.1985</td></tr>\n"
+            "  <tr>\n <td>Li Wei</td>\n <td>00512399</td> <td>1990-07-01</td></tr></table>")
+    text = html_text(BeautifulSoup(page, "html.parser"))
+    assert {("RECORD_ID", "00412345"), ("RECORD_ID", "00512399"), ("DATE_OF_BIRTH", "14.03.1985"),
+            ("DATE_OF_BIRTH", "1990-07-01")} <= found(text, detect_context)
