@@ -123,3 +123,15 @@ def test_page_with_no_visible_text_has_no_content(context: StageContext) -> None
 
 def test_html_loader_declines_other_media_types(context: StageContext) -> None:
     assert html.docveil_load_document(source_from_bytes("a.txt", b"<p>x</p>", context.settings), context) is None
+
+
+def test_empty_table_cells_keep_their_column() -> None:
+    from bs4 import BeautifulSoup
+
+    from docveil.stages.load.html import html_text
+
+    page = ("<table><tr><th>Name</th><th>Phone</th><th>DOB</th></tr>\n"
+            "  <tr> <td>Jane Roe</td> <td> </td> <td>1985-03-14</td> </tr>\n"
+            "  <tr><td></td><td>555-0100</td><td></td></tr></table><p>After</p>")
+    text = html_text(BeautifulSoup(page, "html.parser"))
+    assert text == "Name\tPhone\tDOB\nJane Roe\t\t1985-03-14\n\t555-0100\t\n\nAfter"

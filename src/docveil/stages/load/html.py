@@ -36,6 +36,10 @@ _LINES = frozenset({
     "summary", "tr", "thead", "tbody", "tfoot", "option", "label",
 })
 _CELLS = frozenset({"td", "th"})
+# Ends every table cell, an empty one too, until result() turns the marks between cells into
+# tabs and drops the one that ends a row: columns stay in line. Text holds no NUL of its own
+# (text() makes it U+FFFD, as every loader does).
+_CELL_END = "\x00"
 _PRESERVED = frozenset({"pre", "textarea", "listing", "plaintext"})
 _SKIPPED_STRINGS = (Comment, CData, ProcessingInstruction, Declaration, Doctype)
 
@@ -121,7 +125,7 @@ class _TextWriter:
     def __init__(self) -> None:
         self._parts: list[str] = []
         self._pending_breaks = 0
-        self._pending_cell = False
+        self._row_start = False  # a row opened and no text written since
         self._line_start = True
         self._preserve_depth = 0
 
@@ -131,15 +135,29 @@ class _TextWriter:
         self._break_for(name)
         if name == "br":
             self._request_breaks(min(self._pending_breaks + 1, 2))
+        elif name == "tr":
+            self._row_start = True
 
     def close(self, name: str) -> None:
         if name in _PRESERVED:
             self._preserve_depth -= 1
         self._break_for(name)
-        if name in _CELLS and not self._pending_breaks:
-            self._pending_cell = True
+        if name in _CELLS:
+            self._end_cell()
+
+    def _end_cell(self) -> None:
+        if self._row_start and self._pending_breaks and self._parts:
+            # An empty cell opens the row: its mark starts the row's line.
+            self._parts.append("\n" * self._pending_breaks)
+            self._pending_breaks = 0
+        elif self._parts:
+            # After a cell's own block content the mark ends that block's line and is dropped.
+            self._parts[-1] = self._parts[-1].rstrip(" ")
+        self._parts.append(_CELL_END)
+        self._line_start = False
 
     def text(self, value: str) -> None:
+        value = value.replace(_CELL_END, "\ufffd")
         if self._preserve_depth:  # noqa: SIM108 - two normalisations read better apart
             value = value.replace("\r\n", "\n").replace("\r", "\n")
         else:
@@ -151,13 +169,10 @@ class _TextWriter:
         if self._parts and self._pending_breaks:
             self._parts.append("\n" * self._pending_breaks)
             self._line_start = True
-        elif self._parts and self._pending_cell and not self._line_start:
-            self._parts.append("\t")
-            self._line_start = False
         self._pending_breaks = 0
-        self._pending_cell = False
+        self._row_start = False
         if not self._preserve_depth:
-            if self._line_start or (self._parts and self._parts[-1].endswith((" ", "\t"))):
+            if self._line_start or (self._parts and self._parts[-1].endswith((" ", "\t", _CELL_END))):
                 value = value.lstrip(" ")
             if not value:
                 return
@@ -165,7 +180,9 @@ class _TextWriter:
         self._line_start = value.endswith("\n")
 
     def result(self) -> str:
-        return "".join(self._parts).strip()
+        lines = "".join(self._parts).split("\n")
+        text = "\n".join(line.removesuffix(_CELL_END) for line in lines).replace(_CELL_END, "\t")
+        return text.strip(" \n")  # a tab at either end is an empty cell
 
     def _break_for(self, name: str) -> None:
         if name in _PARAGRAPHS:
@@ -177,4 +194,3 @@ class _TextWriter:
         if self._parts and not self._preserve_depth:
             self._parts[-1] = self._parts[-1].rstrip(" \t")
         self._pending_breaks = max(self._pending_breaks, count)
-        self._pending_cell = False
