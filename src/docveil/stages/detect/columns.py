@@ -40,6 +40,7 @@ _HEADER_CANDIDATES = 3
 _QUALIFIERS = frozenset({"home", "work", "office", "private", "personal", "primary", "secondary", "business",
                          "direct", "main", "alternate", "alt", "emergency", "current", "previous", "former", "new",
                          "old", "other"})
+_HEADER_WORDS = CLOSE_GAP_WORDS | _QUALIFIERS
 
 
 class LabelledRecognizer(Protocol):
@@ -87,24 +88,23 @@ def _header(text: str, rows: list[list[_Cell]], recognizers: Sequence[LabelledRe
     recognizer reads. The header is the first of the first rows that names a column ("Hi Sam,
     the list:" above a CSV has as many commas as its rows)."""
     for number, header in enumerate(rows[:_HEADER_CANDIDATES]):
-        readers = [(column, recognizer, prefix) for column, cell in enumerate(header) for recognizer in recognizers
-                   if (prefix := _header_prefix(text[cell.start:cell.end], recognizer))]
+        names = [(column, _PARENTHESES.sub(" ", text[cell.start:cell.end].replace("_", " ")).strip(" *:"))
+                 for column, cell in enumerate(header) if 0 < cell.end - cell.start <= _MAX_HEADER_CHARS]
+        readers = [(column, recognizer, prefix) for column, name in names if name for recognizer in recognizers
+                   if (prefix := _header_prefix(name, recognizer))]
         if readers:
             return number, readers
     return 0, []
 
 
 def _header_prefix(header: str, recognizer: LabelledRecognizer) -> str | None:
-    """What ``recognizer`` reads before each cell under ``header`` (the header and a colon, or
-    a space after "... by"), or None when the header is not one of its labels."""
-    if not header or len(header) > _MAX_HEADER_CHARS:
-        return None
-    header = _PARENTHESES.sub(" ", header.replace("_", " ")).strip(" *:")
+    """What ``recognizer`` reads before each cell under ``header`` (cleaned: the header and a
+    colon, or a space after "... by"), or None when the header is not one of its labels."""
     label = recognizer.label_pattern.search(header)
     if label is None:
         return None
     rest = recognizer.label_pattern.sub(" ", header)
-    if any(word.lower() not in CLOSE_GAP_WORDS | _QUALIFIERS for word in _WORD.findall(rest)):
+    if any(word.lower() not in _HEADER_WORDS for word in _WORD.findall(rest)):
         return None
     return f"{header} " if label.group(0).lower().endswith(" by") else f"{header}: "
 
