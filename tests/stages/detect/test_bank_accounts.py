@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from findings_of import found
 
 from docveil.context import StageContext
 from docveil.stages.detect.bank_accounts import FORMATS
-from docveil.stages.detect.pii_text import analyze_texts
 from docveil.stages.redact.pseudonyms import Pseudonymizer
 
 # One labelled sentence per format.
@@ -19,16 +19,13 @@ EXAMPLES = {
 }
 
 
-def found(text: str, context: StageContext) -> set[tuple[str, str]]:
-    return {(f.entity_type, text[f.start:f.end]) for f in analyze_texts([text], context)[0]}
-
 
 def test_every_format_has_an_example() -> None:
     assert {number_format.name for number_format in FORMATS} == set(EXAMPLES)
 
 
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
-def test_a_labelled_number_is_found(name: str, detect_context: StageContext) -> None:
+def test_a_labelled_number_isfound(name: str, detect_context: StageContext) -> None:
     text, number = EXAMPLES[name]
     assert ("BANK_ACCOUNT", number) in found(text, detect_context)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from findings_of import found
 
 from docveil.context import StageContext
 from docveil.engine import Engine
-from docveil.stages.detect.pii_text import analyze_texts
 from docveil.types import Principal
 
 ALICE = Principal("acme", "alice", frozenset({"analyst"}))
@@ -29,9 +29,6 @@ Reviewed on Monday.
 # What the HTML and Word loaders write for a table: cells parted by tabs, one row a line.
 TABS = "Customer ID\tBank account\tAmount\nCUST-004512\t3192 6819\t120.00\nCUST-004513\t4412 8890\t75.50\n"
 
-
-def found(text: str, context: StageContext) -> set[tuple[str, str]]:
-    return {(f.entity_type, text[f.start:f.end]) for f in analyze_texts([text], context)[0]}
 
 
 def test_csv_columns_are_read_under_their_headers(detect_context: StageContext) -> None:

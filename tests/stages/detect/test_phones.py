@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from findings_of import found
 
 from docveil.config import Settings
 from docveil.context import StageContext
 from docveil.errors import ConfigError
 from docveil.stages.detect.phones import LabelledPhoneRecognizer
-from docveil.stages.detect.pii_text import analyze_texts
-
-
-def found(text: str, context: StageContext) -> set[tuple[str, str]]:
-    return {(f.entity_type, text[f.start:f.end]) for f in analyze_texts([text], context)[0]}
 
 
 @pytest.mark.parametrize(("text", "numbers"), [
@@ -29,7 +25,7 @@ def found(text: str, context: StageContext) -> set[tuple[str, str]]:
     ("Phone 2: 612 34 56 78, Mobile (2nd): 612 345 678", ["612 34 56 78", "612 345 678"]),  # indexed labels
     ("Anna Nowak | M: 612 345 678 | E: anna@acme.es", ["612 345 678"]),  # a letter label after a separator
 ])
-def test_a_labelled_national_number_is_found(text: str, numbers: list[str], detect_context: StageContext) -> None:
+def test_a_labelled_national_number_isfound(text: str, numbers: list[str], detect_context: StageContext) -> None:
     assert {("PHONE_NUMBER", number) for number in numbers} <= found(text, detect_context)
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from findings_of import found
 
 from docveil.context import StageContext
 from docveil.stages.detect import plate_numbers, record_ids
-from docveil.stages.detect.pii_text import analyze_texts
 from docveil.stages.redact.pseudonyms import Pseudonymizer
 
 RECORDS = {
@@ -19,9 +19,6 @@ PLATES = {
     "vehicle registration": ("Vehicle registration: AB12 CDE (silver Ford Focus).", "AB12 CDE"),
 }
 
-
-def found(text: str, context: StageContext) -> set[tuple[str, str]]:
-    return {(f.entity_type, text[f.start:f.end]) for f in analyze_texts([text], context)[0]}
 
 
 def test_every_format_has_an_example() -> None:
@@ -40,7 +37,7 @@ def test_every_format_has_an_example() -> None:
     ("MRN: 0041 2345 on file", "0041 2345"),  # digits in groups, all of them
     ("Policy number: POL 99812374", "POL 99812374"),
 ])
-def test_a_labelled_record_number_is_found(text: str, value: str, detect_context: StageContext) -> None:
+def test_a_labelled_record_number_isfound(text: str, value: str, detect_context: StageContext) -> None:
     assert ("RECORD_ID", value) in found(text, detect_context)
 
 
@@ -50,7 +47,7 @@ def test_a_labelled_record_number_is_found(text: str, value: str, detect_context
     ("License plate: 7ABC123 (California)", "7ABC123"),
     ("Immatriculation : AB-123-CD", "AB-123-CD"),
 ])
-def test_a_labelled_plate_is_found(text: str, value: str, detect_context: StageContext) -> None:
+def test_a_labelled_plate_isfound(text: str, value: str, detect_context: StageContext) -> None:
     assert ("LICENSE_PLATE", value) in found(text, detect_context)
 
 

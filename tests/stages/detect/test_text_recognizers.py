@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from findings_of import found
 
 from docveil.context import StageContext
 from docveil.stages.detect.pii_text import analyze_texts
@@ -154,19 +155,16 @@ NOT_FOUND = [
 ]
 
 
-def _found(text: str, context: StageContext) -> set[tuple[str, str]]:
-    return {(f.entity_type, text[f.start:f.end]) for f in analyze_texts([text], context)[0]}
-
 
 @pytest.mark.parametrize(("entity_type", "text", "value"), FOUND,
                          ids=[f"{e}:{v}" for e, _, v in FOUND])
-def test_entity_is_found(entity_type: str, text: str, value: str, detect_context: StageContext) -> None:
-    assert (entity_type, value) in _found(text, detect_context)
+def test_entity_isfound(entity_type: str, text: str, value: str, detect_context: StageContext) -> None:
+    assert (entity_type, value) in found(text, detect_context)
 
 
 @pytest.mark.parametrize(("entity_type", "text"), NOT_FOUND, ids=[f"{e}:{t[:30]}" for e, t in NOT_FOUND])
-def test_entity_is_not_found(entity_type: str, text: str, detect_context: StageContext) -> None:
-    assert entity_type not in {found_type for found_type, _ in _found(text, detect_context)}
+def test_entity_is_notfound(entity_type: str, text: str, detect_context: StageContext) -> None:
+    assert entity_type not in {found_type for found_type, _ in found(text, detect_context)}
 
 
 def test_every_default_entity_type_has_a_positive_case(detect_context: StageContext) -> None:
@@ -175,9 +173,9 @@ def test_every_default_entity_type_has_a_positive_case(detect_context: StageCont
 
 def test_a_list_of_first_names_one_per_line_is_not_read_as_one_name(detect_context: StageContext) -> None:
     text = "Attendees:\nUlrich\nMarta\nIgnatius Pembrook"
-    found = _found(text, detect_context)
-    assert ("PERSON", "Ignatius Pembrook") in found
-    assert not any("\n" in value for _, value in found)
+    values = found(text, detect_context)
+    assert ("PERSON", "Ignatius Pembrook") in values
+    assert not any("\n" in value for _, value in values)
 
 
 @pytest.mark.parametrize(("text", "covered"), [
@@ -192,7 +190,7 @@ def test_a_name_from_a_given_name_leaves_nothing_the_model_found_uncovered(
     for word in covered:
         start = text.index(word)
         assert any(f.start <= start and start + len(word) <= f.end for f in findings), word
-    assert ("LOCATION", "Berlin") in _found(text, detect_context) or "Berlin" not in text
+    assert ("LOCATION", "Berlin") in found(text, detect_context) or "Berlin" not in text
 
 
 def test_a_spelled_out_address_has_bounded_parts() -> None:
