@@ -103,3 +103,11 @@ def module_db(settings: Settings, template_database: str, superuser_conninfo: st
 def module_engine(settings: Settings, module_db: Database, model_stash: Stash) -> Iterator[Engine]:
     with Engine(settings, database=module_db, stash=model_stash) as instance:
         yield instance
+
+
+@pytest.fixture(scope="session")
+def tiny_image_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny, randomly initialised CLIP model folder (no CLIP weights ship in any package)."""
+    from tests.tiny_models import save_tiny_image_model
+
+    return save_tiny_image_model(tmp_path_factory.mktemp("tiny-clip"))

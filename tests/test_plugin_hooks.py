@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import typer
+from PIL import Image
 from typer.testing import CliRunner
 
 from docveil import hookdocs
@@ -112,6 +113,18 @@ def test_docveil_text_encoder(settings, db, tmp_path: Path) -> None:
         engine.ingest([path], ALICE)
         engine.search("when are invoices due", ALICE)
     assert recorder.encoder.seen == ["Invoices are due at the end of the month.", "when are invoices due"]
+
+
+def test_docveil_image_encoder(settings, db, model_stash, tmp_path: Path) -> None:
+    for colour in ("red", "blue", "green"):
+        Image.new("RGB", (64, 48), colour).save(tmp_path / f"{colour}.png")
+    with engine_with(settings, db, hook_probes.ColourLayoutEncoder(), stash=model_stash) as engine:
+        report = engine.ingest(sorted(tmp_path.iterdir()), ALICE)
+        assert [d.images for d in report.ingested] == [1, 1, 1]
+        blue = engine.search_images("blue", ALICE, k=3)
+        assert len(blue) == 3 and Path(blue[0].source).name == "blue.png"
+        nearest = engine.search_images(None, ALICE, k=1, image=tmp_path / "green.png")
+    assert Path(nearest[0].source).name == "green.png" and nearest[0].score > 0.999
 
 
 def test_docveil_key_provider(settings, db, model_stash, tmp_path: Path) -> None:

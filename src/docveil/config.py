@@ -98,6 +98,9 @@ class Settings:
     # the memory this process may use, between 128MB and 2GB; or a size such as 512MB or 4GB.
     embedded_shared_buffers: str = "auto"
     text_model: str = DEFAULT_TEXT_MODEL
+    # Two-tower image-text model (CLIP, SigLIP: a local folder or a cached hub id) that embeds
+    # redacted pictures for image search; None: pictures are not embedded (docs/images.md).
+    image_model: str | None = None
     device: str = "auto"
     # Encoder arithmetic: auto is float16 on CUDA, bfloat16 on a CPU with native support
     # (AVX512-BF16, AMX), else float32 (docs/architecture.md, "Devices and precision").

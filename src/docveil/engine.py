@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import threading
@@ -27,6 +28,7 @@ from docveil.errors import (
     AccessDeniedError,
     ConfigError,
     DocveilError,
+    EncoderError,
     LoadError,
     NotFoundError,
     PluginError,
@@ -34,7 +36,7 @@ from docveil.errors import (
 )
 from docveil.files import write_whole
 from docveil.plugins import make_plugin_manager
-from docveil.protocols import Operator, TextEncoder
+from docveil.protocols import ImageEncoder, Operator, TextEncoder
 from docveil.security import api_keys, audit, rotation
 from docveil.security.access import authorize
 from docveil.security.crypto import decrypt_field, derive_key, encrypt_field, hmac_sha256
@@ -68,8 +70,10 @@ from docveil.types import (
     Finding,
     Generation,
     Hit,
+    ImageHit,
     IngestedDocument,
     IngestReport,
+    Picture,
     Principal,
     RedactedDocument,
     RedactedImage,
@@ -103,6 +107,8 @@ class _Prepared:
     document: RedactedDocument
     content_hash: str
     chunks: tuple[Chunk, ...]
+    pictures: tuple[Picture, ...] = ()
+    """Its pictures, when an image encoder will embed them."""
     copies: tuple[str, ...] = ()
     """Other sources of this batch with the same content: reported as duplicates of this one."""
 
@@ -126,6 +132,7 @@ class Engine:
         self._audit_frames = threading.local()
         self._vault: Vault | None = None
         self._text_vectors: tuple[str, int] | None = None
+        self._image_vectors: tuple[str, int] | None = None
         self._lock = threading.Lock()
         self._query_encoder: tuple[TextEncoder, CoalescingEncoder] | None = None
         self._query_detector: Coalescer[str, Sequence[Finding]] | None = None
@@ -168,6 +175,17 @@ class Engine:
         if self._text_vectors != wanted:
             self.database.ensure_text_vectors(*wanted)
             self._text_vectors = wanted
+
+    @property
+    def image_encoder(self) -> ImageEncoder | None:
+        """The image encoder, or None when no ``image_model`` is set (pictures are not embedded)."""
+        return cast(ImageEncoder | None, self.hook.docveil_image_encoder(context=self.context))
+
+    def _ensure_image_vectors(self, encoder: ImageEncoder) -> None:
+        wanted = (encoder.name, encoder.dimension)
+        if self._image_vectors != wanted:
+            self.database.ensure_image_vectors(*wanted)
+            self._image_vectors = wanted
 
     def warm_up(self) -> None:
         """Load every heavy model now instead of on first use."""
@@ -306,6 +324,9 @@ class Engine:
         failed: list[Failure] = []
         encoder = self.text_encoder
         self._ensure_text_vectors(encoder)
+        image_encoder = self.image_encoder
+        if image_encoder is not None:
+            self._ensure_image_vectors(image_encoder)
         done = 0
 
         def collect(batch: Future[tuple[list[IngestedDocument], list[Failure]]], size: int) -> None:
@@ -328,12 +349,14 @@ class Engine:
                             loaded.append(self.load(path))
                         except DocveilError as exc:
                             failed.append(_failure(path.name if isinstance(path, Source) else source_name(path), exc))
-                    prepared, duplicates, bad = self._prepare_documents(loaded, principal)
+                    prepared, duplicates, bad = self._prepare_documents(loaded, principal,
+                                                                        pictures=image_encoder is not None)
                     ingested.extend(duplicates)
                     failed.extend(bad)
                     if pending is not None:
                         collect(*pending)
-                    pending = (writer.submit(self._encode_and_store, prepared, principal, acl, encoder), len(batch))
+                    pending = (writer.submit(self._encode_and_store, prepared, principal, acl, encoder, image_encoder),
+                               len(batch))
                 if pending is not None:
                     collect(*pending)
                     pending = None
@@ -346,9 +369,10 @@ class Engine:
                     "ingest", outcome="error", counts={"failed": len(failed)}))
         return IngestReport(tuple(ingested), tuple(failed))
 
-    def _prepare_documents(self, documents: Sequence[Document], principal: Principal
+    def _prepare_documents(self, documents: Sequence[Document], principal: Principal, *, pictures: bool = False,
                            ) -> tuple[list[_Prepared], list[IngestedDocument], list[Failure]]:
-        """Skip content already stored, then redact and chunk the rest."""
+        """Skip content already stored, then redact and chunk the rest (and gather their
+        pictures, with ``pictures``)."""
         tenant = principal.tenant
         duplicates: list[IngestedDocument] = []
         failed: list[Failure] = []
@@ -377,22 +401,28 @@ class Engine:
             try:
                 if isinstance(redacted, DocveilError):
                     raise redacted
-                prepared.append(_Prepared(redacted, digest, tuple(self.chunk(redacted)), tuple(copies[digest])))
+                prepared.append(_Prepared(redacted, digest, tuple(self.chunk(redacted)),
+                                          redacted.pictures() if pictures else (), tuple(copies[digest])))
             except DocveilError as exc:  # its redaction or its chunking failed
                 failed.extend(_failure(source, exc) for source in (document.source, *copies[digest]))
         return prepared, duplicates, failed
 
     def _encode_and_store(self, prepared: Sequence[_Prepared], principal: Principal, acl: Acl,
-                          encoder: TextEncoder) -> tuple[list[IngestedDocument], list[Failure]]:
+                          encoder: TextEncoder, image_encoder: ImageEncoder | None = None,
+                          ) -> tuple[list[IngestedDocument], list[Failure]]:
         ingested: list[IngestedDocument] = []
         failed: list[Failure] = []
         vectors = encoder.encode([c.text for p in prepared for c in p.chunks])
+        picture_vectors = self._encode_pictures(prepared, image_encoder)
         offset = 0
         for item in prepared:
             doc_vectors = vectors[offset:offset + len(item.chunks)]
             offset += len(item.chunks)
             try:
-                stored = self._store(item, doc_vectors, principal, acl)
+                pictures = picture_vectors[id(item)]
+                if isinstance(pictures, DocveilError):
+                    raise pictures
+                stored = self._store(item, doc_vectors, pictures, principal, acl)
                 ingested.append(stored)
                 known = stored.document_id
                 copies = item.copies
@@ -408,6 +438,30 @@ class Engine:
                             for source in copies)
         return ingested, failed
 
+    @staticmethod
+    def _encode_pictures(prepared: Sequence[_Prepared], encoder: ImageEncoder | None
+                         ) -> dict[int, np.ndarray | DocveilError]:
+        """Each document's picture vectors (by ``id``), in one batch; when the batch fails, each
+        document alone, so that the document at fault fails and the others are stored."""
+        out: dict[int, np.ndarray | DocveilError] = {}
+        if encoder is None:
+            return {id(item): np.zeros((0, 0), dtype=np.float32) for item in prepared}
+        try:
+            vectors = encoder.encode_images([p.image for item in prepared for p in item.pictures])
+        except Exception as exc:
+            failure = exc if isinstance(exc, DocveilError) else EncoderError(
+                f"the image encoder failed ({type(exc).__name__})")  # its message may quote content
+            if len(prepared) == 1:
+                return {id(prepared[0]): failure}
+            for item in prepared:
+                out.update(Engine._encode_pictures([item], encoder))
+            return out
+        offset = 0
+        for item in prepared:
+            out[id(item)] = vectors[offset:offset + len(item.pictures)]
+            offset += len(item.pictures)
+        return out
+
     def _redact_isolating_failures(self, documents: Sequence[Document], tenant: str, pseudonymizer: Pseudonymizer,
                                    ) -> Iterator[tuple[Document, RedactedDocument | DocveilError]]:
         """Each document with its redaction, or with the error that stopped it: one bad document
@@ -422,7 +476,8 @@ class Engine:
         for document in documents:  # find the culprit; the others still go through
             yield from self._redact_isolating_failures([document], tenant, pseudonymizer)
 
-    def _store(self, item: _Prepared, vectors: np.ndarray, principal: Principal, acl: Acl) -> IngestedDocument:
+    def _store(self, item: _Prepared, vectors: np.ndarray, picture_vectors: np.ndarray, principal: Principal,
+               acl: Acl) -> IngestedDocument:
         document, tenant = item.document, principal.tenant
         _require_redacted(document)
         if not document.redacted_source:
@@ -450,14 +505,16 @@ class Engine:
                           + [region.as_dict() for region in document.regions])))
             repository.insert_chunks(conn, tenant, document_id, item.chunks, vectors,
                                      sorted(acl.users), sorted(acl.roles))
+            repository.insert_images(conn, tenant, document_id, item.pictures, picture_vectors,
+                                     sorted(acl.users), sorted(acl.roles))
             self.vault.store(conn, tenant, document.pseudonyms)
             repository.link_subjects(conn, tenant, document_id, sorted({p.digest for p in document.pseudonyms}))
             self._audit(conn, principal, audit.AuditEvent(
                 "ingest", targets=(document_id,),
                 counts={"pages": document.page_count, "chunks": len(item.chunks), "findings": len(document.manifest),
-                        "regions": len(document.regions)}))
+                        "regions": len(document.regions), "images": len(item.pictures)}))
         return IngestedDocument(document_id, document.source, document.page_count, len(item.chunks),
-                                len(document.manifest) + len(document.regions))
+                                len(document.manifest) + len(document.regions), images=len(item.pictures))
 
     # Search
 
@@ -511,6 +568,45 @@ class Engine:
             hashes={"query": audit.keyed_hash(keys.mac_key, query),
                     "results": audit.keyed_hash(keys.mac_key, [str(h.chunk_id) for h in hits])}), keys)
 
+    def search_images(self, query: str | None, principal: Principal, k: int = 10, *,
+                      image: bytes | Path | None = None) -> list[ImageHit]:
+        """The pictures ``principal`` may see that are nearest to a text ``query`` (through the
+        image model's text tower) or to ``image`` (a picture, redacted like any image first),
+        nearest first. Needs an image encoder (``image_model``). Audited as a search."""
+        _require_k(k, 1000)
+        if (query is None) == (image is None):
+            raise ValueError("search_images takes a text query or an image, not both or neither")
+        if query is not None:
+            _require_query(query)
+        self._authorize(principal, "search", {"index": "images"})
+        encoder = self.image_encoder
+        if encoder is None:
+            raise ConfigError("image search needs an image encoder: set image_model (DOCVEIL_IMAGE_MODEL) "
+                              "to a CLIP or SigLIP model folder")
+        self._ensure_image_vectors(encoder)
+        tenant = principal.tenant
+        with self._transaction(principal) as conn:
+            if query is not None:
+                redacted_query = self.pseudonymize_query(conn, query, tenant)
+                vector, query_digest = encoder.encode_texts([redacted_query])[0], query
+            else:
+                assert image is not None
+                picture = self._redact_attachment(image, self._pseudonymizer(conn, tenant))
+                vector = encoder.encode_images([picture])[0]
+                query_digest = hashlib.sha256(picture.pixels.tobytes()).hexdigest()
+            rows = repository.search_images(conn, principal, vector, k)
+            sources = self._decrypt_sources(conn, tenant, rows)
+            hits = [ImageHit(document_id=row.document_id, image_id=row.image_id, source=sources[row.document_id],
+                             page=row.page, kind=row.kind, bbox=BBox(*row.bbox) if row.bbox else None,
+                             width=row.width, height=row.height, score=row.similarity) for row in rows]
+            keys = self._audit_keys(conn, tenant)
+            self._audit(conn, principal, audit.AuditEvent(
+                "search", counts={"k": k, "hits": len(hits)},
+                hashes={"query": audit.keyed_hash(keys.mac_key, query_digest),
+                        "results": audit.keyed_hash(keys.mac_key, [f"image:{h.image_id}" for h in hits])},
+                extra={"index": "images", "query": "text" if query is not None else "image"}), keys)
+        return hits
+
     def pseudonymize_query(self, conn: psycopg.Connection, query: str, tenant: str) -> RedactedText:
         """Replace personal data in a query by the tenant's tokens: detected entities, plus word
         sequences that name a subject already in the vault (names a detector may miss)."""
@@ -539,7 +635,7 @@ class Engine:
         return list(detector.submit(query) if detector is not None else self.detect([query])[0])
 
     def _decrypt_sources(self, conn: psycopg.Connection, tenant: str,
-                         rows: Sequence[repository.ChunkRow]) -> dict[str, str]:
+                         rows: Sequence[repository.ChunkRow | repository.ImageRow]) -> dict[str, str]:
         keys: dict[int, bytes] = {}
 
         def key_for(version: int) -> bytes:
@@ -719,7 +815,7 @@ class Engine:
             raise
 
     def set_acl(self, document_id: str, acl: Acl, principal: Principal) -> None:
-        """Change who may read a document (its owner or an admin); applies to all its chunks."""
+        """Change who may read a document (its owner or an admin); applies to all its chunks and pictures."""
         with self._transaction(principal) as conn:
             self._owned_document(conn, principal, document_id, "acl.change")
             repository.set_acl(conn, document_id, sorted(acl.users), sorted(acl.roles))
@@ -727,7 +823,7 @@ class Engine:
                 "acl.change", targets=(document_id,), counts={"users": len(acl.users), "roles": len(acl.roles)}))
 
     def delete_document(self, document_id: str, principal: Principal) -> None:
-        """Delete a document and its chunks (its owner or an admin)."""
+        """Delete a document with its chunks and pictures (its owner or an admin)."""
         with self._transaction(principal) as conn:
             self._owned_document(conn, principal, document_id, "documents.delete")
             repository.delete_document(conn, document_id)

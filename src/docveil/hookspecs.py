@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import typer
 
     from docveil.context import StageContext
-    from docveil.protocols import KeyProvider, Operator, TextEncoder
+    from docveil.protocols import ImageEncoder, KeyProvider, Operator, TextEncoder
     from docveil.types import (
         AnswerRequest,
         Chunk,
@@ -104,6 +104,13 @@ def docveil_chunk_document(document: RedactedDocument, context: StageContext) ->
 @hookspec(firstresult=True)
 def docveil_text_encoder(context: StageContext) -> TextEncoder | None:
     """Provide the text encoder. Stops at first non-None result."""
+
+
+@hookspec(firstresult=True)
+def docveil_image_encoder(context: StageContext) -> ImageEncoder | None:
+    """Provide the image encoder (pictures, and text queries that look for pictures, in one
+    vector space). Stops at first non-None result; None from every plugin: pictures are not
+    embedded and image search is unavailable."""
 
 
 # Ask

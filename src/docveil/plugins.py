@@ -32,6 +32,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "docveil.stages.redact.operators",
     "docveil.stages.chunk",
     "docveil.stages.encode.text",
+    "docveil.stages.encode.image",
     "docveil.ask.extractive",
     "docveil.ask.openai_compatible",
     "docveil.ask.local_llm",

@@ -7,7 +7,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from docveil.types import RedactedText
+from docveil.types import RedactedImage, RedactedText
 
 
 @runtime_checkable
@@ -18,6 +18,23 @@ class TextEncoder(Protocol):
     dimension: int
 
     def encode(self, texts: Sequence[RedactedText]) -> np.ndarray:
+        """Return a float32 array of shape (len(texts), dimension), L2-normalised."""
+        ...
+
+
+@runtime_checkable
+class ImageEncoder(Protocol):
+    """Turns redacted pictures, and redacted text that describes pictures, into unit-length
+    vectors of one space (a two-tower model such as CLIP)."""
+
+    name: str
+    dimension: int
+
+    def encode_images(self, images: Sequence[RedactedImage]) -> np.ndarray:
+        """Return a float32 array of shape (len(images), dimension), L2-normalised."""
+        ...
+
+    def encode_texts(self, texts: Sequence[RedactedText]) -> np.ndarray:
         """Return a float32 array of shape (len(texts), dimension), L2-normalised."""
         ...
 

@@ -296,6 +296,17 @@ class RedactedDocument:
     def text(self) -> str:
         return "\n\n".join(page.text.text for page in self.pages)
 
+    def pictures(self) -> tuple[Picture, ...]:
+        """Every redacted picture, page by page: the page's own image (an image file, a photo),
+        then the pictures placed on it (scanned-page renders, embedded pictures)."""
+        found: list[Picture] = []
+        for page in self.pages:
+            if page.image is not None:
+                found.append(Picture(len(found), page.number, "page", None, page.image))
+            found.extend(Picture(len(found) + i, page.number, placed.kind, placed.bbox, placed.image)
+                         for i, placed in enumerate(page.placed_images))
+        return tuple(found)
+
 
 @dataclass(frozen=True)
 class Chunk:
@@ -307,6 +318,21 @@ class Chunk:
     start: int
     end: int
     bbox: BBox | None = None
+
+
+@dataclass(frozen=True)
+class Picture:
+    """A redacted picture of a document, as image search indexes it.
+
+    ``kind`` is ``page`` for an image file or a photo, ``render`` for a scanned PDF page, or
+    the kind of a picture placed on a page (``embedded``); ``bbox`` is its place on the page in
+    page units, when it has one."""
+
+    ordinal: int
+    page: int
+    kind: str
+    bbox: BBox | None
+    image: RedactedImage = field(repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -331,6 +357,29 @@ class Hit:
 
 
 @dataclass(frozen=True)
+class ImageHit:
+    """One image search result: which picture of which document, where, and how close
+    (cosine similarity). The pixels are not stored; ``redact`` the source to see them."""
+
+    document_id: str
+    image_id: int
+    source: str
+    page: int
+    kind: str
+    bbox: BBox | None
+    width: int
+    height: int
+    score: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "document_id": self.document_id, "image_id": self.image_id, "source": self.source,
+            "page": self.page, "kind": self.kind, "bbox": self.bbox.as_list() if self.bbox else None,
+            "width": self.width, "height": self.height, "score": round(self.score, 6),
+        }
+
+
+@dataclass(frozen=True)
 class IngestedDocument:
     document_id: str
     source: str
@@ -338,6 +387,8 @@ class IngestedDocument:
     chunks: int
     findings: int
     duplicate: bool = False
+    images: int = 0
+    """Pictures embedded for image search (0 without an image encoder)."""
 
 
 @dataclass(frozen=True)

@@ -182,20 +182,30 @@ class Database:
             yield conn
 
     def ensure_text_vectors(self, encoder_name: str, dimension: int) -> None:
-        """Add the embedding column and its HNSW index for this encoder's dimension, once."""
+        """Add the chunks' embedding column and its HNSW index for this encoder's dimension, once."""
+        self._ensure_vectors("chunks", "text", encoder_name, dimension)
+
+    def ensure_image_vectors(self, encoder_name: str, dimension: int) -> None:
+        """Add the images' embedding column and its HNSW index for this encoder's dimension, once."""
+        self._ensure_vectors("images", "image", encoder_name, dimension)
+
+    def _ensure_vectors(self, table: str, kind: str, encoder_name: str, dimension: int) -> None:
         with self.admin() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", [0x64766D])
             conn.execute("CREATE TABLE IF NOT EXISTS docveil_meta (key text PRIMARY KEY, value text NOT NULL)")
             conn.execute("GRANT SELECT ON docveil_meta TO docveil_app")
-            row = conn.execute("SELECT value FROM docveil_meta WHERE key = 'text_vectors'").fetchone()
-            wanted = f"{encoder_name}|{dimension}"
+            row = conn.execute("SELECT value FROM docveil_meta WHERE key = %s", [f"{kind}_vectors"]).fetchone()
             if row is not None:
-                if row[0].rsplit("|", 1)[1] != str(dimension):
+                stored_name, _, stored_dimension = row[0].rpartition("|")
+                if stored_dimension != str(dimension):
                     raise StoreError(
-                        f"this database holds {row[0].rsplit('|', 1)[1]}-dimensional text vectors from "
-                        f"{row[0].rsplit('|', 1)[0]}; the configured encoder {encoder_name} gives {dimension}. "
-                        "Use the same text_model or a new database.")
+                        f"this database holds {stored_dimension}-dimensional {kind} vectors from {stored_name}; "
+                        f"the configured encoder {encoder_name} gives {dimension}. "
+                        f"Use the same {kind}_model or a new database.")
                 return
-            conn.execute(sql.SQL("ALTER TABLE chunks ADD COLUMN embedding vector({})").format(sql.Literal(dimension)))
-            conn.execute("CREATE INDEX chunks_embedding_hnsw ON chunks USING hnsw (embedding vector_cosine_ops)")
-            conn.execute("INSERT INTO docveil_meta (key, value) VALUES ('text_vectors', %s)", [wanted])
+            conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN embedding vector({})").format(
+                sql.Identifier(table), sql.Literal(dimension)))
+            conn.execute(sql.SQL("CREATE INDEX {} ON {} USING hnsw (embedding vector_cosine_ops)").format(
+                sql.Identifier(f"{table}_embedding_hnsw"), sql.Identifier(table)))
+            conn.execute("INSERT INTO docveil_meta (key, value) VALUES (%s, %s)",
+                         [f"{kind}_vectors", f"{encoder_name}|{dimension}"])

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 import numpy as np
 import psycopg
 from pgvector import Vector
+from psycopg import sql
 
-from docveil.types import Chunk, Principal
+from docveil.types import Chunk, Picture, Principal
 
 # Over-fetch factor for each retriever before fusion; filtered HNSW scans keep going until
 # they have this many visible rows (pgvector iterative scans).
@@ -82,6 +83,21 @@ def insert_chunks(conn: psycopg.Connection, tenant: str, document_id: str, chunk
             [(tenant, document_id, chunk.ordinal, chunk.page, chunk.start, chunk.end,
               chunk.bbox.as_list() if chunk.bbox else None, list(acl_users), list(acl_roles),
               chunk.text.text, Vector(vector)) for chunk, vector in zip(chunks, vectors, strict=True)])
+
+
+def insert_images(conn: psycopg.Connection, tenant: str, document_id: str, pictures: Sequence[Picture],
+                  vectors: np.ndarray, acl_users: Sequence[str], acl_roles: Sequence[str]) -> None:
+    """A document's pictures with their vectors (the pixels are not stored)."""
+    if not pictures:
+        return
+    with conn.cursor(binary=True) as cur:
+        cur.executemany(
+            "INSERT INTO images (tenant_id, document_id, ordinal, page, kind, bbox, width, height,"
+            " acl_users, acl_roles, embedding) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [(tenant, document_id, picture.ordinal, picture.page, picture.kind,
+              picture.bbox.as_list() if picture.bbox else None, picture.image.width, picture.image.height,
+              list(acl_users), list(acl_roles), Vector(vector))
+             for picture, vector in zip(pictures, vectors, strict=True)])
 
 
 def link_subjects(conn: psycopg.Connection, tenant: str, document_id: str, digests: Sequence[str]) -> None:
@@ -176,6 +192,40 @@ def search_chunks(conn: psycopg.Connection, principal: Principal, vector: np.nda
                      score=float(r[5]), source_enc=r[6]) for r in rows]
 
 
+@dataclass(frozen=True)
+class ImageRow:
+    image_id: int
+    document_id: str
+    page: int
+    kind: str
+    bbox: list[float] | None
+    width: int
+    height: int
+    similarity: float
+    source_enc: bytes
+
+
+def search_images(conn: psycopg.Connection, principal: Principal, vector: np.ndarray, k: int) -> list[ImageRow]:
+    """The ``k`` visible pictures nearest to ``vector`` (HNSW cosine; the tenant and ACL filter
+    inside the index scan, which goes on until it has ``k`` visible rows)."""
+    with conn.pipeline():
+        set_search_settings(conn, min(MAX_EF_SEARCH, max(40, k * CANDIDATES_PER_HIT)))
+        rows = conn.execute(f"""
+            SELECT i.id, i.document_id::text, i.page, i.kind, i.bbox, i.width, i.height,
+                   1 - nearest.distance, d.source_enc
+            FROM (SELECT id, embedding <=> %(vector)s AS distance FROM images
+                  WHERE tenant_id = %(tenant)s AND {_VISIBLE}
+                  ORDER BY embedding <=> %(vector)s LIMIT %(k)s) nearest
+            JOIN images i ON i.tenant_id = %(tenant)s AND i.id = nearest.id
+            JOIN documents d ON d.id = i.document_id
+            ORDER BY nearest.distance, i.id""", {
+            "tenant": principal.tenant, "vector": Vector(vector), "k": k,
+            "principal_user": [principal.user], "principal_roles": sorted(principal.roles | {"*"}),
+        }).fetchall()
+    return [ImageRow(image_id=r[0], document_id=r[1], page=r[2], kind=r[3], bbox=r[4], width=r[5], height=r[6],
+                     similarity=float(r[7]), source_enc=r[8]) for r in rows]
+
+
 _DOCUMENT_COLUMNS = ("id::text, media_type, page_count, chunk_count, finding_count, owner_user, acl_users,"
                      " acl_roles, source_enc, metadata_enc, created_at")
 
@@ -199,8 +249,9 @@ def document_owner(conn: psycopg.Connection, document_id: str) -> str | None:
 def set_acl(conn: psycopg.Connection, document_id: str, users: Sequence[str], roles: Sequence[str]) -> None:
     conn.execute("UPDATE documents SET acl_users = %s, acl_roles = %s WHERE id = %s::uuid",
                  [list(users), list(roles), document_id])
-    conn.execute("UPDATE chunks SET acl_users = %s, acl_roles = %s WHERE document_id = %s::uuid",
-                 [list(users), list(roles), document_id])
+    for table in ("chunks", "images"):
+        conn.execute(sql.SQL("UPDATE {} SET acl_users = %s, acl_roles = %s WHERE document_id = %s::uuid").format(
+            sql.Identifier(table)), [list(users), list(roles), document_id])
 
 
 def delete_document(conn: psycopg.Connection, document_id: str) -> bool:

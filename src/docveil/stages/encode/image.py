@@ -1,0 +1,130 @@
+"""The default image encoder: a CLIP or SigLIP model through transformers.
+
+It embeds redacted pictures (scanned pages, photos, pictures placed in documents) and, with the
+model's text tower, redacted text queries into the same space, so a sentence finds pictures.
+Nothing ships with docveil: ``image_model`` names a local folder or a hub id in the local cache;
+without it, pictures are not embedded and image search is unavailable.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from docveil.context import StageContext, StashKey
+from docveil.errors import EncoderError, UnredactedContentError
+from docveil.hookspecs import hookimpl
+from docveil.stages.encode.devices import DevicePlan, plan_device
+from docveil.stages.encode.text import require_redacted
+from docveil.types import RedactedImage, RedactedText
+
+log = logging.getLogger(__name__)
+
+# Longest text a query may hold, in tokens; CLIP's position table has 77 rows, SigLIP's 64.
+MAX_TEXT_TOKENS = 64
+# SigLIP was trained on texts padded to their full length, and its text vectors depend on it.
+_PAD_TO_MAX_LENGTH = ("siglip", "siglip2")
+
+
+def require_redacted_images(images: Sequence[object]) -> list[Any]:
+    """The pixels of each ``RedactedImage``; anything else is refused (only redacted pixels are encoded)."""
+    out = []
+    for item in images:
+        if not isinstance(item, RedactedImage):
+            raise UnredactedContentError(
+                f"image encoders accept only RedactedImage, got {type(item).__name__}; redact it first")
+        out.append(item.pixels)
+    return out
+
+
+def _features(output: Any) -> Any:
+    # transformers 5 returns the projected vector as the pooler output; 4.x returned the tensor.
+    return output if hasattr(output, "shape") else output.pooler_output
+
+
+class ClipImageEncoder:
+    """Batched, L2-normalised image and text embeddings of a two-tower model (CLIP, SigLIP) on
+    the planned device: float16 weights on CUDA, bfloat16 autocast on CPUs made for it."""
+
+    def __init__(self, model: str, plan: DevicePlan) -> None:
+        import torch
+        from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
+
+        path = str(Path(model).expanduser()) if Path(model).expanduser().exists() else model
+        try:
+            self._model = AutoModel.from_pretrained(path, local_files_only=True)
+        except Exception as exc:
+            raise EncoderError(f"cannot load image model {model!r}: {exc}") from exc
+        if not all(hasattr(self._model, name) for name in ("get_image_features", "get_text_features")):
+            raise EncoderError(f"image model {model!r} is a {type(self._model).__name__}, not a two-tower "
+                               "image-text model (CLIP, SigLIP)")
+        try:
+            self._processor = AutoImageProcessor.from_pretrained(path, local_files_only=True)
+            self._tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        except Exception as exc:
+            raise EncoderError(f"cannot load the image processor or tokenizer of {model!r}: {exc}") from exc
+        self._model.to(plan.device, dtype=torch.float16 if plan.half else torch.float32).eval()
+        self._dtype = torch.float16 if plan.half else torch.float32
+        self._pad_to_max = getattr(self._model.config, "model_type", "") in _PAD_TO_MAX_LENGTH
+        self.plan = plan
+        self.name = model
+        self.dimension = 0
+        self.dimension = int(self._encode_texts(["a picture"]).shape[1])  # the model's own answer
+        log.info("image encoder %s ready on %s (%s)", Path(model).name, plan.device, plan.dtype)
+
+    def encode_images(self, images: Sequence[RedactedImage]) -> np.ndarray:
+        """Float32 array (len(images), dimension), L2-normalised."""
+        pixels = require_redacted_images(images)
+        out: list[np.ndarray] = []
+        for start in range(0, len(pixels), self.plan.batch_size):
+            batch = [image if image.mode == "RGB" else image.convert("RGB")
+                     for image in pixels[start:start + self.plan.batch_size]]
+            inputs = self._processor(images=batch, return_tensors="pt")
+            out.append(self._run(self._model.get_image_features,
+                                 pixel_values=inputs["pixel_values"].to(self.plan.device, self._dtype)))
+        return np.concatenate(out) if out else np.zeros((0, self.dimension), dtype=np.float32)
+
+    def encode_texts(self, texts: Sequence[RedactedText]) -> np.ndarray:
+        """Float32 array (len(texts), dimension), L2-normalised: queries that look for pictures."""
+        return self._encode_texts(require_redacted(texts))
+
+    def _encode_texts(self, plain: Sequence[str]) -> np.ndarray:
+        out: list[np.ndarray] = []
+        for start in range(0, len(plain), self.plan.batch_size):
+            tokens = self._tokenizer(list(plain[start:start + self.plan.batch_size]), truncation=True,
+                                     max_length=MAX_TEXT_TOKENS, return_tensors="pt",
+                                     padding="max_length" if self._pad_to_max else True)
+            inputs = {name: tokens[name].to(self.plan.device) for name in ("input_ids", "attention_mask")
+                      if name in tokens and (name == "input_ids" or not self._pad_to_max)}
+            out.append(self._run(self._model.get_text_features, **inputs))
+        return np.concatenate(out) if out else np.zeros((0, self.dimension), dtype=np.float32)
+
+    def _run(self, features: Any, **inputs: Any) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.plan.autocast):
+            vectors = _features(features(**inputs)).float()
+        vectors = torch.nn.functional.normalize(vectors, dim=-1)
+        return vectors.cpu().numpy().astype(np.float32, copy=False)
+
+
+_ENCODER: StashKey[ClipImageEncoder] = StashKey("image_encoder")
+
+
+@hookimpl(trylast=True)
+def docveil_image_encoder(context: StageContext) -> ClipImageEncoder | None:
+    settings = context.settings
+    if not settings.image_model:
+        return None
+    return context.stash.get(
+        _ENCODER, lambda: ClipImageEncoder(
+            settings.image_model or "", plan_device(settings.device, settings.encode_batch_size, settings.precision)))
+
+
+@hookimpl
+def docveil_warm_up(context: StageContext) -> None:
+    docveil_image_encoder(context)

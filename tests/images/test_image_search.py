@@ -1,0 +1,194 @@
+"""Image search through the engine, with a tiny randomly initialised CLIP model: pictures are
+embedded only after redaction, found by picture and by text, within the tenant and the ACL,
+and a picture the encoder fails on fails its document only."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from imagedata import encoded, photo
+from PIL import Image
+from reportlab.lib.utils import ImageReader
+from reportlab.pdfgen import canvas
+from synthetic import screenshots
+
+from docveil.config import Settings
+from docveil.context import StageContext, Stash
+from docveil.engine import Engine
+from docveil.errors import ConfigError, EncoderError, StoreError
+from docveil.hookspecs import hookimpl
+from docveil.stages.encode import image as default_image_encoder
+from docveil.store.database import Database
+from docveil.types import Acl, Principal, RedactedImage, RedactedText
+
+ALICE = Principal("acme", "alice")
+BOB = Principal("acme", "bob")
+GINA = Principal("globex", "gina")
+AUDITOR = Principal("acme", "audra", frozenset({"auditor"}))
+SHOT = screenshots(1, seed=5)[0]
+FAIL_HEIGHT = 77  # the failing encoder below refuses pictures this tall
+
+
+class RecordingImageEncoder:
+    """The real image encoder, recording what it is given; fails on pictures FAIL_HEIGHT tall."""
+
+    def __init__(self, inner: default_image_encoder.ClipImageEncoder) -> None:
+        self.inner, self.name, self.dimension = inner, inner.name, inner.dimension
+        self.images: list[object] = []
+        self.texts: list[object] = []
+
+    def encode_images(self, images: Sequence[RedactedImage]) -> np.ndarray:
+        self.images.extend(images)
+        if any(getattr(image, "height", 0) == FAIL_HEIGHT for image in images):
+            raise EncoderError("the model cannot read this picture")
+        return self.inner.encode_images(images)
+
+    def encode_texts(self, texts: Sequence[RedactedText]) -> np.ndarray:
+        self.texts.extend(texts)
+        return self.inner.encode_texts(texts)
+
+
+class RecordingImagePlugin:
+    def __init__(self) -> None:
+        self.encoder: RecordingImageEncoder | None = None
+
+    @hookimpl
+    def docveil_image_encoder(self, context: StageContext) -> RecordingImageEncoder:
+        if self.encoder is None:
+            inner = default_image_encoder.docveil_image_encoder(context)
+            assert inner is not None
+            self.encoder = RecordingImageEncoder(inner)
+        return self.encoder
+
+
+@pytest.fixture
+def image_settings(settings: Settings, tiny_image_model: Path) -> Settings:
+    return replace(settings, image_model=str(tiny_image_model))
+
+
+@pytest.fixture
+def recorder() -> RecordingImagePlugin:
+    return RecordingImagePlugin()
+
+
+@pytest.fixture
+def image_engine(image_settings: Settings, db: Database, model_stash: Stash,
+                 recorder: RecordingImagePlugin) -> Iterator[Engine]:
+    with Engine(image_settings, database=db, stash=model_stash, plugins=[recorder]) as engine:
+        yield engine
+
+
+def pdf_with_picture(path: Path, picture: Image.Image) -> Path:
+    pdf = canvas.Canvas(str(path), pagesize=(400, 300))
+    pdf.drawString(40, 260, "Site inspection, north gate: the barrier arm is bent.")
+    pdf.drawImage(ImageReader(picture), 40, 40, width=160, height=120)
+    pdf.save()
+    return path
+
+
+def picture_rows(engine: Engine, tenant: str) -> list[tuple]:
+    with engine.database.transaction(tenant) as conn:
+        return conn.execute("SELECT document_id::text, page, kind, width, height FROM images ORDER BY id").fetchall()
+
+
+def test_pictures_are_embedded_after_redaction_and_found_by_picture_and_by_text(
+        image_engine: Engine, recorder: RecordingImagePlugin, tmp_path: Path) -> None:
+    crossing = tmp_path / "crossing.jpg"
+    photo("street_crossing.jpg").save(crossing)
+    ticket = tmp_path / "ticket.png"
+    SHOT.image.save(ticket)
+    inspection = pdf_with_picture(tmp_path / "inspection.pdf", photo("car_wa_leaf.jpg").resize((320, 240)))
+    note = tmp_path / "note.txt"
+    note.write_text("Gate barrier repaired on Monday.", encoding="utf-8")
+
+    report = image_engine.ingest([crossing, ticket, inspection, note], ALICE)
+    assert report.ok
+    assert {Path(d.source).name: d.images for d in report.ingested} == {
+        "crossing.jpg": 1, "ticket.png": 1, "inspection.pdf": 1, "note.txt": 0}
+    rows = picture_rows(image_engine, "acme")
+    assert sorted((page, kind) for _, page, kind, _, _ in rows) == [(1, "embedded"), (1, "page"), (1, "page")]
+
+    # What reached the encoder is the redacted picture: faces and personal text filled.
+    encoder = recorder.encoder
+    assert encoder is not None and all(isinstance(image, RedactedImage) for image in encoder.images)
+    seen_crossing = next(image for image in encoder.images if image.pixels.size == (800, 564))
+    assert sum(region.label == "FACE" for region in seen_crossing.regions) >= 19
+    assert not np.array_equal(np.asarray(seen_crossing.pixels), np.asarray(photo("street_crossing.jpg")))
+    redacted = image_engine.redact(crossing, ALICE).pages[0].image
+    assert redacted is not None and np.array_equal(np.asarray(seen_crossing.pixels), np.asarray(redacted.pixels))
+    seen_ticket = next(image for image in encoder.images if image.pixels.size == SHOT.image.size)
+    assert sum(region.label != "FACE" for region in seen_ticket.regions) >= len(SHOT.planted)
+
+    # The same photo as the query: it is redacted the same way, so its own picture comes first.
+    by_picture = image_engine.search_images(None, ALICE, k=3, image=crossing.read_bytes())
+    assert Path(by_picture[0].source).name == "crossing.jpg" and len(by_picture) == 3
+    assert by_picture[0].score > 0.999 and by_picture[0].kind == "page" and by_picture[0].page == 1
+    assert by_picture[0].score >= by_picture[1].score >= by_picture[2].score
+    inspection_hit = next(h for h in by_picture if Path(h.source).name == "inspection.pdf")
+    assert inspection_hit.kind == "embedded" and inspection_hit.bbox is not None
+    assert 30 <= inspection_hit.bbox.x0 < inspection_hit.bbox.x1 <= 210
+
+    by_text = image_engine.search_images("Jane Roe waiting at the crossing", ALICE, k=2)
+    assert len(by_text) == 2 and by_text[0].score >= by_text[1].score
+    assert encoder.texts and all(isinstance(t, RedactedText) and "Jane Roe" not in t.text for t in encoder.texts)
+
+    records = image_engine.audit_records(AUDITOR, action="search")
+    assert [r.extra.get("query") for r in records[-2:]] == ["image", "text"]
+    assert all(r.extra.get("index") == "images" and r.counts["hits"] in (2, 3) for r in records[-2:])
+    assert "Jane" not in json.dumps([r.as_dict() for r in records])
+
+
+def test_image_search_sees_the_tenant_and_the_acl_only(image_engine: Engine, tmp_path: Path) -> None:
+    crossing = tmp_path / "crossing.jpg"
+    photo("street_crossing.jpg").save(crossing)
+    stored = image_engine.ingest(crossing, ALICE, acl=Acl(users={"alice"})).ingested[0]
+    query = crossing.read_bytes()
+    assert [h.document_id for h in image_engine.search_images(None, ALICE, image=query)] == [stored.document_id]
+    assert image_engine.search_images(None, BOB, image=query) == []
+    assert image_engine.search_images("a street", GINA) == []
+    with image_engine.database.transaction("globex") as conn:
+        assert conn.execute("SELECT count(*) FROM images").fetchone()[0] == 0
+
+    image_engine.set_acl(stored.document_id, Acl(), ALICE)
+    assert [h.image_id for h in image_engine.search_images("a street", BOB)] != []
+    image_engine.delete_document(stored.document_id, ALICE)
+    assert picture_rows(image_engine, "acme") == []
+    assert image_engine.search_images("a street", ALICE) == []
+
+
+def test_a_picture_the_encoder_fails_on_fails_its_document_only(image_engine: Engine, tmp_path: Path) -> None:
+    for name, height in (("first.png", 60), ("broken.png", FAIL_HEIGHT), ("last.png", 50)):
+        (tmp_path / name).write_bytes(encoded(Image.effect_noise((90, height), 40).convert("RGB"), "PNG"))
+    report = image_engine.ingest(sorted(tmp_path.iterdir()), ALICE)
+    assert sorted(Path(d.source).name for d in report.ingested) == ["first.png", "last.png"]
+    assert [(Path(f.source).name, f.reason) for f in report.failed] == [
+        ("broken.png", "the model cannot read this picture")]
+    assert sorted(height for *_, height in picture_rows(image_engine, "acme")) == [50, 60]
+    with image_engine.database.transaction("acme") as conn:
+        assert conn.execute("SELECT count(*) FROM documents").fetchone()[0] == 2
+
+
+def test_without_an_image_model_pictures_are_not_embedded_and_image_search_says_what_to_set(
+        engine: Engine, tmp_path: Path) -> None:
+    crossing = tmp_path / "crossing.jpg"
+    photo("street_crossing.jpg").resize((200, 141)).save(crossing)
+    assert engine.image_encoder is None
+    assert engine.ingest(crossing, ALICE).ingested[0].images == 0
+    with pytest.raises(ConfigError, match="set image_model"):
+        engine.search_images("a street", ALICE)
+    with pytest.raises(ValueError, match="not both or neither"):
+        engine.search_images(None, ALICE)
+    with pytest.raises(ValueError, match="not both or neither"):
+        engine.search_images("a street", ALICE, image=crossing)
+
+
+def test_a_database_keeps_the_dimension_of_its_first_image_model(db: Database) -> None:
+    db.ensure_image_vectors("clip-small", 16)
+    db.ensure_image_vectors("clip-small", 16)
+    with pytest.raises(StoreError, match=r"16-dimensional image vectors from clip-small.*gives 512.*image_model"):
+        db.ensure_image_vectors("clip-large", 512)
