@@ -108,6 +108,6 @@ def module_engine(settings: Settings, module_db: Database, model_stash: Stash) -
 @pytest.fixture(scope="session")
 def tiny_image_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny, randomly initialised CLIP model folder (no CLIP weights ship in any package)."""
-    from tests.tiny_models import save_tiny_image_model
+    from tests.tiny_models import save_random_image_model
 
-    return save_tiny_image_model(tmp_path_factory.mktemp("tiny-clip"))
+    return save_random_image_model(tmp_path_factory.mktemp("tiny-clip"))

@@ -18,7 +18,7 @@ from docveil.stages.encode.devices import plan_device
 from docveil.stages.encode.image import MAX_TEXT_TOKENS, ClipImageEncoder
 from docveil.stages.encode.text import resolve_model_path
 from docveil.types import RedactedImage, RedactedText
-from tests.tiny_models import save_tiny_image_model
+from tests.tiny_models import save_random_image_model
 
 
 def redacted(pixels: Image.Image) -> RedactedImage:
@@ -78,7 +78,7 @@ def test_bfloat16_autocast_on_cpu_agrees_with_float32(tiny_image_model: Path, en
 
 
 def test_siglip_models_load_and_pad_texts_to_full_length(tmp_path: Path) -> None:
-    siglip = ClipImageEncoder(str(save_tiny_image_model(tmp_path, "siglip")), plan_device("cpu", precision="float32"))
+    siglip = ClipImageEncoder(str(save_random_image_model(tmp_path, "siglip")), plan_device("cpu", precision="float32"))
     short, padded = siglip.encode_texts([RedactedText("an x-ray"), RedactedText("an x-ray")])
     np.testing.assert_allclose(short, padded, atol=1e-6)
     assert siglip.encode_images([redacted(noise(2))]).shape == (1, siglip.dimension)
