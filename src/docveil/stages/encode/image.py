@@ -9,7 +9,9 @@ without it, pictures are not embedded and image search is unavailable.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,8 @@ from docveil.types import RedactedImage, RedactedText
 
 log = logging.getLogger(__name__)
 
+# Threads that prepare pictures for the model (resizing is CPU work that releases the GIL).
+PREPARE_THREADS = min(8, os.cpu_count() or 1)
 # Longest text a query may hold, in tokens; CLIP's position table has 77 rows, SigLIP's 64.
 MAX_TEXT_TOKENS = 64
 # SigLIP was trained on texts padded to their full length, and its text vectors depend on it.
@@ -77,16 +81,42 @@ class ClipImageEncoder:
         log.info("image encoder %s ready on %s (%s)", Path(model).name, plan.device, plan.dtype)
 
     def encode_images(self, images: Sequence[RedactedImage]) -> np.ndarray:
-        """Float32 array (len(images), dimension), L2-normalised."""
+        """Float32 array (len(images), dimension), L2-normalised.
+
+        Resizing and normalising pictures (the image processor, on the CPU) runs on a few
+        threads, the next batch's while the model embeds the current one: on a GPU it is what
+        bounds the throughput otherwise."""
         pixels = require_redacted_images(images)
-        out: list[np.ndarray] = []
-        for start in range(0, len(pixels), self.plan.batch_size):
-            batch = [image if image.mode == "RGB" else image.convert("RGB")
-                     for image in pixels[start:start + self.plan.batch_size]]
-            inputs = self._processor(images=batch, return_tensors="pt")
-            out.append(self._run(self._model.get_image_features,
-                                 pixel_values=inputs["pixel_values"].to(self.plan.device, self._dtype)))
-        return np.concatenate(out) if out else np.zeros((0, self.dimension), dtype=np.float32)
+        size = self.plan.batch_size
+        batches = [pixels[start:start + size] for start in range(0, len(pixels), size)]
+        if not batches:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        import torch
+
+        workers = min(PREPARE_THREADS, len(pixels))
+        if workers == 1:
+            return np.concatenate([self._embed_pictures(self._prepare(batch)) for batch in batches])
+        out = []
+        with ThreadPoolExecutor(workers, thread_name_prefix="docveil-pictures") as pool:
+            def submit(batch: list[Any]) -> list[Future[Any]]:
+                step = -(-len(batch) // workers)
+                return [pool.submit(self._prepare, batch[at:at + step]) for at in range(0, len(batch), step)]
+
+            pending = submit(batches[0])
+            for index in range(len(batches)):
+                ready = torch.cat([future.result() for future in pending])
+                if index + 1 < len(batches):
+                    pending = submit(batches[index + 1])
+                out.append(self._embed_pictures(ready))
+        return np.concatenate(out)
+
+    def _prepare(self, pictures: Sequence[Any]) -> Any:
+        """Pixel values for the model: resized, cropped and normalised (a float32 tensor)."""
+        rgb = [picture if picture.mode == "RGB" else picture.convert("RGB") for picture in pictures]
+        return self._processor(images=rgb, return_tensors="pt")["pixel_values"]
+
+    def _embed_pictures(self, pixel_values: Any) -> np.ndarray:
+        return self._run(self._model.get_image_features, pixel_values=pixel_values.to(self.plan.device, self._dtype))
 
     def encode_texts(self, texts: Sequence[RedactedText]) -> np.ndarray:
         """Float32 array (len(texts), dimension), L2-normalised: queries that look for pictures."""
