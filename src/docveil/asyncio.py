@@ -36,6 +36,7 @@ from docveil.types import (
     Document,
     DocumentInfo,
     Hit,
+    ImageHit,
     IngestReport,
     Principal,
     RedactedDocument,
@@ -70,6 +71,12 @@ class AsyncEngine:
 
     async def search(self, query: str, principal: Principal, k: int = 10) -> list[Hit]:
         return await self._run(self._short, self.engine.search, query, principal, k)
+
+    async def search_images(self, query: str | None, principal: Principal, k: int = 10, *,
+                            image: bytes | Path | None = None) -> list[ImageHit]:
+        # A picture is redacted first (OCR, faces): long work, kept off the short pool.
+        pool = self._short if image is None else self._long
+        return await self._run(pool, self.engine.search_images, query, principal, k, image=image)
 
     async def documents(self, principal: Principal, *, limit: int = 1000, offset: int = 0) -> list[DocumentInfo]:
         return await self._run(self._short, self.engine.documents, principal, limit=limit, offset=offset)

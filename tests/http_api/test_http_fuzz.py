@@ -68,6 +68,9 @@ def test_the_api_conforms_to_its_schema_and_never_fails_with_5xx(case, live) -> 
     # bytes, so a "wrong type" there is just other bytes.
     excluded = [checks.positive_data_acceptance, checks.negative_data_rejection] \
         if case.media_type == "multipart/form-data" else []
+    if case.path.startswith("/v1/search/pictures"):
+        # This server has no image model: a valid picture search is refused (400 config_error).
+        excluded.append(checks.positive_data_acceptance)
     response = case.call_and_validate(base_url=live, excluded_checks=excluded, timeout=120)
     assert response.status_code < 500
 

@@ -192,3 +192,40 @@ def test_a_database_keeps_the_dimension_of_its_first_image_model(db: Database) -
     db.ensure_image_vectors("clip-small", 16)
     with pytest.raises(StoreError, match=r"16-dimensional image vectors from clip-small.*gives 512.*image_model"):
         db.ensure_image_vectors("clip-large", 512)
+
+
+def test_the_command_line_searches_pictures_by_text_and_by_picture(settings: Settings, db: Database,
+                                                                   tiny_image_model: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from docveil.interfaces.cli import app
+
+    env = {"DOCVEIL_HOME": str(settings.home), "DOCVEIL_DATABASE": db.database, "DOCVEIL_LOAD_ENTRY_POINTS": "false",
+           "DOCVEIL_TENANT": "acme", "DOCVEIL_USER": "alice", "COLUMNS": "120", "DOCVEIL_IMAGE_MODEL": str(tiny_image_model)}
+
+    def run(*args: str, image_model: bool = True):
+        return CliRunner().invoke(app, list(args), env=env if image_model else {**env, "DOCVEIL_IMAGE_MODEL": ""},
+                                  catch_exceptions=False)
+
+    crossing = tmp_path / "crossing.jpg"
+    photo("street_crossing.jpg").resize((400, 282)).save(crossing)
+    SHOT.image.save(tmp_path / "ticket.png")
+    ingested = run("ingest", str(crossing), str(tmp_path / "ticket.png"), "--json")
+    assert ingested.exit_code == 0, ingested.stderr
+    assert [d["images"] for d in json.loads(ingested.stdout)["ingested"]] == [1, 1]
+
+    by_picture = run("search", "--image", str(crossing), "-k", "2", "--json")
+    assert by_picture.exit_code == 0, by_picture.stderr
+    hits = json.loads(by_picture.stdout)
+    assert [Path(h["source"]).name for h in hits][:1] == ["crossing.jpg"] and hits[0]["kind"] == "page"
+    assert set(hits[0]) == {"document_id", "image_id", "source", "page", "kind", "bbox", "width", "height", "score"}
+
+    by_text = run("search", "people crossing a street", "--pictures", "-k", "1", "--json")
+    assert by_text.exit_code == 0 and len(json.loads(by_text.stdout)) == 1
+    table = run("search", "people crossing a street", "--pictures")
+    assert table.exit_code == 0 and "400x282" in table.stdout and "page" in table.stdout
+
+    both = run("search", "a street", "--image", str(crossing))
+    assert both.exit_code != 0 and "not both" in both.stderr
+    unset = run("search", "a street", "--pictures", image_model=False)
+    assert unset.exit_code == 1 and "image_model" in unset.stderr and "Traceback" not in unset.stderr

@@ -215,23 +215,47 @@ def ingest(
 
 @app.command()
 def search(
-    query: Annotated[str, typer.Argument(help="What to look for; personal data in it is pseudonymised first.")],
+    query: Annotated[str | None, typer.Argument(help="What to look for; personal data in it is pseudonymised first.")] = None,
     k: Annotated[int, typer.Option("-k", min=1, max=1000, help="Number of hits.")] = 5,
+    pictures: Annotated[bool, typer.Option("--pictures", help="Search the pictures (image_model) for the query instead of the text.")] = False,
+    image: Annotated[Path | None, typer.Option("--image", help="Find the pictures nearest to this one (redacted first; needs image_model).")] = None,
     tenant: TenantOpt = "default", user: UserOpt = None, role: RoleOpt = None, as_json: JsonOpt = False,
 ) -> None:
-    """Search the documents the principal may read."""
-    require_text(query, "the query")
+    """Search the documents the principal may read: their text, or their pictures."""
+    if image is not None and query is not None:
+        fail("give a query or --image, not both")
+    if image is None:
+        require_text(query or "", "the query")
     principal = principal_from(tenant, user, role)
 
     def run():
         with _engine() as engine:
-            return engine.search(query, principal, k=k)
+            if image is not None or pictures:
+                return engine.search_images(query, principal, k=k, image=image)
+            return engine.search(query or "", principal, k=k)
 
     hits = guarded(run)
     if as_json:
         emit_json([hit.as_dict() for hit in hits])
         return
-    show_hits(hits)
+    if image is not None or pictures:
+        show_picture_hits(hits)
+    else:
+        show_hits(hits)
+
+
+def show_picture_hits(hits) -> None:
+    if not hits:
+        out.print("no results")
+        return
+    table = Table()
+    for column in ("#", "score", "source", "page", "kind", "box", "size"):
+        table.add_column(column, overflow="fold")
+    for rank, hit in enumerate(hits, 1):
+        box = " ".join(f"{v:.0f}" for v in hit.bbox.as_list()) if hit.bbox else ""
+        table.add_row(*cells(rank, f"{hit.score:.4f}", hit.source, hit.page, hit.kind, box,
+                             f"{hit.width}x{hit.height}"))
+    out.print(table)
 
 
 def show_hits(hits) -> None:

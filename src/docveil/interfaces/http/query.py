@@ -13,13 +13,17 @@ from docveil.interfaces.http.documents import one_file
 from docveil.interfaces.http.error_responses import public_error
 from docveil.interfaces.http.runtime import CallerDep, EngineDep
 from docveil.interfaces.http.schemas import (
+    NO_NUL_SCHEMA,
+    NOT_BLANK,
+    STORABLE,
     AnswerBody,
     AskRequest,
     ErrorResponse,
     HitItem,
+    PictureHitItem,
+    PictureSearchResult,
     SearchRequest,
     SearchResult,
-    Text,
 )
 from docveil.types import Answer, AnswerDelta
 
@@ -54,6 +58,31 @@ async def search(caller: CallerDep, engine: EngineDep, body: SearchRequest) -> S
     return SearchResult(hits=[HitItem.of(hit) for hit in hits])
 
 
+@router.post("/search/pictures", response_model=PictureSearchResult, tags=["search"], summary="Search pictures by text",
+             description="The pictures the caller may see (image files, scanned pages, pictures in documents) nearest "
+                         "to a text, through the image model's text tower (needs `image_model`; 400 `config_error` "
+                         "without one). The query is pseudonymised first, as for /search.")
+async def search_pictures(caller: CallerDep, engine: EngineDep, body: SearchRequest) -> PictureSearchResult:
+    hits = await engine.search_images(body.query, caller.principal, k=body.k)
+    return PictureSearchResult(hits=[PictureHitItem.of(hit) for hit in hits])
+
+
+@router.post("/search/pictures/by-image", response_model=PictureSearchResult, tags=["search"],
+             summary="Search pictures by picture",
+             description="The pictures the caller may see nearest to the uploaded picture (PNG, JPEG, WebP...), which "
+                         "is redacted (faces, plates, personal data in its text) before it is embedded and is not "
+                         "stored. Multipart form; needs `image_model`.")
+async def search_pictures_by_image(
+    caller: CallerDep, engine: EngineDep, request: Request,
+    image: Annotated[UploadFile, File(description="One picture.")],
+    k: Annotated[int, Form(ge=1, le=100)] = 10,
+) -> PictureSearchResult:
+    await one_file(request, "image")
+    data = await image.read()  # bounded by the body limit; the engine checks max_bytes
+    hits = await engine.search_images(None, caller.principal, k=k, image=data)
+    return PictureSearchResult(hits=[PictureHitItem.of(hit) for hit in hits])
+
+
 @router.post("/ask", response_model=AnswerBody, tags=["ask"], responses=ANSWER_ERRORS,
              summary="Answer a question with citations",
              description="Retrieves passages the caller may read and answers from them only; the model sees "
@@ -68,7 +97,8 @@ async def ask(caller: CallerDep, engine: EngineDep, body: AskRequest) -> AnswerB
                          "personal data in its text) before the answerer sees it. Multipart form.")
 async def ask_image(
     caller: CallerDep, engine: EngineDep, request: Request,
-    question: Annotated[Text, Form(min_length=1, max_length=10_000, pattern=r"\S")],
+    question: Annotated[str, Form(min_length=1, max_length=10_000, pattern=NOT_BLANK, json_schema_extra=NO_NUL_SCHEMA),
+                        STORABLE],
     image: Annotated[UploadFile, File(description="One picture.")],
     k: Annotated[int, Form(ge=1, le=50)] = 5,
 ) -> AnswerBody:

@@ -6,7 +6,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from docveil.types import Answer, Citation, DocumentInfo, Failure, Hit, IngestedDocument, Principal, check_name
+from docveil.types import (
+    Answer,
+    Citation,
+    DocumentInfo,
+    Failure,
+    Hit,
+    ImageHit,
+    IngestedDocument,
+    Principal,
+    check_name,
+)
 
 
 def storable(value: str) -> bool:
@@ -29,8 +39,15 @@ def _storable(value: str) -> str:
 
 
 # Every string a request carries (bodies, form fields, query parameters). The schema says "no
-# NUL" with ``not``, which combines with a field's own pattern.
-Text = Annotated[str, AfterValidator(_storable), Field(json_schema_extra={"not": {"pattern": r"\x00"}})]
+# NUL" with ``not``, which combines with a field's own pattern. A pattern put on an alias of
+# Text is checked but missing from the schema (it comes after the validator): such an alias
+# names its constraints first, then STORABLE, as SubjectValue does.
+NO_NUL_SCHEMA = {"not": {"pattern": r"\x00"}}
+# Holds a character that is not white space as Python's str.strip sees it (the engine's test):
+# plain \S differs between regex engines (U+001C-U+001F, U+0085, U+FEFF).
+NOT_BLANK = r"[^\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+STORABLE = AfterValidator(_storable)
+Text = Annotated[str, STORABLE, Field(json_schema_extra=NO_NUL_SCHEMA)]
 
 
 def _name(value: str) -> str:
@@ -136,11 +153,12 @@ class IngestedItem(_Model):
     chunks: int
     findings: int
     duplicate: bool
+    images: int = Field(description="Pictures embedded for picture search (0 without an image model).")
 
     @classmethod
     def of(cls, item: IngestedDocument) -> IngestedItem:
         return cls(document_id=item.document_id, source=item.source, pages=item.pages, chunks=item.chunks,
-                   findings=item.findings, duplicate=item.duplicate)
+                   findings=item.findings, duplicate=item.duplicate, images=item.images)
 
 
 class FailedItem(_Model):
@@ -207,7 +225,7 @@ class RedactResult(_Model):
 
 
 class SearchRequest(_Request):
-    query: Text = Field(min_length=1, max_length=10_000, pattern=r"\S", description="Personal data in it is pseudonymised before use.")
+    query: Text = Field(min_length=1, max_length=10_000, pattern=NOT_BLANK, description="Personal data in it is pseudonymised before use.")
     k: JsonInt = Field(default=10, ge=1, le=100)
 
 
@@ -231,11 +249,33 @@ class SearchResult(_Model):
     hits: list[HitItem]
 
 
+class PictureHitItem(_Model):
+    document_id: str
+    image_id: int
+    source: str
+    page: int
+    kind: str = Field(description="page (an image file or photo), render (a scanned PDF page) or embedded "
+                                  "(a picture placed on the page).")
+    bbox: list[float] | None = Field(default=None, min_length=4, max_length=4,
+                                     description="[x0, y0, x1, y1] of a placed picture on its page, in PDF points.")
+    width: int = Field(description="The picture's width in pixels.")
+    height: int = Field(description="The picture's height in pixels.")
+    score: float = Field(description="Cosine similarity to the query.")
+
+    @classmethod
+    def of(cls, hit: ImageHit) -> PictureHitItem:
+        return cls(**hit.as_dict())
+
+
+class PictureSearchResult(_Model):
+    hits: list[PictureHitItem]
+
+
 # Ask
 
 
 class AskRequest(_Request):
-    question: Text = Field(min_length=1, max_length=10_000, pattern=r"\S",
+    question: Text = Field(min_length=1, max_length=10_000, pattern=NOT_BLANK,
                            description="Personal data in it is pseudonymised before any model sees it.")
     k: JsonInt = Field(default=5, ge=1, le=50, description="How many passages the answer may draw on.")
 
@@ -274,7 +314,8 @@ class AnswerBody(_Model):
 # Forget and re-identification
 
 
-SubjectValue = Annotated[Text, Field(min_length=1, max_length=1000, pattern=r"\S")]
+SubjectValue = Annotated[str, Field(min_length=1, max_length=1000, pattern=NOT_BLANK, json_schema_extra=NO_NUL_SCHEMA),
+                         STORABLE]
 
 
 class ForgetRequest(_Request):
