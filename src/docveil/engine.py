@@ -585,15 +585,18 @@ class Engine:
                               "to a CLIP or SigLIP model folder")
         self._ensure_image_vectors(encoder)
         tenant = principal.tenant
+        if image is not None:
+            # Redacted (OCR, faces: seconds) outside the search's transaction, as ask does.
+            with self._transaction(principal) as conn:
+                pseudonymizer = self._pseudonymizer(conn, tenant)
+            with self._auditing_failure(principal, "search"):
+                picture = self._redact_attachment(image, pseudonymizer)
+            vector = encoder.encode_images([picture])[0]
+            query_digest = hashlib.sha256(picture.pixels.tobytes()).hexdigest()
         with self._transaction(principal) as conn:
             if query is not None:
                 redacted_query = self.pseudonymize_query(conn, query, tenant)
                 vector, query_digest = encoder.encode_texts([redacted_query])[0], query
-            else:
-                assert image is not None
-                picture = self._redact_attachment(image, self._pseudonymizer(conn, tenant))
-                vector = encoder.encode_images([picture])[0]
-                query_digest = hashlib.sha256(picture.pixels.tobytes()).hexdigest()
             rows = repository.search_images(conn, principal, vector, k)
             sources = self._decrypt_sources(conn, tenant, rows)
             hits = [ImageHit(document_id=row.document_id, image_id=row.image_id, source=sources[row.document_id],

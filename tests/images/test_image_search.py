@@ -20,7 +20,7 @@ from synthetic import screenshots
 from docveil.config import Settings
 from docveil.context import StageContext, Stash
 from docveil.engine import Engine
-from docveil.errors import ConfigError, EncoderError, StoreError
+from docveil.errors import ConfigError, EncoderError, LoadError, StoreError
 from docveil.hookspecs import hookimpl
 from docveil.stages.encode import image as default_image_encoder
 from docveil.store.database import Database
@@ -159,6 +159,13 @@ def test_image_search_sees_the_tenant_and_the_acl_only(image_engine: Engine, tmp
     image_engine.delete_document(stored.document_id, ALICE)
     assert picture_rows(image_engine, "acme") == []
     assert image_engine.search_images("a street", ALICE) == []
+
+
+def test_a_query_picture_that_cannot_be_loaded_is_a_clear_error_and_audited(image_engine: Engine) -> None:
+    with pytest.raises(LoadError, match="query picture|image attachment"):
+        image_engine.search_images(None, ALICE, image=b"%PDF-1.4 not a picture")
+    last = image_engine.audit_records(AUDITOR, action="search")[-1]
+    assert (last.outcome, last.extra.get("error")) == ("error", "LoadError")
 
 
 def test_a_picture_the_encoder_fails_on_fails_its_document_only(image_engine: Engine, tmp_path: Path) -> None:
