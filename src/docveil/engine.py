@@ -590,7 +590,7 @@ class Engine:
             with self._transaction(principal) as conn:
                 pseudonymizer = self._pseudonymizer(conn, tenant)
             with self._auditing_failure(principal, "search"):
-                picture = self._redact_attachment(image, pseudonymizer)
+                picture = self._redact_attachment(image, pseudonymizer, "query picture")
             vector = encoder.encode_images([picture])[0]
             query_digest = hashlib.sha256(picture.pixels.tobytes()).hexdigest()
         with self._transaction(principal) as conn:
@@ -752,8 +752,10 @@ class Engine:
                 extra={"answerer": self.settings.answerer[:64], "model": run.generation.model[:200],
                        "extractive": run.generation.extractive, "image": run.request.image is not None}), keys)
 
-    def _redact_attachment(self, image: bytes | Path, pseudonymizer: Pseudonymizer) -> RedactedImage:
-        """The image given to ``ask``, loaded with the usual checks and redacted like any image."""
+    def _redact_attachment(self, image: bytes | Path, pseudonymizer: Pseudonymizer,
+                           name: str = "image attachment") -> RedactedImage:
+        """The image given to ``ask`` (or a picture search), loaded with the usual checks and
+        redacted like any image; ``name`` names bytes in errors."""
         try:
             from docveil.stages.redact.image import redact_image
         except ImportError:
@@ -763,13 +765,13 @@ class Engine:
         if isinstance(image, (str, Path)):
             source = read_source(Path(image), self.settings)
         elif isinstance(image, (bytes, bytearray, memoryview)):
-            source = source_from_bytes("image attachment", bytes(image), self.settings)
+            source = source_from_bytes(name, bytes(image), self.settings)
         else:
             raise TypeError("image must be bytes or a path")
         document = load_document(source, self.context)
         pages = [page.image for page in document.pages if page.image is not None]
         if not document.media_type.startswith("image/") or len(pages) != 1:
-            raise LoadError(source.name, "an image attachment must be one picture (PNG, JPEG, WebP, ...)")
+            raise LoadError(source.name, "must be one picture (PNG, JPEG, WebP, ...)")
         return redact_image(pages[0].pixels, self.context, pseudonymizer=pseudonymizer, words=pages[0].words)
 
     # Documents

@@ -73,34 +73,47 @@ def free_port() -> int:
 # A real OpenAI-compatible server
 
 
+def wait_until_ready(process: subprocess.Popen, url: str, log_path: Path, *, last_try: bool) -> bool:
+    """True once ``url`` answers 200; False if the server exited because its port was taken
+    meanwhile (and this is not the last try); a test failure otherwise."""
+    deadline = time.monotonic() + 120
+    while True:
+        if process.poll() is not None:
+            log = log_path.read_text(errors="replace")
+            if "address already in use" in log.lower() and not last_try:
+                return False
+            pytest.fail(f"llama.cpp server exited: {log[-2000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail("llama.cpp server did not become ready in 120 s")
+        time.sleep(0.2)
+
+
 @pytest.fixture(scope="session")
 def llama_server(tmp_path_factory) -> Iterator[str]:
     """llama.cpp's OpenAI-compatible server on a free loopback port; yields its base URL."""
     if importlib.util.find_spec("llama_cpp") is None:
         pytest.skip("llama_cpp is not importable: pip install 'llama-cpp-python[server]==0.3.36' "
                     "(compiles llama.cpp, about 5 minutes)")
-    port = free_port()
     log_path = tmp_path_factory.mktemp("llama") / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(packaged_model()), "--model_alias", "smollm2",
-             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "2"],
-            stdout=log, stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}/v1"
+    # The port is free when chosen, not necessarily when the server binds it: another try then.
+    for attempt in range(3):
+        port = free_port()
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "llama_cpp.server", "--model", str(packaged_model()), "--model_alias",
+                 "smollm2", "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "2"],
+                stdout=log, stderr=subprocess.STDOUT)
+        base_url = f"http://127.0.0.1:{port}/v1"
+        if wait_until_ready(process, f"{base_url}/models", log_path, last_try=attempt == 2):
+            break
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"llama.cpp server exited: {log_path.read_text(errors='replace')[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{base_url}/models", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("llama.cpp server did not become ready in 120 s")
-            time.sleep(0.2)
         yield base_url
     finally:
         process.terminate()

@@ -65,26 +65,36 @@ def test_api_key_commands_print_user_ids_literally_and_refuse_an_empty_user(cli_
     assert refused.exit_code == 1 and refused.stderr.strip() == "error: --user must not be empty"
 
 
-@pytest.mark.slow
-def test_docveil_serve_answers_with_the_keys_it_was_given(cli_env) -> None:
-    token = run(cli_env, "keys", "api", "create", "--tenant", "acme", "--user", "bob").stdout.strip()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+def serve_on_a_free_port(cli_env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str]:
+    """``docveil serve`` on a port that was free a moment before; another port if it was taken
+    meanwhile. Returns the process, ready, and its URL."""
     docveil = str(Path(sys.executable).parent / "docveil")  # the installed console script
-    server = subprocess.Popen([docveil, "serve", "--port", str(port), "--log-level", "warning"],
-                              env={**os.environ, **cli_env}, start_new_session=True)
-    try:
+    for attempt in range(3):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        with log_path.open("wb") as log:
+            server = subprocess.Popen([docveil, "serve", "--port", str(port), "--log-level", "warning"],
+                                      env={**os.environ, **cli_env}, start_new_session=True, stderr=log)
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 180
-        while True:
-            assert server.poll() is None, "docveil serve exited"
+        while server.poll() is None:
             assert time.monotonic() < deadline, "docveil serve did not become ready"
             try:
                 if httpx.get(f"{url}/v1/health", timeout=5).status_code == 200:
-                    break
+                    return server, url
             except httpx.HTTPError:
                 time.sleep(0.5)
+        output = log_path.read_text(errors="replace")
+        assert "address already in use" in output.lower() and attempt < 2, f"docveil serve exited: {output[-2000:]}"
+    raise AssertionError("unreachable")
+
+
+@pytest.mark.slow
+def test_docveil_serve_answers_with_the_keys_it_was_given(cli_env, tmp_path: Path) -> None:
+    token = run(cli_env, "keys", "api", "create", "--tenant", "acme", "--user", "bob").stdout.strip()
+    server, url = serve_on_a_free_port(cli_env, tmp_path / "serve.log")
+    try:
         me = httpx.get(f"{url}/v1/me", headers={"X-API-Key": token}).json()
         assert (me["tenant"], me["user"]) == ("acme", "bob")
         assert httpx.get(f"{url}/v1/me").status_code == 401
