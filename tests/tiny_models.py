@@ -9,7 +9,17 @@ from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
-from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, PreTrainedTokenizerFast, SiglipConfig, SiglipModel
+from transformers import (
+    CLIPConfig,
+    CLIPImageProcessor,
+    CLIPModel,
+    PreTrainedTokenizerFast,
+    Siglip2Config,
+    Siglip2ImageProcessorPil,
+    Siglip2Model,
+    SiglipConfig,
+    SiglipModel,
+)
 
 SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]")
 WORDS = """a an the of in on at to for with and or is are was photo picture image scan scanned page
@@ -33,7 +43,7 @@ def word_tokenizer(max_length: int = 64) -> PreTrainedTokenizerFast:
 
 
 def save_random_image_model(folder: Path, kind: str = "clip", size: str = "tiny", seed: int = 0) -> Path:
-    """A two-tower ``kind`` (clip or siglip) model of ``size`` (tiny: a 16-dimensional space;
+    """A two-tower ``kind`` (clip, siglip or siglip2) model of ``size`` (tiny: a 16-dimensional space;
     base: the shape of CLIP ViT-B/32) with its image processor and tokenizer, in ``folder``."""
     hidden, layers, heads, image_size, patch, projection = SIZES[size]
     tokenizer = word_tokenizer()
@@ -45,10 +55,17 @@ def save_random_image_model(folder: Path, kind: str = "clip", size: str = "tiny"
         model = CLIPModel(CLIPConfig(text_config=dict(text, bos_token_id=tokenizer.cls_token_id,
                                                       eos_token_id=tokenizer.sep_token_id),
                                      vision_config=vision, projection_dim=projection))
-    else:
+    elif kind == "siglip":
         model = SiglipModel(SiglipConfig(text_config=text, vision_config=vision))
+    else:  # SigLIP 2: patches of the picture at its own aspect ratio, up to a number of patches
+        patches = (image_size // patch) ** 2
+        model = Siglip2Model(Siglip2Config(text_config=text, vision_config=dict(tower, patch_size=patch,
+                                                                                num_patches=patches)))
     model.save_pretrained(folder)
-    CLIPImageProcessor(size={"shortest_edge": image_size},
-                       crop_size={"height": image_size, "width": image_size}).save_pretrained(folder)
+    if kind == "siglip2":
+        Siglip2ImageProcessorPil(patch_size=patch, max_num_patches=patches).save_pretrained(folder)
+    else:
+        CLIPImageProcessor(size={"shortest_edge": image_size},
+                           crop_size={"height": image_size, "width": image_size}).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder

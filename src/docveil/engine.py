@@ -349,8 +349,10 @@ class Engine:
                             loaded.append(self.load(path))
                         except DocveilError as exc:
                             failed.append(_failure(path.name if isinstance(path, Source) else source_name(path), exc))
-                    prepared, duplicates, bad = self._prepare_documents(loaded, principal,
-                                                                        pictures=image_encoder is not None)
+                    # Without OCR the text written in a picture is not redacted: such pictures
+                    # are not embedded either (docs/images.md).
+                    prepared, duplicates, bad = self._prepare_documents(
+                        loaded, principal, pictures=image_encoder is not None and self.settings.image_ocr)
                     ingested.extend(duplicates)
                     failed.extend(bad)
                     if pending is not None:
@@ -426,7 +428,10 @@ class Engine:
                 ingested.append(stored)
                 known = stored.document_id
                 copies = item.copies
-            except psycopg.errors.UniqueViolation:
+            except psycopg.errors.UniqueViolation as exc:
+                if exc.diag.constraint_name != repository.SAME_CONTENT_CONSTRAINT:
+                    failed.extend(_failure(source, exc) for source in (item.document.source, *item.copies))
+                    continue
                 # The same content stored meanwhile (by the batch before, or another process).
                 with self._transaction(principal) as conn:
                     known = repository.existing_hashes(conn, principal, [item.content_hash]).get(item.content_hash, "")
@@ -591,12 +596,14 @@ class Engine:
                 pseudonymizer = self._pseudonymizer(conn, tenant)
             with self._auditing_failure(principal, "search"):
                 picture = self._redact_attachment(image, pseudonymizer, "query picture")
-            vector = encoder.encode_images([picture])[0]
+                vector = _encoded(encoder.encode_images, picture)
             query_digest = hashlib.sha256(picture.pixels.tobytes()).hexdigest()
         with self._transaction(principal) as conn:
             if query is not None:
                 redacted_query = self.pseudonymize_query(conn, query, tenant)
-                vector, query_digest = encoder.encode_texts([redacted_query])[0], query
+                with self._auditing_failure(principal, "search"):
+                    vector = _encoded(encoder.encode_texts, redacted_query)
+                query_digest = query
             rows = repository.search_images(conn, principal, vector, k)
             sources = self._decrypt_sources(conn, tenant, rows)
             hits = [ImageHit(document_id=row.document_id, image_id=row.image_id, source=sources[row.document_id],
@@ -1172,6 +1179,17 @@ def redacted_text_output(document: RedactedDocument) -> str:
 def _require_redacted(document: object) -> None:
     if not isinstance(document, RedactedDocument):
         raise UnredactedContentError(f"expected a RedactedDocument, got {type(document).__name__}; redact it first")
+
+
+def _encoded(encode: Callable[[list[Any]], np.ndarray], item: Any) -> np.ndarray:
+    """One item's vector; an encoder's own exception becomes an EncoderError naming its type only
+    (its message may quote what it was given)."""
+    try:
+        return encode([item])[0]
+    except DocveilError:
+        raise
+    except Exception as exc:
+        raise EncoderError(f"the encoder failed ({type(exc).__name__})") from exc
 
 
 def _failure(source: str, exc: BaseException) -> Failure:

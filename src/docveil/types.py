@@ -303,8 +303,8 @@ class RedactedDocument:
         for page in self.pages:
             if page.image is not None:
                 found.append(Picture(len(found), page.number, "page", None, page.image))
-            found.extend(Picture(len(found) + i, page.number, placed.kind, placed.bbox, placed.image)
-                         for i, placed in enumerate(page.placed_images))
+            for placed in page.placed_images:
+                found.append(Picture(len(found), page.number, placed.kind, placed.bbox, placed.image))
         return tuple(found)
 
 

@@ -8,11 +8,9 @@ import io
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from docveil.config import Settings
-
-PHOTOS = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "photos"
+from tests.images.imagedata import photo
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +20,7 @@ def server_settings(server_settings: Settings, tiny_image_model: Path) -> Settin
 
 def jpeg(name: str) -> bytes:
     out = io.BytesIO()
-    Image.open(PHOTOS / name).convert("RGB").resize((320, 226)).save(out, "JPEG")
+    photo(name).convert("RGB").resize((320, 226)).save(out, "JPEG")
     return out.getvalue()
 
 

@@ -83,10 +83,14 @@ def image_engine(image_settings: Settings, db: Database, model_stash: Stash,
         yield engine
 
 
-def pdf_with_picture(path: Path, picture: Image.Image) -> Path:
+def pdf_with_picture(path: Path, picture: Image.Image, pages: int = 1, per_page: int = 1) -> Path:
     pdf = canvas.Canvas(str(path), pagesize=(400, 300))
-    pdf.drawString(40, 260, "Site inspection, north gate: the barrier arm is bent.")
-    pdf.drawImage(ImageReader(picture), 40, 40, width=160, height=120)
+    for page in range(pages):
+        pdf.drawString(40, 260, f"Site inspection {page + 1}, north gate: the barrier arm is bent.")
+        for slot in range(per_page):
+            shade = Image.new("RGB", picture.size, (40 * page, 60 * slot, 90))
+            pdf.drawImage(ImageReader(Image.blend(picture, shade, 0.3)), 40 + 180 * slot, 40, width=160, height=120)
+        pdf.showPage()
     pdf.save()
     return path
 
@@ -143,6 +147,16 @@ def test_pictures_are_embedded_after_redaction_and_found_by_picture_and_by_text(
     assert "Jane" not in json.dumps([r.as_dict() for r in records])
 
 
+def test_every_picture_of_every_page_is_stored_once_in_order(image_engine: Engine, tmp_path: Path) -> None:
+    survey = pdf_with_picture(tmp_path / "survey.pdf", photo("car_wa_leaf.jpg").resize((160, 120)), pages=3, per_page=2)
+    report = image_engine.ingest(survey, ALICE)
+    assert report.ok and not report.ingested[0].duplicate and report.ingested[0].images == 6
+    with image_engine.database.transaction("acme") as conn:
+        rows = conn.execute("SELECT ordinal, page, kind FROM images ORDER BY ordinal").fetchall()
+    assert rows == [(0, 1, "embedded"), (1, 1, "embedded"), (2, 2, "embedded"), (3, 2, "embedded"),
+                    (4, 3, "embedded"), (5, 3, "embedded")]
+
+
 def test_image_search_sees_the_tenant_and_the_acl_only(image_engine: Engine, tmp_path: Path) -> None:
     crossing = tmp_path / "crossing.jpg"
     photo("street_crossing.jpg").save(crossing)
@@ -166,6 +180,18 @@ def test_a_query_picture_that_cannot_be_loaded_is_a_clear_error_and_audited(imag
         image_engine.search_images(None, ALICE, image=b"%PDF-1.4 not a picture")
     last = image_engine.audit_records(AUDITOR, action="search")[-1]
     assert (last.outcome, last.extra.get("error")) == ("error", "LoadError")
+    with pytest.raises(EncoderError, match="cannot read this picture"):
+        image_engine.search_images(None, ALICE, image=encoded(Image.new("RGB", (90, FAIL_HEIGHT), "white"), "PNG"))
+    last = image_engine.audit_records(AUDITOR, action="search")[-1]
+    assert (last.outcome, last.extra.get("error")) == ("error", "EncoderError")
+
+
+def test_without_ocr_pictures_are_not_embedded(image_settings: Settings, db: Database, model_stash: Stash,
+                                               tmp_path: Path) -> None:
+    # Text written in a picture is found by OCR only: unread, it would reach the encoder as it is.
+    SHOT.image.save(tmp_path / "ticket.png")
+    with Engine(replace(image_settings, image_ocr=False), database=db, stash=model_stash) as engine:
+        assert engine.ingest(tmp_path / "ticket.png", ALICE).ingested[0].images == 0
 
 
 def test_a_picture_the_encoder_fails_on_fails_its_document_only(image_engine: Engine, tmp_path: Path) -> None:
@@ -236,3 +262,29 @@ def test_the_command_line_searches_pictures_by_text_and_by_picture(settings: Set
     assert both.exit_code != 0 and "not both" in both.stderr
     unset = run("search", "a street", "--pictures", image_model=False)
     assert unset.exit_code == 1 and "image_model" in unset.stderr and "Traceback" not in unset.stderr
+
+
+def test_pictures_are_partitioned_by_tenant_and_a_partition_cannot_be_read_around_the_policy(
+        image_engine: Engine, tmp_path: Path) -> None:
+    import re
+
+    import psycopg
+    from psycopg import sql
+
+    for name, colour in (("red.png", "red"), ("blue.png", "blue")):
+        Image.new("RGB", (64, 48), colour).save(tmp_path / name)
+    image_engine.ingest(tmp_path / "red.png", ALICE)
+    image_engine.ingest(tmp_path / "blue.png", GINA)
+    with image_engine.database.admin() as conn:
+        partitions = conn.execute("SELECT count(*) FROM pg_partition_tree('images') WHERE isleaf").fetchone()[0]
+        indexed = conn.execute("SELECT count(*) FROM pg_partition_tree('images_embedding_hnsw') WHERE isleaf"
+                               ).fetchone()[0]
+        partition = conn.execute("SELECT tableoid::regclass::text FROM images WHERE tenant_id = 'acme'").fetchone()[0]
+    assert partitions == indexed == 16
+    with image_engine.database.transaction("globex") as conn:
+        plan = "\n".join(r[0] for r in conn.execute(
+            "EXPLAIN (COSTS OFF) SELECT id FROM images WHERE tenant_id = 'globex'"
+            " ORDER BY embedding <=> %s::vector LIMIT 3", [str([0.1] * 16)]))
+        assert len(set(re.findall(r" on (images_p\d+)", plan))) == 1, plan
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(sql.SQL("SELECT id FROM {}").format(sql.Identifier(partition)))

@@ -202,6 +202,9 @@ class Database:
                         f"this database holds {stored_dimension}-dimensional {kind} vectors from {stored_name}; "
                         f"the configured encoder {encoder_name} gives {dimension}. "
                         f"Use the same {kind}_model or a new database.")
+                if stored_name != encoder_name:  # a moved folder, or another model of the same size
+                    log.warning("this database's %s vectors came from %s and are now searched with %s: vectors "
+                                "of two different models do not compare", kind, stored_name, encoder_name)
                 return
             conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN embedding vector({})").format(
                 sql.Identifier(table), sql.Literal(dimension)))

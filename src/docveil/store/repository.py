@@ -18,6 +18,8 @@ from docveil.types import Chunk, Picture, Principal
 # they have this many visible rows (pgvector iterative scans).
 CANDIDATES_PER_HIT = 4
 RRF_K = 60
+# The unique key that makes a document a duplicate (migration 0006): an owner stores content once.
+SAME_CONTENT_CONSTRAINT = "documents_tenant_id_content_hash_owner_user_key"
 # pgvector accepts hnsw.ef_search in 1..1000; iterative scans go on past it when the LIMIT needs more.
 MAX_EF_SEARCH = 1000
 
@@ -221,7 +223,7 @@ def search_images(conn: psycopg.Connection, principal: Principal, vector: np.nda
             ORDER BY nearest.distance, i.id""", {
             "tenant": principal.tenant, "vector": Vector(vector), "k": k,
             "principal_user": [principal.user], "principal_roles": sorted(principal.roles | {"*"}),
-        }).fetchall()
+        }, prepare=False).fetchall()  # a generic plan would not see the tenant's partition
     return [ImageRow(image_id=r[0], document_id=r[1], page=r[2], kind=r[3], bbox=r[4], width=r[5], height=r[6],
                      similarity=float(r[7]), source_enc=r[8]) for r in rows]
 

@@ -15,7 +15,7 @@ from docveil.context import StageContext, Stash
 from docveil.errors import EncoderError, UnredactedContentError
 from docveil.plugins import make_plugin_manager
 from docveil.stages.encode.devices import plan_device
-from docveil.stages.encode.image import MAX_TEXT_TOKENS, ClipImageEncoder
+from docveil.stages.encode.image import MAX_TEXT_TOKENS, ClipImageEncoder, _bounded
 from docveil.stages.encode.text import resolve_model_path
 from docveil.types import RedactedImage, RedactedText
 from tests.tiny_models import save_random_image_model
@@ -77,11 +77,27 @@ def test_bfloat16_autocast_on_cpu_agrees_with_float32(tiny_image_model: Path, en
     assert float(np.sum(a * b, axis=1).min()) > 0.99
 
 
-def test_siglip_models_load_and_pad_texts_to_full_length(tmp_path: Path) -> None:
-    siglip = ClipImageEncoder(str(save_random_image_model(tmp_path, "siglip")), plan_device("cpu", precision="float32"))
-    short, padded = siglip.encode_texts([RedactedText("an x-ray"), RedactedText("an x-ray")])
-    np.testing.assert_allclose(short, padded, atol=1e-6)
-    assert siglip.encode_images([redacted(noise(2))]).shape == (1, siglip.dimension)
+@pytest.mark.parametrize("kind", ["siglip", "siglip2"])
+def test_siglip_models_embed_pictures_and_pad_texts_to_full_length(kind: str, tmp_path: Path) -> None:
+    siglip = ClipImageEncoder(str(save_random_image_model(tmp_path, kind)), plan_device("cpu", precision="float32"))
+    # Padded to the full length, a text gets the same vector alone or beside a longer one (with
+    # padding to the longest and no attention mask it would not).
+    alone = siglip.encode_texts([RedactedText("an x-ray")])[0]
+    beside_a_long_one = siglip.encode_texts([RedactedText("an x-ray"), RedactedText("a scanned page " * 10)])[0]
+    np.testing.assert_allclose(alone, beside_a_long_one, atol=1e-5)
+    pictures = [redacted(noise(seed, (64 + 40 * seed, 48))) for seed in range(5)]  # SigLIP 2 keeps each aspect
+    vectors = siglip.encode_images(pictures)
+    assert vectors.shape == (5, siglip.dimension)
+    np.testing.assert_allclose(siglip.encode_images(pictures[3:4])[0], vectors[3], atol=1e-5)
+
+
+def test_a_picture_far_longer_than_wide_is_cut_about_its_centre_before_the_processor(
+        encoder: ClipImageEncoder) -> None:
+    assert _bounded(noise(1, (20_000, 3))).size == (12, 3)
+    assert _bounded(noise(1, (2, 9_000))).size == (2, 8)
+    assert _bounded(noise(1, (90, 30))).size == (90, 30)
+    strips = [redacted(noise(4, (20_000, 1))), redacted(noise(5, (1, 20_000)))]
+    assert np.isfinite(encoder.encode_images(strips)).all()
 
 
 def test_a_model_that_is_not_two_tower_or_not_there_is_a_clear_error(tmp_path: Path) -> None:

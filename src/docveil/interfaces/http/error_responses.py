@@ -23,6 +23,7 @@ from docveil.errors import (
     AnswerError,
     ConfigError,
     DocveilError,
+    EncoderError,
     LimitExceededError,
     LoadError,
     MissingDependencyError,
@@ -42,6 +43,7 @@ _STATUS: tuple[tuple[type[DocveilError], int, str], ...] = (
     (ConfigError, 400, "config_error"),
     (MissingDependencyError, 503, "unavailable"),
     (StoreError, 503, "unavailable"),
+    (EncoderError, 503, "unavailable"),
     (AnswerError, 502, "answer_error"),
 )
 _INTERNAL = "internal error; the server log has its type"

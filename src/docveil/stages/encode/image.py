@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 # Threads that prepare pictures for the model (resizing is CPU work that releases the GIL).
 PREPARE_THREADS = min(8, os.cpu_count() or 1)
+# Longest side a picture keeps, in multiples of its short side (see _bounded).
+MAX_ASPECT = 4
 # Longest text a query may hold, in tokens; CLIP's position table has 77 rows, SigLIP's 64.
 MAX_TEXT_TOKENS = 64
 # SigLIP was trained on texts padded to their full length, and its text vectors depend on it.
@@ -43,6 +45,19 @@ def require_redacted_images(images: Sequence[object]) -> list[Any]:
                 f"image encoders accept only RedactedImage, got {type(item).__name__}; redact it first")
         out.append(item.pixels)
     return out
+
+
+def _bounded(picture: Any) -> Any:
+    """The picture in RGB, its long side cut (about its centre) to MAX_ASPECT times its short
+    side: processors scale the short side to the model's size, so a 20,000 x 1 strip would
+    become gigabytes of pixels, and CLIP-style processors keep only the centre anyway."""
+    width, height = picture.size
+    short = max(1, min(width, height))
+    if max(width, height) > MAX_ASPECT * short:
+        keep = MAX_ASPECT * short
+        left, top = (width - keep) // 2 if width > height else 0, (height - keep) // 2 if height > width else 0
+        picture = picture.crop((left, top, left + min(width, keep), top + min(height, keep)))
+    return picture if picture.mode == "RGB" else picture.convert("RGB")
 
 
 def _features(output: Any) -> Any:
@@ -104,19 +119,22 @@ class ClipImageEncoder:
 
             pending = submit(batches[0])
             for index in range(len(batches)):
-                ready = torch.cat([future.result() for future in pending])
+                parts = [future.result() for future in pending]
                 if index + 1 < len(batches):
                     pending = submit(batches[index + 1])
-                out.append(self._embed_pictures(ready))
+                out.append(self._embed_pictures({name: torch.cat([part[name] for part in parts]) for name in parts[0]}))
         return np.concatenate(out)
 
-    def _prepare(self, pictures: Sequence[Any]) -> Any:
-        """Pixel values for the model: resized, cropped and normalised (a float32 tensor)."""
-        rgb = [picture if picture.mode == "RGB" else picture.convert("RGB") for picture in pictures]
-        return self._processor(images=rgb, return_tensors="pt")["pixel_values"]
+    def _prepare(self, pictures: Sequence[Any]) -> dict[str, Any]:
+        """The model's inputs: pictures resized, cropped and normalised by the image processor
+        (``pixel_values``, and whatever else the model takes, such as SigLIP 2's patch masks)."""
+        inputs = self._processor(images=[_bounded(picture) for picture in pictures], return_tensors="pt")
+        return {name: value for name, value in inputs.items() if hasattr(value, "to")}
 
-    def _embed_pictures(self, pixel_values: Any) -> np.ndarray:
-        return self._run(self._model.get_image_features, pixel_values=pixel_values.to(self.plan.device, self._dtype))
+    def _embed_pictures(self, inputs: dict[str, Any]) -> np.ndarray:
+        moved = {name: value.to(self.plan.device, self._dtype) if value.is_floating_point() else value.to(self.plan.device)
+                 for name, value in inputs.items()}
+        return self._run(self._model.get_image_features, **moved)
 
     def encode_texts(self, texts: Sequence[RedactedText]) -> np.ndarray:
         """Float32 array (len(texts), dimension), L2-normalised: queries that look for pictures."""
