@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, TextIO, cast
 
@@ -47,6 +47,7 @@ from docveil.stages.combine import detect_texts, redaction_operators
 from docveil.stages.detect.overlaps import resolve_overlaps
 from docveil.stages.detect.regions import detect_image_regions
 from docveil.stages.encode.coalescing import CoalescingEncoder
+from docveil.stages.encode.devices import plan_device
 from docveil.stages.encode.onnx_queries import query_encoder_for
 from docveil.stages.load.source import load_document, read_source, source_from_bytes, source_name
 from docveil.stages.redact.fields import field_texts, redact_fields
@@ -57,6 +58,7 @@ from docveil.stages.redact.pseudonyms import TOKEN_PATTERN, Pseudonymizer
 from docveil.stages.redact.text import redact_document, redact_text
 from docveil.store import repository
 from docveil.store.database import Database
+from docveil.training.contrastive import EpochCallback, TrainingResult, fit
 from docveil.types import (
     TENANT_WIDE,
     Acl,
@@ -781,6 +783,55 @@ class Engine:
             raise LoadError(source.name, "must be one picture (PNG, JPEG, WebP, ...)")
         return redact_image(pages[0].pixels, self.context, pseudonymizer=pseudonymizer, words=pages[0].words)
 
+    # Fine-tuning
+
+    def finetune_image_model(self, pairs: Iterable[tuple[str | Path | bytes, str]], principal: Principal,
+                             output: str | Path, *, epochs: int = 3, batch_size: int = 32,
+                             learning_rate: float = 1e-5, seed: int = 0,
+                             on_epoch: EpochCallback | None = None) -> TrainingResult:
+        """Fine-tune the configured ``image_model`` on ``(picture, caption)`` pairs (a picture is
+        a path or bytes) and save the result to ``output``, a new folder to use as
+        ``image_model`` (docs/images.md). Pictures are redacted like any image and captions
+        pseudonymised with the tenant's key before training sees them, so the model learns
+        the tenant's tokens, as search queries use them, and never a name. A pair whose picture
+        cannot be loaded or whose caption is empty is left out and reported. ``admin`` only;
+        audited (``model.train``)."""
+        self._authorize(principal, "model.train", {})
+        if not self.settings.image_model:
+            raise ConfigError("fine-tuning starts from an image model: set image_model (DOCVEIL_IMAGE_MODEL)")
+        tenant = principal.tenant
+        with self._transaction(principal) as conn:
+            pseudonymizer = self._pseudonymizer(conn, tenant)
+        pictures: list[RedactedImage] = []
+        captions: list[str] = []
+        failed: list[Failure] = []
+        for index, (image, caption) in enumerate(pairs, 1):
+            name = source_name(Path(image)) if isinstance(image, (str, Path)) else f"pair {index}"
+            if not isinstance(caption, str) or not caption.strip() or "\x00" in caption:
+                failed.append(Failure(name, "its caption is empty or not text", "ValueError"))
+                continue
+            try:
+                pictures.append(self._redact_attachment(Path(image) if isinstance(image, str) else image,
+                                                        pseudonymizer, name))
+            except DocveilError as exc:
+                failed.append(_failure(name, exc))
+                continue
+            captions.append(caption)
+        with self._transaction(principal) as conn:
+            redacted = [self.pseudonymize_query(conn, caption, tenant) for caption in captions]
+        with self._auditing_failure(principal, "model.train"):
+            result = fit(self.settings.image_model, pictures, redacted, Path(output),
+                         plan=plan_device(self.settings.device), epochs=epochs, batch_size=batch_size,
+                         learning_rate=learning_rate, seed=seed, on_epoch=on_epoch)
+        with self._transaction(principal) as conn:
+            keys = self._audit_keys(conn, tenant)
+            self._audit(conn, principal, audit.AuditEvent(
+                "model.train", counts={"pairs": result.pairs, "failed": len(failed), "epochs": result.epochs,
+                                       "steps": result.steps},
+                hashes={"output": audit.keyed_hash(keys.mac_key, str(Path(output).resolve()))},
+                extra={"model": self.settings.image_model[:200]}), keys)
+        return replace(result, failed=tuple(failed))
+
     # Documents
 
     def documents(self, principal: Principal, *, limit: int = 1000, offset: int = 0) -> list[DocumentInfo]:
@@ -1163,8 +1214,6 @@ class _AuditFrame:
 
 
 def replace_page(finding: Finding, page: int) -> Finding:
-    from dataclasses import replace
-
     return replace(finding, page=page)
 
 

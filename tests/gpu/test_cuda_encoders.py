@@ -21,6 +21,7 @@ from docveil.errors import ConfigError
 from docveil.stages.encode.devices import CUDA_BATCH_SIZE, plan_device
 from docveil.stages.encode.image import ClipImageEncoder
 from docveil.stages.encode.text import SentenceTransformerEncoder
+from docveil.training.contrastive import fit
 from docveil.types import RedactedImage, RedactedText
 from tests.tiny_models import save_random_image_model
 
@@ -76,3 +77,13 @@ def test_image_encoder_in_float16_on_cuda_gives_the_cpu_vectors(tmp_path: Path) 
     assert float(np.sum(a * b, axis=1).min()) > 0.99
     queries = [RedactedText("a scanned invoice"), RedactedText("red car at the gate")]
     assert float(np.sum(gpu.encode_texts(queries) * cpu.encode_texts(queries), axis=1).min()) > 0.99
+
+
+def test_contrastive_fine_tuning_trains_on_cuda_under_bfloat16_autocast(tmp_path: Path) -> None:
+    folder = save_random_image_model(tmp_path / "clip")
+    batch = pictures(32)
+    captions = [RedactedText(f"a {('red', 'blue')[i % 2]} picture") for i in range(32)]
+    result = fit(str(folder), batch, captions, tmp_path / "tuned", plan=plan_device("cuda"), epochs=3,
+                 batch_size=16, learning_rate=1e-3)
+    assert result.steps == 6 and all(np.isfinite(loss) for loss in result.epoch_losses)
+    assert ClipImageEncoder(str(result.output), plan_device("cuda")).encode_images(batch[:2]).shape == (2, 16)

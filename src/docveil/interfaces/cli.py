@@ -434,7 +434,8 @@ def configure_logging() -> None:
 
 def main() -> None:
     import docveil.interfaces.cli_admin  # registers its command groups
-    import docveil.interfaces.cli_http  # noqa: F401  (serve, keys api)
+    import docveil.interfaces.cli_http  # serve, keys api
+    import docveil.interfaces.cli_training  # noqa: F401  (finetune-pictures)
 
     configure_logging()
     _register_plugin_commands()

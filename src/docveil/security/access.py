@@ -25,6 +25,7 @@ REQUIRED_ROLES: Mapping[str, frozenset[str]] = {
     "keys.rotate": frozenset({ADMIN}),
     "acl.change": frozenset({ADMIN}),
     "documents.delete": frozenset({ADMIN}),
+    "model.train": frozenset({ADMIN}),
 }
 
 

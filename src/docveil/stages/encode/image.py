@@ -12,6 +12,7 @@ import logging
 import os
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,30 +66,65 @@ def _features(output: Any) -> Any:
     return output if hasattr(output, "shape") else output.pooler_output
 
 
+@dataclass(frozen=True)
+class TwoTowerModel:
+    """A loaded two-tower model with the image processor and the tokenizer saved beside it."""
+
+    model: Any
+    processor: Any
+    tokenizer: Any
+
+    @property
+    def pads_to_max_length(self) -> bool:
+        return getattr(self.model.config, "model_type", "") in _PAD_TO_MAX_LENGTH
+
+    def picture_inputs(self, pictures: Sequence[Any]) -> dict[str, Any]:
+        """The model's inputs for PIL pictures: resized, cropped and normalised by the image
+        processor (``pixel_values``, and whatever else the model takes, such as SigLIP 2's
+        patch masks), as CPU tensors."""
+        inputs = self.processor(images=[_bounded(picture) for picture in pictures], return_tensors="pt")
+        return {name: value for name, value in inputs.items() if hasattr(value, "to")}
+
+    def text_inputs(self, texts: Sequence[str]) -> dict[str, Any]:
+        """Token ids (and, except for SigLIP, the attention mask) of at most MAX_TEXT_TOKENS."""
+        tokens = self.tokenizer(list(texts), truncation=True, max_length=MAX_TEXT_TOKENS, return_tensors="pt",
+                                padding="max_length" if self.pads_to_max_length else True)
+        return {name: tokens[name] for name in ("input_ids", "attention_mask")
+                if name in tokens and (name == "input_ids" or not self.pads_to_max_length)}
+
+
+def load_two_tower(model: str) -> TwoTowerModel:
+    """Load ``model`` (a folder or a cached hub id) in float32 on the CPU; EncoderError if it
+    cannot be loaded or is not a two-tower image-text model."""
+    from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
+
+    path = str(Path(model).expanduser()) if Path(model).expanduser().exists() else model
+    try:
+        loaded = AutoModel.from_pretrained(path, local_files_only=True)
+    except Exception as exc:
+        raise EncoderError(f"cannot load image model {model!r}: {exc}") from exc
+    if not all(hasattr(loaded, name) for name in ("get_image_features", "get_text_features")):
+        raise EncoderError(f"image model {model!r} is a {type(loaded).__name__}, not a two-tower "
+                           "image-text model (CLIP, SigLIP)")
+    try:
+        processor = AutoImageProcessor.from_pretrained(path, local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except Exception as exc:
+        raise EncoderError(f"cannot load the image processor or tokenizer of {model!r}: {exc}") from exc
+    return TwoTowerModel(loaded, processor, tokenizer)
+
+
 class ClipImageEncoder:
     """Batched, L2-normalised image and text embeddings of a two-tower model (CLIP, SigLIP) on
     the planned device: float16 weights on CUDA, bfloat16 autocast on CPUs made for it."""
 
     def __init__(self, model: str, plan: DevicePlan) -> None:
         import torch
-        from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
 
-        path = str(Path(model).expanduser()) if Path(model).expanduser().exists() else model
-        try:
-            self._model = AutoModel.from_pretrained(path, local_files_only=True)
-        except Exception as exc:
-            raise EncoderError(f"cannot load image model {model!r}: {exc}") from exc
-        if not all(hasattr(self._model, name) for name in ("get_image_features", "get_text_features")):
-            raise EncoderError(f"image model {model!r} is a {type(self._model).__name__}, not a two-tower "
-                               "image-text model (CLIP, SigLIP)")
-        try:
-            self._processor = AutoImageProcessor.from_pretrained(path, local_files_only=True)
-            self._tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        except Exception as exc:
-            raise EncoderError(f"cannot load the image processor or tokenizer of {model!r}: {exc}") from exc
+        self._loaded = load_two_tower(model)
+        self._model = self._loaded.model
         self._model.to(plan.device, dtype=torch.float16 if plan.half else torch.float32).eval()
         self._dtype = torch.float16 if plan.half else torch.float32
-        self._pad_to_max = getattr(self._model.config, "model_type", "") in _PAD_TO_MAX_LENGTH
         self.plan = plan
         self.name = model
         self.dimension = 0
@@ -110,12 +146,13 @@ class ClipImageEncoder:
 
         workers = min(PREPARE_THREADS, len(pixels))
         if workers == 1:
-            return np.concatenate([self._embed_pictures(self._prepare(batch)) for batch in batches])
+            return np.concatenate([self._embed_pictures(self._loaded.picture_inputs(batch)) for batch in batches])
         out = []
         with ThreadPoolExecutor(workers, thread_name_prefix="docveil-pictures") as pool:
             def submit(batch: list[Any]) -> list[Future[Any]]:
                 step = -(-len(batch) // workers)
-                return [pool.submit(self._prepare, batch[at:at + step]) for at in range(0, len(batch), step)]
+                return [pool.submit(self._loaded.picture_inputs, batch[at:at + step])
+                        for at in range(0, len(batch), step)]
 
             pending = submit(batches[0])
             for index in range(len(batches)):
@@ -124,12 +161,6 @@ class ClipImageEncoder:
                     pending = submit(batches[index + 1])
                 out.append(self._embed_pictures({name: torch.cat([part[name] for part in parts]) for name in parts[0]}))
         return np.concatenate(out)
-
-    def _prepare(self, pictures: Sequence[Any]) -> dict[str, Any]:
-        """The model's inputs: pictures resized, cropped and normalised by the image processor
-        (``pixel_values``, and whatever else the model takes, such as SigLIP 2's patch masks)."""
-        inputs = self._processor(images=[_bounded(picture) for picture in pictures], return_tensors="pt")
-        return {name: value for name, value in inputs.items() if hasattr(value, "to")}
 
     def _embed_pictures(self, inputs: dict[str, Any]) -> np.ndarray:
         moved = {name: value.to(self.plan.device, self._dtype) if value.is_floating_point() else value.to(self.plan.device)
@@ -143,12 +174,9 @@ class ClipImageEncoder:
     def _encode_texts(self, plain: Sequence[str]) -> np.ndarray:
         out: list[np.ndarray] = []
         for start in range(0, len(plain), self.plan.batch_size):
-            tokens = self._tokenizer(list(plain[start:start + self.plan.batch_size]), truncation=True,
-                                     max_length=MAX_TEXT_TOKENS, return_tensors="pt",
-                                     padding="max_length" if self._pad_to_max else True)
-            inputs = {name: tokens[name].to(self.plan.device) for name in ("input_ids", "attention_mask")
-                      if name in tokens and (name == "input_ids" or not self._pad_to_max)}
-            out.append(self._run(self._model.get_text_features, **inputs))
+            inputs = self._loaded.text_inputs(plain[start:start + self.plan.batch_size])
+            out.append(self._run(self._model.get_text_features,
+                                 **{name: value.to(self.plan.device) for name, value in inputs.items()}))
         return np.concatenate(out) if out else np.zeros((0, self.dimension), dtype=np.float32)
 
     def _run(self, features: Any, **inputs: Any) -> np.ndarray:

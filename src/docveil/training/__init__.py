@@ -1,0 +1,1 @@
+"""Fine-tuning of docveil's models on a customer's own, redacted data."""

@@ -1,0 +1,122 @@
+"""Contrastive fine-tuning of a two-tower image-text model (CLIP, SigLIP) on pairs of redacted
+pictures and pseudonymised captions.
+
+The loss is the model's own (``return_loss=True``): CLIP's symmetric InfoNCE (cross-entropy of
+each picture against every caption of the batch and each caption against every picture),
+SigLIP's pairwise sigmoid loss. Every picture and caption of a batch is the negative of every
+other pair, so larger batches teach more. Only ``RedactedImage`` and ``RedactedText`` are taken:
+use ``Engine.finetune_image_model``, which redacts them first.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from docveil.errors import ConfigError
+from docveil.stages.encode.devices import DevicePlan
+from docveil.stages.encode.image import load_two_tower, require_redacted_images
+from docveil.stages.encode.text import require_redacted
+from docveil.types import Failure, RedactedImage, RedactedText
+
+log = logging.getLogger(__name__)
+
+EpochCallback = Callable[[int, float], None]
+"""Called as ``on_epoch(epoch, mean_loss)`` after each epoch (epochs count from 1)."""
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """What a fine-tuning run did: pairs and steps, the mean loss of each epoch, and where the
+    model was saved (a folder to use as ``image_model``)."""
+
+    output: Path
+    pairs: int
+    epochs: int
+    steps: int
+    epoch_losses: tuple[float, ...]
+    seconds: float
+    failed: tuple[Failure, ...] = ()
+    """Pairs left out: a picture that could not be loaded, an empty caption."""
+
+
+def fit(model: str, pictures: Sequence[RedactedImage], texts: Sequence[RedactedText], output: Path, *,
+        plan: DevicePlan, epochs: int = 3, batch_size: int = 32, learning_rate: float = 1e-5,
+        weight_decay: float = 0.1, seed: int = 0, on_epoch: EpochCallback | None = None) -> TrainingResult:
+    """Fine-tune ``model`` on the pairs ``(pictures[i], texts[i])`` and save it, with its image
+    processor and tokenizer, to ``output`` (a new folder, written whole: a run that fails leaves
+    nothing there). Weights train in float32 with AdamW; on CUDA the forward passes run under
+    bfloat16 autocast."""
+    import torch
+
+    pixels, captions = require_redacted_images(pictures), require_redacted(texts)
+    if len(pixels) != len(captions):
+        raise ValueError(f"{len(pixels)} pictures but {len(captions)} captions")
+    if len(pixels) < 2:
+        raise ConfigError("contrastive fine-tuning needs at least 2 pairs (each pair is the others' negative)")
+    if epochs < 1 or batch_size < 2 or learning_rate <= 0:
+        raise ConfigError("epochs must be >= 1, batch_size >= 2 and learning_rate > 0")
+    output = Path(output)
+    if output.exists() and (not output.is_dir() or any(output.iterdir())):
+        raise ConfigError(f"{output} exists and is not an empty folder")
+    started = time.monotonic()
+    loaded = load_two_tower(model)
+    network = loaded.model.to(plan.device, dtype=torch.float32).train()
+    inputs = _inputs(loaded, pixels, captions)
+    optimizer = torch.optim.AdamW(network.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    generator = torch.Generator().manual_seed(seed)
+    on_cuda = plan.device.startswith("cuda")
+    losses: list[float] = []
+    steps = 0
+    for epoch in range(1, epochs + 1):
+        order = torch.randperm(len(pixels), generator=generator)
+        batches = [order[at:at + batch_size] for at in range(0, len(order), batch_size)]
+        if len(batches) > 1 and len(batches[-1]) < 2:  # a batch of one has no negatives
+            batches[-2] = torch.cat(batches[-2:])
+            batches.pop()
+        total = 0.0
+        for indices in batches:
+            batch = {name: value[indices].to(plan.device) for name, value in inputs.items()}
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_cuda):
+                loss = network(**batch, return_loss=True).loss
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(indices)
+            steps += 1
+        losses.append(total / len(order))
+        log.info("fine-tuning epoch %d of %d: mean loss %.4f", epoch, epochs, losses[-1])
+        if on_epoch is not None:
+            on_epoch(epoch, losses[-1])
+    _save_whole(loaded, network.eval(), output)
+    return TrainingResult(output, len(pixels), epochs, steps, tuple(losses), time.monotonic() - started)
+
+
+def _inputs(loaded: Any, pixels: Sequence[Any], captions: Sequence[str]) -> dict[str, Any]:
+    """Every pair's model inputs, prepared once (CPU tensors, one row per pair)."""
+    import torch
+
+    chunks = [loaded.picture_inputs(pixels[at:at + 64]) for at in range(0, len(pixels), 64)]
+    pictures = {name: torch.cat([chunk[name] for chunk in chunks]) for name in chunks[0]}
+    # Padded to the longest caption of all pairs, so that any batch can be cut from one tensor.
+    return {**pictures, **loaded.text_inputs(captions)}
+
+
+def _save_whole(loaded: Any, network: Any, output: Path) -> None:
+    partial = output.with_name(f".{output.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        network.to("cpu").save_pretrained(partial)
+        loaded.processor.save_pretrained(partial)
+        loaded.tokenizer.save_pretrained(partial)
+        if output.exists():
+            output.rmdir()  # empty, checked before training
+        partial.rename(output)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
