@@ -48,6 +48,7 @@ from docveil.stages.detect.overlaps import resolve_overlaps
 from docveil.stages.detect.regions import detect_image_regions
 from docveil.stages.encode.coalescing import CoalescingEncoder
 from docveil.stages.encode.devices import plan_device
+from docveil.stages.encode.image import load_two_tower
 from docveil.stages.encode.onnx_queries import query_encoder_for
 from docveil.stages.load.source import load_document, read_source, source_from_bytes, source_name
 from docveil.stages.redact.fields import field_texts, redact_fields
@@ -58,7 +59,7 @@ from docveil.stages.redact.pseudonyms import TOKEN_PATTERN, Pseudonymizer
 from docveil.stages.redact.text import redact_document, redact_text
 from docveil.store import repository
 from docveil.store.database import Database
-from docveil.training.contrastive import EpochCallback, TrainingResult, fit
+from docveil.training.contrastive import EpochCallback, TrainingResult, check_run, fit, training_picture
 from docveil.types import (
     TENANT_WIDE,
     Acl,
@@ -799,6 +800,13 @@ class Engine:
         self._authorize(principal, "model.train", {})
         if not self.settings.image_model:
             raise ConfigError("fine-tuning starts from an image model: set image_model (DOCVEIL_IMAGE_MODEL)")
+        if not self.settings.image_ocr:
+            raise ConfigError("fine-tuning needs image_ocr: without OCR the text written in a picture is not "
+                              "found, and a model would learn it")
+        # Everything that can be refused is, before hours of redaction.
+        check_run(Path(output), epochs=epochs, batch_size=batch_size, learning_rate=learning_rate)
+        with self._auditing_failure(principal, "model.train"):
+            base = load_two_tower(self.settings.image_model)
         tenant = principal.tenant
         with self._transaction(principal) as conn:
             pseudonymizer = self._pseudonymizer(conn, tenant)
@@ -811,8 +819,8 @@ class Engine:
                 failed.append(Failure(name, "its caption is empty or not text", "ValueError"))
                 continue
             try:
-                pictures.append(self._redact_attachment(Path(image) if isinstance(image, str) else image,
-                                                        pseudonymizer, name))
+                pictures.append(training_picture(self._redact_attachment(
+                    Path(image) if isinstance(image, str) else image, pseudonymizer, name)))
             except DocveilError as exc:
                 failed.append(_failure(name, exc))
                 continue
@@ -820,7 +828,7 @@ class Engine:
         with self._transaction(principal) as conn:
             redacted = [self.pseudonymize_query(conn, caption, tenant) for caption in captions]
         with self._auditing_failure(principal, "model.train"):
-            result = fit(self.settings.image_model, pictures, redacted, Path(output),
+            result = fit(base, pictures, redacted, Path(output),
                          plan=plan_device(self.settings.device), epochs=epochs, batch_size=batch_size,
                          learning_rate=learning_rate, seed=seed, on_epoch=on_epoch)
         with self._transaction(principal) as conn:
@@ -829,7 +837,7 @@ class Engine:
                 "model.train", counts={"pairs": result.pairs, "failed": len(failed), "epochs": result.epochs,
                                        "steps": result.steps},
                 hashes={"output": audit.keyed_hash(keys.mac_key, str(Path(output).resolve()))},
-                extra={"model": self.settings.image_model[:200]}), keys)
+                extra={"model": Path(self.settings.image_model).name[:200]}), keys)
         return replace(result, failed=tuple(failed))
 
     # Documents

@@ -75,8 +75,9 @@ def test_fine_tuning_learns_the_pairs_and_saves_a_model_picture_search_loads(
     assert [epoch for epoch, _ in epochs] == list(range(1, 31)) and result.epoch_losses == tuple(loss for _, loss in epochs)
     assert result.epoch_losses[-1] < 0.8 * result.epoch_losses[0]
     assert [(Path(f.source).name, f.error) for f in result.failed] == [("broken.png", "LoadError"), ("red_0.png", "ValueError")]
-    assert sorted(p.name for p in result.output.iterdir()) >= ["config.json", "model.safetensors",
-                                                                "preprocessor_config.json", "tokenizer.json"]
+    assert {p.name for p in result.output.iterdir()} >= {"config.json", "model.safetensors",
+                                                          "preprocessor_config.json", "tokenizer.json"}
+    assert not list(tmp_path.glob(".*partial"))
     before, after = accuracy(tiny_image_model, pairs), accuracy(result.output, pairs)
     assert after >= 0.9 and after > before, (before, after)
     record = image_engine.audit_records(ADMIN, action="model.train")[-1]
@@ -104,6 +105,9 @@ def test_only_admins_fine_tune_only_redacted_pairs_into_a_new_folder(image_engin
     pairs = pictures(tmp_path, per_colour=1)
     with pytest.raises(AccessDeniedError):
         image_engine.finetune_image_model(pairs, ALICE, tmp_path / "tuned")
+    (tmp_path / "empty").mkdir()
+    assert image_engine.finetune_image_model(pairs, ADMIN, tmp_path / "empty", epochs=1).output == tmp_path / "empty"
+    assert (tmp_path / "empty" / "config.json").exists()
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "notes.txt").write_text("keep me")
     with pytest.raises(ConfigError, match="not an empty folder"):
@@ -121,6 +125,43 @@ def test_only_admins_fine_tune_only_redacted_pairs_into_a_new_folder(image_engin
         contrastive.fit("unused", [Image.new("RGB", (8, 8))] * 2, [RedactedText("a")] * 2, tmp_path / "x", plan=plan)  # type: ignore[list-item]
 
 
+def test_without_ocr_fine_tuning_is_refused_before_any_work(settings: Settings, db: Database, model_stash: Stash,
+                                                            tiny_image_model: Path, tmp_path: Path) -> None:
+    configured = replace(settings, image_model=str(tiny_image_model), image_ocr=False)
+    with Engine(configured, database=db, stash=model_stash) as engine, pytest.raises(ConfigError, match="image_ocr"):
+        engine.finetune_image_model(pictures(tmp_path, per_colour=1), ADMIN, tmp_path / "tuned")
+
+
+@pytest.mark.parametrize("kind", ["siglip", "siglip2"])
+def test_siglip_models_train_with_their_sigmoid_loss(kind: str, tmp_path: Path) -> None:
+    from tests.tiny_models import save_random_image_model
+
+    model = save_random_image_model(tmp_path / kind, kind)
+    pairs = pictures(tmp_path, per_colour=2)[:7]
+    batch = [RedactedImage(pixels=Image.open(path).convert("RGB"), width=48, height=48, page=1, regions=(),
+                           text=RedactedText(""), char_boxes=()) for path, _ in pairs]
+    result = contrastive.fit(str(model), batch, [RedactedText(text) for _, text in pairs], tmp_path / "tuned",
+                             plan=plan_device("cpu"), epochs=2, batch_size=3, learning_rate=1e-3)
+    # 7 pairs in batches of 3: 3 + 3 + 1, and the batch of one joins the one before it.
+    assert result.steps == 2 * 2 and all(np.isfinite(loss) for loss in result.epoch_losses)
+    assert ClipImageEncoder(str(result.output), plan_device("cpu")).encode_images(batch[:1]).shape == (1, 16)
+
+
+def test_a_run_that_fails_while_saving_leaves_no_folder(tiny_image_model: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from docveil.errors import EncoderError
+
+    base = contrastive.load_two_tower(str(tiny_image_model))
+    monkeypatch.setattr(base.tokenizer, "save_pretrained", lambda folder: (_ for _ in ()).throw(OSError("disk full")))
+    pairs = pictures(tmp_path, per_colour=1)
+    batch = [RedactedImage(pixels=Image.open(path).convert("RGB"), width=48, height=48, page=1, regions=(),
+                           text=RedactedText(""), char_boxes=()) for path, _ in pairs]
+    with pytest.raises(EncoderError, match=r"fine-tuning failed \(OSError\)"):
+        contrastive.fit(base, batch, [RedactedText(text) for _, text in pairs], tmp_path / "tuned",
+                        plan=plan_device("cpu"), epochs=1)
+    assert not (tmp_path / "tuned").exists() and not list(tmp_path.glob(".*partial"))
+
+
 def test_the_command_line_fine_tunes_from_a_csv_of_pairs(settings: Settings, db: Database,
                                                           tiny_image_model: Path, tmp_path: Path) -> None:
     from docveil.interfaces.cli import app
@@ -128,13 +169,15 @@ def test_the_command_line_fine_tunes_from_a_csv_of_pairs(settings: Settings, db:
 
     pairs = pictures(tmp_path, per_colour=1)
     csv = tmp_path / "pairs.csv"
-    csv.write_text("image,text\n" + "".join(f"{path.name},{text}\n" for path, text in pairs), encoding="utf-8")
+    csv.write_text("Image, Text\n" + "".join(f"{path.name},{text}\n" for path, text in pairs) + ",a picture\n",
+                   encoding="utf-8")
     env = {"DOCVEIL_HOME": str(settings.home), "DOCVEIL_DATABASE": db.database, "DOCVEIL_LOAD_ENTRY_POINTS": "false",
            "DOCVEIL_TENANT": "acme", "DOCVEIL_USER": "root", "DOCVEIL_IMAGE_MODEL": str(tiny_image_model)}
     runner = CliRunner()
     done = runner.invoke(app, ["finetune-pictures", str(csv), "-o", str(tmp_path / "tuned"), "--role", "admin",
                                "--epochs", "2", "--json"], env=env, catch_exceptions=False)
     assert done.exit_code == 0, done.stderr
+    assert "left out row 6 of" in done.stderr and "no image" in done.stderr
     report = json.loads(done.stdout)
     assert (report["pairs"], report["epochs"], report["failed"]) == (4, 2, [])
     assert (tmp_path / "tuned" / "config.json").exists()

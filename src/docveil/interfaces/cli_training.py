@@ -26,17 +26,29 @@ from docveil.interfaces.cli import (
 )
 
 
-def read_pairs(path: Path) -> list[tuple[Path, str]]:
-    """``image,text`` rows of a CSV file (a header row naming both columns); image paths are
-    relative to the CSV's folder."""
+def read_pairs(path: Path) -> tuple[list[tuple[Path, str]], list[str]]:
+    """The ``(image, text)`` pairs of a CSV file whose header names the columns image and text
+    (any case), image paths relative to the CSV's folder; and the rows without an image."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.DictReader(handle))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            reader = csv.reader(handle)
+            header = [name.strip().lower() for name in next(reader, [])]
+            rows = list(reader)
+    except UnicodeDecodeError:
+        fail(f"cannot read {path}: it must be UTF-8 text")
+    except (OSError, csv.Error) as exc:
         fail(f"cannot read {path}: {exc.__class__.__name__}")
-    if not rows or not {"image", "text"} <= set(rows[0]):
+    if "image" not in header or "text" not in header or not rows:
         fail(f"{path} needs a header row with the columns image and text, and at least one row")
-    return [(path.parent / (row["image"] or "").strip(), row["text"] or "") for row in rows]
+    image, text = header.index("image"), header.index("text")
+    pairs, missing = [], []
+    for number, row in enumerate(rows, 2):
+        cell = row[image].strip() if image < len(row) else ""
+        if cell:
+            pairs.append((path.parent / cell, row[text] if text < len(row) else ""))
+        else:
+            missing.append(f"row {number}")
+    return pairs, missing
 
 
 @app.command("finetune-pictures")
@@ -52,7 +64,9 @@ def finetune_pictures(
     """Fine-tune the image model (image_model) on your own pictures and captions: pictures are
     redacted and captions pseudonymised first (admin role; audited)."""
     principal = principal_from(tenant, user, role)
-    rows = read_pairs(pairs)
+    rows, missing = read_pairs(pairs)
+    for row in missing:
+        say(err, f"left out {row} of ", str(pairs), ": no image")
 
     def run():
         with _engine() as engine:

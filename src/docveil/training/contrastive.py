@@ -14,17 +14,20 @@ import logging
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from docveil.errors import ConfigError
+from docveil.errors import ConfigError, DocveilError, EncoderError
 from docveil.stages.encode.devices import DevicePlan
-from docveil.stages.encode.image import load_two_tower, require_redacted_images
+from docveil.stages.encode.image import TwoTowerModel, load_two_tower, require_redacted_images
 from docveil.stages.encode.text import require_redacted
 from docveil.types import Failure, RedactedImage, RedactedText
 
 log = logging.getLogger(__name__)
+
+# Longest side a picture keeps while it waits for training (see training_picture).
+TRAINING_SIDE = 448
 
 EpochCallback = Callable[[int, float], None]
 """Called as ``on_epoch(epoch, mean_loss)`` after each epoch (epochs count from 1)."""
@@ -45,27 +48,58 @@ class TrainingResult:
     """Pairs left out: a picture that could not be loaded, an empty caption."""
 
 
-def fit(model: str, pictures: Sequence[RedactedImage], texts: Sequence[RedactedText], output: Path, *,
-        plan: DevicePlan, epochs: int = 3, batch_size: int = 32, learning_rate: float = 1e-5,
-        weight_decay: float = 0.1, seed: int = 0, on_epoch: EpochCallback | None = None) -> TrainingResult:
-    """Fine-tune ``model`` on the pairs ``(pictures[i], texts[i])`` and save it, with its image
-    processor and tokenizer, to ``output`` (a new folder, written whole: a run that fails leaves
-    nothing there). Weights train in float32 with AdamW; on CUDA the forward passes run under
-    bfloat16 autocast."""
-    import torch
-
-    pixels, captions = require_redacted_images(pictures), require_redacted(texts)
-    if len(pixels) != len(captions):
-        raise ValueError(f"{len(pixels)} pictures but {len(captions)} captions")
-    if len(pixels) < 2:
-        raise ConfigError("contrastive fine-tuning needs at least 2 pairs (each pair is the others' negative)")
+def check_run(output: Path, *, epochs: int, batch_size: int, learning_rate: float) -> None:
+    """Refuse options and an output folder that ``fit`` would refuse, before any work is done."""
     if epochs < 1 or batch_size < 2 or learning_rate <= 0:
         raise ConfigError("epochs must be >= 1, batch_size >= 2 and learning_rate > 0")
     output = Path(output)
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
         raise ConfigError(f"{output} exists and is not an empty folder")
+
+
+def training_picture(picture: RedactedImage) -> RedactedImage:
+    """``picture`` shrunk to at most TRAINING_SIDE pixels a side (processors scale pictures far
+    smaller), so that thousands of pairs fit in memory while they wait for training."""
+    pixels = picture.pixels
+    if max(pixels.size) <= TRAINING_SIDE:
+        return picture
+    small = pixels.copy()
+    small.thumbnail((TRAINING_SIDE, TRAINING_SIDE))
+    return replace(picture, pixels=small, width=small.width, height=small.height, char_boxes=())
+
+
+def fit(model: str | TwoTowerModel, pictures: Sequence[RedactedImage], texts: Sequence[RedactedText], output: Path,
+        *, plan: DevicePlan, epochs: int = 3, batch_size: int = 32, learning_rate: float = 1e-5,
+        weight_decay: float = 0.1, seed: int = 0, on_epoch: EpochCallback | None = None) -> TrainingResult:
+    """Fine-tune ``model`` (a folder or hub id, or one loaded already) on the pairs
+    ``(pictures[i], texts[i])`` and save it, with its image processor and tokenizer, to
+    ``output`` (a new folder, written whole: a run that fails leaves nothing there). Weights
+    train in float32 with AdamW; on CUDA the forward passes run under bfloat16 autocast. A
+    failure of torch (out of memory...) is an EncoderError naming its type."""
+    pixels, captions = require_redacted_images(pictures), require_redacted(texts)
+    if len(pixels) != len(captions):
+        raise ValueError(f"{len(pixels)} pictures but {len(captions)} captions")
+    if len(pixels) < 2:
+        raise ConfigError("contrastive fine-tuning needs at least 2 pairs (each pair is the others' negative)")
+    check_run(output, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate)
     started = time.monotonic()
-    loaded = load_two_tower(model)
+    loaded = load_two_tower(model) if isinstance(model, str) else model
+    try:
+        losses, steps = _train(loaded, pixels, captions, plan=plan, epochs=epochs, batch_size=batch_size,
+                               learning_rate=learning_rate, weight_decay=weight_decay, seed=seed, on_epoch=on_epoch)
+        _save_whole(loaded, loaded.model.eval(), Path(output))
+    except DocveilError:
+        raise
+    except Exception as exc:  # its message may quote tensors or paths: the type is enough
+        raise EncoderError(f"fine-tuning failed ({type(exc).__name__})") from exc
+    return TrainingResult(Path(output), len(pixels), epochs, steps, tuple(losses), time.monotonic() - started)
+
+
+def _train(loaded: TwoTowerModel, pixels: Sequence[Any], captions: Sequence[str], *, plan: DevicePlan, epochs: int,
+           batch_size: int, learning_rate: float, weight_decay: float, seed: int,
+           on_epoch: EpochCallback | None) -> tuple[list[float], int]:
+    import torch
+
     network = loaded.model.to(plan.device, dtype=torch.float32).train()
     inputs = _inputs(loaded, pixels, captions)
     optimizer = torch.optim.AdamW(network.parameters(), lr=learning_rate, weight_decay=weight_decay)
@@ -93,8 +127,7 @@ def fit(model: str, pictures: Sequence[RedactedImage], texts: Sequence[RedactedT
         log.info("fine-tuning epoch %d of %d: mean loss %.4f", epoch, epochs, losses[-1])
         if on_epoch is not None:
             on_epoch(epoch, losses[-1])
-    _save_whole(loaded, network.eval(), output)
-    return TrainingResult(output, len(pixels), epochs, steps, tuple(losses), time.monotonic() - started)
+    return losses, steps
 
 
 def _inputs(loaded: Any, pixels: Sequence[Any], captions: Sequence[str]) -> dict[str, Any]:
