@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 
 from docveil.context import StageContext, StashKey
-from docveil.errors import EncoderError, UnredactedContentError
+from docveil.errors import EncoderError
 from docveil.hookspecs import hookimpl
 from docveil.stages.encode.devices import DevicePlan, plan_device
-from docveil.stages.encode.text import require_redacted
+from docveil.stages.encode.text import only_redacted, require_redacted
 from docveil.types import RedactedImage, RedactedText
 
 log = logging.getLogger(__name__)
@@ -39,13 +39,7 @@ _PAD_TO_MAX_LENGTH = ("siglip", "siglip2")
 
 def require_redacted_images(images: Sequence[object]) -> list[Any]:
     """The pixels of each ``RedactedImage``; anything else is refused (only redacted pixels are encoded)."""
-    out = []
-    for item in images:
-        if not isinstance(item, RedactedImage):
-            raise UnredactedContentError(
-                f"image encoders accept only RedactedImage, got {type(item).__name__}; redact it first")
-        out.append(item.pixels)
-    return out
+    return [item.pixels for item in only_redacted(images, RedactedImage, "image encoders")]
 
 
 def _bounded(picture: Any) -> Any:

@@ -8,7 +8,7 @@ import threading
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from docveil.stages.encode.openvino_documents import OpenVinoDocuments
 
 log = logging.getLogger(__name__)
+R = TypeVar("R")
 _UNBUILT: Any = object()
 _ENCODERS: weakref.WeakSet[SentenceTransformerEncoder] = weakref.WeakSet()
 
@@ -49,15 +50,20 @@ def resolve_model_path(model: str) -> str:
     return str(Path(model).expanduser()) if Path(model).expanduser().exists() else model
 
 
-def require_redacted(texts: Sequence[object]) -> list[str]:
-    """Refuse anything that is not ``RedactedText``: encoders only ever see redacted content."""
+def only_redacted(items: Sequence[object], kind: type[R], what: str = "encoders") -> list[R]:
+    """``items``, each a ``kind`` (``RedactedText``, ``RedactedImage``); anything else is refused:
+    encoders only ever see redacted content."""
     out = []
-    for item in texts:
-        if not isinstance(item, RedactedText):
-            raise UnredactedContentError(
-                f"encoders accept only RedactedText, got {type(item).__name__}; redact it first")
-        out.append(item.text)
+    for item in items:
+        if not isinstance(item, kind):
+            raise UnredactedContentError(f"{what} accept only {kind.__name__}, got {type(item).__name__}; redact it first")
+        out.append(item)
     return out
+
+
+def require_redacted(texts: Sequence[object]) -> list[str]:
+    """The text of each ``RedactedText``; anything else is refused."""
+    return [item.text for item in only_redacted(texts, RedactedText)]
 
 
 class SentenceTransformerEncoder:
