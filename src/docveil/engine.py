@@ -607,18 +607,28 @@ class Engine:
                 with self._auditing_failure(principal, "search"):
                     vector = _encoded(encoder.encode_texts, redacted_query)
                 query_digest = query
-            rows = repository.search_images(conn, principal, vector, k)
-            sources = self._decrypt_sources(conn, tenant, rows)
-            hits = [ImageHit(document_id=row.document_id, image_id=row.image_id, source=sources[row.document_id],
-                             page=row.page, kind=row.kind, bbox=BBox(*row.bbox) if row.bbox else None,
-                             width=row.width, height=row.height, score=row.similarity) for row in rows]
-            keys = self._audit_keys(conn, tenant)
-            self._audit(conn, principal, audit.AuditEvent(
-                "search", counts={"k": k, "hits": len(hits)},
-                hashes={"query": audit.keyed_hash(keys.mac_key, query_digest),
-                        "results": audit.keyed_hash(keys.mac_key, [f"image:{h.image_id}" for h in hits])},
-                extra={"index": "images", "query": "text" if query is not None else "image"}), keys)
+            hits = self.retrieve_images(conn, principal, vector, k)
+            self._audit_picture_search(conn, principal, query_digest, hits, k, "text" if query is not None else "image")
         return hits
+
+    def retrieve_images(self, conn: psycopg.Connection, principal: Principal, vector: np.ndarray,
+                        k: int) -> list[ImageHit]:
+        """The retrieval half of :meth:`search_images`, inside the caller's tenant transaction,
+        for a query that is already embedded."""
+        rows = repository.search_images(conn, principal, vector, k)
+        sources = self._decrypt_sources(conn, principal.tenant, rows)
+        return [ImageHit(document_id=row.document_id, image_id=row.image_id, source=sources[row.document_id],
+                         page=row.page, kind=row.kind, bbox=BBox(*row.bbox) if row.bbox else None,
+                         width=row.width, height=row.height, score=row.similarity) for row in rows]
+
+    def _audit_picture_search(self, conn: psycopg.Connection, principal: Principal, query_digest: str,
+                              hits: Sequence[ImageHit], k: int, query_kind: str) -> None:
+        keys = self._audit_keys(conn, principal.tenant)
+        self._audit(conn, principal, audit.AuditEvent(
+            "search", counts={"k": k, "hits": len(hits)},
+            hashes={"query": audit.keyed_hash(keys.mac_key, query_digest),
+                    "results": audit.keyed_hash(keys.mac_key, [f"image:{h.image_id}" for h in hits])},
+            extra={"index": "images", "query": query_kind}), keys)
 
     def pseudonymize_query(self, conn: psycopg.Connection, query: str, tenant: str) -> RedactedText:
         """Replace personal data in a query by the tenant's tokens: detected entities, plus word
