@@ -28,11 +28,11 @@ from docveil.errors import (
     AccessDeniedError,
     ConfigError,
     DocveilError,
-    EncoderError,
     LoadError,
     NotFoundError,
     PluginError,
     UnredactedContentError,
+    encoder_errors,
 )
 from docveil.files import write_whole
 from docveil.plugins import make_plugin_manager
@@ -455,10 +455,9 @@ class Engine:
         if encoder is None:
             return {id(item): np.zeros((0, 0), dtype=np.float32) for item in prepared}
         try:
-            vectors = encoder.encode_images([p.image for item in prepared for p in item.pictures])
-        except Exception as exc:
-            failure = exc if isinstance(exc, DocveilError) else EncoderError(
-                f"the image encoder failed ({type(exc).__name__})")  # its message may quote content
+            with encoder_errors("the image encoder"):
+                vectors = encoder.encode_images([p.image for item in prepared for p in item.pictures])
+        except DocveilError as failure:
             if len(prepared) == 1:
                 return {id(prepared[0]): failure}
             for item in prepared:
@@ -599,13 +598,14 @@ class Engine:
                 pseudonymizer = self._pseudonymizer(conn, tenant)
             with self._auditing_failure(principal, "search"):
                 picture = self._redact_attachment(image, pseudonymizer, "query picture")
-                vector = _encoded(encoder.encode_images, picture)
+                with encoder_errors("the image encoder"):
+                    vector = encoder.encode_images([picture])[0]
             query_digest = hashlib.sha256(picture.pixels.tobytes()).hexdigest()
         with self._transaction(principal) as conn:
             if query is not None:
                 redacted_query = self.pseudonymize_query(conn, query, tenant)
-                with self._auditing_failure(principal, "search"):
-                    vector = _encoded(encoder.encode_texts, redacted_query)
+                with self._auditing_failure(principal, "search"), encoder_errors("the image encoder"):
+                    vector = encoder.encode_texts([redacted_query])[0]
                 query_digest = query
             hits = self.retrieve_images(conn, principal, vector, k)
             self._audit_picture_search(conn, principal, query_digest, hits, k, "text" if query is not None else "image")
@@ -772,7 +772,7 @@ class Engine:
                 extra={"answerer": self.settings.answerer[:64], "model": run.generation.model[:200],
                        "extractive": run.generation.extractive, "image": run.request.image is not None}), keys)
 
-    def _redact_attachment(self, image: bytes | Path, pseudonymizer: Pseudonymizer,
+    def _redact_attachment(self, image: str | bytes | Path, pseudonymizer: Pseudonymizer,
                            name: str = "image attachment") -> RedactedImage:
         """The image given to ``ask`` (or a picture search), loaded with the usual checks and
         redacted like any image; ``name`` names bytes in errors."""
@@ -829,8 +829,7 @@ class Engine:
                 failed.append(Failure(name, "its caption is empty or not text", "ValueError"))
                 continue
             try:
-                pictures.append(training_picture(self._redact_attachment(
-                    Path(image) if isinstance(image, str) else image, pseudonymizer, name)))
+                pictures.append(training_picture(self._redact_attachment(image, pseudonymizer, name)))
             except DocveilError as exc:
                 failed.append(_failure(name, exc))
                 continue
@@ -1246,17 +1245,6 @@ def redacted_text_output(document: RedactedDocument) -> str:
 def _require_redacted(document: object) -> None:
     if not isinstance(document, RedactedDocument):
         raise UnredactedContentError(f"expected a RedactedDocument, got {type(document).__name__}; redact it first")
-
-
-def _encoded(encode: Callable[[list[Any]], np.ndarray], item: Any) -> np.ndarray:
-    """One item's vector; an encoder's own exception becomes an EncoderError naming its type only
-    (its message may quote what it was given)."""
-    try:
-        return encode([item])[0]
-    except DocveilError:
-        raise
-    except Exception as exc:
-        raise EncoderError(f"the encoder failed ({type(exc).__name__})") from exc
 
 
 def _failure(source: str, exc: BaseException) -> Failure:

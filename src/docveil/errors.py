@@ -6,6 +6,9 @@ personal data.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class DocveilError(Exception):
     """Root of every error docveil raises on purpose."""
@@ -54,6 +57,18 @@ class StoreError(DocveilError):
 
 class EncoderError(DocveilError):
     """An encoder could not be loaded or failed on its input."""
+
+
+@contextmanager
+def encoder_errors(what: str) -> Iterator[None]:
+    """Errors of model code (torch, a plugin's encoder) as an EncoderError naming only their
+    type, since their messages may quote what the model was given; docveil's own pass as they are."""
+    try:
+        yield
+    except DocveilError:
+        raise
+    except Exception as exc:
+        raise EncoderError(f"{what} failed ({type(exc).__name__})") from exc
 
 
 class NotFoundError(DocveilError):

@@ -213,14 +213,13 @@ def search_images(conn: psycopg.Connection, principal: Principal, vector: np.nda
     with conn.pipeline():
         set_search_settings(conn, min(MAX_EF_SEARCH, max(40, k * CANDIDATES_PER_HIT)))
         rows = conn.execute(f"""
-            SELECT i.id, i.document_id::text, i.page, i.kind, i.bbox, i.width, i.height,
-                   1 - nearest.distance, d.source_enc
-            FROM (SELECT id, embedding <=> %(vector)s AS distance FROM images
-                  WHERE tenant_id = %(tenant)s AND {_VISIBLE}
+            SELECT nearest.id, nearest.document_id::text, nearest.page, nearest.kind, nearest.bbox, nearest.width,
+                   nearest.height, 1 - nearest.distance, d.source_enc
+            FROM (SELECT id, document_id, page, kind, bbox, width, height, embedding <=> %(vector)s AS distance
+                  FROM images WHERE tenant_id = %(tenant)s AND {_VISIBLE}
                   ORDER BY embedding <=> %(vector)s LIMIT %(k)s) nearest
-            JOIN images i ON i.tenant_id = %(tenant)s AND i.id = nearest.id
-            JOIN documents d ON d.id = i.document_id
-            ORDER BY nearest.distance, i.id""", {
+            JOIN documents d ON d.id = nearest.document_id
+            ORDER BY nearest.distance, nearest.id""", {
             "tenant": principal.tenant, "vector": Vector(vector), "k": k,
             "principal_user": [principal.user], "principal_roles": sorted(principal.roles | {"*"}),
         }, prepare=False).fetchall()  # a generic plan would not see the tenant's partition

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from docveil.errors import ConfigError, DocveilError, EncoderError
+from docveil.errors import ConfigError, encoder_errors
 from docveil.stages.encode.devices import DevicePlan
 from docveil.stages.encode.image import TwoTowerModel, load_two_tower, require_redacted_images
 from docveil.stages.encode.text import require_redacted
@@ -84,14 +84,10 @@ def fit(model: str | TwoTowerModel, pictures: Sequence[RedactedImage], texts: Se
     check_run(output, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate)
     started = time.monotonic()
     loaded = load_two_tower(model) if isinstance(model, str) else model
-    try:
+    with encoder_errors("fine-tuning"):
         losses, steps = _train(loaded, pixels, captions, plan=plan, epochs=epochs, batch_size=batch_size,
                                learning_rate=learning_rate, weight_decay=weight_decay, seed=seed, on_epoch=on_epoch)
         _save_whole(loaded, loaded.model.eval(), Path(output))
-    except DocveilError:
-        raise
-    except Exception as exc:  # its message may quote tensors or paths: the type is enough
-        raise EncoderError(f"fine-tuning failed ({type(exc).__name__})") from exc
     return TrainingResult(Path(output), len(pixels), epochs, steps, tuple(losses), time.monotonic() - started)
 
 

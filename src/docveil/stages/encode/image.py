@@ -116,9 +116,8 @@ class ClipImageEncoder:
         import torch
 
         self._loaded = load_two_tower(model)
-        self._model = self._loaded.model
-        self._model.to(plan.device, dtype=torch.float16 if plan.half else torch.float32).eval()
         self._dtype = torch.float16 if plan.half else torch.float32
+        self._model = self._loaded.model.to(plan.device, dtype=self._dtype).eval()
         self.plan = plan
         self.name = model
         self.dimension = 0
