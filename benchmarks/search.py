@@ -222,7 +222,7 @@ class Paths:
             t2 = tick()
             hits = engine.retrieve(conn, principal, q.redacted, q.vector, k)
             t3 = tick()
-            engine._audit_search(conn, principal, q.query.text, hits, k)
+            engine._audit_search(conn, principal, q.query.text, hits, k, pictures=False)
             t4 = tick()
         t5 = tick()
         if clock is not None:

@@ -526,18 +526,27 @@ class Engine:
     # Search
 
     def search(self, query: str, principal: Principal, k: int = 10) -> list[Hit]:
-        """Hybrid search over the chunks ``principal`` may read. Personal data in the query is
-        replaced by the tenant's pseudonyms before it is embedded."""
+        """Hybrid search over the chunks ``principal`` may read: nearest vectors, full text and,
+        when an image model is set, the nearest pictures (each ranking the chunk of its page
+        nearest to the query), fused by reciprocal rank. Personal data in the query is replaced
+        by the tenant's pseudonyms before it is embedded."""
         _require_k(k, 1000)
         _require_query(query)
         self._authorize(principal, "search", {})
         encoder = self.text_encoder
         self._ensure_text_vectors(encoder)
+        image_encoder = self.image_encoder
+        if image_encoder is not None:
+            self._ensure_image_vectors(image_encoder)
         with self._transaction(principal) as conn:
             redacted_query = self.pseudonymize_query(conn, query, principal.tenant)
             vector = self._encode_query(encoder, redacted_query)
-            hits = self.retrieve(conn, principal, redacted_query, vector, k)
-            self._audit_search(conn, principal, query, hits, k)
+            picture_vector = None
+            if image_encoder is not None:
+                with self._auditing_failure(principal, "search"), encoder_errors("the image encoder"):
+                    picture_vector = image_encoder.encode_texts([redacted_query])[0]
+            hits = self.retrieve(conn, principal, redacted_query, vector, k, picture_vector=picture_vector)
+            self._audit_search(conn, principal, query, hits, k, pictures=picture_vector is not None)
         return hits
 
     def _encode_query(self, encoder: TextEncoder, query: RedactedText) -> np.ndarray:
@@ -555,25 +564,27 @@ class Engine:
         return coalescing.encode_one(query)
 
     def retrieve(self, conn: psycopg.Connection, principal: Principal, query: RedactedText,
-                 vector: np.ndarray, k: int) -> list[Hit]:
+                 vector: np.ndarray, k: int, *, picture_vector: np.ndarray | None = None) -> list[Hit]:
         """The retrieval half of :meth:`search`, inside the caller's tenant transaction, for a
-        query that is already pseudonymised and embedded."""
+        query that is already pseudonymised and embedded (``picture_vector``: by the image
+        model's text tower, to rank pictures too)."""
         # Tokens match by their digest: their type word ("person") would match every token.
         digests = [match.group(2) for match in TOKEN_PATTERN.finditer(query.text)]
         words = TOKEN_PATTERN.sub(" ", query.text)
-        rows = repository.search_chunks(conn, principal, vector, words, digests, k)
+        rows = repository.search_chunks(conn, principal, vector, words, digests, k, picture_vector)
         sources = self._decrypt_sources(conn, principal.tenant, rows)
         return [Hit(document_id=row.document_id, chunk_id=row.chunk_id, source=sources[row.document_id],
                     page=row.page, bbox=BBox(*row.bbox) if row.bbox else None, score=row.score,
                     text=row.text) for row in rows]
 
     def _audit_search(self, conn: psycopg.Connection, principal: Principal, query: str,
-                      hits: Sequence[Hit], k: int) -> None:
+                      hits: Sequence[Hit], k: int, *, pictures: bool) -> None:
         keys = self._audit_keys(conn, principal.tenant)
         self._audit(conn, principal, audit.AuditEvent(
             "search", counts={"k": k, "hits": len(hits)},
             hashes={"query": audit.keyed_hash(keys.mac_key, query),
-                    "results": audit.keyed_hash(keys.mac_key, [str(h.chunk_id) for h in hits])}), keys)
+                    "results": audit.keyed_hash(keys.mac_key, [str(h.chunk_id) for h in hits])},
+            extra={"index": "chunks+images"} if pictures else {}), keys)
 
     def search_images(self, query: str | None, principal: Principal, k: int = 10, *,
                       image: bytes | Path | None = None) -> list[ImageHit]:

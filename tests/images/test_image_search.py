@@ -288,3 +288,40 @@ def test_pictures_are_partitioned_by_tenant_and_a_partition_cannot_be_read_aroun
         assert len(set(re.findall(r" on (images_p\d+)", plan))) == 1, plan
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute(sql.SQL("SELECT id FROM {}").format(sql.Identifier(partition)))
+
+
+def test_text_search_fuses_the_nearest_pictures_into_the_ranking(
+        image_engine: Engine, recorder: RecordingImagePlugin, settings: Settings, db: Database,
+        model_stash: Stash, tmp_path: Path) -> None:
+    # One chunk per page (pictures without text), so each picture ranks its page's only chunk.
+    documents = []
+    for number, colour in enumerate(("red", "teal", "gold", "navy", "plum")):
+        picture = Image.merge("RGB", [Image.linear_gradient("L").rotate(40 * number)] * 3)
+        picture = Image.blend(picture, Image.new("RGB", picture.size, colour), 0.5).resize((160, 120))
+        pdf = canvas.Canvas(str(tmp_path / f"site{number}.pdf"), pagesize=(400, 300))
+        pdf.drawString(40, 260, f"Site {number}: the north gate barrier was inspected on Monday.")
+        pdf.drawImage(ImageReader(picture), 40, 40, width=160, height=120)
+        pdf.showPage()
+        pdf.save()
+        acl = {"acl": Acl(users={"alice"})} if number == 4 else {}
+        documents.append(image_engine.ingest(tmp_path / f"site{number}.pdf", ALICE, **acl).ingested[0])
+    assert [(d.chunks, d.images) for d in documents] == [(1, 1)] * 5
+    query = "Jane Roe at the gate barrier"
+
+    with Engine(settings, database=db, stash=model_stash) as text_only:
+        for principal, visible in ((ALICE, 5), (BOB, 4)):
+            fused = image_engine.search(query, principal, k=20)
+            plain = {hit.chunk_id: hit.score for hit in text_only.search(query, principal, k=20)}
+            ranks = {hit.document_id: rank
+                     for rank, hit in enumerate(image_engine.search_images(query, principal, k=20), 1)}
+            assert len(fused) == len(plain) == len(ranks) == visible
+            # Each chunk gains exactly the reciprocal rank of its page's picture.
+            assert {hit.chunk_id: hit.score - plain[hit.chunk_id] for hit in fused} == pytest.approx(
+                {hit.chunk_id: 1 / (60 + ranks[hit.document_id]) for hit in fused}, abs=1e-9)
+            assert [hit.score for hit in fused] == sorted((hit.score for hit in fused), reverse=True)
+    assert image_engine.search(query, GINA) == []
+
+    assert recorder.encoder is not None and recorder.encoder.texts
+    assert all("Jane Roe" not in text.text for text in recorder.encoder.texts)
+    searches = image_engine.audit_records(AUDITOR, action="search")
+    assert [r.extra.get("index") for r in searches if r.counts.get("hits") == 5] == ["chunks+images", None, "images"]

@@ -130,8 +130,8 @@ def set_document_fields(conn: psycopg.Connection, document_id: str, source_enc: 
 
 _VISIBLE = "(acl_users && %(principal_user)s OR acl_roles && %(principal_roles)s)"
 
-_SEARCH_SQL = f"""
-WITH semantic AS (
+_SEMANTIC = f"""
+semantic AS (
     SELECT id, row_number() OVER (ORDER BY distance) AS rank, 1 - distance AS similarity
     FROM (
         SELECT id, embedding <=> %(vector)s AS distance
@@ -149,11 +149,39 @@ keyword AS (
     FROM keyword_candidates(plainto_tsquery('english', %(words)s) || to_tsquery('english', %(tokens)s),
                             %(principal_user)s, %(principal_roles)s, %(candidates)s)
     WHERE %(keywords)s
+),"""
+
+_PICTURED = f"""
+pictures AS (
+    -- The visible pictures nearest to the query through the image model's text tower.
+    SELECT document_id, page, row_number() OVER (ORDER BY distance, id) AS rank
+    FROM (
+        SELECT id, document_id, page, embedding <=> %(picture_vector)s AS distance
+        FROM images
+        WHERE tenant_id = %(tenant)s AND {_VISIBLE}
+        ORDER BY embedding <=> %(picture_vector)s
+        LIMIT %(candidates)s
+    ) nearest
 ),
+pictured AS (
+    -- A picture's rank goes to one chunk: the text of its page nearest to the query (its OCR
+    -- text, its caption or the page around it), so a page of many chunks is not ranked many times.
+    SELECT id, min(rank) AS rank
+    FROM (
+        SELECT DISTINCT ON (p.rank) c.id, p.rank
+        FROM pictures p
+        JOIN chunks c ON c.tenant_id = %(tenant)s AND c.document_id = p.document_id AND c.page = p.page
+        WHERE {_VISIBLE}
+        ORDER BY p.rank, c.embedding <=> %(vector)s, c.id
+    ) per_picture
+    GROUP BY id
+),"""
+
+_FUSED = """
 fused AS (
     SELECT id, sum(1.0 / (%(rrf_k)s + rank)) AS score, max(similarity) AS similarity
     FROM (SELECT id, rank, similarity FROM semantic
-          UNION ALL SELECT id, rank, NULL FROM keyword) ranked
+          UNION ALL SELECT id, rank, NULL FROM keyword{pictured}) ranked
     GROUP BY id
     ORDER BY score DESC, id
     LIMIT %(k)s
@@ -162,6 +190,11 @@ SELECT c.id, c.document_id::text, c.page, c.bbox, c.text, f.score, d.source_enc
 FROM fused f JOIN chunks c ON c.tenant_id = %(tenant)s AND c.id = f.id JOIN documents d ON d.id = c.document_id
 ORDER BY f.score DESC, c.id
 """
+
+# Two statements: with pictures (an image model is set) the image index is a third retriever.
+_SEARCH_SQL = "WITH" + _SEMANTIC + _FUSED.format(pictured="")
+_SEARCH_WITH_PICTURES_SQL = ("WITH" + _SEMANTIC + _PICTURED
+                             + _FUSED.format(pictured="\n          UNION ALL SELECT id, rank, NULL FROM pictured"))
 
 
 def set_search_settings(conn: psycopg.Connection, ef_search: int) -> None:
@@ -172,9 +205,12 @@ def set_search_settings(conn: psycopg.Connection, ef_search: int) -> None:
 
 
 def search_chunks(conn: psycopg.Connection, principal: Principal, vector: np.ndarray,
-                  words: str, token_digests: Sequence[str], k: int) -> list[ChunkRow]:
+                  words: str, token_digests: Sequence[str], k: int,
+                  picture_vector: np.ndarray | None = None) -> list[ChunkRow]:
     """Hybrid search over visible chunks: HNSW cosine, plus full text matching any pseudonym
-    token of the query or all of its words, fused by reciprocal rank.
+    token of the query or all of its words, plus (given ``picture_vector``, the query through
+    an image model's text tower) the visible pictures nearest to it, each ranking the chunk of
+    its page nearest to the query; fused by reciprocal rank.
 
     Matching every word (not any) keeps the keyword side selective: an OR over common words
     matches a large share of a tenant's chunks, each of which would have to be ranked.
@@ -184,8 +220,9 @@ def search_chunks(conn: psycopg.Connection, principal: Principal, vector: np.nda
     with conn.pipeline():
         set_search_settings(conn, min(MAX_EF_SEARCH, max(40, k * CANDIDATES_PER_HIT)))
         # Not prepared: a generic plan cannot see which retriever is empty or how selective the ACL is.
-        rows = conn.execute(_SEARCH_SQL, {
+        rows = conn.execute(_SEARCH_SQL if picture_vector is None else _SEARCH_WITH_PICTURES_SQL, {
             "tenant": principal.tenant, "vector": Vector(vector), "words": words, "tokens": tokens,
+            "picture_vector": None if picture_vector is None else Vector(picture_vector),
             "keywords": bool(words.strip() or tokens), "k": k, "rrf_k": RRF_K,
             "candidates": k * CANDIDATES_PER_HIT,
             "principal_user": [principal.user], "principal_roles": sorted(principal.roles | {"*"}),
