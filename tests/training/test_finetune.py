@@ -19,7 +19,7 @@ from docveil.context import Stash
 from docveil.engine import Engine
 from docveil.errors import AccessDeniedError, ConfigError, UnredactedContentError
 from docveil.stages.encode.devices import plan_device
-from docveil.stages.encode.image import ClipImageEncoder
+from docveil.stages.encode.image import ClipImageEncoder, load_two_tower
 from docveil.store.database import Database
 from docveil.training import contrastive
 from docveil.types import Principal, RedactedImage, RedactedText
@@ -185,3 +185,32 @@ def test_the_command_line_fine_tunes_from_a_csv_of_pairs(settings: Settings, db:
     refused = runner.invoke(app, ["finetune-pictures", str(tmp_path / "bad.csv"), "-o", str(tmp_path / "t2"),
                                   "--role", "admin"], env=env, catch_exceptions=False)
     assert refused.exit_code == 1 and "columns image and text" in refused.stderr
+
+
+def test_weight_decay_spares_biases_norms_and_the_temperature_which_stays_bounded(tiny_image_model: Path) -> None:
+    import math
+
+    import torch
+
+    network = load_two_tower(str(tiny_image_model)).model
+    decayed, plain = contrastive.parameter_groups(network, 0.1)
+    names = {id(p): name for name, p in network.named_parameters()}
+    assert (decayed["weight_decay"], plain["weight_decay"]) == (0.1, 0.0)
+    assert {names[id(p)] for p in plain["params"]} >= {"logit_scale", "text_model.final_layer_norm.weight",
+                                                       "vision_model.embeddings.class_embedding"}
+    assert all(name.endswith("bias") or "norm" in name for name in map(names.get, map(id, plain["params"]))
+               if name not in ("logit_scale", "vision_model.embeddings.class_embedding"))
+    assert {names[id(p)] for p in decayed["params"]} >= {"visual_projection.weight", "text_projection.weight",
+                                                         "text_model.embeddings.token_embedding.weight"}
+    assert len(decayed["params"]) + len(plain["params"]) == len(list(network.parameters()))
+
+    bound = contrastive._scale_bound(network)
+    assert bound == pytest.approx(math.log(100))
+    with torch.no_grad():
+        network.logit_scale.fill_(7.0)
+    contrastive.clamp_logit_scale(network, bound)
+    assert network.logit_scale.item() == pytest.approx(math.log(100))
+    # A model whose temperature starts above the bound keeps it.
+    with torch.no_grad():
+        network.logit_scale.fill_(5.0)
+    assert contrastive._scale_bound(network) == pytest.approx(5.0)

@@ -11,6 +11,7 @@ use ``Engine.finetune_image_model``, which redacts them first.
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -98,7 +99,8 @@ def _train(loaded: TwoTowerModel, pixels: Sequence[Any], captions: Sequence[str]
 
     network = loaded.model.to(plan.device, dtype=torch.float32).train()
     inputs = _inputs(loaded, pixels, captions)
-    optimizer = torch.optim.AdamW(network.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    optimizer = torch.optim.AdamW(parameter_groups(network, weight_decay), lr=learning_rate)
+    scale_bound = _scale_bound(network)
     generator = torch.Generator().manual_seed(seed)
     on_cuda = plan.device.startswith("cuda")
     losses: list[float] = []
@@ -117,6 +119,7 @@ def _train(loaded: TwoTowerModel, pixels: Sequence[Any], captions: Sequence[str]
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            clamp_logit_scale(network, scale_bound)
             total += float(loss.detach()) * len(indices)
             steps += 1
         losses.append(total / len(order))
@@ -124,6 +127,33 @@ def _train(loaded: TwoTowerModel, pixels: Sequence[Any], captions: Sequence[str]
         if on_epoch is not None:
             on_epoch(epoch, losses[-1])
     return losses, steps
+
+
+def parameter_groups(network: Any, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups: weight decay on matrices (projections, embeddings, convolutions) only.
+    Biases, norm scales and the learned temperature (``logit_scale``, SigLIP's ``logit_bias``),
+    the parameters of fewer than two dimensions, are not pulled towards zero (as CLIP and
+    open_clip train them)."""
+    named = [(name, parameter) for name, parameter in network.named_parameters() if parameter.requires_grad]
+    return [{"params": [p for _, p in named if p.ndim >= 2], "weight_decay": weight_decay},
+            {"params": [p for _, p in named if p.ndim < 2], "weight_decay": 0.0}]
+
+
+def _scale_bound(network: Any) -> float | None:
+    """The most ``logit_scale`` may reach: log(100) (CLIP's bound), or the model's own value
+    where it starts above that (a model trained past it is not cut back)."""
+    scale = getattr(network, "logit_scale", None)
+    return None if scale is None else max(math.log(100), float(scale.detach().max()))
+
+
+def clamp_logit_scale(network: Any, bound: float | None) -> None:
+    """Keep the learned temperature in [0, bound]: past it the logits saturate and training
+    becomes unstable."""
+    if bound is not None:
+        import torch
+
+        with torch.no_grad():
+            network.logit_scale.clamp_(0.0, bound)
 
 
 def _inputs(loaded: Any, pixels: Sequence[Any], captions: Sequence[str]) -> dict[str, Any]:
