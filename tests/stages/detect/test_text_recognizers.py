@@ -91,6 +91,9 @@ FOUND = [
     ("BANK_ACCOUNT", "Account no: 31926819, sort code 20-00-00", "31926819"),  # more in test_bank_accounts.py
     ("RECORD_ID", "Patient MRN: 00412345, admitted Monday.", "00412345"),  # more in test_record_ids.py
     ("LICENSE_PLATE", "Vehicle registration: AB12 CDE (silver)", "AB12 CDE"),
+    ("LICENSE_PLATE", "Vehicle registration AB12 CDE MOT due in May", "AB12 CDE"),  # not the third group
+    ("LICENSE_PLATE", "Licence plate: AB12 CDE SILVER", "AB12 CDE"),
+    ("LICENSE_PLATE", "Kennzeichen M KR 4821 seit 2019", "M KR 4821"),  # the longest plate reading
     ("PERSONAL_URL", "Profile: https://example.com/users/jane-roe.", "https://example.com/users/jane-roe"),
     ("PERSONAL_URL", "LinkedIn: linkedin.com/in/marta-kowalska-1a2b3c", "linkedin.com/in/marta-kowalska-1a2b3c"),
     ("PERSONAL_URL", "Code: https://github.com/okaforchi and more", "https://github.com/okaforchi"),

@@ -5,14 +5,20 @@ An IBAN is ``IBAN_CODE``; this is the rest of a payment's details: a domestic ac
 python-stdnum) and a German Bankleitzahl. None of them has a shape of its own (an account
 number is six to twenty-four digits), so each counts only right after its label: at most one
 word between them, and only a word that keeps the two together ("Account number is 3192 6819",
-not "Account balance 1 250 000" or "account opened 2019-05-12").
+not "Account balance 1 250 000" or "account opened 2019-05-12"). A bank code and an account
+written together ("Sort code / account: 20-00-00 / 12345678", "sort code 20-00-00, account
+31926819") are both found by ``BankDetailsRecognizer``: there the bank code's label makes a
+bare "account" a label too.
 """
 
 from __future__ import annotations
 
 import re
 
-from docveil.stages.detect.numbers import CLOSE_GAP_WORDS, NumberFormat
+from presidio_analyzer import LocalRecognizer, RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
+
+from docveil.stages.detect.numbers import CLOSE_GAP_WORDS, SCORE, NumberFormat
 
 ENTITY = "BANK_ACCOUNT"
 
@@ -51,3 +57,53 @@ FORMATS: tuple[BankNumberFormat, ...] = (
     BankNumberFormat("DE Bankleitzahl", _START + r"\d{3} ?\d{3} ?\d{2}" + _END, None, ("BLZ", "Bankleitzahl"), max_gap_words=1),
 )
 
+
+
+# A bank code and an account written together: "Sort code / account: 20-00-00 / 12345678",
+# "sort code 20-00-00, account 31926819", "Account / BSB: 12345678 / 062-000". The bank code's
+# label makes a bare "account" an account label, and one label may name both values.
+_CODE_LABEL = (r"(?i:sort[- ]?code|BSB|routing(?:\s+(?:number|no\.?|#))?|ABA|BLZ|Bankleitzahl)")
+_ACCOUNT_LABEL = r"(?i:account|acct|a/c|Konto)(?i:\s*(?:number|no\.?|nr\.?|#))?"
+_AND = r"\s*(?:/|&|\+|\band\b)\s*"
+_THEN = r"\s*(?:[/,;&+]|\band\b)?\s*"
+_IS = r"\s*(?:[:=-]|\bis\b)?\s*"
+_CODE = r"\d{2,3}(?:[- ]?\d{2,3}){1,2}"
+_NUMBER = r"\d(?:[- ]?\d){5,23}"
+
+
+def _value(name: str, pattern: str) -> str:
+    return rf"{_START}(?P<{name}>{pattern}){_END}{_NO_CURRENCY}"
+
+
+_BANK_DETAILS = re.compile("|".join((
+    # one label for both: "Sort code / account: 20-00-00 / 12345678", "Account & BSB: ..."
+    rf"{_CODE_LABEL}{_AND}{_ACCOUNT_LABEL}{_IS}{_value('code_a', _CODE)}{_THEN}{_value('account_a', _NUMBER)}",
+    rf"{_ACCOUNT_LABEL}{_AND}{_CODE_LABEL}{_IS}{_value('account_b', _NUMBER)}{_THEN}{_value('code_b', _CODE)}",
+    # one after the other: "sort code 20-00-00, account 31926819"
+    rf"{_CODE_LABEL}{_IS}{_value('code_c', _CODE)}{_THEN}{_ACCOUNT_LABEL}{_IS}{_value('account_c', _NUMBER)}",
+    rf"{_ACCOUNT_LABEL}{_IS}{_value('account_d', _NUMBER)}{_THEN}{_CODE_LABEL}{_IS}{_value('code_d', _CODE)}",
+)))
+BANK_DETAILS_NAME = "BankDetailsRecognizer"
+
+
+class BankDetailsRecognizer(LocalRecognizer):
+    """``BANK_ACCOUNT``: a bank code and an account number written together under their labels."""
+
+    def __init__(self, supported_language: str = "en") -> None:
+        super().__init__(supported_entities=[ENTITY], supported_language=supported_language, name=BANK_DETAILS_NAME)
+
+    def load(self) -> None:
+        pass
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+                ) -> list[RecognizerResult]:
+        results = []
+        for match in _BANK_DETAILS.finditer(text):
+            for group, value in match.groupdict().items():
+                if value is not None and not _DATE.fullmatch(value):
+                    results.append(RecognizerResult(ENTITY, match.start(group), match.end(group), SCORE,
+                                                    recognition_metadata={
+                                                        RecognizerResult.RECOGNIZER_NAME_KEY: BANK_DETAILS_NAME,
+                                                        RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+                                                        RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY: True}))
+        return results

@@ -39,10 +39,13 @@ class NumberFormat:
     validator: str | Callable[[str], bool] | None  # a python-stdnum module or a check; None: no check
     labels: tuple[str, ...] = ()  # empty: unmistakable without a label
     max_gap_words: int = 3  # words allowed between the label and the number
+    # Shorter readings, matched too: a regex keeps its longest match even when that one fails
+    # the check ("AB12 CDE MOT" is no plate, "AB12 CDE" is). Overlapping results keep the longest.
+    shorter: tuple[str, ...] = ()
 
     def recognizer(self, language: str) -> PatternRecognizer:
         name = f"{type(self).__name__.removesuffix('Format')} {self.name}"
-        patterns = [Pattern(self.name, self.pattern, SCORE)]
+        patterns = [Pattern(self.name, pattern, SCORE) for pattern in (self.pattern, *self.shorter)]
         if self.labels:
             return _LabelledNumber(self, patterns, name, language)
         return _Number(self, patterns, name, language)

@@ -133,7 +133,8 @@ def build_analyzer(context: StageContext) -> TextAnalyzer:
     phones = LabelledPhoneRecognizer(settings.phone_regions, supported_language=language)
     numbers = number_recognizers([*national_ids.FORMATS, *bank_accounts.FORMATS, *record_ids.FORMATS,
                                   *plate_numbers.FORMATS], language)
-    for recognizer in [*docveil_recognizers(language), *numbers, phones]:
+    bank_details = bank_accounts.BankDetailsRecognizer(supported_language=language)
+    for recognizer in [*docveil_recognizers(language), *numbers, bank_details, phones]:
         registry.add_recognizer(recognizer)
 
     entities = list(settings.entities)

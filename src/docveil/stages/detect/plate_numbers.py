@@ -1,11 +1,12 @@
 """Vehicle registration numbers written in text (``LICENSE_PLATE``), after their label.
 
 A plate in a photo is found by ``plates``; in text ("Vehicle registration: AB12 CDE",
-"Kennzeichen M-KR 4821") a plate is one to three groups of capitals and digits that reads as a
-plate of one of ``plates.PLATE_FORMATS`` (US, German, UK, French and Italian, Spanish, or five
-to nine letters and digits with both), right after a vehicle label such as "vehicle
-registration", "licence plate", "Kennzeichen", "immatriculation", "matrícula", "targa" or
-"kenteken" (not "Reg No" or "Plate ID": companies and labs number things that way too).
+"Kennzeichen M-KR 4821") a plate is the longest run of one to three groups of capitals and
+digits right after a vehicle label that reads as a plate of one of ``plates.PLATE_FORMATS``
+(US, German, UK, French and Italian, Spanish, or five to nine letters and digits with both):
+"AB12 CDE" in "Vehicle registration AB12 CDE MOT due". Vehicle labels are words such as
+"vehicle registration", "licence plate", "Kennzeichen", "immatriculation", "matrícula", "targa"
+or "kenteken" (not "Reg No" or "Plate ID": companies and labs number things that way too).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from docveil.stages.detect.numbers import CLOSE_GAP_WORDS, NumberFormat
 from docveil.stages.detect.plates import LABEL, plate_format
 
 _GROUP = r"[A-Z0-9\u00c4\u00d6\u00dc]{1,9}"
-_PLATE = rf"(?<![\w-]){_GROUP}(?:[ -]{_GROUP}){{0,2}}(?![\w]|-\w)"
+# Three, two or one groups: in "AB12 CDE MOT due" the plate is the first two.
+_THREE, _TWO, _ONE = (rf"(?<![\w-]){_GROUP}(?:[ -]{_GROUP}){{{more}}}(?![\w]|-\w)" for more in (2, 1, 0))
 
 
 def reads_as_plate(text: str) -> bool:
@@ -30,10 +32,10 @@ class PlateNumberFormat(NumberFormat):
 
 FORMATS: tuple[PlateNumberFormat, ...] = (
     # Vehicle words only: "Company Reg No: SC123456" or a lab's "Plate ID: PL00123" is no car.
-    PlateNumberFormat("vehicle registration", _PLATE, reads_as_plate, (
+    PlateNumberFormat("vehicle registration", _THREE, reads_as_plate, (
         "vehicle registration", "vehicle reg", "vehicle registration number", "registration plate",
         "licence plate", "license plate", "number plate", "vehicle plate", "car plate", "Kennzeichen",
         "Kfz-Kennzeichen", "immatriculation", "plaque d'immatriculation", "matrícula", "targa", "kenteken"),
-        max_gap_words=1),
+        max_gap_words=1, shorter=(_TWO, _ONE)),
 )
 
