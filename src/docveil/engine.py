@@ -532,18 +532,20 @@ class Engine:
         by the tenant's pseudonyms before it is embedded."""
         _require_k(k, 1000)
         _require_query(query)
-        self._authorize(principal, "search", {})
+        # Without OCR no picture is embedded (ingest), so there are none to rank.
+        image_encoder = self.image_encoder if self.settings.image_ocr else None
+        self._authorize(principal, "search", {} if image_encoder is None else {"index": "chunks+images"})
         encoder = self.text_encoder
         self._ensure_text_vectors(encoder)
-        image_encoder = self.image_encoder
         if image_encoder is not None:
             self._ensure_image_vectors(image_encoder)
-        with self._transaction(principal) as conn:
+        # A failure is audited once the search's transaction has ended (its connection returned).
+        with self._auditing_failure(principal, "search"), self._transaction(principal) as conn:
             redacted_query = self.pseudonymize_query(conn, query, principal.tenant)
             vector = self._encode_query(encoder, redacted_query)
             picture_vector = None
             if image_encoder is not None:
-                with self._auditing_failure(principal, "search"), encoder_errors("the image encoder"):
+                with encoder_errors("the image encoder"):
                     picture_vector = image_encoder.encode_texts([redacted_query])[0]
             hits = self.retrieve(conn, principal, redacted_query, vector, k, picture_vector=picture_vector)
             self._audit_search(conn, principal, query, hits, k, pictures=picture_vector is not None)
@@ -612,10 +614,10 @@ class Engine:
                 with encoder_errors("the image encoder"):
                     vector = encoder.encode_images([picture])[0]
             query_digest = hashlib.sha256(picture.pixels.tobytes()).hexdigest()
-        with self._transaction(principal) as conn:
+        with self._auditing_failure(principal, "search"), self._transaction(principal) as conn:
             if query is not None:
                 redacted_query = self.pseudonymize_query(conn, query, tenant)
-                with self._auditing_failure(principal, "search"), encoder_errors("the image encoder"):
+                with encoder_errors("the image encoder"):
                     vector = encoder.encode_texts([redacted_query])[0]
                 query_digest = query
             hits = self.retrieve_images(conn, principal, vector, k)

@@ -138,7 +138,9 @@ def docveil_authorize(principal: Principal, action: str, resource: Mapping[str, 
     any other value or an exception (a ``PluginError``, the denial audited).
 
     ``resource`` names what the action is on: ``{"owner": ..., "document_id": ...}`` for
-    ``acl.change`` and ``documents.delete``, empty for tenant-wide actions."""
+    ``acl.change`` and ``documents.delete``; for ``search``, ``{"index": "images"}`` for a
+    picture search and ``{"index": "chunks+images"}`` for a text search that ranks pictures
+    too (an image model is set); empty for other tenant-wide actions."""
 
 
 @hookspec

@@ -325,3 +325,90 @@ def test_text_search_fuses_the_nearest_pictures_into_the_ranking(
     assert all("Jane Roe" not in text.text for text in recorder.encoder.texts)
     searches = image_engine.audit_records(AUDITOR, action="search")
     assert [r.extra.get("index") for r in searches if r.counts.get("hits") == 5] == ["chunks+images", None, "images"]
+
+
+def test_a_page_ranks_one_chunk_by_its_nearest_picture_and_a_page_without_text_takes_no_rank(
+        image_settings: Settings, db: Database, model_stash: Stash, settings: Settings, tmp_path: Path) -> None:
+    def gradient(angle: int, colour: str) -> ImageReader:
+        picture = Image.merge("RGB", [Image.linear_gradient("L").rotate(angle)] * 3)
+        return ImageReader(Image.blend(picture, Image.new("RGB", picture.size, colour), 0.5).resize((160, 120)))
+
+    # survey.pdf: page 1 holds three chunks (one about the gate) and two pictures, page 2 one
+    # chunk and one picture; blank.png is a picture without any text; site.pdf one of each.
+    pdf = canvas.Canvas(str(tmp_path / "survey.pdf"), pagesize=(600, 400))
+    for line, text in enumerate([
+            "The cafeteria menu lists soup, bread and apples for the whole week.",
+            "Lunch is served from noon; the soup changes every day.",
+            "Site survey: the north gate barrier arm is bent and the gate does not close.",
+            "The barrier must be repaired before the gate inspection on Monday.",
+            "Quarterly revenue grew in every region, led by the retail division.",
+            "The finance committee approved the budget for the next two years."]):
+        pdf.drawString(30, 380 - 14 * line, text)
+    pdf.drawImage(gradient(0, "red"), 30, 40, width=160, height=120)
+    pdf.drawImage(gradient(90, "teal"), 300, 40, width=160, height=120)
+    pdf.showPage()
+    pdf.drawString(30, 380, "Appendix: opening hours of the visitor centre.")
+    pdf.drawImage(gradient(180, "gold"), 30, 40, width=160, height=120)
+    pdf.showPage()
+    pdf.save()
+    Image.merge("RGB", [Image.linear_gradient("L").rotate(270)] * 3).save(tmp_path / "blank.png")
+    site = canvas.Canvas(str(tmp_path / "site.pdf"), pagesize=(400, 300))
+    site.drawString(40, 260, "Site visit notes: fences and signs are in order.")
+    site.drawImage(gradient(45, "navy"), 40, 40, width=160, height=120)
+    site.showPage()
+    site.save()
+
+    small_chunks = replace(image_settings, chunk_size=200, chunk_overlap=0)
+    query = "Jane Roe at the gate barrier"
+    with Engine(small_chunks, database=db, stash=model_stash) as engine, \
+            Engine(settings, database=db, stash=model_stash) as text_only:
+        report = engine.ingest([tmp_path / "survey.pdf", tmp_path / "blank.png", tmp_path / "site.pdf"], ALICE)
+        assert report.ok and [(Path(d.source).name, d.images) for d in report.ingested] == [
+            ("survey.pdf", 3), ("blank.png", 1), ("site.pdf", 1)]
+        assert report.ingested[1].chunks == 0
+        with engine.database.transaction("acme") as conn:
+            chunks = {row[0]: (row[1], row[2], row[3]) for row in conn.execute(
+                "SELECT id, document_id::text, page, text FROM chunks")}
+        gate = [chunk for chunk, (_, page, text) in chunks.items() if page == 1 and "barrier" in text]
+        assert len(gate) == 1 and sum(page == 1 for _, page, _ in chunks.values()) >= 3
+
+        # Pages in the order of their nearest picture; those with text get ranks 1, 2, 3.
+        pages: list[tuple[str, int]] = []
+        for hit in engine.search_images(query, ALICE, k=20):
+            if (hit.document_id, hit.page) not in pages:
+                pages.append((hit.document_id, hit.page))
+        assert len(pages) == 4
+        survey = report.ingested[0].document_id
+
+        def chosen(document: str, page: int) -> int:
+            if (document, page) == (survey, 1):
+                return gate[0]  # of the page's three chunks, the one nearest to the query
+            return next(chunk for chunk, (d, p, _) in chunks.items() if (d, p) == (document, page))
+
+        ranked = [chosen(*page) for page in pages if page[0] != report.ingested[1].document_id]
+        fused = {hit.chunk_id: hit.score for hit in engine.search(query, ALICE, k=50)}
+        plain = {hit.chunk_id: hit.score for hit in text_only.search(query, ALICE, k=50)}
+        assert set(fused) == set(plain) == set(chunks)
+        expected = dict.fromkeys(chunks, 0.0) | {chunk: 1 / (60 + rank) for rank, chunk in enumerate(ranked, 1)}
+        assert {chunk: fused[chunk] - plain[chunk] for chunk in chunks} == pytest.approx(expected, abs=1e-9)
+
+
+def test_a_failing_image_model_fails_the_text_search_and_is_audited(
+        image_engine: Engine, recorder: RecordingImagePlugin, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "note.txt").write_text("Gate barrier repaired on Monday.", encoding="utf-8")
+    image_engine.ingest(tmp_path / "note.txt", ALICE)
+    assert image_engine.image_encoder is recorder.encoder and recorder.encoder is not None
+
+    def broken(texts: Sequence[RedactedText]) -> np.ndarray:
+        raise RuntimeError("CUDA error: device-side assert triggered")
+
+    monkeypatch.setattr(recorder.encoder, "encode_texts", broken)
+    with pytest.raises(EncoderError, match="RuntimeError"):
+        image_engine.search("gate barrier", ALICE)
+    last = image_engine.audit_records(AUDITOR, action="search")[-1]
+    assert (last.outcome, last.extra.get("error")) == ("error", "EncoderError")
+    # Without OCR no picture is embedded, so none is ranked: the image model is not asked.
+    with Engine(replace(image_engine.settings, image_ocr=False), database=image_engine.database,
+                stash=image_engine.context.stash, plugins=[recorder]) as without_ocr:
+        assert [hit.text for hit in without_ocr.search("gate barrier", ALICE)] == ["Gate barrier repaired on Monday."]
+    assert [r.extra.get("index") for r in image_engine.audit_records(AUDITOR, action="search")[-1:]] == [None]

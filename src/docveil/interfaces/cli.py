@@ -221,7 +221,8 @@ def search(
     image: Annotated[Path | None, typer.Option("--image", help="Find the pictures nearest to this one (redacted first; needs image_model).")] = None,
     tenant: TenantOpt = "default", user: UserOpt = None, role: RoleOpt = None, as_json: JsonOpt = False,
 ) -> None:
-    """Search the documents the principal may read: their text, or their pictures."""
+    """Search the documents the principal may read: their text (ranked by their pictures too when
+    image_model is set), or their pictures."""
     if image is not None and query is not None:
         fail("give a query or --image, not both")
     if image is None:

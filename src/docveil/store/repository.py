@@ -154,27 +154,26 @@ keyword AS (
 _PICTURED = f"""
 pictures AS (
     -- The visible pictures nearest to the query through the image model's text tower.
-    SELECT document_id, page, row_number() OVER (ORDER BY distance, id) AS rank
-    FROM (
-        SELECT id, document_id, page, embedding <=> %(picture_vector)s AS distance
-        FROM images
-        WHERE tenant_id = %(tenant)s AND {_VISIBLE}
-        ORDER BY embedding <=> %(picture_vector)s
-        LIMIT %(candidates)s
-    ) nearest
+    SELECT document_id, page, embedding <=> %(picture_vector)s AS distance
+    FROM images
+    WHERE tenant_id = %(tenant)s AND {_VISIBLE}
+    ORDER BY embedding <=> %(picture_vector)s
+    LIMIT %(candidates)s
 ),
 pictured AS (
-    -- A picture's rank goes to one chunk: the text of its page nearest to the query (its OCR
-    -- text, its caption or the page around it), so a page of many chunks is not ranked many times.
-    SELECT id, min(rank) AS rank
-    FROM (
-        SELECT DISTINCT ON (p.rank) c.id, p.rank
-        FROM pictures p
-        JOIN chunks c ON c.tenant_id = %(tenant)s AND c.document_id = p.document_id AND c.page = p.page
-        WHERE {_VISIBLE}
-        ORDER BY p.rank, c.embedding <=> %(vector)s, c.id
-    ) per_picture
-    GROUP BY id
+    -- Each page with such a picture ranks one chunk, by its nearest picture: the page's chunk
+    -- nearest to the query, so a page of many chunks is not ranked many times. A page without
+    -- text ranks nothing and takes no rank.
+    SELECT chosen.id, row_number() OVER (ORDER BY pages.distance, chosen.id) AS rank
+    FROM (SELECT document_id, page, min(distance) AS distance FROM pictures GROUP BY document_id, page) pages
+    CROSS JOIN LATERAL (
+        SELECT c.id
+        FROM chunks c
+        WHERE c.tenant_id = %(tenant)s AND c.document_id = pages.document_id AND c.page = pages.page
+              AND {_VISIBLE}
+        ORDER BY c.embedding <=> %(vector)s, c.id
+        LIMIT 1
+    ) chosen
 ),"""
 
 _FUSED = """

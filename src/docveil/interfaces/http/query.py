@@ -50,7 +50,8 @@ SSE_DESCRIPTION = (
 
 
 @router.post("/search", response_model=SearchResult, tags=["search"], summary="Hybrid search",
-             description="Vector and keyword search over the chunks the caller may read. Personal data in "
+             description="Vector and keyword search over the chunks the caller may read (with `image_model` set, "
+                         "the nearest pictures rank the text of their pages too). Personal data in "
                          "the query is replaced by the tenant's pseudonyms before use; the query itself is "
                          "never stored or logged (a POST body, so it stays out of access logs).")
 async def search(caller: CallerDep, engine: EngineDep, body: SearchRequest) -> SearchResult:
