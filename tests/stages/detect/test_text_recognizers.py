@@ -91,9 +91,6 @@ FOUND = [
     ("BANK_ACCOUNT", "Account no: 31926819, sort code 20-00-00", "31926819"),  # more in test_bank_accounts.py
     ("RECORD_ID", "Patient MRN: 00412345, admitted Monday.", "00412345"),  # more in test_record_ids.py
     ("LICENSE_PLATE", "Vehicle registration: AB12 CDE (silver)", "AB12 CDE"),
-    ("LICENSE_PLATE", "Vehicle registration AB12 CDE MOT due in May", "AB12 CDE"),  # not the third group
-    ("LICENSE_PLATE", "Licence plate: AB12 CDE SILVER", "AB12 CDE"),
-    ("LICENSE_PLATE", "Kennzeichen M KR 4821 seit 2019", "M KR 4821"),  # the longest plate reading
     ("PERSONAL_URL", "Profile: https://example.com/users/jane-roe.", "https://example.com/users/jane-roe"),
     ("PERSONAL_URL", "LinkedIn: linkedin.com/in/marta-kowalska-1a2b3c", "linkedin.com/in/marta-kowalska-1a2b3c"),
     ("PERSONAL_URL", "Code: https://github.com/okaforchi and more", "https://github.com/okaforchi"),
@@ -202,3 +199,16 @@ def test_a_spelled_out_address_has_bounded_parts() -> None:
 
     matches = [m.group() for m in OBFUSCATED_EMAIL.finditer("a-" * 100 + "b [at] example [dot] org")]
     assert matches and all(len(m.split(" [at] ")[0]) <= 64 for m in matches)
+
+
+@pytest.mark.parametrize(("text", "plates"), [
+    ("Vehicle registration AB12 CDE MOT due in May", {"AB12 CDE"}),  # not the third group
+    ("Licence plate: AB12 CDE SILVER", {"AB12 CDE"}),
+    ("Kennzeichen M KR 4821 seit 2019", {"M KR 4821"}),  # the longest reading
+    ("Kennzeichen D AB 123", {"D AB 123"}),
+    ("LICENCE PLATE NUMBER AB12 CDE", {"AB12 CDE"}),  # the label's words are no groups of the plate
+    ("VEHICLE REGISTRATION NUMBER AB12 CDE", {"AB12 CDE"}),
+])
+def test_a_plate_is_its_longest_reading_right_after_the_label(text: str, plates: set[str],
+                                                              detect_context: StageContext) -> None:
+    assert {value for entity_type, value in found(text, detect_context) if entity_type == "LICENSE_PLATE"} == plates

@@ -14,9 +14,11 @@ bare "account" a label too.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
-from presidio_analyzer import LocalRecognizer, RecognizerResult
+from presidio_analyzer import EntityRecognizer, LocalRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
+from stdnum.us import rtn
 
 from docveil.stages.detect.numbers import CLOSE_GAP_WORDS, SCORE, NumberFormat
 
@@ -41,6 +43,10 @@ _START, _END = r"(?<![\w-])", r"(?![\w]|[-/.,]\w)"
 _NO_CURRENCY = r"(?![ \t]?(?:[A-Z]{3}\b|[$€£¥%]))"
 _ACCOUNT = (_START + r"(?!(?:" + _DATE.pattern + r")" + _END + r")\d(?:[ -]?\d){5,23}" + _END
             + _NO_CURRENCY)
+_SORT_CODE, _BSB, _ROUTING, _BLZ = r"\d{2}[- ]?\d{2}[- ]?\d{2}", r"\d{3}[- ]?\d{3}", r"\d{9}", r"\d{3} ?\d{3} ?\d{2}"
+_SORT_CODE_LABELS = ("sort code", "sort-code", "sortcode")
+_ROUTING_LABELS = ("routing number", "routing no", "routing #", "routing", "ABA", "RTN", "routing transit number")
+_BLZ_LABELS = ("BLZ", "Bankleitzahl")
 
 FORMATS: tuple[BankNumberFormat, ...] = (
     BankNumberFormat("account number", _ACCOUNT, None, (
@@ -48,41 +54,64 @@ FORMATS: tuple[BankNumberFormat, ...] = (
         "bank account", "checking account", "savings account", "Kontonummer", "Konto-Nr", "Kto-Nr",
         "numéro de compte", "n° de compte", "número de cuenta", "numero di conto", "conto corrente",
         "rekeningnummer", "numer konta", "nr konta", "kontonr"), max_gap_words=1),
-    BankNumberFormat("UK sort code", _START + r"\d{2}[- ]?\d{2}[- ]?\d{2}" + _END, None,
-                     ("sort code", "sort-code", "sortcode"), max_gap_words=1),
-    BankNumberFormat("AU BSB", _START + r"\d{3}[- ]?\d{3}" + _END, None, ("BSB",), max_gap_words=1),
-    BankNumberFormat("US routing number", _START + r"\d{9}" + _END, "stdnum.us.rtn",
-                     ("routing number", "routing no", "routing #", "routing", "ABA", "RTN",
-                      "routing transit number"), max_gap_words=1),
-    BankNumberFormat("DE Bankleitzahl", _START + r"\d{3} ?\d{3} ?\d{2}" + _END, None, ("BLZ", "Bankleitzahl"), max_gap_words=1),
+    BankNumberFormat("UK sort code", _START + _SORT_CODE + _END, None, _SORT_CODE_LABELS, max_gap_words=1),
+    BankNumberFormat("AU BSB", _START + _BSB + _END, None, ("BSB",), max_gap_words=1),
+    BankNumberFormat("US routing number", _START + _ROUTING + _END, "stdnum.us.rtn", _ROUTING_LABELS,
+                     max_gap_words=1),
+    BankNumberFormat("DE Bankleitzahl", _START + _BLZ + _END, None, _BLZ_LABELS, max_gap_words=1),
 )
 
 
-
 # A bank code and an account written together: "Sort code / account: 20-00-00 / 12345678",
-# "sort code 20-00-00, account 31926819", "Account / BSB: 12345678 / 062-000". The bank code's
-# label makes a bare "account" an account label, and one label may name both values.
-_CODE_LABEL = (r"(?i:sort[- ]?code|BSB|routing(?:\s+(?:number|no\.?|#))?|ABA|BLZ|Bankleitzahl)")
-_ACCOUNT_LABEL = r"(?i:account|acct|a/c|Konto)(?i:\s*(?:number|no\.?|nr\.?|#))?"
+# "sort code 20-00-00, account 31926819", "Account 12345678 (BSB 062-000)". The bank code's
+# label makes a bare "account" an account label, and one label may name both values. Each code
+# is read in its own format (and checked, a routing number).
+_BANK_CODES: dict[str, tuple[tuple[str, ...], str, Callable[[str], bool] | None]] = {
+    "sort_code": (_SORT_CODE_LABELS, _SORT_CODE, None),
+    "bsb": (("BSB",), _BSB, None),
+    "routing": (_ROUTING_LABELS, _ROUTING, rtn.is_valid),
+    "blz": (_BLZ_LABELS, _BLZ, None),
+}
+_ACCOUNT_WORDS = r"(?i:account|acct|a/c|Kontonummer|Konto)(?i:\s*(?:number|no\.?|nr\.?|#))?"
 _AND = r"\s*(?:/|&|\+|\band\b)\s*"
-_THEN = r"\s*(?:[/,;&+]|\band\b)?\s*"
-_IS = r"\s*(?:[:=-]|\bis\b)?\s*"
-_CODE = r"\d{2,3}(?:[- ]?\d{2,3}){1,2}"
-_NUMBER = r"\d(?:[- ]?\d){5,23}"
+# Written without nested optional spaces: "\s*(?:x)?\s*" would try every split of a long run of
+# spaces between the two stars, a time quadratic in its length.
+_THEN = r"\s*(?:(?:[/,;&+|(.]|\band\b)\s*)?"
+_IS = r"\s*(?:(?:[:=-]|\bis\b)\s*)?"
+# A value ends where no word goes on (a "/" may follow: "20-00-00/31926819"); an account is no
+# amount ("12345678 GBP"), though a bank code's label may follow it ("12345678 BSB 062-000").
+_VALUE_END = r"(?![\w]|[-.,]\w)"
+_NOT_AN_AMOUNT = r"(?![ \t]?(?:(?!BSB\b|ABA\b|RTN\b|BLZ\b)[A-Z]{3}\b|[$€£¥%]))"
 
 
-def _value(name: str, pattern: str) -> str:
-    return rf"{_START}(?P<{name}>{pattern}){_END}{_NO_CURRENCY}"
+def _value(name: str, pattern: str, *, account: bool = False) -> str:
+    return rf"(?<![\w-])(?P<{name}>{pattern}){_VALUE_END}{_NOT_AN_AMOUNT if account else ''}"
 
 
-_BANK_DETAILS = re.compile("|".join((
-    # one label for both: "Sort code / account: 20-00-00 / 12345678", "Account & BSB: ..."
-    rf"{_CODE_LABEL}{_AND}{_ACCOUNT_LABEL}{_IS}{_value('code_a', _CODE)}{_THEN}{_value('account_a', _NUMBER)}",
-    rf"{_ACCOUNT_LABEL}{_AND}{_CODE_LABEL}{_IS}{_value('account_b', _NUMBER)}{_THEN}{_value('code_b', _CODE)}",
-    # one after the other: "sort code 20-00-00, account 31926819"
-    rf"{_CODE_LABEL}{_IS}{_value('code_c', _CODE)}{_THEN}{_ACCOUNT_LABEL}{_IS}{_value('account_c', _NUMBER)}",
-    rf"{_ACCOUNT_LABEL}{_IS}{_value('account_d', _NUMBER)}{_THEN}{_CODE_LABEL}{_IS}{_value('code_d', _CODE)}",
-)))
+def _bank_details_pattern() -> re.Pattern[str]:
+    forms = []
+    for kind, (labels, code, _) in _BANK_CODES.items():
+        label = "(?i:" + "|".join(r"\s+".join(map(re.escape, word.split()))
+                                  for word in sorted(labels, key=len, reverse=True)) + r")(?!\w)"
+        number = r"\d(?:[ -]?\d){5,23}"
+        code_a, code_b = _value(f"{kind}_code_a", code), _value(f"{kind}_code_b", code)
+        code_c, code_d = _value(f"{kind}_code_c", code), _value(f"{kind}_code_d", code)
+        account_a, account_b = (_value(f"{kind}_account_a", number, account=True),
+                                _value(f"{kind}_account_b", number, account=True))
+        account_c, account_d = (_value(f"{kind}_account_c", number, account=True),
+                                _value(f"{kind}_account_d", number, account=True))
+        forms += [
+            # one label for both: "Sort code / account: 20-00-00 / 12345678", "Account & BSB: ..."
+            rf"{label}{_AND}{_ACCOUNT_WORDS}{_IS}{code_a}{_THEN}{account_a}",
+            rf"{_ACCOUNT_WORDS}{_AND}{label}{_IS}{account_b}{_THEN}{code_b}",
+            # one after the other: "sort code 20-00-00, account 31926819"
+            rf"{label}{_IS}{code_c}{_THEN}{_ACCOUNT_WORDS}{_IS}{account_c}",
+            rf"{_ACCOUNT_WORDS}{_IS}{account_d}{_THEN}{label}{_IS}{code_d}",
+        ]
+    return re.compile(r"(?<!\w)(?:" + "|".join(forms) + ")")
+
+
+_BANK_DETAILS = _bank_details_pattern()
 BANK_DETAILS_NAME = "BankDetailsRecognizer"
 
 
@@ -99,11 +128,18 @@ class BankDetailsRecognizer(LocalRecognizer):
                 ) -> list[RecognizerResult]:
         results = []
         for match in _BANK_DETAILS.finditer(text):
-            for group, value in match.groupdict().items():
-                if value is not None and not _DATE.fullmatch(value):
-                    results.append(RecognizerResult(ENTITY, match.start(group), match.end(group), SCORE,
-                                                    recognition_metadata={
-                                                        RecognizerResult.RECOGNIZER_NAME_KEY: BANK_DETAILS_NAME,
-                                                        RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
-                                                        RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY: True}))
-        return results
+            values = {group: value for group, value in match.groupdict().items() if value is not None}
+            kind = next(iter(values)).split("_")[0] if values else ""
+            check = _BANK_CODES[kind][2] if kind in _BANK_CODES else None
+            code = next((value for group, value in values.items() if "_code_" in group), "")
+            if check is not None and not check(re.sub(r"\D", "", code)):
+                continue  # "routing 123456789" fails the ABA check: no bank code, no account label
+            for group, value in values.items():
+                if _DATE.fullmatch(value):
+                    continue
+                results.append(RecognizerResult(ENTITY, match.start(group), match.end(group), SCORE,
+                                                recognition_metadata={
+                                                    RecognizerResult.RECOGNIZER_NAME_KEY: BANK_DETAILS_NAME,
+                                                    RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+                                                    RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY: True}))
+        return EntityRecognizer.remove_duplicates(results)

@@ -11,12 +11,24 @@ or "kenteken" (not "Reg No" or "Plate ID": companies and labs number things that
 
 from __future__ import annotations
 
+import re
+
 from docveil.stages.detect.numbers import CLOSE_GAP_WORDS, NumberFormat
 from docveil.stages.detect.plates import LABEL, plate_format
 
+_LABELS = (
+    "vehicle registration", "vehicle reg", "vehicle registration number", "registration plate",
+    "licence plate", "license plate", "number plate", "vehicle plate", "car plate", "Kennzeichen",
+    "Kfz-Kennzeichen", "immatriculation", "plaque d'immatriculation", "matrícula", "targa", "kenteken")
+# A plate starts at none of its label's words, which read as groups too when written in
+# capitals: in "LICENCE PLATE NUMBER AB12 CDE" the plate starts at AB12. (Short words such as
+# "D" or "NR" are also plates' first groups: Düsseldorf, Neuwied.)
+_LABEL_WORDS = sorted({word.upper() for text in _LABELS for word in re.findall(r"\w+", text) if len(word) >= 3},
+                      key=len, reverse=True)
 _GROUP = r"[A-Z0-9\u00c4\u00d6\u00dc]{1,9}"
+_START = rf"(?<![\w-])(?!(?:{'|'.join(_LABEL_WORDS)})(?![\w-]))"
 # Three, two or one groups: in "AB12 CDE MOT due" the plate is the first two.
-_THREE, _TWO, _ONE = (rf"(?<![\w-]){_GROUP}(?:[ -]{_GROUP}){{{more}}}(?![\w]|-\w)" for more in (2, 1, 0))
+_THREE, _TWO, _ONE = (rf"{_START}{_GROUP}(?:[ -]{_GROUP}){{{more}}}(?![\w]|-\w)" for more in (2, 1, 0))
 
 
 def reads_as_plate(text: str) -> bool:
@@ -32,10 +44,7 @@ class PlateNumberFormat(NumberFormat):
 
 FORMATS: tuple[PlateNumberFormat, ...] = (
     # Vehicle words only: "Company Reg No: SC123456" or a lab's "Plate ID: PL00123" is no car.
-    PlateNumberFormat("vehicle registration", _THREE, reads_as_plate, (
-        "vehicle registration", "vehicle reg", "vehicle registration number", "registration plate",
-        "licence plate", "license plate", "number plate", "vehicle plate", "car plate", "Kennzeichen",
-        "Kfz-Kennzeichen", "immatriculation", "plaque d'immatriculation", "matrícula", "targa", "kenteken"),
-        max_gap_words=1, shorter=(_TWO, _ONE)),
+    PlateNumberFormat("vehicle registration", _THREE, reads_as_plate, _LABELS,
+                      max_gap_words=1, shorter=(_TWO, _ONE)),
 )
 
