@@ -25,6 +25,15 @@ Paths, each query in rotating order, ``--rounds`` times, one client:
   plain table holding the same vectors with one HNSW index;
 * (d) raw, filtered: (c) with the tenant and the ACL test, iterative scan on.
 
+What ranking pictures adds to a text search: each picture stands on its own page with one chunk
+of generated text (a ``--text-dimension`` vector near its picture's cluster, as a caption's
+would be), and
+
+* (e) docveil's text retrieval path (``Engine.retrieve`` and the audit record, as
+  ``Engine.search`` runs it once the query is embedded), text-only: the statement used without
+  an image model;
+* (f) the same with the query's picture vector: the statement with pictures as a third retriever.
+
 Recall@10 compares (b) with exact search (numpy) over the pictures the principal may see.
 """
 
@@ -50,7 +59,16 @@ def unit(rows: np.ndarray) -> np.ndarray:
     return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
 
 
-def corpus(pictures: int, tenants: int, dimension: int, seed: int) -> dict[str, np.ndarray]:
+WORDS = ("gate", "barrier", "fence", "roof", "pump", "valve", "crane", "ladder", "boiler", "meter", "cable", "drain")
+
+
+def caption(cluster: int, picture: int) -> str:
+    """Generated caption text: words of the picture's cluster, and of the picture itself."""
+    return (f"Inspection photo: {WORDS[cluster % 12]} {WORDS[cluster // 12 % 12]} at site {cluster},"
+            f" {WORDS[picture % 12]} checked")
+
+
+def corpus(pictures: int, tenants: int, dimension: int, seed: int, text_dimension: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     # CLIP-like geometry: a direction every picture shares (unrelated pictures still have a cosine
     # near 0.3), a centre per cluster, and each picture's own part (cluster mates near 0.7).
@@ -61,7 +79,11 @@ def corpus(pictures: int, tenants: int, dimension: int, seed: int) -> dict[str, 
     document = np.arange(pictures) // PER_DOCUMENT
     tenant = document % tenants
     private = rng.random(document.max() + 1) < 0.2
-    return {"vectors": vectors, "document": document, "tenant": tenant, "private": private[document]}
+    # Caption vectors in the text model's space, clustered like their pictures.
+    text_centres = unit(rng.standard_normal((len(centres), text_dimension)))
+    text_vectors = unit(text_centres[cluster] + 0.8 * unit(rng.standard_normal((pictures, text_dimension))))
+    return {"vectors": vectors, "document": document, "tenant": tenant, "private": private[document],
+            "cluster": cluster, "text_vectors": text_vectors, "text_centres": text_centres}
 
 
 def owner(document: int) -> str:
@@ -73,12 +95,14 @@ def load(engine, data: dict[str, np.ndarray], dimension: int) -> np.ndarray:
     from docveil.security.crypto import encrypt_field
     from docveil.security.keyring import DATA
     from docveil.store import repository
-    from docveil.types import Picture, RedactedImage, RedactedText
+    from docveil.types import Chunk, Picture, RedactedImage, RedactedText
 
     database = engine.database
     database.ensure_image_vectors("bench-clip", dimension)
+    database.ensure_text_vectors("bench-text", data["text_vectors"].shape[1])
     with database.admin() as conn:
         conn.execute("DROP INDEX images_embedding_hnsw")
+        conn.execute("DROP INDEX chunks_embedding_hnsw")
     ids = np.zeros(len(data["vectors"]), dtype=np.int64)
     documents = data["document"]
     for tenant in sorted(set(data["tenant"].tolist())):
@@ -104,15 +128,22 @@ def load(engine, data: dict[str, np.ndarray], dimension: int) -> np.ndarray:
                         manifest=[]))
                     blank = RedactedImage(pixels=None, width=640, height=480, page=1, regions=(),
                                           text=RedactedText(""), char_boxes=())
-                    pictures = [Picture(ordinal, 1, "embedded", None, blank) for ordinal in range(len(members))]
+                    pictures = [Picture(ordinal, ordinal + 1, "embedded", None, blank)
+                                for ordinal in range(len(members))]
                     repository.insert_images(conn, name, document_id, pictures, data["vectors"][members],
+                                             list(users), list(roles))
+                    captions = [Chunk(ordinal, RedactedText(caption(int(data["cluster"][member]), int(member))),
+                                      ordinal + 1, 0, 40) for ordinal, member in enumerate(members)]
+                    repository.insert_chunks(conn, name, document_id, captions, data["text_vectors"][members],
                                              list(users), list(roles))
                     found = conn.execute("SELECT id FROM images WHERE document_id = %s ORDER BY ordinal",
                                          [document_id]).fetchall()
                     ids[members] = [row[0] for row in found]
     with database.admin() as conn:
         conn.execute("CREATE INDEX images_embedding_hnsw ON images USING hnsw (embedding vector_cosine_ops)")
+        conn.execute("CREATE INDEX chunks_embedding_hnsw ON chunks USING hnsw (embedding vector_cosine_ops)")
         conn.execute("VACUUM ANALYZE images")
+        conn.execute("VACUUM ANALYZE chunks")
     return ids
 
 
@@ -127,6 +158,7 @@ def main() -> int:
     parser.add_argument("--tenants", type=int, default=10)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--dimension", type=int, default=512)
+    parser.add_argument("--text-dimension", type=int, default=384)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=7)
@@ -135,11 +167,11 @@ def main() -> int:
     from docveil.config import Settings
     from docveil.engine import Engine
     from docveil.store.embedded_postgres import EmbeddedPostgres
-    from docveil.types import Principal
+    from docveil.types import Principal, RedactedText
 
     home = Path(tempfile.mkdtemp(prefix="docveil-bench-pictures-"))
     home.chmod(0o711)
-    data = corpus(args.pictures, args.tenants, args.dimension, args.seed)
+    data = corpus(args.pictures, args.tenants, args.dimension, args.seed, args.text_dimension)
     engine = Engine(Settings(home=home, load_entry_points=False))
     try:
         started = time.perf_counter()
@@ -165,7 +197,18 @@ def main() -> int:
             number = int(data["document"][pick])
             user = owner(number) if rng.random() < 0.5 else f"user{rng.integers(0, 20)}"
             vector = unit(data["vectors"][pick][None] + 0.02 * rng.standard_normal((1, args.dimension)))[0]
-            queries.append((Principal(f"tenant{data['tenant'][pick]}", user), vector))
+            cluster = int(data["cluster"][pick])
+            words = RedactedText(f"{WORDS[cluster % 12]} {WORDS[cluster // 12 % 12]} damage")
+            text_vector = unit(data["text_centres"][cluster][None]
+                               + 0.8 * rng.standard_normal((1, args.text_dimension)) / np.sqrt(args.text_dimension))[0]
+            queries.append((Principal(f"tenant{data['tenant'][pick]}", user), vector, words, text_vector))
+
+        def text_path(principal, words, text_vector, picture_vector):
+            engine._authorize(principal, "search", {} if picture_vector is None else {"index": "chunks+images"})
+            with engine._transaction(principal) as conn:
+                hits = engine.retrieve(conn, principal, words, text_vector, args.k, picture_vector=picture_vector)
+                engine._audit_search(conn, principal, "bench", hits, args.k, pictures=picture_vector is not None)
+            return [hit.chunk_id for hit in hits]
 
         def docveil_path(principal, vector):
             engine._authorize(principal, "search", {"index": "images"})
@@ -186,26 +229,30 @@ def main() -> int:
                     " ORDER BY embedding <=> %s LIMIT %s",
                     [principal.tenant, [principal.user], ["*"], vector, args.k])]
 
-        paths = {"b": docveil_path, "c": raw_path, "d": raw_filtered}
+        paths = {"b": lambda q: docveil_path(q[0], q[1]), "c": lambda q: raw_path(q[0], q[1]),
+                 "d": lambda q: raw_filtered(q[0], q[1]), "e": lambda q: text_path(q[0], q[2], q[3], None),
+                 "f": lambda q: text_path(q[0], q[2], q[3], q[1])}
         samples: dict[str, list[float]] = {name: [] for name in paths}
         answers: dict[int, list[int]] = {}
-        for principal, vector in queries[:20]:  # warm-up
+        moved = 0  # text searches whose hits ranking pictures changed
+        for query in queries[:20]:  # warm-up
             for path in paths.values():
-                path(principal, vector)
+                path(query)
         for round_ in range(args.rounds):
-            for index, (principal, vector) in enumerate(queries):
+            for index, query in enumerate(queries):
                 names = list(paths)
-                names = names[(index + round_) % 3:] + names[:(index + round_) % 3]
+                names = names[(index + round_) % len(names):] + names[:(index + round_) % len(names)]
+                results = {}
                 for name in names:
                     start = time.perf_counter()
-                    result = paths[name](principal, vector)
+                    results[name] = paths[name](query)
                     samples[name].append(time.perf_counter() - start)
-                    if name == "b":
-                        answers[index] = result
+                answers[index] = results["b"]
+                moved += results["e"] != results["f"]
 
         recalls, foreign = [], 0
         owners = np.array([owner(int(d)) for d in data["document"]])
-        for index, (principal, vector) in enumerate(queries):
+        for index, (principal, vector, _, _) in enumerate(queries):
             tenant = int(principal.tenant.removeprefix("tenant"))
             mask = (data["tenant"] == tenant) & (~data["private"] | (owners == principal.user))
             visible_ids = set(ids[mask].tolist())
@@ -215,13 +262,16 @@ def main() -> int:
             exact = set(ids[mask][distances <= threshold + 1e-6].tolist())
             recalls.append(len(set(answers[index]) & exact) / min(args.k, len(distances)))
 
-        labels = {"b": "(b) docveil retrieval path", "c": "(c) raw pgvector", "d": "(d) raw, tenant + ACL filter"}
-        print(f"{'path':34s} {'p50 ms':>8s} {'p99 ms':>8s} {'QPS':>7s}")
+        labels = {"b": "(b) docveil retrieval path", "c": "(c) raw pgvector", "d": "(d) raw, tenant + ACL filter",
+                  "e": "(e) docveil text search, text only", "f": "(f) docveil text search + pictures"}
+        print(f"{'path':38s} {'p50 ms':>8s} {'p99 ms':>8s} {'QPS':>7s}")
         stats = {name: percentiles(values) for name, values in samples.items()}
         for name, (p50, p99, qps) in stats.items():
-            print(f"{labels[name]:34s} {p50:8.2f} {p99:8.2f} {qps:7.0f}")
+            print(f"{labels[name]:38s} {p50:8.2f} {p99:8.2f} {qps:7.0f}")
         print(f"(b)/(c) p50 {stats['b'][0] / stats['c'][0]:.2f}x, (b)/(d) {stats['b'][0] / stats['d'][0]:.2f}x, "
               f"(d)/(c) {stats['d'][0] / stats['c'][0]:.2f}x")
+        print(f"(f)/(e) p50 {stats['f'][0] / stats['e'][0]:.2f}x: what ranking pictures adds to a text search;"
+              f" their hits differed in {moved} of {len(queries) * args.rounds} searches")
         print(f"recall@{args.k} of (b) against exact search over visible pictures: mean {np.mean(recalls):.3f},"
               f" worst {min(recalls):.2f}; hits outside the tenant or ACL: {foreign}")
         raw.close()
