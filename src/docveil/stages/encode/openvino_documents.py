@@ -40,6 +40,7 @@ from docveil.stages.encode.exported import (
     hidden_states,
     load_or_export,
     pool,
+    private_copy,
     twin_parts,
 )
 
@@ -152,7 +153,8 @@ def _convert(transformer: Any, model: Any, path: Path) -> None:
     with tempfile.TemporaryDirectory(dir=path.parent) as work, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with torch.no_grad():
-            converted = openvino.convert_model(hidden_states(transformer), example_input=example)
+            # A copy is traced: other threads go on encoding with the model itself meanwhile.
+            converted = openvino.convert_model(hidden_states(private_copy(transformer)), example_input=example)
         staged = Path(work) / "model.xml"
         openvino.save_model(converted, str(staged), compress_to_fp16=False)
         # The weights first, the graph last: a graph on disk means its weights are complete.

@@ -16,7 +16,7 @@ from docveil.config import DEFAULT_TEXT_MODEL
 from docveil.context import StageContext, StashKey
 from docveil.errors import EncoderError, MissingDependencyError, UnredactedContentError
 from docveil.hookspecs import hookimpl
-from docveil.stages.encode.devices import DevicePlan, plan_device
+from docveil.stages.encode.devices import DevicePlan, finite_rows, plan_device
 from docveil.types import RedactedText
 
 if TYPE_CHECKING:
@@ -139,18 +139,25 @@ class SentenceTransformerEncoder:
         plain = require_redacted(texts)
         if not plain:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        return twin.encode(plain, self.plan.batch_size)
+        return finite_rows(twin.encode(plain, self.plan.batch_size),
+                           lambda rows: self._encode_torch([plain[row] for row in rows], autocast=False),
+                           f"text model {self.name} (OpenVINO)")
 
     def encode_with_torch(self, texts: Sequence[RedactedText]) -> np.ndarray:
         """``encode`` through the torch model itself."""
         plain = require_redacted(texts)
         if not plain:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self._encode_torch(plain, autocast=self.plan.autocast)
+        return finite_rows(vectors, (lambda rows: self._encode_torch([plain[row] for row in rows], autocast=False))
+                           if self.plan.autocast else None, f"text model {self.name}")
+
+    def _encode_torch(self, plain: Sequence[str], *, autocast: bool) -> np.ndarray:
         import torch
 
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.plan.autocast):
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
             vectors = self._model.encode(
-                plain, batch_size=self.plan.batch_size, normalize_embeddings=True,
+                list(plain), batch_size=self.plan.batch_size, normalize_embeddings=True,
                 convert_to_numpy=True, show_progress_bar=False)
         return np.asarray(vectors, dtype=np.float32)
 
