@@ -360,6 +360,23 @@ def test_names_the_small_model_takes_for_firms_or_loses_at_a_line_end_are_redact
         assert "belzovenra" not in source.lower() and "wrenfield" not in source.lower() and source.endswith(".txt")
 
 
+def test_the_columns_of_a_pdf_table_are_read_under_their_headers(engine: Engine, tmp_path: Path) -> None:
+    # Cells drawn at column positions: pdfium reads a row as one line, the cells apart by wide gaps.
+    pdf = canvas.Canvas(str(tmp_path / "payroll.pdf"), pagesize=(620, 400))
+    rows = [("Employee", "Date of birth", "Account number", "Sort code"),
+            ("Ref 114", "1985-03-14", "31926819", "20-00-00"),
+            ("Ref 115", "02/11/1979", "55779911", "40-11-22")]
+    for row_number, row in enumerate(rows):
+        for column, cell in enumerate(row):
+            pdf.drawString(30 + 140 * column, 350 - 18 * row_number, cell)
+    pdf.drawString(30, 250, "Payments are made monthly, on the last working day.")
+    pdf.save()
+    text = engine.redact(tmp_path / "payroll.pdf", ALICE).text
+    for value in ("1985-03-14", "31926819", "20-00-00", "02/11/1979", "55779911", "40-11-22"):
+        assert value not in text, value
+    assert "Ref 114" in text and "Payments are made monthly, on the last working day." in text
+
+
 def test_names_in_the_cells_of_a_word_table_are_redacted(engine: Engine) -> None:
     from docveil.types import Source
     from tests.document_corpus import docx

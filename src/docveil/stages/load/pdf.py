@@ -27,7 +27,7 @@ import os
 import re
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -227,6 +227,7 @@ def _read_page(pdf: pdfium.PdfDocument, index: int, name: str, settings: Setting
             text, boxes = _page_chars(textpage.raw, max(pdfium_c.FPDFText_CountChars(textpage.raw), 0))
         finally:
             textpage.close()
+        text = tab_stops(text, boxes)
         read = _ReadPage(number, text, boxes, width, height, [])
         if needs_ocr(text) and settings.image_ocr:
             # A scan: the render is the page, pictures and all.
@@ -293,6 +294,28 @@ def _scanned_page(read: _ReadPage, render: Any, to_page: Affine, context: StageC
                          text_start=0 if text else None)
     return Page(number=read.number, text=text, char_boxes=boxes, width=read.width, height=read.height,
                 placed_images=(placed,))
+
+
+def tab_stops(text: str, boxes: Sequence[BBox | None]) -> str:
+    """``text`` with each space pdfium inserted for a wide gap on a line (more than the height of
+    the characters around it: table cells, tab stops) written as a tab.
+
+    pdfium reads a table row as one line with single spaces between its cells; as tabs they are
+    cells again, which the column reader (``stages.detect.columns``) reads under their header.
+    A space a document holds itself, and a word gap, stay spaces; the text keeps its length."""
+    chars: list[str] | None = None
+    for index in range(1, len(text) - 1):
+        if text[index] != " " or boxes[index] is not None:
+            continue
+        before, after = boxes[index - 1], boxes[index + 1]
+        if before is None or after is None:
+            continue
+        height = max(before.y1 - before.y0, after.y1 - after.y0)
+        same_line = min(before.y1, after.y1) - max(before.y0, after.y0) > height / 2
+        if height > 0 and same_line and after.x0 - before.x1 > height:
+            chars = chars or list(text)
+            chars[index] = "\t"
+    return text if chars is None else "".join(chars)
 
 
 def _page_chars(textpage: object, count: int) -> tuple[str, tuple[BBox | None, ...]]:
