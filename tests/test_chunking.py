@@ -60,3 +60,12 @@ def test_chunk_keeps_page_and_enclosing_box() -> None:
     (chunk,) = chunk_page(page(text, boxes=True), size=800, overlap=0, first_ordinal=0)
     assert chunk.page == 3
     assert chunk.bbox == BBox(0, 0, len(text), 10)
+
+
+def test_a_long_line_of_table_cells_is_split_at_a_tab_not_inside_a_token() -> None:
+    # A PDF table row: cells apart by tabs, no space anywhere.
+    tokens = [f"<PERSON_{index:08x}>" for index in range(40)]
+    text = "\t".join(tokens)
+    chunks = chunk_page(page(text), size=100, overlap=0, first_ordinal=0)
+    assert len(chunks) > 1
+    assert [piece for chunk in chunks for piece in chunk.text.text.split("\t")] == tokens

@@ -361,20 +361,28 @@ def test_names_the_small_model_takes_for_firms_or_loses_at_a_line_end_are_redact
 
 
 def test_the_columns_of_a_pdf_table_are_read_under_their_headers(engine: Engine, tmp_path: Path) -> None:
-    # Cells drawn at column positions: pdfium reads a row as one line, the cells apart by wide gaps.
+    # Cells drawn at column positions: pdfium reads a row as one line, the cells apart by wide
+    # gaps; an empty cell leaves no gap of its own. Below the table, an aligned form.
     pdf = canvas.Canvas(str(tmp_path / "payroll.pdf"), pagesize=(620, 400))
     rows = [("Employee", "Date of birth", "Account number", "Sort code"),
             ("Ref 114", "1985-03-14", "31926819", "20-00-00"),
-            ("Ref 115", "02/11/1979", "55779911", "40-11-22")]
+            ("Ref 115", "", "55779911", "40-11-22"),
+            ("Ref 116", "", "", "10-20-30"),
+            ("Ref 117", "1990-07-01", "44128890", "")]
     for row_number, row in enumerate(rows):
         for column, cell in enumerate(row):
             pdf.drawString(30 + 140 * column, 350 - 18 * row_number, cell)
-    pdf.drawString(30, 250, "Payments are made monthly, on the last working day.")
+    pdf.drawString(30, 230, "Name:")
+    pdf.drawString(160, 230, "Jane Roe")
+    pdf.drawString(30, 212, "Employee Number:")
+    pdf.drawString(160, 212, "4 of 12")
+    pdf.drawString(30, 150, "Payments are made monthly, on the last working day.")
     pdf.save()
     text = engine.redact(tmp_path / "payroll.pdf", ALICE).text
-    for value in ("1985-03-14", "31926819", "20-00-00", "02/11/1979", "55779911", "40-11-22"):
+    for value in ("1985-03-14", "31926819", "20-00-00", "55779911", "40-11-22", "10-20-30", "1990-07-01", "44128890"):
         assert value not in text, value
     assert "Ref 114" in text and "Payments are made monthly, on the last working day." in text
+    assert "Jane Roe" not in text and "Employee Number:" in text  # a form's labels are no column header
 
 
 def test_names_in_the_cells_of_a_word_table_are_redacted(engine: Engine) -> None:

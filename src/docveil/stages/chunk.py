@@ -12,6 +12,7 @@ from docveil.types import BBox, Chunk, RedactedDocument, RedactedPage, RedactedT
 # A sentence ends at . ! ? (optionally closed by quotes or brackets) before whitespace, or at a
 # blank line. Pseudonym tokens contain no whitespace, so they are never split.
 _BOUNDARY = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+|\n\s*\n|\n(?=\s*(?:[-*•]|\d+[.)])\s)")
+_WHITESPACE = re.compile(r"\s")
 
 
 def sentence_spans(text: str) -> Iterator[tuple[int, int]]:
@@ -36,8 +37,9 @@ def _bounded(text: str, spans: Iterator[tuple[int, int]], size: int) -> Iterator
     """Split sentences longer than ``size`` at whitespace (or hard, if there is none)."""
     for start, end in spans:
         while end - start > size:
-            cut = text.rfind(" ", start + size // 2, start + size)
-            cut = cut if cut > start else start + size
+            # The last white space of any kind: a PDF table's cells are apart by tabs.
+            gaps = list(_WHITESPACE.finditer(text, start + size // 2, start + size))
+            cut = gaps[-1].start() if gaps else start + size
             yield from _trimmed(text, start, cut)
             start = cut
         yield from _trimmed(text, start, end)

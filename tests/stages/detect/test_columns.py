@@ -134,3 +134,10 @@ def test_an_html_table_is_read_by_column(detect_context: StageContext) -> None:
     text = html_text(BeautifulSoup(page, "html.parser"))
     assert {("RECORD_ID", "00412345"), ("RECORD_ID", "00512399"), ("DATE_OF_BIRTH", "14.03.1985"),
             ("DATE_OF_BIRTH", "1990-07-01")} <= found(text, detect_context)
+
+
+def test_a_form_of_labels_and_values_is_no_table(detect_context: StageContext) -> None:
+    # An aligned form as a PDF reads: its label column is no header over the labels below it.
+    values = found("Name:\tJane Roe\nEmployee Number:\tE-1234\nDepartment:\tFinance\n", detect_context)
+    assert ("PERSON", "Jane Roe") in values
+    assert not {value for _, value in values} & {"Employee Number", "Department"}

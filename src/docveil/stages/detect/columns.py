@@ -89,12 +89,19 @@ def _header(text: str, rows: list[list[_Cell]], recognizers: Sequence[LabelledRe
     the list:" above a CSV has as many commas as its rows)."""
     for number, header in enumerate(rows[:_HEADER_CANDIDATES]):
         names = [(column, _PARENTHESES.sub(" ", text[cell.start:cell.end].replace("_", " ")).strip(" *:"))
-                 for column, cell in enumerate(header) if 0 < cell.end - cell.start <= _MAX_HEADER_CHARS]
+                 for column, cell in enumerate(header) if 0 < cell.end - cell.start <= _MAX_HEADER_CHARS
+                 and not _form_labels(text, rows[number:], column)]
         readers = [(column, recognizer, prefix) for column, name in names if name for recognizer in recognizers
                    if (prefix := _header_prefix(name, recognizer))]
         if readers:
             return number, readers
     return 0, []
+
+
+def _form_labels(text: str, rows: list[list[_Cell]], column: int) -> bool:
+    """Whether ``column`` holds a form's labels ("Name:" above "Employee number:", each with its
+    value beside it, as an aligned form in a PDF reads) rather than a header over values."""
+    return sum(text[row[column].start:row[column].end].endswith(":") for row in rows) >= 2
 
 
 def _header_prefix(header: str, recognizer: LabelledRecognizer) -> str | None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import itertools
 import os
 import re
 import threading
@@ -227,7 +228,7 @@ def _read_page(pdf: pdfium.PdfDocument, index: int, name: str, settings: Setting
             text, boxes = _page_chars(textpage.raw, max(pdfium_c.FPDFText_CountChars(textpage.raw), 0))
         finally:
             textpage.close()
-        text = tab_stops(text, boxes)
+        text, boxes = tab_stops(text, boxes)
         read = _ReadPage(number, text, boxes, width, height, [])
         if needs_ocr(text) and settings.image_ocr:
             # A scan: the render is the page, pictures and all.
@@ -296,14 +297,16 @@ def _scanned_page(read: _ReadPage, render: Any, to_page: Affine, context: StageC
                 placed_images=(placed,))
 
 
-def tab_stops(text: str, boxes: Sequence[BBox | None]) -> str:
+def tab_stops(text: str, boxes: Sequence[BBox | None]) -> tuple[str, tuple[BBox | None, ...]]:
     """``text`` with each space pdfium inserted for a wide gap on a line (more than the height of
-    the characters around it: table cells, tab stops) written as a tab.
+    the characters around it: table cells, tab stops) written as a tab, and ``boxes`` to match.
 
     pdfium reads a table row as one line with single spaces between its cells; as tabs they are
     cells again, which the column reader (``stages.detect.columns``) reads under their header.
-    A space a document holds itself, and a word gap, stay spaces; the text keeps its length."""
-    chars: list[str] | None = None
+    An empty cell leaves no gap of its own, so the rows of a run of such lines are lined up
+    with the columns of its fullest row: a tab (without a box) is added for each column a row
+    skips. A space a document holds itself, and a word gap, stay spaces."""
+    chars = list(text)
     for index in range(1, len(text) - 1):
         if text[index] != " " or boxes[index] is not None:
             continue
@@ -313,9 +316,90 @@ def tab_stops(text: str, boxes: Sequence[BBox | None]) -> str:
         height = max(before.y1 - before.y0, after.y1 - after.y0)
         same_line = min(before.y1, after.y1) - max(before.y0, after.y0) > height / 2
         if height > 0 and same_line and after.x0 - before.x1 > height:
-            chars = chars or list(text)
             chars[index] = "\t"
-    return text if chars is None else "".join(chars)
+    if "\t" not in chars:
+        return text, tuple(boxes)
+    return _lined_up("".join(chars), boxes)
+
+
+def _lined_up(text: str, boxes: Sequence[BBox | None]) -> tuple[str, tuple[BBox | None, ...]]:
+    """Rows of each run of lines with tabs given a tab for every column they skip."""
+    lines: list[tuple[int, int]] = []
+    position = 0
+    for piece in text.split("\n"):
+        lines.append((position, position + len(piece)))
+        position += len(piece) + 1
+    skipped: dict[int, int] = {}  # text index -> tabs to add before it
+    run: list[tuple[int, int]] = []
+    for start, end in [*lines, (len(text), len(text))]:
+        if "\t" in text[start:end] and (not run or _next_line(boxes, run[-1], (start, end))):
+            run.append((start, end))
+            continue
+        if len(run) >= 2:
+            skipped.update(_skipped_columns(text, boxes, run))
+        run = [(start, end)] if "\t" in text[start:end] else []
+    if len(run) >= 2:
+        skipped.update(_skipped_columns(text, boxes, run))
+    if not skipped:
+        return text, tuple(boxes)
+    out_text: list[str] = []
+    out_boxes: list[BBox | None] = []
+    for index, char in enumerate(text):
+        extra = skipped.get(index, 0)
+        out_text.extend("\t" * extra)
+        out_boxes.extend([None] * extra)
+        out_text.append(char)
+        out_boxes.append(boxes[index])
+    extra = skipped.get(len(text), 0)  # the last line's missing cells
+    return "".join(out_text) + "\t" * extra, (*out_boxes, *[None] * extra)
+
+
+def _next_line(boxes: Sequence[BBox | None], above: tuple[int, int], below: tuple[int, int]) -> bool:
+    """Whether ``below`` follows ``above`` closely, as the rows of one table do (no more than
+    a line's height of space between them)."""
+    upper = [box for box in boxes[above[0]:above[1]] if box is not None]
+    lower = [box for box in boxes[below[0]:below[1]] if box is not None]
+    if not upper or not lower:
+        return False
+    height = max(box.y1 - box.y0 for box in upper)
+    return min(box.y0 for box in upper) - max(box.y1 for box in lower) <= height
+
+
+def _skipped_columns(text: str, boxes: Sequence[BBox | None], run: list[tuple[int, int]]) -> dict[int, int]:
+    """For the rows of one run: where to add tabs (text index -> count) so that each cell stands
+    in the column of the fullest row whose span holds its centre."""
+    rows = [_cells(text, boxes, start, end) for start, end in run]
+    widest = max(rows, key=len)
+    starts = [x0 for _, x0, _ in widest]
+    added: dict[int, int] = {}
+    for (_, end), row in zip(run, rows, strict=True):
+        if len(row) == len(widest) or not row:
+            continue
+        columns = [sum(x0 <= (left + right) / 2 for x0 in starts) - 1 for _, left, right in row]
+        if columns[0] < 0 or any(b <= a for a, b in itertools.pairwise(columns)):
+            continue  # does not line up: left as it is
+        previous = -1
+        for (index, _, _), column in zip(row, columns, strict=True):
+            if column - previous > 1:
+                added[index] = column - previous - 1
+            previous = column
+        if previous < len(starts) - 1:
+            added[end] = added.get(end, 0) + len(starts) - 1 - previous
+    return added
+
+
+def _cells(text: str, boxes: Sequence[BBox | None], start: int, end: int) -> list[tuple[int, float, float]]:
+    """(index of its first character, left, right) of each cell of a line; cells without a box
+    are left out."""
+    cells = []
+    position = start
+    for piece in text[start:end].split("\t"):
+        placed = [box for box in boxes[position:position + len(piece)] if box is not None]
+        if placed:
+            first = position + next(i for i, box in enumerate(boxes[position:position + len(piece)]) if box is not None)
+            cells.append((first, min(b.x0 for b in placed), max(b.x1 for b in placed)))
+        position += len(piece) + 1
+    return cells
 
 
 def _page_chars(textpage: object, count: int) -> tuple[str, tuple[BBox | None, ...]]:
