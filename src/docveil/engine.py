@@ -972,6 +972,7 @@ class Engine:
                 text = text.replace(token, f"<{entity_type}>")
             texts.append(text)
         vectors = encoder.encode([RedactedText(t) for t in texts])
+        _require_finite(vectors, "the text encoder")
         with conn.cursor() as cur:
             from pgvector import Vector
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from docveil.config import PRECISIONS
-from docveil.errors import ConfigError, EncoderError
+from docveil.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +79,12 @@ def plan_device(requested: str, batch_size: int | None = None, precision: str = 
 
 def finite_rows(vectors: np.ndarray, again: Callable[[Sequence[int]], np.ndarray] | None, what: str) -> np.ndarray:
     """``vectors`` with each row that holds NaN or infinity computed again by ``again(rows)``
-    (in float32); an EncoderError when there is no ``again`` or its rows are not finite either.
+    (in float32, where the rows came from a reduced precision). Rows still not finite are
+    returned as they are, with a warning: the engine refuses to store or search with them, so
+    that one document fails and not its whole batch.
 
     Under CPU bfloat16 autocast a forward pass has, rarely and not repeatably, given NaN rows
-    once other native libraries had run in the process; such a vector cannot be stored or
-    searched with."""
+    once other native libraries had run in the process."""
     bad = np.flatnonzero(~np.isfinite(vectors).all(axis=1)) if vectors.size else np.zeros(0, dtype=np.int64)
     if not bad.size:
         return vectors
@@ -92,6 +93,7 @@ def finite_rows(vectors: np.ndarray, again: Callable[[Sequence[int]], np.ndarray
                     what, bad.size, len(vectors))
         vectors = vectors.copy()
         vectors[bad] = again(bad.tolist())
-        if np.isfinite(vectors).all():
-            return vectors
-    raise EncoderError(f"{what} gives vectors with NaN or infinity")
+        bad = np.flatnonzero(~np.isfinite(vectors).all(axis=1))
+    if bad.size:
+        log.warning("%s gives %d of %d vectors with NaN or infinity", what, bad.size, len(vectors))
+    return vectors

@@ -165,7 +165,7 @@ def checked(twin: T, encode: Callable[[Sequence[RedactedText]], np.ndarray],
     """``twin`` if ``encode`` agrees with ``reference`` on the probes; else None, and its cached
     export at ``path`` is removed. ``what`` names it in the warning."""
     cosine = agreement(encode, reference)
-    if cosine < MIN_AGREEMENT:
+    if not cosine >= MIN_AGREEMENT:  # NaN too
         logger.warning("%s disagrees with torch (cosine %.4f): torch is used instead", what, cosine)
         path.unlink(missing_ok=True)
         return None
