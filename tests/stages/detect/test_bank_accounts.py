@@ -38,6 +38,7 @@ def test_a_labelled_number_isfound(name: str, detect_context: StageContext) -> N
     ("Numéro de compte : 00012345678", "00012345678"),
     ("Número de cuenta: 0049 1500 05 1234567892", "0049 1500 05 1234567892"),
     ("Acct 12345678 500.00 CR", "12345678"),  # not the amount after it
+    ("Account no: 12 34 56 78 RBS", "12 34 56 78"),  # three capitals that are no currency
     ("Account number: 12345678 01/02/2024", "12345678"),  # nor the date
 ])
 def test_account_numbers_as_people_write_them(text: str, number: str, detect_context: StageContext) -> None:
@@ -79,6 +80,7 @@ def bank_numbers(text: str, context: StageContext) -> set[str]:
     ("BSB 062 000 account 1234 5678", {"062 000", "1234 5678"}),
     ("Konto 12345678 BLZ 370 400 44", {"12345678", "370 400 44"}),
     ("sort code 20-00-00, account 12345678 500.00 GBP", {"20-00-00", "12345678"}),  # not the amount
+    ("sort code 20 00 00, account 12 34 56 78 RBS", {"20 00 00", "12 34 56 78"}),  # a bank's initials: whole
 ])
 def test_a_bank_code_and_an_account_written_together_are_both_found(
         text: str, numbers: set[str], detect_context: StageContext) -> None:

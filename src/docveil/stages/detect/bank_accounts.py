@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from faker.providers.currency import Provider as Currencies
 from presidio_analyzer import EntityRecognizer, LocalRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 from stdnum.us import rtn
@@ -39,8 +40,10 @@ class BankNumberFormat(NumberFormat):
 # Not part of a longer number or a date: "20-00-00-00" holds no sort code, "12345678 500.00"
 # only the account, "12345678 01/02/2024" too.
 _START, _END = r"(?<![\w-])", r"(?![\w]|[-/.,]\w)"
-# Not an amount: "savings account 250 000 SEK".
-_NO_CURRENCY = r"(?![ \t]?(?:[A-Z]{3}\b|[$€£¥%]))"
+# Not an amount: "savings account 250 000 SEK". Only currency codes count: a bank's initials or
+# a bank code's label may follow an account ("12 34 56 78 RBS", "12345678 BSB 062-000").
+_CURRENCY_CODES = "|".join(sorted({code for code, _ in Currencies.currencies}))
+_NO_CURRENCY = rf"(?![ \t]?(?:(?:{_CURRENCY_CODES})\b|[$€£¥%]))"
 _ACCOUNT = (_START + r"(?!(?:" + _DATE.pattern + r")" + _END + r")\d(?:[ -]?\d){5,23}" + _END
             + _NO_CURRENCY)
 _SORT_CODE, _BSB, _ROUTING, _BLZ = r"\d{2}[- ]?\d{2}[- ]?\d{2}", r"\d{3}[- ]?\d{3}", r"\d{9}", r"\d{3} ?\d{3} ?\d{2}"
@@ -78,14 +81,12 @@ _AND = r"\s*(?:/|&|\+|\band\b)\s*"
 # spaces between the two stars, a time quadratic in its length.
 _THEN = r"\s*(?:(?:[/,;&+|(.]|\band\b)\s*)?"
 _IS = r"\s*(?:(?:[:=-]|\bis\b)\s*)?"
-# A value ends where no word goes on (a "/" may follow: "20-00-00/31926819"); an account is no
-# amount ("12345678 GBP"), though a bank code's label may follow it ("12345678 BSB 062-000").
+# A value ends where no word goes on (a "/" may follow: "20-00-00/31926819").
 _VALUE_END = r"(?![\w]|[-.,]\w)"
-_NOT_AN_AMOUNT = r"(?![ \t]?(?:(?!BSB\b|ABA\b|RTN\b|BLZ\b)[A-Z]{3}\b|[$€£¥%]))"
 
 
 def _value(name: str, pattern: str, *, account: bool = False) -> str:
-    return rf"(?<![\w-])(?P<{name}>{pattern}){_VALUE_END}{_NOT_AN_AMOUNT if account else ''}"
+    return rf"(?<![\w-])(?P<{name}>{pattern}){_VALUE_END}{_NO_CURRENCY if account else ''}"
 
 
 def _bank_details_pattern() -> re.Pattern[str]:
