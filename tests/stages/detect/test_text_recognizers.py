@@ -44,6 +44,10 @@ FOUND = [
     ("EMAIL_ADDRESS", "Write to jane.roe@example.com today.", "jane.roe@example.com"),
     ("EMAIL_ADDRESS", "cc: tom.obrien@mail.co.uk", "tom.obrien@mail.co.uk"),
     ("EMAIL_ADDRESS", "Write to priscilla [at] example [dot] org.", "priscilla [at] example [dot] org"),
+    ("EMAIL_ADDRESS", "My email is jane dot roe at gmail dot com", "jane dot roe at gmail dot com"),
+    ("RECORD_ID", "Patient MRN 00412345, admitted Monday.", "00412345"),  # the label's word is no part of it
+    ("RECORD_ID", "Seen as patient ID 00412345 on Monday.", "00412345"),
+    ("PERSON", "Priya\u2019s desk moved to the third floor.", "Priya"),  # a possessive, curly apostrophe
     ("EMAIL_ADDRESS", "or priscilla(at)example.org", "priscilla(at)example.org"),
     ("EMAIL_ADDRESS", "mail jane.roe AT example DOT co DOT uk now", "jane.roe AT example DOT co DOT uk"),
     ("PHONE_NUMBER", "Call (555) 123-4567 after six.", "(555) 123-4567"),

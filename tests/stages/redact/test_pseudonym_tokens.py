@@ -23,7 +23,7 @@ KEY_B = bytes(range(1, 33))
 @pytest.mark.parametrize(("entity_type", "variants"), [
     ("PERSON", ["Jane Roe", "  JANE   roe ", "jane\u00a0Roe", "\uff2a\uff41\uff4e\uff45 Roe", "Jane\nRoe",
                 "Roe, Jane", "JaneRoe"]),
-    ("EMAIL_ADDRESS", ["jane.roe@example.com", "Jane.Roe@Example.COM ", "jane.roe [at] example [dot] com",
+    ("EMAIL_ADDRESS", ["jane.roe@example.com", "Jane.Roe@Example.COM ", "jane.roe [at] example [dot] com", "jane dot roe at example dot com",
                        "jane.roe(AT)example.com", "jane.roe at example dot com", "jane.roe@example{dot}com"]),
     ("PHONE_NUMBER", ["(415) 555-0134", "415.555.0134", "+1 415 555 0134", "415-555-0134", "+14155550134"]),
     ("CREDIT_CARD", ["4111 1111 1111 1111", "4111-1111-1111-1111", "4111111111111111"]),

@@ -98,6 +98,12 @@ def name_like(token: Any) -> bool:
 _JOINTS = frozenset({"and", "&", "or", ","})
 
 
+def _possessive(token: Any) -> bool:
+    """A capitalised word of letters followed by a possessive: "Olga's laptop", "Tom's badge"."""
+    following = token.nbor(1) if token.i + 1 < len(token.doc) else None
+    return following is not None and following.tag_ == "POS" and _written_as_name(token.text)
+
+
 def _subject_of_verb(token: Any) -> bool:
     """A capitalised word of letters followed by an auxiliary or a verb in the past tense: "Ingrid
     will", "Tomasz reacted" (not "Julia benchmarks", a verb in the present to the tagger)."""
@@ -169,7 +175,8 @@ class GivenNames:
         claimed = set(claimed)
         # The model calls many a first name alone an organisation ("Ingrid will send the slides")
         # or a common noun ("Tomasz reacted"): as the subject of a verb it is a person's.
-        # So is one listed with a person ("reviewed by Adriana and Lorenzo").
+        # So is one listed with a person ("reviewed by Adriana and Lorenzo"), and one who owns
+        # something ("Olga's laptop").
         lone_orgs = {entity.start for entity in doc.ents if entity.label_ == "ORG" and len(entity) == 1}
         persons = {token.i for entity in doc.ents if entity.label_ == "PERSON" for token in entity}
         return [(token.idx, token.idx + len(token)) for token in doc
@@ -177,7 +184,8 @@ class GivenNames:
                 and not taken.overlaps(token.idx, token.idx + len(token))
                 and ((token.i not in claimed and name_like(token))
                      or ((token.i not in claimed or token.i in lone_orgs)
-                         and (_subject_of_verb(token) or self._listed_with_a_person(token, persons))))]
+                         and (_subject_of_verb(token) or _possessive(token)
+                              or self._listed_with_a_person(token, persons))))]
 
     def _listed_with_a_person(self, token: Any, persons: set[int]) -> bool:
         """``token`` and a person or a given name joined by "and", "&", "or" or a comma."""

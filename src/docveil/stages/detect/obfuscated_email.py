@@ -1,5 +1,5 @@
 """Email addresses written to dodge harvesters: ``jane [at] example [dot] org``,
-``jane(at)example.org``, ``jane at example dot org``.
+``jane(at)example.org``, ``jane at example dot org``, ``jane dot roe at example dot org``.
 
 ``email_address`` gives the address they stand for, so the pseudonym of the written-out form
 is the pseudonym of the address itself; the recognizer lives in ``recognizers``.
@@ -12,13 +12,17 @@ import re
 _OPEN, _CLOSE = r"[\[({<]", r"[\])}>]"
 # "[at]", "(at)", " at " (spaced, any case) or "@"; the same for "dot" and ".".
 _AT = rf"(?:[ \t]*{_OPEN}[ \t]*(?i:at)[ \t]*{_CLOSE}[ \t]*|[ \t]+(?i:at)[ \t]+|@)"
-_DOT = rf"(?:[ \t]*{_OPEN}[ \t]*(?i:dot)[ \t]*{_CLOSE}[ \t]*|[ \t]+(?i:dot)[ \t]+|\.)"
+_SPELLED_DOT_PATTERN = rf"(?:[ \t]*{_OPEN}[ \t]*(?i:dot)[ \t]*{_CLOSE}[ \t]*|[ \t]+(?i:dot)[ \t]+)"
+_DOT = rf"(?:{_SPELLED_DOT_PATTERN}|\.)"
 # Bounded as in RFC 5321 (64 for the local part, 63 per label): unbounded repeats backtrack over
 # every "-" of a long hyphenated run, worse than quadratically in Presidio's regex engine.
 _LOCAL = r"[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,62}[A-Za-z0-9])?"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 
-OBFUSCATED_EMAIL = re.compile(rf"(?<![\w.@]){_LOCAL}{_AT}{_LABEL}(?:{_DOT}{_LABEL})+(?![\w@])")
+# The local part may spell its dots out too ("jane dot roe at example dot org"); only spelled
+# ones join its parts, so a written "." is read one way only (no backtracking between them).
+OBFUSCATED_EMAIL = re.compile(
+    rf"(?<![\w.@]){_LOCAL}(?:{_SPELLED_DOT_PATTERN}{_LOCAL}){{0,4}}{_AT}{_LABEL}(?:{_DOT}{_LABEL})+(?![\w@])")
 """An address with "at" or "dot" spelled out; what it matches is checked by ``is_obfuscated``."""
 
 _SPELLED_AT = re.compile(_AT)
@@ -31,7 +35,7 @@ def email_address(written: str) -> str:
     at = _SPELLED_AT.search(written)
     if at is None:
         return written
-    return f"{written[:at.start()]}@{_SPELLED_DOT.sub('.', written[at.end():])}"
+    return f"{_SPELLED_DOT.sub('.', written[:at.start()])}@{_SPELLED_DOT.sub('.', written[at.end():])}"
 
 
 def is_obfuscated(written: str) -> bool:

@@ -14,10 +14,13 @@ from docveil.stages.detect.numbers import CLOSE_GAP_WORDS, NumberFormat
 
 ENTITY = "RECORD_ID"
 
+# Not starting at a label's own word in capitals: in "MRN 00412345" or "patient ID 00412345" the
+# record is the number (a capital and a space before a digit would otherwise join them).
+_LABEL_WORDS = "|".join(sorted({"MRN", "ID", *(word.upper() for word in CLOSE_GAP_WORDS)}, key=len, reverse=True))
 # Letters and digits, joined by single separators (a space only between a capital or digit and
 # a digit: "0041 2345", "POL 99812374", not "number 7734521"), with three digits among them;
 # not a decimal number or a percentage.
-_RECORD = (r"(?<![\w/.-])(?=(?:[A-Za-z/.-]*(?:(?<=[A-Z0-9]) )?\d){3})(?!\d+[.,]\d+(?![\w/-]))"
+_RECORD = (rf"(?<![\w/.-])(?!(?:{_LABEL_WORDS}) )(?=(?:[A-Za-z/.-]*(?:(?<=[A-Z0-9]) )?\d){{3}})(?!\d+[.,]\d+(?![\w/-]))"
            r"[A-Za-z0-9](?:[A-Za-z0-9]|[-/.](?=[A-Za-z0-9])|(?<=[A-Z0-9]) (?=\d)){3,24}(?![\w%]|[-/.]\w)")
 
 
