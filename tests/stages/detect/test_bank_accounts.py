@@ -55,6 +55,8 @@ def test_account_numbers_as_people_write_them(text: str, number: str, detect_con
     "Sort code 20-00-00-00 is not a sort code.",
     "Transfer to savings account 250 000 SEK.",  # an amount
     "Bank account 100 000 EUR",
+    "Account 12 34 56 78 USD",  # an amount: no shorter account inside it
+    "Savings account 125 000 000 EUR",
 ])
 def test_unlabelled_or_other_numbers_are_not_bank_accounts(text: str, detect_context: StageContext) -> None:
     assert "BANK_ACCOUNT" not in {entity_type for entity_type, _ in found(text, detect_context)}

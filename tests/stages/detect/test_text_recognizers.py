@@ -47,6 +47,9 @@ FOUND = [
     ("EMAIL_ADDRESS", "My email is jane dot roe at gmail dot com", "jane dot roe at gmail dot com"),
     ("RECORD_ID", "Patient MRN 00412345, admitted Monday.", "00412345"),  # the label's word is no part of it
     ("RECORD_ID", "Seen as patient ID 00412345 on Monday.", "00412345"),
+    ("RECORD_ID", "MEDICAL RECORD 00412345", "00412345"),
+    ("RECORD_ID", "KUNDENNUMMER 123456", "123456"),
+    ("EMAIL_ADDRESS", "Mail jane dot roe@gmail.com today", "jane dot roe@gmail.com"),
     ("PERSON", "Priya\u2019s desk moved to the third floor.", "Priya"),  # a possessive, curly apostrophe
     ("EMAIL_ADDRESS", "or priscilla(at)example.org", "priscilla(at)example.org"),
     ("EMAIL_ADDRESS", "mail jane.roe AT example DOT co DOT uk now", "jane.roe AT example DOT co DOT uk"),
@@ -201,8 +204,10 @@ def test_a_spelled_out_address_has_bounded_parts() -> None:
     # Unbounded repeats made a long hyphenated run ("a-a-a-...") backtrack for a minute.
     from docveil.stages.detect.obfuscated_email import OBFUSCATED_EMAIL
 
-    matches = [m.group() for m in OBFUSCATED_EMAIL.finditer("a-" * 100 + "b [at] example [dot] org")]
-    assert matches and all(len(m.split(" [at] ")[0]) <= 64 for m in matches)
+    matches = [m.group() for m in OBFUSCATED_EMAIL.finditer("a-" * 20 + "b [at] example [dot] org")]
+    assert matches == ["a-" * 20 + "b [at] example [dot] org"]
+    # A local part longer than RFC 5321 allows (64) is no address, and no tail of it is one.
+    assert list(OBFUSCATED_EMAIL.finditer("a-" * 100 + "b [at] example [dot] org")) == []
 
 
 @pytest.mark.parametrize(("text", "plates"), [

@@ -42,9 +42,12 @@ class BankNumberFormat(NumberFormat):
 _START, _END = r"(?<![\w-])", r"(?![\w]|[-/.,]\w)"
 # Not an amount: "savings account 250 000 SEK". Only currency codes count: a bank's initials or
 # a bank code's label may follow an account ("12 34 56 78 RBS", "12345678 BSB 062-000").
-_CURRENCY_CODES = "|".join(sorted({code for code, _ in Currencies.currencies}))
+_CURRENCY_CODES = "|".join(sorted({code for code, _ in Currencies.currencies} | {"RMB", "CNH", "BTC", "ETH", "HRK"}))
 _NO_CURRENCY = rf"(?![ \t]?(?:(?:{_CURRENCY_CODES})\b|[$€£¥%]))"
-_ACCOUNT = (_START + r"(?!(?:" + _DATE.pattern + r")" + _END + r")\d(?:[ -]?\d){5,23}" + _END
+# The same test on the whole run of digits from where a number starts, so that an amount is not
+# read as a shorter account ("125 000 000 EUR" holds no "125 000").
+_NOT_AN_AMOUNT = rf"(?!\d(?:[ -]?\d)*+[ \t]?(?:(?:{_CURRENCY_CODES})\b|[$€£¥%]))"
+_ACCOUNT = (_START + _NOT_AN_AMOUNT + r"(?!(?:" + _DATE.pattern + r")" + _END + r")\d(?:[ -]?\d){5,23}" + _END
             + _NO_CURRENCY)
 _SORT_CODE, _BSB, _ROUTING, _BLZ = r"\d{2}[- ]?\d{2}[- ]?\d{2}", r"\d{3}[- ]?\d{3}", r"\d{9}", r"\d{3} ?\d{3} ?\d{2}"
 _SORT_CODE_LABELS = ("sort code", "sort-code", "sortcode")
@@ -86,7 +89,8 @@ _VALUE_END = r"(?![\w]|[-.,]\w)"
 
 
 def _value(name: str, pattern: str, *, account: bool = False) -> str:
-    return rf"(?<![\w-])(?P<{name}>{pattern}){_VALUE_END}{_NO_CURRENCY if account else ''}"
+    amount = (_NOT_AN_AMOUNT, _NO_CURRENCY) if account else ("", "")
+    return rf"(?<![\w-]){amount[0]}(?P<{name}>{pattern}){_VALUE_END}{amount[1]}"
 
 
 def _bank_details_pattern() -> re.Pattern[str]:

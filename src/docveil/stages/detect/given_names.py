@@ -176,7 +176,8 @@ class GivenNames:
         # The model calls many a first name alone an organisation ("Ingrid will send the slides")
         # or a common noun ("Tomasz reacted"): as the subject of a verb it is a person's.
         # So is one listed with a person ("reviewed by Adriana and Lorenzo"), and one who owns
-        # something ("Olga's laptop").
+        # something ("Priya’s desk", an organisation to the model; a brand named like a person,
+        # "Zara's profits", is then redacted too: the safer mistake).
         lone_orgs = {entity.start for entity in doc.ents if entity.label_ == "ORG" and len(entity) == 1}
         persons = {token.i for entity in doc.ents if entity.label_ == "PERSON" for token in entity}
         return [(token.idx, token.idx + len(token)) for token in doc

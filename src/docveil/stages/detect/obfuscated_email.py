@@ -22,7 +22,7 @@ _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 # The local part may spell its dots out too ("jane dot roe at example dot org"); only spelled
 # ones join its parts, so a written "." is read one way only (no backtracking between them).
 OBFUSCATED_EMAIL = re.compile(
-    rf"(?<![\w.@]){_LOCAL}(?:{_SPELLED_DOT_PATTERN}{_LOCAL}){{0,4}}{_AT}{_LABEL}(?:{_DOT}{_LABEL})+(?![\w@])")
+    rf"(?<![\w.@%+-]){_LOCAL}(?:{_SPELLED_DOT_PATTERN}{_LOCAL}){{0,4}}{_AT}{_LABEL}(?:{_DOT}{_LABEL})+(?![\w@])")
 """An address with "at" or "dot" spelled out; what it matches is checked by ``is_obfuscated``."""
 
 _SPELLED_AT = re.compile(_AT)
@@ -46,4 +46,4 @@ def is_obfuscated(written: str) -> bool:
         return False
     if re.search(_OPEN, at.group(0)):
         return True
-    return any(dot.group(0) != "." for dot in _SPELLED_DOT.finditer(written, at.end()))
+    return any(dot.group(0) != "." for dot in _SPELLED_DOT.finditer(written))  # local part too

@@ -10,17 +10,42 @@ characters long: "Policy number: see below" or "Student ID card" hold none.
 
 from __future__ import annotations
 
+import re
+
 from docveil.stages.detect.numbers import CLOSE_GAP_WORDS, NumberFormat
 
 ENTITY = "RECORD_ID"
 
+_MEDICAL = (
+    "MRN", "medical record number", "medical record no", "medical record", "hospital number", "hospital no",
+    "patient ID", "patient number", "patient no", "chart number", "case file number", "Patientennummer",
+    "numéro de patient", "número de historia clínica"
+)
+_INSURANCE = (
+    "member ID", "member number", "member no", "membership number", "membership no", "policy number", "policy no",
+    "policy #", "insurance number", "insurance no", "insurance ID", "health plan ID", "subscriber ID",
+    "beneficiary ID", "claim number", "claim no", "Versichertennummer", "Krankenversichertennummer",
+    "Policennummer", "numéro d'adhérent", "numéro de police", "número de afiliado", "número de póliza",
+    "numero di polizza"
+)
+_CUSTOMER = (
+    "customer ID", "customer number", "customer no", "client ID", "client number", "client no", "loyalty number",
+    "Kundennummer", "Kunden-Nr", "numéro client", "número de cliente", "codice cliente", "klantnummer"
+)
+_STUDENT = (
+    "student ID", "student number", "student no", "matriculation number", "Matrikelnummer", "enrolment number",
+    "enrollment number", "numéro étudiant", "número de estudiante"
+)
+
 # Not starting at a label's own word in capitals: in "MRN 00412345" or "patient ID 00412345" the
 # record is the number (a capital and a space before a digit would otherwise join them).
-_LABEL_WORDS = "|".join(sorted({"MRN", "ID", *(word.upper() for word in CLOSE_GAP_WORDS)}, key=len, reverse=True))
+_LABEL_WORDS = "|".join(sorted({word.upper() for label in (*_MEDICAL, *_INSURANCE, *_CUSTOMER, *_STUDENT,
+                                                             *CLOSE_GAP_WORDS)
+                                 for word in re.findall(r"\w+", label) if len(word) >= 2}, key=len, reverse=True))
 # Letters and digits, joined by single separators (a space only between a capital or digit and
 # a digit: "0041 2345", "POL 99812374", not "number 7734521"), with three digits among them;
 # not a decimal number or a percentage.
-_RECORD = (rf"(?<![\w/.-])(?!(?:{_LABEL_WORDS}) )(?=(?:[A-Za-z/.-]*(?:(?<=[A-Z0-9]) )?\d){{3}})(?!\d+[.,]\d+(?![\w/-]))"
+_RECORD = (rf"(?<![\w/.-])(?!(?:{_LABEL_WORDS})\b)(?=(?:[A-Za-z/.-]*(?:(?<=[A-Z0-9]) )?\d){{3}})(?!\d+[.,]\d+(?![\w/-]))"
            r"[A-Za-z0-9](?:[A-Za-z0-9]|[-/.](?=[A-Za-z0-9])|(?<=[A-Z0-9]) (?=\d)){3,24}(?![\w%]|[-/.]\w)")
 
 
@@ -32,22 +57,8 @@ class RecordIdFormat(NumberFormat):
 
 
 FORMATS: tuple[RecordIdFormat, ...] = (
-    RecordIdFormat("medical record number", _RECORD, None, (
-        "MRN", "medical record number", "medical record no", "medical record", "hospital number",
-        "hospital no", "patient ID", "patient number", "patient no", "chart number", "case file number",
-        "Patientennummer", "numéro de patient", "número de historia clínica"), max_gap_words=1),
-    RecordIdFormat("insurance number", _RECORD, None, (
-        "member ID", "member number", "member no", "membership number", "membership no", "policy number",
-        "policy no", "policy #", "insurance number", "insurance no", "insurance ID", "health plan ID",
-        "subscriber ID", "beneficiary ID", "claim number", "claim no", "Versichertennummer",
-        "Krankenversichertennummer", "Policennummer", "numéro d'adhérent", "numéro de police",
-        "número de afiliado", "número de póliza", "numero di polizza"), max_gap_words=1),
-    RecordIdFormat("customer number", _RECORD, None, (
-        "customer ID", "customer number", "customer no", "client ID", "client number", "client no",
-        "loyalty number", "Kundennummer", "Kunden-Nr", "numéro client", "número de cliente",
-        "codice cliente", "klantnummer"), max_gap_words=1),
-    RecordIdFormat("student number", _RECORD, None, (
-        "student ID", "student number", "student no", "matriculation number", "Matrikelnummer",
-        "enrolment number", "enrollment number", "numéro étudiant", "número de estudiante"), max_gap_words=1),
+    RecordIdFormat("medical record number", _RECORD, None, _MEDICAL, max_gap_words=1),
+    RecordIdFormat("insurance number", _RECORD, None, _INSURANCE, max_gap_words=1),
+    RecordIdFormat("customer number", _RECORD, None, _CUSTOMER, max_gap_words=1),
+    RecordIdFormat("student number", _RECORD, None, _STUDENT, max_gap_words=1),
 )
-
