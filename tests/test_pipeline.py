@@ -368,6 +368,7 @@ def test_the_columns_of_a_pdf_table_are_read_under_their_headers(engine: Engine,
             ("Ref 114", "1985-03-14", "31926819", "20-00-00"),
             ("Ref 115", "", "55779911", "40-11-22"),
             ("Ref 116", "", "", "10-20-30"),
+            ("", "", "66778899", ""),  # one cell filled: no gap on its line at all
             ("Ref 117", "1990-07-01", "44128890", "")]
     for row_number, row in enumerate(rows):
         for column, cell in enumerate(row):
@@ -379,7 +380,8 @@ def test_the_columns_of_a_pdf_table_are_read_under_their_headers(engine: Engine,
     pdf.drawString(30, 150, "Payments are made monthly, on the last working day.")
     pdf.save()
     text = engine.redact(tmp_path / "payroll.pdf", ALICE).text
-    for value in ("1985-03-14", "31926819", "20-00-00", "55779911", "40-11-22", "10-20-30", "1990-07-01", "44128890"):
+    for value in ("1985-03-14", "31926819", "20-00-00", "55779911", "40-11-22", "10-20-30", "66778899", "1990-07-01",
+                  "44128890"):
         assert value not in text, value
     assert "Ref 114" in text and "Payments are made monthly, on the last working day." in text
     assert "Jane Roe" not in text and "Employee Number:" in text  # a form's labels are no column header

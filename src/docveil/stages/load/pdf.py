@@ -332,7 +332,8 @@ def _lined_up(text: str, boxes: Sequence[BBox | None]) -> tuple[str, tuple[BBox 
     skipped: dict[int, int] = {}  # text index -> tabs to add before it
     run: list[tuple[int, int]] = []
     for start, end in [*lines, (len(text), len(text))]:
-        if "\t" in text[start:end] and (not run or _next_line(boxes, run[-1], (start, end))):
+        if run and _next_line(boxes, run[-1], (start, end)) and (
+                "\t" in text[start:end] or _one_cell(text, boxes, run, (start, end))):
             run.append((start, end))
             continue
         if len(run) >= 2:
@@ -352,6 +353,20 @@ def _lined_up(text: str, boxes: Sequence[BBox | None]) -> tuple[str, tuple[BBox 
         out_boxes.append(boxes[index])
     extra = skipped.get(len(text), 0)  # the last line's missing cells
     return "".join(out_text) + "\t" * extra, (*out_boxes, *[None] * extra)
+
+
+def _one_cell(text: str, boxes: Sequence[BBox | None], run: list[tuple[int, int]], line: tuple[int, int]) -> bool:
+    """Whether ``line`` (no tab) is a row of the table ``run`` with one cell filled: it stands
+    within one of the run's columns ("Ref 116" with the rest of its row empty), not across them
+    as a sentence below a table does."""
+    cells = _cells(text, boxes, *line)
+    widest = max((_cells(text, boxes, *row) for row in run), key=len)
+    if len(cells) != 1 or len(widest) < 2:
+        return False
+    _, left, right = cells[0]
+    starts = [x0 for _, x0, _ in widest]
+    column = sum(x0 <= (left + right) / 2 for x0 in starts) - 1
+    return column >= 0 and (column + 1 == len(starts) or right < starts[column + 1])
 
 
 def _next_line(boxes: Sequence[BBox | None], above: tuple[int, int], below: tuple[int, int]) -> bool:
