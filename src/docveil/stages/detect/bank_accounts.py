@@ -43,12 +43,11 @@ _START, _END = r"(?<![\w-])", r"(?![\w]|[-/.,]\w)"
 # Not an amount: "savings account 250 000 SEK". Only currency codes count: a bank's initials or
 # a bank code's label may follow an account ("12 34 56 78 RBS", "12345678 BSB 062-000").
 _CURRENCY_CODES = "|".join(sorted({code for code, _ in Currencies.currencies} | {"RMB", "CNH", "BTC", "ETH", "HRK"}))
-_NO_CURRENCY = rf"(?![ \t]?(?:(?:{_CURRENCY_CODES})\b|[$€£¥%]))"
-# The same test on the whole run of digits from where a number starts, so that an amount is not
-# read as a shorter account ("125 000 000 EUR" holds no "125 000").
+# Tested on the whole run of digits from where a number starts, so that an amount is not read
+# as a shorter account either ("125 000 000 EUR" holds no "125 000").
 _NOT_AN_AMOUNT = rf"(?!\d(?:[ -]?\d)*+[ \t]?(?:(?:{_CURRENCY_CODES})\b|[$€£¥%]))"
-_ACCOUNT = (_START + _NOT_AN_AMOUNT + r"(?!(?:" + _DATE.pattern + r")" + _END + r")\d(?:[ -]?\d){5,23}" + _END
-            + _NO_CURRENCY)
+_ACCOUNT_DIGITS = r"\d(?:[ -]?\d){5,23}"
+_ACCOUNT = _START + _NOT_AN_AMOUNT + r"(?!(?:" + _DATE.pattern + r")" + _END + r")" + _ACCOUNT_DIGITS + _END
 _SORT_CODE, _BSB, _ROUTING, _BLZ = r"\d{2}[- ]?\d{2}[- ]?\d{2}", r"\d{3}[- ]?\d{3}", r"\d{9}", r"\d{3} ?\d{3} ?\d{2}"
 _SORT_CODE_LABELS = ("sort code", "sort-code", "sortcode")
 _ROUTING_LABELS = ("routing number", "routing no", "routing #", "routing", "ABA", "RTN", "routing transit number")
@@ -89,8 +88,7 @@ _VALUE_END = r"(?![\w]|[-.,]\w)"
 
 
 def _value(name: str, pattern: str, *, account: bool = False) -> str:
-    amount = (_NOT_AN_AMOUNT, _NO_CURRENCY) if account else ("", "")
-    return rf"(?<![\w-]){amount[0]}(?P<{name}>{pattern}){_VALUE_END}{amount[1]}"
+    return rf"(?<![\w-]){_NOT_AN_AMOUNT if account else ''}(?P<{name}>{pattern}){_VALUE_END}"
 
 
 def _bank_details_pattern() -> re.Pattern[str]:
@@ -98,13 +96,12 @@ def _bank_details_pattern() -> re.Pattern[str]:
     for kind, (labels, code, _) in _BANK_CODES.items():
         label = "(?i:" + "|".join(r"\s+".join(map(re.escape, word.split()))
                                   for word in sorted(labels, key=len, reverse=True)) + r")(?!\w)"
-        number = r"\d(?:[ -]?\d){5,23}"
         code_a, code_b = _value(f"{kind}_code_a", code), _value(f"{kind}_code_b", code)
         code_c, code_d = _value(f"{kind}_code_c", code), _value(f"{kind}_code_d", code)
-        account_a, account_b = (_value(f"{kind}_account_a", number, account=True),
-                                _value(f"{kind}_account_b", number, account=True))
-        account_c, account_d = (_value(f"{kind}_account_c", number, account=True),
-                                _value(f"{kind}_account_d", number, account=True))
+        account_a, account_b = (_value(f"{kind}_account_a", _ACCOUNT_DIGITS, account=True),
+                                _value(f"{kind}_account_b", _ACCOUNT_DIGITS, account=True))
+        account_c, account_d = (_value(f"{kind}_account_c", _ACCOUNT_DIGITS, account=True),
+                                _value(f"{kind}_account_d", _ACCOUNT_DIGITS, account=True))
         forms += [
             # one label for both: "Sort code / account: 20-00-00 / 12345678", "Account & BSB: ..."
             rf"{label}{_AND}{_ACCOUNT_WORDS}{_IS}{code_a}{_THEN}{account_a}",
@@ -134,7 +131,8 @@ class BankDetailsRecognizer(LocalRecognizer):
         results = []
         for match in _BANK_DETAILS.finditer(text):
             values = {group: value for group, value in match.groupdict().items() if value is not None}
-            kind = next(iter(values)).split("_")[0] if values else ""
+            # Groups are named "<kind>_<code|account>_<form>"; one form matched, of one kind.
+            kind = next(iter(values)).rsplit("_", 2)[0] if values else ""
             check = _BANK_CODES[kind][2] if kind in _BANK_CODES else None
             code = next((value for group, value in values.items() if "_code_" in group), "")
             if check is not None and not check(re.sub(r"\D", "", code)):
