@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 
 import psycopg
+import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from docveil.engine import Engine
-from docveil.store.database import Database
+from docveil.errors import StoreError
+from docveil.store.database import Database, _require_row_security
 from docveil.store.migrations import apply_migrations, bundled_migrations
 from docveil.types import Principal
 
@@ -46,3 +48,18 @@ def test_an_external_postgresql_given_by_dsn_is_migrated_and_used(settings, supe
     finally:
         with psycopg.connect(superuser_conninfo, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def test_an_application_role_that_would_bypass_row_level_security_is_refused(settings, superuser_conninfo,
+                                                                            db) -> None:
+    # Given one connection string only, the schema owner would run the migrations and the
+    # searches: as the tables' owner, no policy would hold it.
+    as_owner = Database(settings.with_overrides(dsn=db._owner_conninfo))
+    with pytest.raises(StoreError, match=r"would bypass the row-level security.*owns .*chunks.*documents"):
+        as_owner.open()
+    assert as_owner._pool is None
+    superuser = make_conninfo(superuser_conninfo, dbname=conninfo_to_dict(db._owner_conninfo)["dbname"])
+    with pytest.raises(StoreError, match="it is a superuser"):
+        Database(settings.with_overrides(dsn=superuser, admin_dsn=superuser)).open()
+    with db.transaction("acme") as conn:  # the application role itself passes the same check
+        _require_row_security(conn)

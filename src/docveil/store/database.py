@@ -85,6 +85,25 @@ def bootstrap_embedded(superuser_conninfo: str, secrets_dir: Path, database: str
     return owner, app
 
 
+def _require_row_security(conn: psycopg.Connection) -> None:
+    """Refuse an application role that row-level security does not hold: a superuser, a role
+    with BYPASSRLS, or one that owns (or may act as the owner of) a table with a policy, as
+    happens when the application's connection string also ran the migrations."""
+    row = conn.execute("SELECT rolname, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user").fetchone()
+    assert row is not None
+    role, superuser, bypass = row
+    owned = [row[0] for row in conn.execute(
+        "SELECT relname FROM pg_class WHERE relrowsecurity AND pg_has_role(current_user, relowner, 'MEMBER')"
+        " ORDER BY 1")]
+    reasons = ["it is a superuser"] * superuser + ["it has BYPASSRLS"] * bypass
+    if owned:
+        reasons.append(f"it owns {', '.join(owned)} (give the schema owner as admin_dsn / DOCVEIL_ADMIN_DSN)")
+    if reasons:
+        raise StoreError(f"the application role {role!r} would bypass the row-level security that keeps "
+                         f"tenants apart: {'; '.join(reasons)}. Connect as a NOSUPERUSER NOBYPASSRLS role "
+                         "that owns no docveil table (docs/embedded_postgres.md)")
+
+
 class Database:
     """Owner and application connections to one docveil database, migrated on open."""
 
@@ -135,6 +154,12 @@ class Database:
         except Exception as exc:
             self._pool = None
             raise StoreError(f"cannot connect to PostgreSQL as the application role: {exc}") from exc
+        try:
+            with self._pool.connection() as conn:
+                _require_row_security(conn)
+        except BaseException:
+            self.close()
+            raise
         return self
 
     @staticmethod
