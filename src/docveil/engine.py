@@ -8,7 +8,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -56,7 +56,7 @@ from docveil.stages.redact.fields import field_texts, redact_fields
 from docveil.stages.redact.image import redact_image_document
 from docveil.stages.redact.known_values import restore_originals, with_known_values
 from docveil.stages.redact.placed_images import redact_placed_images
-from docveil.stages.redact.pseudonyms import TOKEN_PATTERN, Pseudonymizer
+from docveil.stages.redact.pseudonyms import TOKEN_PATTERN, Pseudonymizer, remove_tokens, subject_key
 from docveil.stages.redact.text import redact_document, redact_text
 from docveil.store import repository
 from docveil.store.database import Database
@@ -946,51 +946,51 @@ class Engine:
         encoder = self.text_encoder
         with self._transaction(principal) as conn:
             pseudonymizer = self._pseudonymizer(conn, principal.tenant)
-            digests = {pseudonymizer.digest(value, entity_type)
-                       for value in subjects for entity_type in _QUERY_LOOKUP_TYPES}
+            # Each value in every namespace the vault holds: a phone number or an IBAN is a
+            # subject too, and a name has one digest whether it was found as a person or a place.
+            entity_types = self.vault.entity_types(conn) | set(_QUERY_LOOKUP_TYPES)
+            digests = {pseudonymizer.digest(value, entity_type) for value in subjects for entity_type in entity_types}
             found = self.vault.known_tokens(conn, digests)
             linked = repository.subject_documents(conn, sorted(found))
             result = self.vault.forget(conn, sorted(found), delete_documents=delete_documents)
-            rewritten = self._scrub_tokens(conn, dict(found.values()), encoder)
-            self._scrub_fields(conn, principal.tenant, linked, dict(found.values()))
+            shredded = {subject_key(entity_type, digest) for digest, (_, entity_type) in found.items()}
+            rewritten = self._scrub_tokens(conn, shredded, encoder)
+            self._scrub_fields(conn, principal.tenant, linked, shredded)
             self._audit(conn, principal, audit.AuditEvent(
                 "forget", outcome="ok" if found else "not_found",
                 counts={"values": len(subjects), "vault_entries": result.vault_entries,
                         "documents_deleted": result.documents_deleted, "chunks_rewritten": rewritten}))
         return result
 
-    def _scrub_tokens(self, conn: psycopg.Connection, tokens: Mapping[str, str], encoder: TextEncoder) -> int:
-        if not tokens:
+    def _scrub_tokens(self, conn: psycopg.Connection, subjects: Collection[tuple[str, str]],
+                      encoder: TextEncoder) -> int:
+        if not subjects:
             return 0
         rows = conn.execute("SELECT id, text FROM chunks WHERE text LIKE ANY(%s)",
-                            [[f"%{token}%" for token in tokens]]).fetchall()
-        if not rows:
+                            [sorted({f"%\\_{short}>%" for short, _ in subjects})]).fetchall()
+        changed = [(chunk_id, scrubbed) for chunk_id, text in rows
+                   if (scrubbed := remove_tokens(text, subjects)) != text]
+        if not changed:
             return 0
-        texts = []
-        for _, text in rows:
-            for token, entity_type in tokens.items():
-                text = text.replace(token, f"<{entity_type}>")
-            texts.append(text)
+        texts = [text for _, text in changed]
         vectors = encoder.encode([RedactedText(t) for t in texts])
         _require_finite(vectors, "the text encoder")
         with conn.cursor() as cur:
             from pgvector import Vector
 
             cur.executemany("UPDATE chunks SET text = %s, embedding = %s WHERE id = %s",
-                            [(t, Vector(v), row[0]) for t, v, row in zip(texts, vectors, rows, strict=True)])
-        return len(rows)
+                            [(text, Vector(v), chunk_id) for (chunk_id, text), v in zip(changed, vectors, strict=True)])
+        return len(changed)
 
     def _scrub_fields(self, conn: psycopg.Connection, tenant: str, document_ids: Sequence[str],
-                      tokens: Mapping[str, str]) -> None:
+                      subjects: Collection[tuple[str, str]]) -> None:
         """Take the tokens out of the (encrypted) names and metadata of the documents left."""
-        if not tokens or not document_ids:
+        if not subjects or not document_ids:
             return
         data_key = self.keyring.current(conn, tenant, DATA)
 
         def scrub(blob: bytes, owner: str, field: str) -> bytes:
-            text = self._field_opener(conn, tenant, owner)(blob, field)
-            for token, entity_type in tokens.items():
-                text = text.replace(token, f"<{entity_type}>")
+            text = remove_tokens(self._field_opener(conn, tenant, owner)(blob, field), subjects)
             return encrypt_field(data_key.key, text, tenant=tenant, owner=owner, field=field,
                                  key_version=data_key.version)
 

@@ -3,6 +3,8 @@ and vector, documents only about them deleted on request, everyone else untouche
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,8 +13,9 @@ import pytest
 
 from docveil.engine import Engine
 from docveil.errors import AccessDeniedError
+from docveil.hookspecs import hookimpl
 from docveil.stages.redact.pseudonyms import TOKEN_PATTERN
-from docveil.types import Principal, RedactedText
+from docveil.types import Finding, Principal, RedactedText
 
 TENANT = "clinic"
 SUBJECT = "Ingrid Holm"
@@ -247,3 +250,54 @@ def test_forget_takes_the_subject_out_of_file_names_and_metadata_too(engine: Eng
     assert info.metadata["title"] == "Referral of <PERSON>"
     assert engine.search("sleep clinic referral", READER, k=1)[0].source == info.source
     assert engine.audit_verify(AUDITOR).ok
+
+
+def test_forgetting_a_person_takes_their_phone_number_too(engine: Engine, tmp_path: Path) -> None:
+    phone = "+1 415 555 0134"
+    (tmp_path / "callback.txt").write_text(f"Please call {SUBJECT} back on {phone} about the referral.\n",
+                                           encoding="utf-8")
+    assert engine.ingest([tmp_path], WRITER).ok
+    [text] = chunk_texts(engine, engine.documents(READER)[0].document_id)
+    tokens = {m.group(0) for m in TOKEN_PATTERN.finditer(text)}
+    assert set(engine.reidentify(tokens, REIDENTIFIER).values()) == {SUBJECT, phone}
+
+    result = engine.forget([SUBJECT, "(415) 555-0134"], OFFICER)  # the number as written elsewhere
+    assert result.vault_entries == 2
+    assert engine.reidentify(tokens, REIDENTIFIER) == {}
+    [text] = chunk_texts(engine, engine.documents(READER)[0].document_id)
+    assert text == "Please call <PERSON> back on <PHONE_NUMBER> about the referral."
+
+
+class PlaceOrPerson:
+    """Tags "Kestrel Mourne" as a place after "to" and as a person elsewhere, as spaCy can tag
+    one name both ways: two labels, one digest, one vault entry."""
+
+    @hookimpl
+    def docveil_detect_text(self, texts: Sequence[str]) -> list[list[Finding]]:
+        return [[Finding("LOCATION" if text[max(0, m.start() - 3):m.start()] == "to " else "PERSON",
+                         m.start(), m.end(), 1.0, "PlaceOrPerson") for m in re.finditer("Kestrel Mourne", text)]
+                for text in texts]
+
+
+def test_a_name_found_as_a_person_and_as_a_place_is_resolved_and_forgotten_under_both_labels(
+        settings, db, model_stash, tmp_path: Path) -> None:
+    name = "Kestrel Mourne"
+    (tmp_path / "visit.txt").write_text(f"{name} asked for the report. The courier went to {name} on Friday.\n",
+                                        encoding="utf-8")
+    with Engine(settings, database=db, stash=model_stash, plugins=[PlaceOrPerson()]) as engine:
+        assert engine.ingest([tmp_path], WRITER).ok
+        [document] = engine.documents(READER)
+        [text] = chunk_texts(engine, document.document_id)
+        tokens = [m.group(0) for m in TOKEN_PATTERN.finditer(text)]
+        assert [t.split("_")[0] for t in tokens] == ["<PERSON", "<LOCATION"]
+        assert len({t.split("_")[1] for t in tokens}) == 1
+        assert engine.reidentify(tokens, REIDENTIFIER) == dict.fromkeys(tokens, name)
+        # The same short digest under a label of another namespace names nobody.
+        short = tokens[0].split("_")[1]
+        assert engine.reidentify([f"<PHONE_NUMBER_{short}>"], REIDENTIFIER) == {}
+
+        assert engine.forget(name, OFFICER).vault_entries == 1
+        assert engine.reidentify(tokens, REIDENTIFIER) == {}
+        [text] = chunk_texts(engine, document.document_id)
+        assert text.startswith("<PERSON> asked for the report. The courier went to <LOCATION> on Friday.")
+        assert all(short not in hit.text for hit in engine.search(name, READER))

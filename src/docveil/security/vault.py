@@ -9,6 +9,7 @@ import psycopg
 
 from docveil.security.crypto import decrypt_field, encrypt_field, random_key
 from docveil.security.keyring import DATA, TenantKeyring
+from docveil.stages.redact.pseudonyms import TOKEN_DIGEST_CHARS, TOKEN_PATTERN, namespace, type_label
 from docveil.types import PseudonymEntry
 
 
@@ -56,19 +57,38 @@ class Vault:
                             [sorted(set(digests))]).fetchall()
         return {row[0]: (row[1], row[2]) for row in rows}
 
+    def entity_types(self, conn: psycopg.Connection) -> set[str]:
+        """The entity types the tenant's vault holds values of."""
+        return {row[0] for row in conn.execute("SELECT DISTINCT entity_type FROM vault")}
+
     def resolve(self, conn: psycopg.Connection, tenant: str, tokens: Iterable[str]) -> dict[str, str]:
-        """token -> original value, for the tokens whose subject has not been forgotten."""
+        """token -> original value, for the tokens whose subject has not been forgotten.
+
+        A token is matched by its short digest and the namespace of its label, so a name stored
+        as ``<PERSON_...>`` also resolves where it was found as ``<LOCATION_...>``."""
+        wanted: dict[str, list[tuple[str, str]]] = {}  # short digest -> (token, namespace of its label)
+        for token in set(tokens):
+            match = TOKEN_PATTERN.fullmatch(token)
+            if match:
+                wanted.setdefault(match.group(2), []).append((token, namespace(match.group(1))))
+        if not wanted:
+            return {}
         rows = conn.execute(
-            "SELECT v.token, v.digest, v.value_enc, k.wrapped FROM vault v"
-            " JOIN subject_keys k USING (tenant_id, digest) WHERE v.token = ANY(%s)",
-            [sorted(set(tokens))]).fetchall()
+            "SELECT v.entity_type, v.digest, v.value_enc, k.wrapped FROM vault v"
+            " JOIN subject_keys k USING (tenant_id, digest) WHERE left(v.digest, %s) = ANY(%s)",
+            [TOKEN_DIGEST_CHARS, sorted(wanted)]).fetchall()
         resolved: dict[str, str] = {}
-        for token, digest, value_enc, wrapped in rows:
+        for entity_type, digest, value_enc, wrapped in rows:
+            kind = namespace(type_label(entity_type))
+            asked = [token for token, label_kind in wanted[digest[:TOKEN_DIGEST_CHARS]] if label_kind == kind]
+            if not asked:
+                continue
             subject_key = decrypt_field(
                 lambda version: self.keyring.version(conn, tenant, DATA, version).key, bytes(wrapped),
                 tenant=tenant, owner=digest, field="subject_key")
-            resolved[token] = decrypt_field(subject_key, bytes(value_enc), tenant=tenant, owner=digest,
-                                            field="vault").decode("utf-8")
+            value = decrypt_field(subject_key, bytes(value_enc), tenant=tenant, owner=digest,
+                                  field="vault").decode("utf-8")
+            resolved.update(dict.fromkeys(asked, value))
         return resolved
 
     def forget(self, conn: psycopg.Connection, digests: Sequence[str], *, delete_documents: bool) -> ForgetResult:

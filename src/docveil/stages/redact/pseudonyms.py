@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Collection
 
 import phonenumbers
 from cryptography.hazmat.primitives import hashes, hmac
@@ -143,3 +144,14 @@ def type_label(entity_type: str) -> str:
 def token_for(entity_type: str, digest: str) -> str:
     """``<PERSON_7f3a2c9e1b>``: the type label and the first 10 hex characters of the digest."""
     return f"<{type_label(entity_type)}_{digest[:TOKEN_DIGEST_CHARS]}>"
+
+
+def subject_key(entity_type: str, digest: str) -> tuple[str, str]:
+    """What every token of one subject has in common, whichever label of its namespace it
+    carries (``<PERSON_1239ef8040>``, ``<LOCATION_1239ef8040>``): short digest, namespace."""
+    return digest[:TOKEN_DIGEST_CHARS], namespace(type_label(entity_type))
+
+
+def remove_tokens(text: str, subjects: Collection[tuple[str, str]]) -> str:
+    """``text`` with the tokens of ``subjects`` (:func:`subject_key`) reduced to their label."""
+    return TOKEN_PATTERN.sub(lambda m: f"<{m[1]}>" if (m[2], namespace(m[1])) in subjects else m[0], text)
