@@ -900,9 +900,14 @@ class Engine:
                                  bytes(blob), tenant=tenant, owner=owner, field=field).decode("utf-8")
         return open_field
 
-    def _owned_document(self, conn: psycopg.Connection, principal: Principal, document_id: str,
-                        action: str) -> None:
-        owner = repository.document_owner(conn, document_id) if _is_uuid(document_id) else None
+    def _owned_document(self, principal: Principal, document_id: str, action: str) -> None:
+        """Authorise ``action`` on a document by its owner; outside any transaction, since a
+        denial is audited in a transaction of its own."""
+        owner, visible = None, False
+        if _is_uuid(document_id):
+            with self._transaction(principal) as conn:
+                owner = repository.document_owner(conn, document_id)
+                visible = owner is not None and bool(repository.visible_documents(conn, principal, document_id))
         missing = NotFoundError(f"document {document_id} does not exist in tenant {principal.tenant}")
         if owner is None:
             raise missing
@@ -910,23 +915,25 @@ class Engine:
             self._authorize(principal, action, {"owner": owner, "document_id": document_id})
         except AccessDeniedError:
             # The denial is audited; a document the principal may not even read does not exist for them.
-            if not repository.visible_documents(conn, principal, document_id):
+            if not visible:
                 raise missing from None
             raise
 
     def set_acl(self, document_id: str, acl: Acl, principal: Principal) -> None:
         """Change who may read a document (its owner or an admin); applies to all its chunks and pictures."""
+        self._owned_document(principal, document_id, "acl.change")
         with self._transaction(principal) as conn:
-            self._owned_document(conn, principal, document_id, "acl.change")
-            repository.set_acl(conn, document_id, sorted(acl.users), sorted(acl.roles))
+            if not repository.set_acl(conn, document_id, sorted(acl.users), sorted(acl.roles)):
+                raise NotFoundError(f"document {document_id} does not exist in tenant {principal.tenant}")
             self._audit(conn, principal, audit.AuditEvent(
                 "acl.change", targets=(document_id,), counts={"users": len(acl.users), "roles": len(acl.roles)}))
 
     def delete_document(self, document_id: str, principal: Principal) -> None:
         """Delete a document with its chunks and pictures (its owner or an admin)."""
+        self._owned_document(principal, document_id, "documents.delete")
         with self._transaction(principal) as conn:
-            self._owned_document(conn, principal, document_id, "documents.delete")
-            repository.delete_document(conn, document_id)
+            if not repository.delete_document(conn, document_id):
+                raise NotFoundError(f"document {document_id} does not exist in tenant {principal.tenant}")
             self._audit(conn, principal, audit.AuditEvent("documents.delete", targets=(document_id,)))
 
     # Forget

@@ -144,6 +144,23 @@ def test_a_document_one_may_not_read_does_not_exist_for_acl_changes_and_deletes(
     engine.delete_document(board, ADMIN)  # an admin still may, though it cannot read it
 
 
+def test_a_denied_acl_change_or_delete_holds_one_pooled_connection_at_most(settings: Settings, db: Database,
+                                                                           model_stash: Stash, tmp_path: Path) -> None:
+    # With a pool of one, a denial audited while the look-up's connection is still held would
+    # wait for a second connection until the pool gives up: the deny record would be lost.
+    with Engine(settings, database=db, stash=model_stash) as writer:
+        board = ingest_all(writer, tmp_path)["board.txt"]
+    single = Database(settings, database=db.database, pool_size=1, pool_timeout=2.0)
+    with Engine(settings, database=single, stash=model_stash) as engine:
+        for attempt in (lambda: engine.set_acl(board, Acl(users={"bob"}), BOB),
+                        lambda: engine.delete_document(board, BOB)):
+            with pytest.raises(AccessDeniedError):
+                attempt()
+        assert denials(engine) == [("bob", "denied", "acl.change"), ("bob", "denied", "documents.delete")]
+        engine.delete_document(board, ALICE)
+        assert [r.user for r in engine.audit_records(AUDITOR, action="documents.delete")] == ["alice"]
+
+
 def test_after_set_acl_a_document_is_visible_exactly_to_the_new_acl(engine: Engine, tmp_path: Path) -> None:
     ids = ingest_all(engine, tmp_path)
     board = ids["board.txt"]

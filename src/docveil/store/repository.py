@@ -283,12 +283,15 @@ def document_owner(conn: psycopg.Connection, document_id: str) -> str | None:
     return row[0] if row else None
 
 
-def set_acl(conn: psycopg.Connection, document_id: str, users: Sequence[str], roles: Sequence[str]) -> None:
-    conn.execute("UPDATE documents SET acl_users = %s, acl_roles = %s WHERE id = %s::uuid",
-                 [list(users), list(roles), document_id])
+def set_acl(conn: psycopg.Connection, document_id: str, users: Sequence[str], roles: Sequence[str]) -> bool:
+    """False when the document does not exist (any more)."""
+    if not conn.execute("UPDATE documents SET acl_users = %s, acl_roles = %s WHERE id = %s::uuid",
+                        [list(users), list(roles), document_id]).rowcount:
+        return False
     for table in ("chunks", "images"):
         conn.execute(sql.SQL("UPDATE {} SET acl_users = %s, acl_roles = %s WHERE document_id = %s::uuid").format(
             sql.Identifier(table)), [list(users), list(roles), document_id])
+    return True
 
 
 def delete_document(conn: psycopg.Connection, document_id: str) -> bool:
