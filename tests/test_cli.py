@@ -243,7 +243,10 @@ def test_audit_verify_prints_the_key_fingerprint_and_says_what_failed(cli_env, t
     export = tmp_path / "audit.jsonl"
     assert run(cli_env, "audit", "export", "--role", "auditor", "-o", str(export)).exit_code == 0
     offline = run(cli_env, "audit", "verify", "--file", str(export))
-    assert offline.exit_code == 0 and fingerprint in offline.stdout
+    assert offline.exit_code == 0 and fingerprint in offline.stdout and "not pinned" in offline.stdout
+    public_key = run(cli_env, "audit", "key", "--role", "auditor").stdout.split()[0]
+    pinned = run(cli_env, "audit", "verify", "--file", str(export), "--verify-key", public_key)
+    assert pinned.exit_code == 0 and fingerprint in pinned.stdout and "not pinned" not in pinned.stdout
 
     other_key = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
     pinned_elsewhere = run(cli_env, "audit", "verify", "--file", str(export), "--verify-key", other_key)

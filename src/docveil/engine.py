@@ -1055,7 +1055,7 @@ class Engine:
             keys = self._audit_keys(conn, principal.tenant)
             # A fresh signed checkpoint at the head makes a truncated copy of the export detectable.
             audit.write_checkpoint(conn, principal.tenant, keys)
-            count = audit.export_tenant_log(conn, keys.verify_key, fmt, out)
+            count = audit.export_tenant_log(conn, keys, fmt, out)
             self._audit(conn, principal, audit.AuditEvent("audit.export", counts={"records": count},
                                                           extra={"format": fmt}))
         return count

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import csv
 import hashlib
 import hmac
 import io
@@ -327,7 +328,7 @@ def test_record_from_another_tenant_cannot_extend_the_chain(keys: AuditKeys) -> 
 def _export(chain: Chain, keys: AuditKeys, fmt: str, path: Path) -> Path:
     records, checkpoints, head = chain
     with path.open("w", encoding="utf-8", newline="") as out:
-        assert export_log(records, checkpoints, head, keys.verify_key, fmt, out) == len(records)  # type: ignore[arg-type]
+        assert export_log(records, checkpoints, head, keys, fmt, out) == len(records)  # type: ignore[arg-type]
     return path
 
 
@@ -369,6 +370,35 @@ def test_export_with_lines_cut_from_the_end_fails(keys: AuditKeys, chain: Chain,
     assert not result.ok and result.first_broken_seq == 23
 
 
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_export_cut_back_to_an_earlier_checkpoint_with_its_head_moved_there_fails(
+        keys: AuditKeys, chain: Chain, tmp_path: Path, fmt: str) -> None:
+    records, checkpoints, _ = chain
+    kept = [c for c in checkpoints if c.seq < 25][-1]
+    path = _export(chain, keys, fmt, tmp_path / f"audit.{fmt}")
+    text = path.read_text(encoding="utf-8")
+    # Everything after that checkpoint is cut, and the header names it as the head: a log
+    # that ends at a signed checkpoint, consistent in itself.
+    if fmt == "jsonl":
+        header, *items = [json.loads(line) for line in text.splitlines()]
+        header["head"] = {"tenant": TENANT, "seq": kept.seq, "hash": kept.hash, "checkpoint_seq": kept.seq}
+        items = [i for i in items if i["seq"] <= kept.seq]
+        path.write_text("".join(json.dumps(i) + "\n" for i in (header, *items)), encoding="utf-8")
+    else:
+        rows = list(csv.DictReader(io.StringIO(text)))
+        rows[0].update(seq=str(kept.seq), hash=kept.hash, checkpoint_seq=str(kept.seq))
+        rows = [rows[0], *(r for r in rows[1:] if int(r["seq"]) <= kept.seq)]
+        with path.open("w", encoding="utf-8", newline="") as out:
+            writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+
+    result = verify_export(path)
+
+    assert not result.ok and "header's signature is invalid" in (result.reason or "")
+    assert kept.seq < len(records)
+
+
 def test_export_rewritten_under_another_key_fails_when_the_key_is_pinned(keys: AuditKeys, chain: Chain,
                                                                         tmp_path: Path) -> None:
     forger = AuditKeys.generate()
@@ -403,8 +433,8 @@ def test_malformed_export_line_is_reported_with_its_seq(keys: AuditKeys, chain: 
 
 def test_export_of_the_same_log_in_both_formats_carries_the_same_records(keys: AuditKeys, chain: Chain) -> None:
     jsonl, csv_text = io.StringIO(), io.StringIO()
-    export_log(*chain, keys.verify_key, "jsonl", jsonl)
-    export_log(*chain, keys.verify_key, "csv", csv_text)
+    export_log(*chain, keys, "jsonl", jsonl)
+    export_log(*chain, keys, "csv", csv_text)
 
     rows = [json.loads(line) for line in jsonl.getvalue().splitlines()]
     assert rows[0]["head"]["seq"] == 25 and rows[0]["verify_key"] in csv_text.getvalue()

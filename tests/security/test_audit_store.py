@@ -313,7 +313,7 @@ def test_database_export_verifies_offline_and_fails_once_edited(db: Database, ke
     append(db, keys, 23)
     path = tmp_path / f"audit.{fmt}"
     with db.transaction(TENANT) as conn, path.open("w", encoding="utf-8", newline="") as out:
-        assert export_tenant_log(conn, keys.verify_key, fmt, out) == 23  # type: ignore[arg-type]
+        assert export_tenant_log(conn, keys, fmt, out) == 23  # type: ignore[arg-type]
 
     assert verify_export(path, mac_key=keys.mac_key).ok
     assert verify_export(path, verify_key=keys.verify_key).ok
@@ -331,7 +331,7 @@ def test_a_file_that_is_no_export_is_an_error_and_a_damaged_export_does_not_veri
     append(db, keys, 3)
     path = tmp_path / f"audit.{fmt}"
     with db.transaction(TENANT) as conn, path.open("w", encoding="utf-8", newline="") as out:
-        export_tenant_log(conn, keys.verify_key, fmt, out)  # type: ignore[arg-type]
+        export_tenant_log(conn, keys, fmt, out)  # type: ignore[arg-type]
     lines = path.read_bytes().splitlines(keepends=True)
 
     header = 1 if fmt == "jsonl" else 2  # a CSV's column names, then its export row
@@ -372,7 +372,7 @@ def test_export_is_consistent_while_another_connection_appends(db: Database, key
     out = _AppendsDuringExport(db, keys)
 
     with db.transaction(TENANT) as conn:
-        exported = export_tenant_log(conn, keys.verify_key, "jsonl", out)
+        exported = export_tenant_log(conn, keys, "jsonl", out)
     out.writer.join()
     path = tmp_path / "audit.jsonl"
     path.write_text(out.getvalue(), encoding="utf-8")

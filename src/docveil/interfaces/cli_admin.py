@@ -77,7 +77,10 @@ def audit_verify(
         say(err, (f"{subject} does not verify", "bold red"), f": {result.reason}")
     if not as_json and result.key_fingerprint:
         # Compare it with the tenant's fingerprint on record: a rewritten export can carry its own key.
-        say(out if result.ok else err, f"signing key fingerprint: {result.key_fingerprint}")
+        unpinned = file is not None and verify_key is None
+        say(out if result.ok else err, f"signing key fingerprint: {result.key_fingerprint}"
+            + (" (not pinned: compare it with the tenant's, `docveil audit key`, or pass --verify-key;"
+               " a rewritten export can carry a key of its own)" if unpinned else ""))
     if not result.ok:
         raise typer.Exit(2)
 

@@ -276,14 +276,14 @@ def verify_log(conn: psycopg.Connection, keys: AuditKeys | Ed25519PublicKey) -> 
         raise _failed("verifying", exc) from exc
 
 
-def export_tenant_log(conn: psycopg.Connection, verify_key: Ed25519PublicKey,
+def export_tenant_log(conn: psycopg.Connection, keys: AuditKeys,
                       fmt: Literal["jsonl", "csv"], out: TextIO) -> int:
     """Export the tenant's whole log, consistent with its head (``docveil audit export``).
     Returns the number of records written."""
     try:
         _bound_tenant(conn)
         head = _snapshot_head(conn)
-        return export_log(iter_records(conn), fetch_checkpoints(conn), head, verify_key, fmt, out)
+        return export_log(iter_records(conn), fetch_checkpoints(conn), head, keys, fmt, out)
     except psycopg.Error as exc:
         raise _failed("exporting", exc) from exc
 

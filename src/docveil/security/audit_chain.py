@@ -36,6 +36,9 @@ from docveil.errors import AuditError
 from docveil.types import MAX_NAME_CHARS, Principal
 
 FORMAT_VERSION = 1
+# The export's header is signed since version 2: its head and date cannot be edited.
+EXPORT_VERSION = 2
+EXPORT_HEADER_TYPE = "docveil.audit.export"
 GENESIS_HASH = "0" * 64
 RECORD_TYPE = "docveil.audit.record"
 CHECKPOINT_TYPE = "docveil.audit.checkpoint"
@@ -629,24 +632,36 @@ _CSV_COLUMNS = ("type", "tenant", "seq", "ts", "user", "roles", "action", "outco
 _JSON_COLUMNS = ("roles", "targets", "counts", "hashes", "extra")
 
 
+def export_header_message(tenant: str | None, exported_at: str, verify_key: str,
+                          head: Mapping[str, Any] | None) -> bytes:
+    """The bytes an export header's signature covers."""
+    return canonical_json({"type": EXPORT_HEADER_TYPE, "v": EXPORT_VERSION, "tenant": tenant,
+                           "exported_at": exported_at, "verify_key": verify_key, "head": head})
+
+
 def export_log(records: Iterable[AuditRecord], checkpoints: Iterable[Checkpoint],
-               head: AuditHead | None, verify_key: Ed25519PublicKey,
+               head: AuditHead | None, keys: AuditKeys,
                fmt: Literal["jsonl", "csv"], out: TextIO, *,
                exported_at: datetime | None = None) -> int:
     """Write a self-contained, verifiable export; returns the number of records written.
 
-    The first line/row describes the export (format version, tenant, head, public verify key),
-    then records in seq order, each checkpoint right after the record it signs. CSV cells that
-    hold lists or maps are canonical JSON. Open ``out`` with ``newline=""`` for CSV.
+    The first line/row describes the export (format version, tenant, head, public verify key)
+    and is signed with the tenant's signing key, so the head it names (where the log ends) and
+    the export's date cannot be changed: records cut from the end are found missing. Then the
+    records in seq order, each checkpoint right after the record it signs. CSV cells that hold
+    lists or maps are canonical JSON. Open ``out`` with ``newline=""`` for CSV.
     """
     if fmt not in ("jsonl", "csv"):
         raise ValueError("export format must be 'jsonl' or 'csv'")
+    if keys.signing_key is None:
+        raise AuditError("an export is signed: these audit keys hold no signing key")
     by_seq = {cp.seq: cp for cp in checkpoints}
     tenant = head.tenant if head is not None else next((cp.tenant for cp in by_seq.values()), None)
-    header = {"format": EXPORT_FORMAT, "v": FORMAT_VERSION, "tenant": tenant,
-              "exported_at": format_ts(exported_at or datetime.now(timezone.utc)),
-              "verify_key": public_key_hex(verify_key), "key_fingerprint": key_fingerprint(verify_key),
-              "head": head.as_dict() if head is not None else None}
+    when, public = format_ts(exported_at or datetime.now(timezone.utc)), public_key_hex(keys.verify_key)
+    head_dict = head.as_dict() if head is not None else None
+    header = {"format": EXPORT_FORMAT, "v": EXPORT_VERSION, "tenant": tenant, "exported_at": when,
+              "verify_key": public, "key_fingerprint": key_fingerprint(keys.verify_key), "head": head_dict,
+              "signature": keys.signing_key.sign(export_header_message(tenant, when, public, head_dict)).hex()}
     write = _jsonl_writer(out) if fmt == "jsonl" else _csv_writer(out)
     write("export", header)
     count = 0
@@ -676,8 +691,8 @@ def _csv_writer(out: TextIO) -> Any:
             head = data["head"] or {}
             row = {"type": kind, "tenant": data["tenant"], "ts": data["exported_at"],
                    "seq": head.get("seq", ""), "hash": head.get("hash", ""),
-                   "checkpoint_seq": head.get("checkpoint_seq", ""),
-                   "verify_key": data["verify_key"], "format": f"{EXPORT_FORMAT}/{FORMAT_VERSION}"}
+                   "checkpoint_seq": head.get("checkpoint_seq", ""), "signature": data["signature"],
+                   "verify_key": data["verify_key"], "format": f"{EXPORT_FORMAT}/{EXPORT_VERSION}"}
         else:
             row = {"type": kind, **{k: (canonical_json(v).decode("utf-8") if k in _JSON_COLUMNS else v)
                                     for k, v in data.items()}}
@@ -696,6 +711,17 @@ class _ExportHeader:
     tenant: str | None
     head: AuditHead | None
     verify_key: Ed25519PublicKey
+    exported_at: str
+    signature: str
+
+    def signature_valid(self) -> bool:
+        message = export_header_message(self.tenant, self.exported_at, public_key_hex(self.verify_key),
+                                        self.head.as_dict() if self.head is not None else None)
+        try:
+            self.verify_key.verify(bytes.fromhex(self.signature), message)
+        except (InvalidSignature, ValueError):
+            return False
+        return True
 
 
 def verify_export(path: Path | str, *, mac_key: bytes | None = None,
@@ -724,6 +750,9 @@ def verify_export(path: Path | str, *, mac_key: bytes | None = None,
                             f"the export is signed by {key_fingerprint(header.verify_key)}, not by "
                             f"the expected key {key_fingerprint(verify_key)}",
                             key_fingerprint=key_fingerprint(header.verify_key))
+    if not header.signature_valid():
+        return VerifyResult(False, 0, None, "the export header's signature is invalid: its head, date or key "
+                            "was changed after export", key_fingerprint=key_fingerprint(header.verify_key))
     keys: AuditKeys | Ed25519PublicKey = header.verify_key
     if mac_key is not None:
         keys = AuditKeys(mac_key, None, header.verify_key)
@@ -798,7 +827,8 @@ def _decode_csv_row(where: str, row: dict[str, str]) -> dict[str, Any]:
                 head = {"tenant": row["tenant"], "seq": int(row["seq"]), "hash": row["hash"],
                         "checkpoint_seq": int(row["checkpoint_seq"])}
             return {"type": kind, "format": name, "v": int(version) if version.isdigit() else version,
-                    "tenant": row["tenant"] or None, "verify_key": row["verify_key"], "head": head}
+                    "tenant": row["tenant"] or None, "verify_key": row["verify_key"], "head": head,
+                    "exported_at": row["ts"], "signature": row["signature"]}
         columns = ("tenant", "seq", "hash", "ts", "signature") if kind == "checkpoint" else _CSV_COLUMNS[1:16]
         for name in columns:
             value: Any = row[name]
@@ -822,14 +852,16 @@ def _read_header(path: Path) -> _ExportHeader:
     for where, item in _rows(path):
         if item.get("type") != "export":
             raise _Malformed(where, None, "the export does not start with its header")
-        if item.get("format") != EXPORT_FORMAT or item.get("v") != FORMAT_VERSION:
-            raise _Malformed(where, None, f"not a {EXPORT_FORMAT} v{FORMAT_VERSION} export")
+        if item.get("format") != EXPORT_FORMAT or item.get("v") != EXPORT_VERSION:
+            older = " (earlier versions do not sign the head: export the log again)" if item.get("v") == 1 else ""
+            raise _Malformed(where, None, f"not a {EXPORT_FORMAT} v{EXPORT_VERSION} export{older}")
         try:
             verify_key = load_verify_key(item.get("verify_key") or "")
             head = AuditHead.from_dict(item["head"]) if item.get("head") is not None else None
+            exported_at, signature = _field(item, "exported_at", str), _field(item, "signature", str)
         except (ValueError, TypeError) as exc:
             raise _Malformed(where, None, f"malformed header ({exc})") from None
-        return _ExportHeader(item.get("tenant"), head, verify_key)
+        return _ExportHeader(item.get("tenant"), head, verify_key, exported_at, signature)
     raise _Malformed("line 1", None, "the export is empty")
 
 
