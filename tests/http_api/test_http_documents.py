@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import tempfile
 import uuid
 
 import httpx
@@ -187,6 +188,19 @@ def test_a_file_over_max_bytes_is_refused_with_its_true_size(server) -> None:
     assert response.json()["error"] == {
         "type": "limit_exceeded",
         "message": f"big.txt: file is {format_size(size)}, over the {format_size(max_bytes)} limit (max_bytes)"}
+
+
+def test_an_upload_over_1_mib_is_never_written_to_a_temporary_file(server, monkeypatch) -> None:
+    # Starlette would spool it to disk, in clear, before anything is redacted.
+    def no_disk(*args: object, **kwargs: object) -> None:
+        raise AssertionError("an upload was spooled to a temporary file")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", no_disk)
+    size = server.engine.settings.max_bytes + 900 * 1024
+    assert size > 1024 * 1024
+    with server.client("bob") as client:
+        response = client.post("/v1/redact", files={"file": ("big.txt", b"a" * size, "text/plain")})
+    assert response.status_code == 413 and "big.txt: file is" in response.json()["error"]["message"]
 
 
 def test_requests_without_credentials_are_refused_before_their_body_is_read(server) -> None:

@@ -13,12 +13,13 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI, params
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import RouteContext, iter_route_contexts
+from starlette.formparsers import MultiPartParser
 
 import docveil
 from docveil.config import Settings
 from docveil.engine import Engine
 from docveil.interfaces.http import audit_routes, documents, health, privacy, query, review_page
-from docveil.interfaces.http.body_limit import BodyLimitMiddleware
+from docveil.interfaces.http.body_limit import FRAMING_BYTES, BodyLimitMiddleware
 from docveil.interfaces.http.error_responses import COMMON_ERRORS, InternalErrorMiddleware, install_error_handlers
 from docveil.interfaces.http.runtime import Runtime, current_caller
 from docveil.store.database import Database
@@ -67,12 +68,21 @@ def create_app(engine: Engine | None = None, settings: Settings | None = None) -
         api.include_router(module.router, responses=COMMON_ERRORS)
     app.include_router(api)
 
+    keep_uploads_in_memory(engine.settings.max_bytes)
     routes = list(iter_route_contexts(app.routes))
     app.add_middleware(InternalErrorMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_upload_bytes=engine.settings.max_bytes,
                        upload_routes=[route for route in routes if _takes_files(route)],
                        credential_routes=[route for route in routes if _needs_caller(route)])
     return app
+
+
+def keep_uploads_in_memory(max_bytes: int) -> None:
+    """Starlette spools a form part over 1 MiB to a temporary file, in clear on disk before
+    anything is redacted; uploads are held in memory up to the body limit instead. This is
+    Starlette's class-wide setting, so it holds for every app in the process (raised, never
+    lowered)."""
+    MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, max_bytes + FRAMING_BYTES)
 
 
 def _takes_files(route: RouteContext) -> bool:
