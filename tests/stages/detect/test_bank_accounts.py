@@ -7,6 +7,7 @@ from findings_of import found
 
 from docveil.context import StageContext
 from docveil.stages.detect.bank_accounts import FORMATS
+from docveil.stages.detect.pii_text import analyze_texts
 from docveil.stages.redact.pseudonyms import Pseudonymizer
 
 # One labelled sentence per format.
@@ -112,3 +113,12 @@ def test_separators_do_not_change_the_token() -> None:
     pseudonymizer = Pseudonymizer(bytes(range(32)))
     assert (pseudonymizer.token("3192 6819", "BANK_ACCOUNT") == pseudonymizer.token("31926819", "BANK_ACCOUNT")
             == pseudonymizer.token("3192-6819", "BANK_ACCOUNT"))
+
+
+def test_every_digit_of_a_26_digit_account_is_covered(detect_context: StageContext) -> None:
+    # A Polish account (NRB); a card number read inside it wins its part, the rest stays an account.
+    text = "Numer konta: 61 1090 1014 0000 0712 1981 2874"
+    findings = analyze_texts([text], detect_context)[0]
+    covered = {i for f in findings for i in range(f.start, f.end)}
+    assert all(i in covered for i, ch in enumerate(text) if ch.isdigit())
+    assert {f.entity_type for f in findings} <= {"BANK_ACCOUNT", "CREDIT_CARD"}

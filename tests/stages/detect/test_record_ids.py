@@ -14,6 +14,8 @@ RECORDS = {
     "insurance number": ("Insurance policy number: POL-99812374 renewed.", "POL-99812374"),
     "customer number": ("Customer ID: CUST-004512 asked for a refund.", "CUST-004512"),
     "student number": ("Student number: s1234567", "s1234567"),
+    "travel number": ("Frequent flyer number: BA48291736 on the booking.", "BA48291736"),
+    "booking reference": ("Booking reference: QX7PLM (two passengers).", "QX7PLM"),
 }
 PLATES = {
     "vehicle registration": ("Vehicle registration: AB12 CDE (silver Ford Focus).", "AB12 CDE"),

@@ -41,6 +41,25 @@ FOUND = [
     ("PERSON", "NAME OF INSURED: DUBOIS, MARIE-CLAIRE", "DUBOIS, MARIE-CLAIRE"),
     ("PERSON", "Patient: KOWALCZYK, Marek\nD.O.B.: 05-Sep-1972", "KOWALCZYK, Marek"),
     ("PERSON", "Traveller: MR ADEOLA BANKOLE / Passport A12345678", "ADEOLA BANKOLE"),  # the title tells
+    # A surname that is also an English word, after a given name that is none.
+    ("PERSON", "Fernanda Costa joined the call.", "Fernanda Costa"),
+    ("PERSON", "Apologies were received from Fernanda Costa.", "Fernanda Costa"),
+    ("PERSON", "Un saludo,\nRodrigo", "Rodrigo"),
+    ("PERSON", "Un abrazo,\nLucía", "Lucía"),
+    ("PASSPORT", "P<NGAFASHOLA<<ADEBAYO<OLUWASEGUN<<<<<<<<<<<<\nP938472613NGA8506117M2908144<<<<<<<<<<<<<<06",
+     "P<NGAFASHOLA<<ADEBAYO<OLUWASEGUN<<<<<<<<<<<<"),
+    ("PASSPORT", "P<NGAFASHOLA<<ADEBAYO<OLUWASEGUN<<<<<<<<<<<<\nP938472613NGA8506117M2908144<<<<<<<<<<<<<<06",
+     "P938472613NGA8506117M2908144<<<<<<<<<<<<<<06"),
+    ("PASSPORT", "I<UTOD231458907<<<<<<<<<<<<<<<\n7408122F1204159UTO<<<<<<<<<<<6\nERIKSSON<<ANNA<MARIA<<<<<<<<<<",
+     "ERIKSSON<<ANNA<MARIA<<<<<<<<<<"),
+    ("RECORD_ID", "Booking reference: QX7PLM", "QX7PLM"),
+    ("RECORD_ID", "E-ticket number 125-2187456321", "125-2187456321"),
+    ("RECORD_ID", "Frequent flyer number: 48291736", "48291736"),
+    ("RECORD_ID", "UPN: A123456789012", "A123456789012"),
+    # A part of a name found in full in the same text.
+    ("PERSON", "Sipho Ndlovu sent the file. Sipho will present the onboarding metrics.", "Sipho"),
+    ("PERSON", "Pupil: Zainab Oyelaran-Hughes    Class: 5B\nEnglish: Zainab reads widely.", "Zainab"),
+    ("PERSON", "Sipho Ndlovu sent the file; ask Ndlovu first.", "Ndlovu"),
     ("EMAIL_ADDRESS", "Write to jane.roe@example.com today.", "jane.roe@example.com"),
     ("EMAIL_ADDRESS", "cc: tom.obrien@mail.co.uk", "tom.obrien@mail.co.uk"),
     ("EMAIL_ADDRESS", "Write to priscilla [at] example [dot] org.", "priscilla [at] example [dot] org"),
@@ -137,6 +156,13 @@ NOT_FOUND = [
     ("CREDIT_CARD", "Card 4111 1111 1111 1112 was declined."),  # fails the Luhn check
     ("IBAN_CODE", "IBAN DE89 3704 0044 0532 0130 01 is wrong."),  # bad check digits
     ("US_SSN", "The sample 078-05-1120 is void."),
+    ("PERSON", "Grace Church hosted the fair. Will Power wrote it."),
+    ("PERSON", "Sofia Airport was closed for the night."),
+    ("RECORD_ID", "Booking reference: BELOW, see the email."),
+    ("PASSPORT", "PLEASE<<NOTE<<THE<<NEW<<ADDRESS<<BELOW<<<<<<<"),
+    ("PHONE_NUMBER", "Delivery date: 07.05.2024"),
+    ("PHONE_NUMBER", "Invoice date 03.04.2024, due 30.06.2024."),
+    ("PHONE_NUMBER", "Gehalt +3.842,17\n04.03.2024 Miete"),
     ("US_SSN", "Reference 000-12-3456 is not an SSN."),
     ("IP_ADDRESS", "Upgrade to version 1.2.3 today."),
     ("STREET_ADDRESS", "During 2020 the team grew."),
@@ -176,6 +202,18 @@ def test_entity_is_notfound(entity_type: str, text: str, detect_context: StageCo
 
 def test_every_default_entity_type_has_a_positive_case(detect_context: StageContext) -> None:
     assert set(detect_context.settings.entities) <= {entity_type for entity_type, _, _ in FOUND}
+
+
+@pytest.mark.parametrize(("text", "names"), [
+    ("Approved by: Aisha Rahman\nSupplier: Contoso", {"Aisha Rahman"}),
+    ("- Ahmad bin Ismail\n- Jean-Luc de la Fontaine\n- Ludwig von Trapp-Hohenberg",
+     {"Ahmad bin Ismail", "Jean-Luc de la Fontaine", "Ludwig von Trapp-Hohenberg"}),
+    # A part of a full name is found alone only where written as that name's part.
+    ("Maria Costa joined. The costa of the leaf was dry.", {"Maria Costa"}),
+])
+def test_the_persons_found_in_a_text_are_exactly_these(
+        text: str, names: set[str], detect_context: StageContext) -> None:
+    assert {value for entity_type, value in found(text, detect_context) if entity_type == "PERSON"} == names
 
 
 def test_a_list_of_first_names_one_per_line_is_not_read_as_one_name(detect_context: StageContext) -> None:

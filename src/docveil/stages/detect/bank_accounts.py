@@ -3,7 +3,7 @@
 An IBAN is ``IBAN_CODE``; this is the rest of a payment's details: a domestic account number
 ("Account no: 31926819"), a UK sort code, an Australian BSB, a US routing number (checked by
 python-stdnum) and a German Bankleitzahl. None of them has a shape of its own (an account
-number is six to twenty-four digits), so each counts only right after its label: at most one
+number is six to thirty digits), so each counts only right after its label: at most one
 word between them, and only a word that keeps the two together ("Account number is 3192 6819",
 not "Account balance 1 250 000" or "account opened 2019-05-12"). A bank code and an account
 written together ("Sort code / account: 20-00-00 / 12345678", "sort code 20-00-00, account
@@ -46,7 +46,8 @@ _CURRENCY_CODES = "|".join(sorted({code for code, _ in Currencies.currencies} | 
 # Tested on the whole run of digits from where a number starts, so that an amount is not read
 # as a shorter account either ("125 000 000 EUR" holds no "125 000").
 _NOT_AN_AMOUNT = rf"(?!\d(?:[ -]?\d)*+[ \t]?(?:(?:{_CURRENCY_CODES})\b|[$€£¥%]))"
-_ACCOUNT_DIGITS = r"\d(?:[ -]?\d){5,23}"
+# Six to thirty digits: a Polish account (NRB) has 26, in groups of four.
+_ACCOUNT_DIGITS = r"\d(?:[ -]?\d){5,29}"
 _ACCOUNT = _START + _NOT_AN_AMOUNT + r"(?!(?:" + _DATE.pattern + r")" + _END + r")" + _ACCOUNT_DIGITS + _END
 _SORT_CODE, _BSB, _ROUTING, _BLZ = r"\d{2}[- ]?\d{2}[- ]?\d{2}", r"\d{3}[- ]?\d{3}", r"\d{9}", r"\d{3} ?\d{3} ?\d{2}"
 _SORT_CODE_LABELS = ("sort code", "sort-code", "sortcode")

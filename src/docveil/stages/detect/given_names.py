@@ -42,6 +42,22 @@ TITLES = frozenset({
     "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "professor", "sir", "dame", "herr", "frau", "mme", "mlle",
     "monsieur", "madame", "sr", "sra", "srta", "señor", "señora", "sig", "dott", "dhr", "mevr",
 })
+# Words that follow a given name in the name of a place, a body or a thing, not in a person's.
+NOT_SURNAMES = frozenset({
+    "street", "st", "road", "rd", "avenue", "ave", "lane", "square", "place", "park", "gardens", "station",
+    "airport", "port", "harbour", "harbor", "hospital", "clinic", "university", "college", "school", "academy",
+    "institute", "church", "cathedral", "chapel", "hall", "house", "hotel", "centre", "center", "office", "offices",
+    "branch", "campus", "tower", "building", "bridge", "river", "lake", "mountain", "mount", "valley", "bay",
+    "beach", "island", "county", "city", "town", "district", "region", "state", "province", "group", "team",
+    "project", "programme", "program", "fund", "foundation", "trust", "bank", "capital", "partners", "holdings",
+    "company", "labs", "lab", "systems", "solutions", "services", "consulting", "technologies", "media", "studio",
+    "studios", "records", "airlines", "airways", "motors", "energy", "health", "care", "insurance", "pharma",
+    "restaurant", "cafe", "café", "bar", "pub", "shop", "store", "market", "mall", "library", "museum", "theatre",
+    "theater", "cinema", "arena", "stadium", "club", "association", "society", "council", "committee", "board",
+    "award", "prize", "day", "week", "festival", "conference", "summit", "release", "version", "edition", "model",
+    "series", "template", "policy", "plan", "report", "account", "card", "app", "cloud", "platform", "engine",
+    "football", "rugby", "cricket", "united", "rovers", "athletic", "wanderers", "fc",
+})
 PLACE_LABELS = frozenset({"GPE", "LOC", "FAC"})  # spaCy's labels for places
 _HYPHENS = frozenset({"-", "\u2010"})
 _LINE_BREAK = re.compile(r"[ \t]*\r?\n[ \t]*")
@@ -204,13 +220,15 @@ class GivenNames:
         """In a run of ``(word, start, end)``, each given name and the name words after it (and,
         with ``before``, the name words before it that are no given name). A name word is a given
         name or a word that is not English, unless ``name_word`` says otherwise."""
+        surname = (lambda run, at: False) if name_word else self._surname_after
         name_word = name_word or (lambda word: self.is_given_name(word) or not self._is_english_text(word))
         spans = []
         i = 0
         while i < len(words):
             j = i + 1
             if self.is_given_name(words[i][0]):
-                while j < len(words) and name_word(words[j][0]):
+                while j < len(words) and (name_word(words[j][0])
+                                          or (j == i + 1 and surname(words, j))):
                     j += 1
             if j - i >= 2:
                 first = i
@@ -220,6 +238,13 @@ class GivenNames:
                 spans.append((words[first][1], words[j - 1][2]))
             i = j
         return spans
+
+    def _surname_after(self, words: list[tuple[str, int, int]], at: int) -> bool:
+        """``words[at]``, a surname that is also an English word ("Fernanda Costa"), right after a
+        given name that is none: neither it nor the word after it a place's or a body's word
+        ("Sofia Airport", "Chelsea Football Club")."""
+        return (not self._is_english_text(words[at - 1][0]) and words[at][0].lower() not in NOT_SURNAMES
+                and (at + 1 == len(words) or words[at + 1][0].lower() not in NOT_SURNAMES))
 
     def _runs(self, doc: Any) -> list[list[tuple[str, int, int]]]:
         """Runs of name-like words ``(word, start, end)``: proper nouns joined by a space, a

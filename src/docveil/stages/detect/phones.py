@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import phonenumbers
 from presidio_analyzer import EntityRecognizer, LocalRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
+from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 
 from docveil.config import DEFAULT_PHONE_REGIONS
 from docveil.errors import ConfigError
@@ -122,3 +123,19 @@ class LabelledPhoneRecognizer(LocalRecognizer):
             if phonenumbers.is_valid_number(parsed):
                 return True
         return False
+
+
+# A date with dots, slashes or dashes: "07.05.2024", "30/06/2024", "2024-05-07".
+_DATE = re.compile(r"(?<!\d)(?:(?:0?[1-9]|[12]\d|3[01])([./-])(?:0?[1-9]|1[0-2])\1(?:19|20)\d{2}"
+                   r"|(?:19|20)\d{2}([./-])(?:0?[1-9]|1[0-2])\2(?:0?[1-9]|[12]\d|3[01]))(?!\d)")
+
+
+class DatelessPhoneRecognizer(PhoneRecognizer):
+    """Presidio's ``PhoneRecognizer`` without the dates it reads as numbers: python-phonenumbers
+    takes "07.05.2024" for a German number, and "17\n04.03.2024" (an amount's cents, a line
+    break, a date in a bank statement) for one number."""
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+                ) -> list[RecognizerResult]:
+        return [result for result in super().analyze(text, entities, nlp_artifacts)  # type: ignore[arg-type]
+                if not _DATE.search(text, result.start, result.end)]

@@ -86,7 +86,7 @@ def build_analyzer(context: StageContext) -> TextAnalyzer:
     from docveil.stages.detect import bank_accounts, national_ids, plate_numbers, record_ids
     from docveil.stages.detect.given_names import GivenNames, faker_given_names
     from docveil.stages.detect.numbers import number_recognizers
-    from docveil.stages.detect.phones import LabelledPhoneRecognizer
+    from docveil.stages.detect.phones import DatelessPhoneRecognizer, LabelledPhoneRecognizer
     from docveil.stages.detect.recognizers import (
         OfflineEmailRecognizer,
         ProperNounSpacyRecognizer,
@@ -123,6 +123,8 @@ def build_analyzer(context: StageContext) -> TextAnalyzer:
     registry = RecognizerRegistry(supported_languages=[language])
     registry.load_predefined_recognizers(languages=[language], nlp_engine=nlp_engine)
     registry.remove_recognizer("EmailRecognizer")
+    registry.remove_recognizer("PhoneRecognizer")
+    registry.add_recognizer(DatelessPhoneRecognizer(supported_language=language))
     registry.remove_recognizer("SpacyRecognizer")
     registry.add_recognizer(OfflineEmailRecognizer(supported_language=language))
     dictionary, given_names = english_words(nlp), faker_given_names()

@@ -18,7 +18,8 @@ import tldextract
 from presidio_analyzer import Pattern, PatternRecognizer, RecognizerResult
 from presidio_analyzer.predefined_recognizers import EmailRecognizer, SpacyRecognizer
 
-from docveil.stages.detect.given_names import ADDRESSEES, PLACE_LABELS, TITLES, GivenNames, name_like
+from docveil.stages.detect.given_names import ADDRESSEES, NAME_PARTICLES, PLACE_LABELS, TITLES, GivenNames, name_like
+from docveil.stages.detect.mrz import machine_readable_zone_recognizer
 from docveil.stages.detect.obfuscated_email import OBFUSCATED_EMAIL, email_address, is_obfuscated
 from docveil.stages.detect.overlaps import SpanIndex, merged_spans
 from docveil.stages.detect.salutations import addressed_names
@@ -28,6 +29,10 @@ if TYPE_CHECKING:
 
 # Case-sensitive; ``^``/``$`` per line. No DOTALL: a value never spans a line break here.
 CASE_SENSITIVE = re.MULTILINE
+# The words of a line, without the bullets and punctuation around them.
+_LINE = re.compile(r"[^\W\d_](?:[^\n]*[^\W\d_])?")
+# A word of a name as written: capitalised letters, an apostrophe or hyphen joining parts.
+_WORD_OF_NAME = re.compile(r"(?<![\w'\u2019-])[A-ZÀ-ÖØ-Þ][^\W\d_]+(?:['\u2019-][^\W\d_]+)*(?![\w-])")
 
 # ---------------------------------------------------------------------------------------------
 # Email, offline
@@ -136,12 +141,55 @@ class ProperNounSpacyRecognizer(SpacyRecognizer):
                         while first < len(span) - 1 and span[first].lower_ in self.LEADING_NON_NAMES:
                             first += 1  # "Dear Ms Okafor" is Okafor
                         result.start = span[first].idx if first else result.start
+                    if "\n" in text[result.start:result.end]:
+                        kept.extend(self._lines_of(result, text, doc))
+                        continue
             kept.append(result)
         if "PERSON" in entities and self.given_names.names:
             kept = self._with_given_name_runs(kept, doc)
         if "PERSON" in entities and self.dictionary:
             kept.extend(self._unlabelled_names(doc))
+        if "PERSON" in entities:
+            kept.extend(self._parts_of_names(text, kept))
         return kept
+
+    def _parts_of_names(self, text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:
+        """Where a text names "Sipho Ndlovu", "Sipho" or "Ndlovu" alone is that person too
+        ("Sipho will present", "ask Ndlovu"): a part of a full name found in the same text, written
+        as a name, that is no English word ("Will", "Rose", "Costa" are left alone)."""
+        parts: set[str] = set()
+        for result in results:
+            if result.entity_type != "PERSON":
+                continue
+            words = _WORD_OF_NAME.findall(text, result.start, result.end)
+            if len(words) >= 2:
+                parts.update(word for word in words if len(word) >= 3 and word.lower() not in NAME_PARTICLES
+                             and word.lower() not in TITLES and not self.given_names.is_english(word.lower()))
+        if not parts:
+            return []
+        taken = SpanIndex((r.start, r.end) for r in results)
+        alone = re.compile(r"(?<![\w'\u2019-])(?:" + "|".join(map(re.escape, sorted(parts, key=len, reverse=True)))
+                           + r")(?![\w-])")
+        return [self._person(m.start(), m.end(), self.UNLABELLED_NAME_SCORE, "A part of a name found in full")
+                for m in alone.finditer(text) if not taken.overlaps(m.start(), m.end())]
+
+    def _lines_of(self, result: RecognizerResult, text: str, doc: Any) -> list[RecognizerResult]:
+        """A person the model reads across line breaks, one per line: a list of people ("- Ahmad
+        bin Ismail\n- Jean-Luc de la Fontaine") gets a token for each, and the label opening the
+        next line ("Aisha Rahman\nSupplier: Contoso") is left out. A line keeps a part when it
+        holds a proper noun and is not one English word alone. (A given name and its surname on
+        two lines are joined again by the given-name runs.)"""
+        pieces = []
+        for line in _LINE.finditer(text, result.start, result.end):
+            span = doc.char_span(line.start(), line.end(), alignment_mode="contract")
+            if span is None or not any(token.pos_ == "PROPN" for token in span):
+                continue
+            if len(span) == 1 and self._is_word(span[0]) and not self.given_names.is_given_name(span[0].text):
+                continue
+            pieces.append(RecognizerResult(result.entity_type, line.start(), line.end(), result.score,
+                                           analysis_explanation=result.analysis_explanation,
+                                           recognition_metadata=result.recognition_metadata))
+        return pieces
 
     def _with_given_name_runs(self, results: list[RecognizerResult], doc: Any) -> list[RecognizerResult]:
         """``results`` with a PERSON for each name opened by a given name, unless a PERSON
@@ -570,4 +618,5 @@ def docveil_recognizers(language: str = "en") -> list[PatternRecognizer]:
         PersonalUrlRecognizer(supported_language=language),
         LabelledNameRecognizer(supported_language=language),
         ObfuscatedEmailRecognizer(supported_language=language),
+        machine_readable_zone_recognizer(language),
     ]

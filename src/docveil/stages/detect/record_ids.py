@@ -1,5 +1,5 @@
-"""Identifiers of one person's record: medical record, insurance, customer and student numbers
-(``RECORD_ID``).
+"""Identifiers of one person's record: medical record, insurance, customer, student and pupil
+numbers, frequent flyer and ticket numbers, booking references (``RECORD_ID``).
 
 Each organisation numbers its records its own way ("00412345", "POL-99812374", "W123456789"),
 so a record number is known only by its label, right before it: at most one word between them,
@@ -34,13 +34,23 @@ _CUSTOMER = (
 )
 _STUDENT = (
     "student ID", "student number", "student no", "matriculation number", "Matrikelnummer", "enrolment number",
-    "enrollment number", "numéro étudiant", "número de estudiante"
+    "enrollment number", "numéro étudiant", "número de estudiante", "UPN", "unique pupil number", "pupil number"
 )
+_TRAVEL = (
+    "frequent flyer number", "frequent flyer no", "frequent flyer", "frequent flier number", "loyalty card number",
+    "e-ticket number", "e-ticket", "eticket", "ticket number", "ticket no", "Miles & More", "Flying Blue",
+)
+# A booking reference (PNR): six letters and digits, mostly letters ("QX7PLM").
+_BOOKING = (r"(?<![\w-])(?![A-Z]{6}(?![\w-]))(?=[A-Z0-9]{6}(?![\w-]))(?:[A-Z]*\d){1,3}[A-Z]*(?<![\w-]\d{6})"
+            r"(?![\w-])")
+_BOOKING_LABELS = ("booking reference", "booking ref", "booking code", "booking number", "reservation code",
+                   "reservation number", "PNR", "record locator", "Buchungscode", "Buchungsnummer",
+                   "référence de réservation", "localizador")
 
 # Not starting at a label's own word in capitals: in "MRN 00412345" or "patient ID 00412345" the
 # record is the number (a capital and a space before a digit would otherwise join them).
 _LABEL_WORDS = "|".join(sorted({word.upper() for label in (*_MEDICAL, *_INSURANCE, *_CUSTOMER, *_STUDENT,
-                                                             *CLOSE_GAP_WORDS)
+                                                             *_TRAVEL, *CLOSE_GAP_WORDS)
                                  for word in re.findall(r"\w+", label) if len(word) >= 2}, key=len, reverse=True))
 # Letters and digits, joined by single separators (a space only between a capital or digit and
 # a digit: "0041 2345", "POL 99812374", not "number 7734521"), with three digits among them;
@@ -61,4 +71,6 @@ FORMATS: tuple[RecordIdFormat, ...] = (
     RecordIdFormat("insurance number", _RECORD, None, _INSURANCE, max_gap_words=1),
     RecordIdFormat("customer number", _RECORD, None, _CUSTOMER, max_gap_words=1),
     RecordIdFormat("student number", _RECORD, None, _STUDENT, max_gap_words=1),
+    RecordIdFormat("travel number", _RECORD, None, _TRAVEL, max_gap_words=1),
+    RecordIdFormat("booking reference", _BOOKING, None, _BOOKING_LABELS, max_gap_words=1),
 )

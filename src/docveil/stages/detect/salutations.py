@@ -24,7 +24,7 @@ _CLOSINGS = (
     r"(?:best|kind|warm|warmest|many|with)?\s*regards|best(?:\s+wishes)?|all\s+the\s+best|cheers|thanks|thank\s+you"
     r"|many\s+thanks|thanks\s+again|thx|sincerely|yours(?:\s+(?:sincerely|faithfully|truly))?|respectfully"
     r"|warmly|take\s+care|talk\s+soon|speak\s+soon|mit\s+freundlichen\s+gr(?:ü|ue)(?:ß|ss)en|viele\s+gr(?:ü|ue)(?:ß|ss)e"
-    r"|cordialement|bien\s+(?:à\s+vous|cordialement)|saludos(?:\s+cordiales)?|un\s+saluto|cordiali\s+saluti"
+    r"|cordialement|bien\s+(?:à\s+vous|cordialement)|saludos(?:\s+cordiales)?|un\s+(?:cordial\s+)?saludo(?:\s+cordial)?|un\s+abrazo|un\s+saluto|cordiali\s+saluti"
     r"|met\s+vriendelijke\s+groet(?:en)?|groeten|groetjes|med\s+vänliga\s+hälsningar|hälsningar|venlig\s+hilsen|hilsen"
     r"|abraços|abrazos|atentamente|un\s+abbraccio|a\s+presto|pozdrawiam|pozdrowienia|s\s+pozdravem|terveisin"
     r"|ystävällisin\s+terveisin|mvh|grüße|gruß|liebe\s+grüße|bises|bisous|amitiés|à\s+bientôt"
