@@ -62,6 +62,7 @@ FOUND = [
     ("PERSON", "Sipho Ndlovu sent the file; ask Ndlovu first.", "Ndlovu"),
     ("EMAIL_ADDRESS", "Write to jane.roe@example.com today.", "jane.roe@example.com"),
     ("EMAIL_ADDRESS", "cc: tom.obrien@mail.co.uk", "tom.obrien@mail.co.uk"),
+    ("EMAIL_ADDRESS", "Contact: eleanor.whitcombe@oakwood.sch.uk", "eleanor.whitcombe@oakwood.sch.uk"),  # "*.sch.uk"
     ("EMAIL_ADDRESS", "Write to priscilla [at] example [dot] org.", "priscilla [at] example [dot] org"),
     ("EMAIL_ADDRESS", "My email is jane dot roe at gmail dot com", "jane dot roe at gmail dot com"),
     ("RECORD_ID", "Patient MRN 00412345, admitted Monday.", "00412345"),  # the label's word is no part of it
@@ -71,6 +72,8 @@ FOUND = [
     ("EMAIL_ADDRESS", "Mail jane dot roe@gmail.com today", "jane dot roe@gmail.com"),
     ("PERSON", "Priya\u2019s desk moved to the third floor.", "Priya"),  # a possessive, curly apostrophe
     ("EMAIL_ADDRESS", "or priscilla(at)example.org", "priscilla(at)example.org"),
+    ("EMAIL_ADDRESS", "Victim mailbox jane.roe@contoso[.]com was phished.", "jane.roe@contoso[.]com"),
+    ("EMAIL_ADDRESS", "Sender: jane.roe[@]contoso.com", "jane.roe[@]contoso.com"),
     ("EMAIL_ADDRESS", "mail jane.roe AT example DOT co DOT uk now", "jane.roe AT example DOT co DOT uk"),
     ("PHONE_NUMBER", "Call (555) 123-4567 after six.", "(555) 123-4567"),
     ("PHONE_NUMBER", "Mobile: +1 415 555 0134", "+1 415 555 0134"),

@@ -1,5 +1,6 @@
 """Email addresses written to dodge harvesters: ``jane [at] example [dot] org``,
-``jane(at)example.org``, ``jane at example dot org``, ``jane dot roe at example dot org``.
+``jane(at)example.org``, ``jane at example dot org``, ``jane dot roe at example dot org``, and
+defanged in security reports: ``jane.roe@contoso[.]com``, ``jane[@]contoso.com``.
 
 ``email_address`` gives the address they stand for, so the pseudonym of the written-out form
 is the pseudonym of the address itself; the recognizer lives in ``recognizers``.
@@ -11,8 +12,9 @@ import re
 
 _OPEN, _CLOSE = r"[\[({<]", r"[\])}>]"
 # "[at]", "(at)", " at " (spaced, any case) or "@"; the same for "dot" and ".".
-_AT = rf"(?:[ \t]*{_OPEN}[ \t]*(?i:at)[ \t]*{_CLOSE}[ \t]*|[ \t]+(?i:at)[ \t]+|@)"
-_SPELLED_DOT_PATTERN = rf"(?:[ \t]*{_OPEN}[ \t]*(?i:dot)[ \t]*{_CLOSE}[ \t]*|[ \t]+(?i:dot)[ \t]+)"
+# Defanged as in security reports too: "[@]", "[.]", "(.)".
+_AT = rf"(?:[ \t]*{_OPEN}[ \t]*(?i:at|@)[ \t]*{_CLOSE}[ \t]*|[ \t]+(?i:at)[ \t]+|@)"
+_SPELLED_DOT_PATTERN = rf"(?:[ \t]*{_OPEN}[ \t]*(?i:dot|\.)[ \t]*{_CLOSE}[ \t]*|[ \t]+(?i:dot)[ \t]+)"
 _DOT = rf"(?:{_SPELLED_DOT_PATTERN}|\.)"
 # Bounded as in RFC 5321 (64 for the local part, 63 per label): unbounded repeats backtrack over
 # every "-" of a long hyphenated run, worse than quadratically in Presidio's regex engine.

@@ -49,7 +49,16 @@ class OfflineEmailRecognizer(EmailRecognizer):
     """Presidio's email recognizer, validating domains against the bundled suffix list."""
 
     def validate_result(self, pattern_text: str) -> bool:
-        return _OFFLINE_TLD(pattern_text).fqdn != ""
+        return _real_domain(pattern_text)
+
+
+def _real_domain(address: str) -> bool:
+    """The address's domain ends in a public suffix of the bundled list and has a name of its
+    own, or is a host under a wildcard suffix ("oakwood.sch.uk": "*.sch.uk" makes the whole
+    host a suffix)."""
+    host = address.rpartition("@")[2]
+    parts = _OFFLINE_TLD(host)
+    return parts.fqdn != "" or (parts.suffix != "" and parts.suffix.count(".") >= 2)
 
 
 class ObfuscatedEmailRecognizer(PatternRecognizer):
@@ -64,7 +73,7 @@ class ObfuscatedEmailRecognizer(PatternRecognizer):
                          supported_language=supported_language, global_regex_flags=CASE_SENSITIVE)
 
     def validate_result(self, pattern_text: str) -> bool:
-        return is_obfuscated(pattern_text) and _OFFLINE_TLD(email_address(pattern_text)).fqdn != ""
+        return is_obfuscated(pattern_text) and _real_domain(email_address(pattern_text))
 
 
 # ---------------------------------------------------------------------------------------------
