@@ -556,6 +556,31 @@ class LabelledNameRecognizer(LabelledValueRecognizer):
         return _FIELD_GAP.fullmatch(gap) is not None and _LINE_START.search(before[:label.start()]) is not None
 
 
+# Fields and columns that hold one part of a name ("first_name", "Nachname").
+NAME_PART_LABELS = (
+    "first name", "firstname", "given name", "given names", "forename", "forenames", "middle name",
+    "last name", "lastname", "surname", "family name", "Vorname", "Nachname", "Familienname", "prénom",
+    "nom de famille", "apellido", "apellidos", "voornaam", "achternaam", "cognome", "imię", "nazwisko",
+)
+# One or two words of letters (any script), as a name part is written: "Jürgen", "Ayşe", "Maria José".
+_NAME_PART = r"(?<![\w'\u2019-])[^\W\d_]+(?:['\u2019-][^\W\d_]+)*(?:[ \t]+[^\W\d_]+(?:['\u2019-][^\W\d_]+)*)?(?![\w-])"
+
+
+class LabelledNamePartRecognizer(LabelledNameRecognizer):
+    """A given name or a surname alone in its own field or column ("Vorname: Jürgen", a CSV
+    column "last_name"), where the field names a part of a name: capitalised words only."""
+
+    def __init__(self, supported_language: str = "en") -> None:
+        LabelledValueRecognizer.__init__(self, "PERSON", [Pattern("labelled name part", _NAME_PART, 0.85)],
+                                         NAME_PART_LABELS, max_gap_words=0, name="LabelledNamePartRecognizer",
+                                         supported_language=supported_language)
+
+    def accept(self, text: str, label: re.Match[str], result: RecognizerResult) -> bool:
+        value = text[result.start:result.end]
+        return (all(word[:1].isupper() for word in value.split() if word.lower() not in NAME_PARTICLES)
+                and super().accept(text, label, result))
+
+
 class PersonalUrlRecognizer(PatternRecognizer):
     """URLs that carry personal data: an email address, a profile path or a personal query field.
 
@@ -626,6 +651,7 @@ def docveil_recognizers(language: str = "en") -> list[PatternRecognizer]:
                                 max_gap_words=0, name="LabelledAddressRecognizer", supported_language=language),
         PersonalUrlRecognizer(supported_language=language),
         LabelledNameRecognizer(supported_language=language),
+        LabelledNamePartRecognizer(supported_language=language),
         ObfuscatedEmailRecognizer(supported_language=language),
         machine_readable_zone_recognizer(language),
     ]
