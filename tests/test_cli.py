@@ -57,6 +57,13 @@ def test_ingest_search_and_audit_from_the_command_line(cli_env, tmp_path: Path) 
     assert [Path(f["source"]).name for f in report["failed"]] == ["broken.pdf"]
     assert "broken.pdf" in ingested.stderr and "Traceback" not in ingested.stderr
 
+    note = docs / "intake_note.txt"
+    again = run(cli_env, "ingest", str(note), "--acl-role", "hr")  # stored tenant-wide: kept so, and said
+    assert again.exit_code == 0 and "unchanged (already stored)" in again.stdout
+    assert "stored before with other readers (@*)" in again.stderr and "documents acl" in again.stderr
+    again_json = json.loads(run(cli_env, "ingest", str(note), "--acl-role", "hr", "--json").stdout)
+    assert again_json["ingested"][0]["kept_acl"] == {"users": [], "roles": ["*"]}
+
     searched = run(cli_env, "search", "Which doctor treats Maria Gonzalez?", "-k", "2", "--json")
     assert searched.exit_code == 0
     hits = json.loads(searched.stdout)

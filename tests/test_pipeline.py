@@ -218,6 +218,18 @@ def test_copies_in_one_batch_are_each_reported_as_duplicates_of_the_stored_one(e
     assert counts(engine, "acme")["documents"] == 1
 
 
+def test_a_copy_ingested_with_other_readers_reports_the_acl_it_keeps(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "memo.txt"
+    path.write_text("Minutes: the Q3 budget for the Leeds site was approved.")
+    engine.ingest([path], ALICE)
+    narrower = engine.ingest([path], ALICE, acl=Acl(roles={"hr"})).ingested[0]
+    same = engine.ingest([path], ALICE).ingested[0]
+    assert narrower.duplicate and narrower.kept_acl == Acl()  # tenant-wide, as stored; not narrowed
+    assert same.duplicate and same.kept_acl is None
+    [info] = engine.documents(ALICE)
+    assert info.acl == Acl()
+
+
 @pytest.mark.parametrize("as_type", [str, Path])
 def test_one_path_given_alone_is_that_file(engine: Engine, tmp_path: Path, monkeypatch, as_type) -> None:
     (tmp_path / "other.txt").write_text("A file beside it that must not be ingested.")

@@ -356,7 +356,7 @@ class Engine:
                     # Without OCR the text written in a picture is not redacted: such pictures
                     # are not embedded either (docs/images.md).
                     prepared, duplicates, bad = self._prepare_documents(
-                        loaded, principal, pictures=image_encoder is not None and self.settings.image_ocr)
+                        loaded, principal, acl, pictures=image_encoder is not None and self.settings.image_ocr)
                     ingested.extend(duplicates)
                     failed.extend(bad)
                     if pending is not None:
@@ -375,10 +375,12 @@ class Engine:
                     "ingest", outcome="error", counts={"failed": len(failed)}))
         return IngestReport(tuple(ingested), tuple(failed))
 
-    def _prepare_documents(self, documents: Sequence[Document], principal: Principal, *, pictures: bool = False,
+    def _prepare_documents(self, documents: Sequence[Document], principal: Principal, acl: Acl, *,
+                           pictures: bool = False,
                            ) -> tuple[list[_Prepared], list[IngestedDocument], list[Failure]]:
-        """Skip content already stored, then redact and chunk the rest (and gather their
-        pictures, with ``pictures``)."""
+        """Skip content already stored (reporting its ACL where it differs from ``acl``, which
+        is not applied to it), then redact and chunk the rest (and gather their pictures, with
+        ``pictures``)."""
         tenant = principal.tenant
         duplicates: list[IngestedDocument] = []
         failed: list[Failure] = []
@@ -395,7 +397,9 @@ class Engine:
             digest = hashes[id(document)]
             known = existing.get(digest)
             if known:
-                duplicates.append(IngestedDocument(known, document.source, document.page_count, 0, 0, duplicate=True))
+                known_id, known_acl = known
+                duplicates.append(IngestedDocument(known_id, document.source, document.page_count, 0, 0, duplicate=True,
+                                                   kept_acl=None if known_acl == acl else known_acl))
             elif digest in copies:
                 copies[digest].append(document.source)
             else:
@@ -438,12 +442,14 @@ class Engine:
                     continue
                 # The same content stored meanwhile (by the batch before, or another process).
                 with self._transaction(principal) as conn:
-                    known = repository.existing_hashes(conn, principal, [item.content_hash]).get(item.content_hash, "")
+                    other = repository.existing_hashes(conn, principal, [item.content_hash]).get(item.content_hash)
+                known, known_acl = other or ("", acl)
                 copies = (item.document.source, *item.copies)
             except (DocveilError, psycopg.Error) as exc:
                 failed.extend(_failure(source, exc) for source in (item.document.source, *item.copies))
                 continue
-            ingested.extend(IngestedDocument(known, source, item.document.page_count, 0, 0, duplicate=True)
+            ingested.extend(IngestedDocument(known, source, item.document.page_count, 0, 0, duplicate=True,
+                                             kept_acl=None if known_acl == acl else known_acl)
                             for source in copies)
         return ingested, failed
 

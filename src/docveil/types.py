@@ -389,6 +389,9 @@ class IngestedDocument:
     duplicate: bool = False
     images: int = 0
     """Pictures embedded for image search (0 without an image encoder)."""
+    kept_acl: Acl | None = None
+    """For a duplicate stored with other readers than the ingest asked: the ACL it keeps.
+    Ingesting the same content again changes no ACL (``Engine.set_acl`` does)."""
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,14 @@ def test_a_batch_upload_stores_good_files_and_names_each_bad_one(server, stored)
     assert note["owner"] == "alice" and note["acl"] == {"users": [], "roles": ["*"]} and note["chunks"] >= 1
 
 
+def test_an_upload_of_stored_content_with_other_readers_reports_the_acl_it_keeps(server, stored) -> None:
+    with server.client("alice") as client:
+        response = client.post("/v1/documents", files=[("files", ("copy.txt", NOTE.read_bytes(), "text/plain"))],
+                               data={"acl_roles": ["hr"]})
+    [item] = response.json()["ingested"]
+    assert item["duplicate"] and item["kept_acl"] == {"users": [], "roles": ["*"]}
+
+
 def test_uploaded_files_are_stored_redacted(server, stored) -> None:
     with server.engine.database.admin() as admin:
         texts = " ".join(row[0] for row in admin.execute("SELECT text FROM chunks"))

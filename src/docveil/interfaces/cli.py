@@ -129,6 +129,15 @@ def _engine(**overrides: Any):
     return Engine(Settings.load(**overrides))
 
 
+def readers_text(acl: Acl) -> str:
+    """An ACL as the CLI shows readers: users, then @roles ("@*" is everyone in the tenant)."""
+    return ", ".join(sorted(acl.users) + [f"@{role}" for role in sorted(acl.roles)])
+
+
+def _acl_json(acl: Acl | None) -> dict[str, list[str]] | None:
+    return None if acl is None else {"users": sorted(acl.users), "roles": sorted(acl.roles)}
+
+
 def emit_json(payload: Any) -> None:
     sys.stdout.write(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
 
@@ -199,12 +208,16 @@ def ingest(
 
     report = guarded(run)
     if as_json:
-        emit_json({"ingested": [dataclasses.asdict(d) for d in report.ingested],
+        emit_json({"ingested": [{**dataclasses.asdict(d), "kept_acl": _acl_json(d.kept_acl)} for d in report.ingested],
                    "failed": [dataclasses.asdict(f) for f in report.failed]})
     else:
         for doc in report.ingested:
             state = "unchanged (already stored)" if doc.duplicate else f"{doc.pages} pages, {doc.chunks} chunks, {doc.findings} redactions"
             say(out, ("ok", "green"), f" {doc.source}: {state}")
+            if doc.kept_acl is not None:
+                say(err, ("warning:", "bold yellow"), f" {doc.source}: stored before with other readers "
+                    f"({readers_text(doc.kept_acl)}), which it keeps; the ACL given was not applied. Change it "
+                    f"with `docveil documents acl {doc.document_id}`.")
     for failure in report.failed:
         say(err, ("error:", "bold red"), f" {failure.source}: {failure.reason}")
     if not report.ingested and not report.failed:

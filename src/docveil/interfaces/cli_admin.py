@@ -27,6 +27,7 @@ from docveil.interfaces.cli import (
     guarded,
     out,
     principal_from,
+    readers_text,
     require_output_file,
     say,
 )
@@ -241,7 +242,7 @@ def documents_list(
     for column in ("source", "type", "pages", "chunks", "redactions", "owner", "readers"):
         table.add_column(column, overflow="fold")
     for d in documents:
-        readers = ", ".join(sorted(d.acl.users) + [f"@{r}" for r in sorted(d.acl.roles)])
+        readers = readers_text(d.acl)
         table.add_row(*cells(d.document_id, d.source, d.media_type, d.pages, d.chunks, d.findings, d.owner, readers))
     out.print(table)
 

@@ -12,7 +12,7 @@ import psycopg
 from pgvector import Vector
 from psycopg import sql
 
-from docveil.types import Chunk, Picture, Principal
+from docveil.types import Acl, Chunk, Picture, Principal
 
 # Over-fetch factor for each retriever before fusion; filtered HNSW scans keep going until
 # they have this many visible rows (pgvector iterative scans).
@@ -53,16 +53,17 @@ class ChunkRow:
     source_enc: bytes
 
 
-def existing_hashes(conn: psycopg.Connection, principal: Principal, hashes: Sequence[str]) -> dict[str, str]:
-    """Content hash -> id of the stored documents with these contents that ``principal`` may
-    read or owns; documents hidden from them do not count (their existence is not revealed)."""
+def existing_hashes(conn: psycopg.Connection, principal: Principal, hashes: Sequence[str]
+                    ) -> dict[str, tuple[str, Acl]]:
+    """Content hash -> (id, ACL) of the stored documents with these contents that ``principal``
+    may read or owns; documents hidden from them do not count (their existence is not revealed)."""
     rows = conn.execute(
-        f"SELECT content_hash, id::text FROM documents WHERE content_hash = ANY(%(hashes)s)"
+        f"SELECT content_hash, id::text, acl_users, acl_roles FROM documents WHERE content_hash = ANY(%(hashes)s)"
         # Ordered so that the uploader's own copy, when there is one, is the one reported.
         f" AND (owner_user = %(user)s OR {_VISIBLE}) ORDER BY owner_user = %(user)s, created_at",
         {"hashes": list(hashes), "user": principal.user, "principal_user": [principal.user],
          "principal_roles": sorted(principal.roles | {"*"})}).fetchall()
-    return {row[0]: row[1] for row in rows}
+    return {row[0]: (row[1], Acl(users=row[2], roles=row[3])) for row in rows}
 
 
 def insert_document(conn: psycopg.Connection, row: DocumentRow) -> None:

@@ -154,11 +154,16 @@ class IngestedItem(_Model):
     findings: int
     duplicate: bool
     images: int = Field(description="Pictures embedded for picture search (0 without an image model).")
+    kept_acl: AclBody | None = Field(
+        default=None, description="For a duplicate stored before with other readers than this upload asked: the "
+                                  "ACL it keeps (an upload changes no ACL; PUT /v1/documents/{id}/acl does).")
 
     @classmethod
     def of(cls, item: IngestedDocument) -> IngestedItem:
+        kept = None if item.kept_acl is None else AclBody(users=sorted(item.kept_acl.users),
+                                                          roles=sorted(item.kept_acl.roles))
         return cls(document_id=item.document_id, source=item.source, pages=item.pages, chunks=item.chunks,
-                   findings=item.findings, duplicate=item.duplicate, images=item.images)
+                   findings=item.findings, duplicate=item.duplicate, images=item.images, kept_acl=kept)
 
 
 class FailedItem(_Model):
