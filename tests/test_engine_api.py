@@ -123,3 +123,36 @@ def test_a_folder_walk_yields_what_it_cannot_read_so_that_it_is_reported(tmp_pat
         except LoadError as exc:
             reasons[path.name] = exc.reason
     assert reasons == {"gone.txt": "no such file", "pipe.txt": "not a regular file"}
+
+
+def test_a_link_in_a_folder_is_followed_only_to_a_file_inside_that_folder(engine: Engine, tmp_path: Path) -> None:
+    secret = tmp_path / "app.password"
+    secret.write_text("hunter2-the-database-password")
+    folder = tmp_path / "upload"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "minutes.txt").write_text("Minutes of the supplier meeting about the delivery dates.")
+    (folder / "sub" / "same.txt").symlink_to(folder / "minutes.txt")  # inside: followed
+    (folder / "notes.txt").symlink_to(secret)                          # outside: refused
+    (folder / "linked").symlink_to(tmp_path)                           # a folder: not walked into
+    (tmp_path / "empty_dir").mkdir()
+    report = engine.ingest([folder, "", tmp_path / "empty_dir"], ALICE)
+    assert sorted((Path(d.source).name, d.duplicate) for d in report.ingested) == [
+        ("minutes.txt", False), ("same.txt", True)]
+    reasons = {Path(f.source).name: f.reason for f in report.failed}
+    assert reasons == {"notes.txt": "a symbolic link to a file outside the folder is not followed",
+                       "linked": "a symbolic link to a file outside the folder is not followed",
+                       "''": "an empty path names no file",
+                       "empty_dir": "not a regular file (a directory)"}
+    with engine.database.admin() as conn:
+        assert "hunter2" not in str(conn.execute("SELECT text FROM chunks").fetchall())
+    # A link given on its own is the caller's choice, and read.
+    assert engine.ingest([folder / "notes.txt"], ALICE).ok
+
+
+def test_a_path_no_file_system_can_name_fails_alone(engine: Engine, tmp_path: Path) -> None:
+    good = tmp_path / "good.txt"
+    good.write_text("The canteen opens at eight on weekdays.")
+    report = engine.ingest([good, str(tmp_path / "bad\x00name.txt"), str(tmp_path / "bad\ud800name.txt")], ALICE)
+    assert [Path(d.source).name for d in report.ingested] == ["good.txt"]
+    assert {f.reason for f in report.failed} == {"not a valid file name (it holds a NUL or an unpaired surrogate)"}
+    assert len(report.failed) == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import threading
 import time
@@ -323,7 +324,7 @@ class Engine:
         self._authorize(principal, "ingest", {})
         if batch_size < 1:
             raise ValueError("batch_size must be positive")
-        files = list(expand_paths(paths))
+        files = list(_expanded(paths))
         ingested: list[IngestedDocument] = []
         failed: list[Failure] = []
         encoder = self.text_encoder
@@ -348,11 +349,14 @@ class Engine:
                 for start in range(0, len(files), batch_size):
                     batch = files[start:start + batch_size]
                     loaded: list[Document] = []
-                    for path in batch:
+                    for path, folder in batch:
                         try:
-                            loaded.append(self.load(path))
+                            source = path if isinstance(path, Source) else read_source(path, self.settings,
+                                                                                       within=folder)
+                            loaded.append(self.load(source))
                         except DocveilError as exc:
-                            failed.append(_failure(path.name if isinstance(path, Source) else source_name(path), exc))
+                            name = path.name if isinstance(path, Source) else source_name(path) or repr(path)
+                            failed.append(_failure(name, exc))
                     # Without OCR the text written in a picture is not redacted: such pictures
                     # are not embedded either (docs/images.md).
                     prepared, duplicates, bad = self._prepare_documents(
@@ -434,7 +438,7 @@ class Engine:
                     raise pictures
                 stored = self._store(item, doc_vectors, pictures, principal, acl)
                 ingested.append(stored)
-                known = stored.document_id
+                known, known_acl = stored.document_id, acl
                 copies = item.copies
             except psycopg.errors.UniqueViolation as exc:
                 if exc.diag.constraint_name != repository.SAME_CONTENT_CONSTRAINT:
@@ -1318,20 +1322,44 @@ def _require_query(query: object, what: str = "query") -> None:
         raise ValueError(f"the {what} holds a NUL character")
 
 
-def expand_paths(paths: str | Path | Source | Iterable[str | Path | Source]) -> Iterator[Path | Source]:
+def expand_paths(paths: str | Path | Source | Iterable[str | Path | Source]) -> Iterator[str | Path | Source]:
     """Files as given, folders walked recursively in sorted order (hidden entries skipped; a
     broken link, pipe or socket inside is yielded, to be reported); ``Source``s pass through.
-    One path or ``Source`` on its own is a list of one."""
+    One path or ``Source`` on its own is a list of one. An empty path is yielded as it is, to
+    be reported, not read as "."; a folder holding no file is yielded itself, to be reported too."""
+    for item, _folder in _expanded(paths):
+        yield item
+
+
+def _expanded(paths: str | Path | Source | Iterable[str | Path | Source]
+              ) -> Iterator[tuple[str | Path | Source, Path | None]]:
+    """``expand_paths``, each item with the folder it was found in (None for one given)."""
     if isinstance(paths, (str, Path, Source)):
         paths = [paths]
     for raw in paths:
-        if isinstance(raw, Source):
-            yield raw
+        if isinstance(raw, Source) or not os.fspath(raw).strip():
+            yield raw, None
             continue
         path = Path(raw)
         if path.is_dir():
-            for child in sorted(path.rglob("*")):
-                if not child.is_dir() and not any(part.startswith(".") for part in child.relative_to(path).parts):
-                    yield child
+            found = False
+            for child in _walk(path):
+                found = True
+                yield child, path
+            if not found:
+                yield path, None
         else:
-            yield path
+            yield path, None
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    """The entries under ``folder`` that are no folder, sorted, hidden ones skipped; a symbolic
+    link is an entry (read only if it stays in the folder: ``read_source(within=)``), never a
+    folder to walk into."""
+    for child in sorted(folder.iterdir()):
+        if child.name.startswith("."):
+            continue
+        if child.is_dir() and not child.is_symlink():
+            yield from _walk(child)
+        else:
+            yield child

@@ -32,17 +32,24 @@ _TEXT_SUFFIXES = frozenset({
 })
 
 
-def read_source(path: Path | str, settings: Settings) -> Source:
+def read_source(path: Path | str, settings: Settings, *, within: Path | None = None) -> Source:
     """Read a file into a ``Source`` named after ``path``, enforcing ``settings.max_bytes``.
+    With ``within`` (the folder a walk found ``path`` in), a symbolic link is followed only to
+    a file inside that folder: a link to anywhere else (``/etc/passwd``, docveil's own secrets)
+    is refused.
 
-    Raises ``LoadError`` (missing, not a regular file, unreadable, empty) or
-    ``LimitExceededError`` (too large, decided from the file's size before reading it).
+    Raises ``LoadError`` (missing, not a regular file, unreadable, empty, a link out of the
+    folder) or ``LimitExceededError`` (too large, decided from the file's size before reading it).
     """
     name = source_name(path)
+    if not os.fspath(path).strip():
+        raise LoadError(repr(os.fspath(path)), "an empty path names no file")
     try:
         # Non-blocking, so a named pipe cannot hang the open; the checks then run on the opened
         # file itself, not on whatever the path pointed to a moment earlier.
         fd = os.open(path, _OPEN_FLAGS)
+    except ValueError:  # a NUL, or a lone surrogate no file system name can hold
+        raise LoadError(name, "not a valid file name (it holds a NUL or an unpaired surrogate)") from None
     except FileNotFoundError:
         raise LoadError(name, "no such file") from None
     except (IsADirectoryError, PermissionError):
@@ -53,6 +60,8 @@ def read_source(path: Path | str, settings: Settings) -> Source:
         raise LoadError(name, _os_reason(exc)) from None
     try:
         info = os.fstat(fd)
+        if within is not None and not _opened_within(path, info, within):
+            raise LoadError(name, "a symbolic link to a file outside the folder is not followed")
         if stat.S_ISDIR(info.st_mode):
             raise LoadError(name, "not a regular file (a directory)")
         if not stat.S_ISREG(info.st_mode):
@@ -66,6 +75,19 @@ def read_source(path: Path | str, settings: Settings) -> Source:
     finally:
         os.close(fd)
     return _make_source(name, data, settings)
+
+
+def _opened_within(path: Path | str, opened: os.stat_result, folder: Path) -> bool:
+    """Whether the file opened from ``path`` lies inside ``folder``: its real path is under the
+    folder's, and is the very file that was opened (not a link swapped in between)."""
+    real = os.path.realpath(path)
+    if os.path.commonpath([real, os.path.realpath(folder)]) != os.path.realpath(folder):
+        return False
+    try:
+        there = os.stat(real)
+    except OSError:
+        return False
+    return (there.st_dev, there.st_ino) == (opened.st_dev, opened.st_ino)
 
 
 def source_from_bytes(name: str, data: bytes, settings: Settings) -> Source:
