@@ -45,6 +45,10 @@ FOUND = [
     ("PERSON", "Fernanda Costa joined the call.", "Fernanda Costa"),
     ("PERSON", "Apologies were received from Fernanda Costa.", "Fernanda Costa"),
     ("PERSON", "Un saludo,\nRodrigo", "Rodrigo"),
+    ("PERSON", "Landlord: Harold Pemberton\nTenant(s): Yusuf Abdullah\nPassport (tenant 1): A34892217",
+     "Yusuf Abdullah"),
+    ("PERSON", "Witness: Aoife Brennan", "Aoife Brennan"),
+    ("STREET_ADDRESS", "Deliver to: 455 WEST 43RD STREET, NEW YORK, NY 10036", "455 WEST 43RD STREET, NEW YORK, NY 10036"),
     # A part of a name in its own field or column.
     ("PERSON", "Vorname;Nachname;Ort\nJürgen;Oberländer;Köln\nAyşe;Öztürk;Berlin", "Öztürk"),
     ("PERSON", "id,first_name,last_name\n1,Chidinma,Okonkwo\n2,Hiroshi,Tanaka", "Hiroshi"),
@@ -167,6 +171,7 @@ NOT_FOUND = [
     ("PERSON", "Sofia Airport was closed for the night."),
     ("RECORD_ID", "Booking reference: BELOW, see the email."),
     ("PERSON", "First name: see below"),
+    ("STREET_ADDRESS", "ERROR 500 INTERNAL SERVER ERROR AT 12 MAIN ROUTER"),
     ("PERSON", "The first name in the list was wrong."),
     ("PASSPORT", "PLEASE<<NOTE<<THE<<NEW<<ADDRESS<<BELOW<<<<<<<"),
     ("PHONE_NUMBER", "Delivery date: 07.05.2024"),

@@ -383,10 +383,13 @@ DRIVER_LICENSE_CONTEXT = (
     "licence no", "DL", "DLN", "führerschein", "permis de conduire", "carnet de conducir",
 )
 
+_STREET_TYPES = ("Street|Avenue|Road|Boulevard|Lane|Drive|Court|Place|Way|Terrace|Parkway|Highway"
+                 "|Circle|Square|Trail|Loop|Alley|Crescent|Close|Row|Walk|Plaza|Gardens|Grove|Hill|Mews")
+_STREET_ABBREVIATIONS = "St|Ave|Rd|Blvd|Ln|Dr|Ct|Pl|Ter|Pkwy|Hwy|Cir|Sq|Trl"
+# As written, or in capitals on a shipping label ("455 WEST 43RD STREET").
 _STREET_TYPE = (
-    r"(?:(?:Street|Avenue|Road|Boulevard|Lane|Drive|Court|Place|Way|Terrace|Parkway|Highway"
-    r"|Circle|Square|Trail|Loop|Alley|Crescent|Close|Row|Walk|Plaza|Gardens|Grove|Hill|Mews)\b"
-    r"|(?:St|Ave|Rd|Blvd|Ln|Dr|Ct|Pl|Ter|Pkwy|Hwy|Cir|Sq|Trl)\b\.?)"
+    rf"(?:(?:{_STREET_TYPES}|{_STREET_TYPES.upper()})\b"
+    rf"|(?:{_STREET_ABBREVIATIONS}|{_STREET_ABBREVIATIONS.upper()})\b\.?)"
 )
 _US_TAIL = (  # ", Washington, DC 20500"
     r"(?:,[ \t]*[A-Z][A-Za-z.'-]{0,30}(?:[ \t]+[A-Z][A-Za-z.'-]{0,30}){0,2},?[ \t]+[A-Z]{2}[ \t]+\d{5}(?:-\d{4})?)?"
@@ -434,7 +437,7 @@ STREET_ADDRESS_PATTERNS = [
             r"(?:\b(?:Flat|Apartment|Apt|Unit|Suite)\.?[ \t]+[A-Za-z0-9-]{1,5},?[ \t]+)?"  # "Flat 2, 18 Kingsland Road"
             r"\b\d{1,6}[A-Za-z]?"
             r"(?:[ \t]+(?:N|S|E|W|North|South|East|West)\.?)?"
-            r"(?:[ \t]+(?:[A-Z][A-Za-z'.-]{0,30}|\d{1,3}(?:st|nd|rd|th))){1,4}"
+            r"(?:[ \t]+(?:[A-Z][A-Za-z'.-]{0,30}|\d{1,3}(?:st|nd|rd|th|ST|ND|RD|TH))){1,4}"
             rf"[ \t]+{_STREET_TYPE}"
             r"(?:[ \t]+(?:NW|NE|SW|SE|N|S|E|W)\b)?"
             r"(?:,?[ \t]+(?:Apt|Apartment|Suite|Ste|Unit|Floor|Fl|\#)\.?[ \t]*[A-Za-z0-9-]+)?"
@@ -528,6 +531,10 @@ NAME_FIELD_LABELS = (
     "name", "full name", "patient", "patient name", "employee", "employee name", "customer",
     "customer name", "client", "client name", "applicant", "applicant name", "account holder",
     "cardholder", "contact", "contact person", "attendee", "attendees",
+    # People in a role: leases, trips, schools, claims, incident reports, interviews.
+    "landlord", "tenant", "tenants", "tenant(s)", "guest", "passenger", "traveller", "traveler", "pupil",
+    "guardian", "next of kin", "emergency contact", "beneficiary", "policyholder", "claimant", "complainant",
+    "witness", "victim", "suspect", "defendant", "plaintiff", "interviewee", "interviewer",
 )
 NAME_BY_LABELS = ("signed by", "countersigned by", "prepared by", "approved by", "submitted by",
                   "reported by", "requested by", "reviewed by")
