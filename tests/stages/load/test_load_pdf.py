@@ -3,6 +3,7 @@ clear errors for encrypted, corrupt and truncated files."""
 
 from __future__ import annotations
 
+import base64
 import io
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -316,3 +317,43 @@ def test_content_streams_inflating_past_max_unpacked_bytes_are_refused_before_pd
     # Images are decoded within the pixel limits instead: a large one does not count.
     document = _load(context, _flate_pdf(text, image=b"\x80" * (1500 * 1500)))
     assert document.pages[0].text == "Lease notes"
+
+
+def _bomb_pdf(dictionary: bytes, packed: bytes, before: bytes = b"") -> bytes:
+    """One page whose content stream, with ``dictionary``'s entries, holds ``packed``."""
+    return write_pdf([
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        (b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 4 0 R >> >> "
+         b"/Contents 5 0 R >>"),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        before + b"<< /Length %d %s >>\nstream\n%s\nendstream" % (len(packed), dictionary, packed),
+    ])
+
+
+_CONTENT = b"BT /F1 12 Tf 72 720 Td (Lease notes) Tj ET\n" + b" " * (2 * 1024 * 1024)
+
+
+@pytest.mark.parametrize(("dictionary", "packed", "before"), [
+    (b"/Filter /FlateDecode", zlib.compress(_CONTENT, 9), b"% /Subtype /Image\n"),  # a comment
+    (b"/Note /Subtype /Image 1 /Filter /FlateDecode", zlib.compress(_CONTENT, 9), b""),  # another key's value
+    (b"/Filter [/ASCIIHexDecode /FlateDecode]", zlib.compress(_CONTENT, 9).hex().encode() + b">", b""),
+    (b"/Filter [/ASCII85Decode /FlateDecode]", base64.a85encode(zlib.compress(_CONTENT, 9)) + b"~>", b""),
+    # Drawn as the page's content, whatever it calls itself: its declared 1 x 1 pixel allows 2 bytes.
+    (b"/Subtype /Image /Width 1 /Height 1 /ColorSpace /DeviceGray /Filter /FlateDecode",
+     zlib.compress(_CONTENT, 9), b""),
+], ids=["comment", "dictionary value", "hex", "ascii85", "called an image"])
+def test_a_bomb_disguised_in_its_dictionary_or_filters_is_refused(
+        tmp_path: Path, dictionary: bytes, packed: bytes, before: bytes) -> None:
+    context = loader_context(Settings(home=tmp_path / "home", max_unpacked_bytes=1024 * 1024))
+    bomb = _bomb_pdf(dictionary, packed, before)
+    assert len(bomb) < 50_000
+    with pytest.raises(LimitExceededError, match="max_unpacked_bytes"):
+        _load(context, bomb)
+    # The same page, small, loads: the filters are read, not refused.
+    small = _CONTENT[:44]
+    packed_small = {b"hex": zlib.compress(small).hex().encode() + b">",
+                    b"a85": base64.a85encode(zlib.compress(small)) + b"~>"}
+    kind = b"hex" if b"ASCIIHex" in dictionary else b"a85" if b"ASCII85" in dictionary else None
+    if kind is not None:
+        assert _load(context, _bomb_pdf(dictionary, packed_small[kind])).pages[0].text == "Lease notes"

@@ -3,15 +3,23 @@
 pdfium inflates a page's content stream whole when it reads the page, with no limit: a few
 kilobytes of Flate data can hold gigabytes of drawing operators (a decompression bomb). Every
 Flate stream that is not an image is inflated here first, a block at a time and kept nowhere,
-and their total is held to ``max_unpacked_bytes``. Images are left out: they are decoded one at
-a time within the pixel limits. Streams of an encrypted PDF cannot be measured before pdfium
-decrypts them and pass unmeasured.
+and their total is held to ``max_unpacked_bytes``. A stream's dictionary is read as PDF syntax
+(comments, strings, nested dictionaries and arrays skipped), so only its own top-level
+``/Subtype /Image`` makes it an image, and its ``/Filter`` says how to reach the Flate data
+(``[/ASCIIHexDecode /FlateDecode]`` and ``/ASCII85Decode`` are undone first). An image counts
+only for what it inflates to beyond its declared size (width x height x colour components x
+depth, within ``max_pixels``): a real image never does, and a stream that only calls itself an
+image, to be drawn as a page's content, is measured like any other. Streams of an encrypted PDF cannot
+be measured before pdfium decrypts them and pass unmeasured.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import zlib
+from collections.abc import Sequence
 
 from docveil.config import Settings
 from docveil.errors import LimitExceededError
@@ -20,7 +28,11 @@ from docveil.types import Source
 
 # "stream", blanks a writer may leave, then the end of line pdfium accepts (CR LF, CR or LF).
 _STREAM = re.compile(rb"(?<!end)stream[ \t\f\x00]*(?:\r\n|\r|\n)")
-_IMAGE = re.compile(rb"/Subtype\s*/Image\b")
+# PDF syntax in a stream's dictionary: white space, comments, delimiters, strings, names, other tokens.
+_TOKEN = re.compile(rb"[\x00\t\n\f\r ]+|%[^\r\n]*|<<|>>|[\[\]{}]|\(|<[0-9A-Fa-f\s]*>|/[^\x00\t\n\f\r ()<>\[\]{}/%]*"
+                    rb"|[^\x00\t\n\f\r ()<>\[\]{}/%]+|.", re.DOTALL)
+_TEXT_FILTERS = {b"/ASCIIHexDecode": "hex", b"/AHx": "hex", b"/ASCII85Decode": "a85", b"/A85": "a85"}
+_FLATE = (b"/FlateDecode", b"/Fl")
 _DICTIONARY_WINDOW = 4096  # how far before "stream" its object starts, at most
 _FEED = 1 << 16
 _STEP = 1 << 20
@@ -35,28 +47,136 @@ def check_stream_inflation(source: Source, settings: Settings) -> None:
     measured_to = 0  # "stream" inside data already measured is a byte of that data
     previous = 0  # a stream's dictionary is after the stream keyword before it
     for match in _STREAM.finditer(source.data):
-        skip = match.start() < measured_to or _is_image(source.data, max(previous, measured_to), match.start())
-        previous = match.end()
-        if skip:
+        if match.start() < measured_to:
             continue
-        inflated, measured_to = _inflated_size(data, match.end(), limit - total)
-        total += inflated
+        entries = _dictionary(source.data, max(previous, measured_to), match.start())
+        previous = match.end()
+        # An image may inflate to what its declared size holds; only more than that counts (a
+        # stream called an image can still be drawn as a page's content).
+        allowance = _image_bytes(entries, settings.max_pixels) if entries.get(b"/Subtype") == b"/Image" else 0
+        inflated, measured_to = _inflated_size(data, match.end(), limit - total + allowance, _text_filters(entries))
+        total += max(0, inflated - allowance)
         if total > limit:
             raise LimitExceededError(
                 source.name, f"PDF streams unpack to more than {format_size(limit)} (max_unpacked_bytes): "
                              "a decompression bomb or an oversized document")
 
 
-def _is_image(data: bytes, not_before: int, stream_at: int) -> bool:
-    """Whether the dictionary before ``stream_at`` (from its object's "obj") is an image's."""
+def _dictionary(data: bytes, not_before: int, stream_at: int) -> dict[bytes, bytes | list[bytes]]:
+    """The top-level entries of the dictionary before ``stream_at`` (from its object's "obj"):
+    a name's value as its token, an array's as its tokens; nested dictionaries are skipped."""
     window_start = max(not_before, stream_at - _DICTIONARY_WINDOW)
     object_at = data.rfind(b"obj", window_start, stream_at)
-    return _IMAGE.search(data, object_at + 3 if object_at >= 0 else window_start, stream_at) is not None
+    position = object_at + 3 if object_at >= 0 else window_start
+    entries: dict[bytes, bytes | list[bytes]] = {}
+    depth = 0
+    key: bytes | None = None
+    array: list[bytes] | None = None
+    while position < stream_at:
+        token = _TOKEN.match(data, position, stream_at)
+        if token is None:
+            break
+        position = token.end()
+        text = token.group(0)
+        if text[:1] in b"\x00\t\n\f\r %":
+            continue
+        if text == b"(":
+            position = _string_end(data, position, stream_at)
+            text = b"()"
+        if text == b"<<":
+            depth += 1
+            if depth == 2 and array is None:
+                key = None  # a nested dictionary is a value, skipped whole
+            continue
+        if text == b">>":
+            depth -= 1
+            if depth <= 0:
+                break
+            continue
+        if depth != 1:
+            continue
+        if text == b"[":
+            array = []
+            continue
+        if array is not None:
+            if text == b"]":
+                if key is not None:
+                    entries[key] = array
+                key, array = None, None
+            else:
+                array.append(text)
+            continue
+        if key is None:
+            key = text if text.startswith(b"/") else None
+        else:
+            entries[key] = text
+            key = None
+    return entries
 
 
-def _inflated_size(data: memoryview, start: int, budget: int) -> tuple[int, int]:
+_COMPONENTS = {b"/DeviceGray": 1, b"/G": 1, b"/DeviceRGB": 3, b"/RGB": 3, b"/DeviceCMYK": 4, b"/CMYK": 4}
+
+
+def _image_bytes(entries: dict[bytes, bytes | list[bytes]], max_pixels: int) -> int:
+    """The most an image of the declared width, height, colour space and depth decodes to (a
+    row's predictor byte included); 0 past the pixel limit, or without a declared size."""
+    try:
+        width, height = int(entries[b"/Width"]), int(entries[b"/Height"])  # type: ignore[arg-type]
+        bits = min(int(entries.get(b"/BitsPerComponent", b"8")), 16)  # type: ignore[arg-type]
+    except (KeyError, ValueError, TypeError):
+        return 0
+    if width <= 0 or height <= 0 or width * height > max_pixels:
+        return 0
+    space = entries.get(b"/ColorSpace")
+    components = _COMPONENTS.get(space, 4) if isinstance(space, bytes) else 4
+    return height * ((width * components * max(bits, 1) + 7) // 8 + 1)
+
+
+def _string_end(data: bytes, position: int, end: int) -> int:
+    """Where the literal string opened before ``position`` ends (nested parentheses, escapes)."""
+    depth = 1
+    while position < end and depth:
+        byte = data[position]
+        if byte == 0x5C:  # a backslash escapes the next byte
+            position += 1
+        elif byte == 0x28:
+            depth += 1
+        elif byte == 0x29:
+            depth -= 1
+        position += 1
+    return position
+
+
+def _text_filters(entries: dict[bytes, bytes | list[bytes]]) -> list[str]:
+    """The text decodings (hex, ASCII85) a stream's ``/Filter`` puts before its Flate data;
+    none when no Flate data follows them (the data is then measured only if it is zlib data)."""
+    filters = entries.get(b"/Filter", [])
+    names = [filters] if isinstance(filters, bytes) else list(filters)
+    decodings: list[str] = []
+    for name in names:
+        if name in _FLATE:
+            return decodings
+        if name not in _TEXT_FILTERS:
+            break
+        decodings.append(_TEXT_FILTERS[name])
+    return []
+
+
+def _inflated_size(data: memoryview, start: int, budget: int, decodings: Sequence[str] = ()) -> tuple[int, int]:
     """How many bytes the zlib stream at ``start`` inflates to (counting stops past ``budget``;
-    0 when no zlib stream starts there), and where its compressed data ends."""
+    0 when no zlib stream starts there), and where its compressed data ends. With
+    ``decodings``, the stream's data (up to "endstream") is first decoded from hex or ASCII85
+    text, which is never longer than the file but for ASCII85's "z" (four bytes each)."""
+    if decodings:
+        end = bytes(data[start:]).find(b"endstream")
+        end = len(data) if end < 0 else start + end
+        packed = bytes(data[start:end])
+        try:
+            for decoding in decodings:
+                packed = _decode_text(packed, decoding)
+        except ValueError:
+            return 0, end  # not such text: pdfium stops there too
+        return _inflated_size(memoryview(packed), 0, budget)[0], end
     if len(data) - start < 2 or data[start] & 0x0F != 8 or (data[start] << 8 | data[start + 1]) % 31:
         return 0, start  # no zlib header (RFC 1950): not Flate data
     inflater = zlib.decompressobj()
@@ -75,3 +195,12 @@ def _inflated_size(data: memoryview, start: int, budget: int) -> tuple[int, int]
     except zlib.error:
         pass  # not Flate data (nothing inflated), or damaged where pdfium stops too
     return inflated, position - len(pending) - len(inflater.unused_data)
+
+
+def _decode_text(packed: bytes, decoding: str) -> bytes:
+    """Hex (to its ">") or ASCII85 (to its "~>") text as bytes; white space ignored."""
+    if decoding == "hex":
+        digits = re.sub(rb"\s+", b"", packed.split(b">", 1)[0])
+        return binascii.unhexlify(digits + b"0" * (len(digits) % 2))
+    text = re.sub(rb"\s+", b"", packed.split(b"~>", 1)[0])
+    return base64.a85decode(text.removeprefix(b"<~"))
