@@ -66,6 +66,21 @@ def test_a_tiff_with_more_frames_than_max_pages_is_refused(settings) -> None:
         load("scan.tif", encoded(frames[0], "TIFF", save_all=True, append_images=frames[1:]), context)
 
 
+def test_a_tiff_whose_frames_together_pass_the_document_pixel_limit_is_refused_before_decoding(
+        settings, monkeypatch) -> None:
+    # Each frame is within max_pixels; all of them are not.
+    limited = settings.with_overrides(image_ocr=False, max_pixels=2000, max_document_pixels=5000)
+    context = StageContext(limited, make_plugin_manager(limited).hook)
+    frames = [picture(40, 40) for _ in range(4)]  # 1,600 pixels each, 6,400 in all
+    data = encoded(frames[0], "TIFF", save_all=True, append_images=frames[1:])
+    decoded = []
+    monkeypatch.setattr(Image.Image, "copy", lambda image: decoded.append(image) or image)
+    with pytest.raises(LimitExceededError, match=r"scan.tif: frames hold more than 5,000 pixels in all, over the "
+                                                 r"document pixel limit \(max_document_pixels\)"):
+        load("scan.tif", data, context)
+    assert decoded == []
+
+
 def test_exif_orientation_is_applied_and_every_piece_of_metadata_dropped(no_ocr) -> None:
     exif = Image.Exif()
     exif[0x0112] = 6  # shown turned 90 degrees clockwise

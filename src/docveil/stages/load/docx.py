@@ -277,7 +277,8 @@ def _pictures(reader: _PartReader, relations: dict[str, tuple[str, str]], pictur
             continue
         budget.count_image()
         try:
-            frame = decode_frames(Source(name=name, data=data, media_type=media_type), context.settings)[0]
+            frame = decode_frames(Source(name=name, data=data, media_type=media_type), context.settings,
+                                  first_only=True)[0]
         except LoadError as exc:
             error = type(exc)(name, f"picture {number} of the Word document: {exc.reason}")
             raise error from None

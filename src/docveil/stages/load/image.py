@@ -88,20 +88,27 @@ def load_image(source: Source, context: StageContext) -> Document:
                     content_hash=content_hash(source.data), metadata={"format": source.media_type.split("/")[1]})
 
 
-def decode_frames(source: Source, settings: Settings) -> list[Any]:
+def decode_frames(source: Source, settings: Settings, *, first_only: bool = False) -> list[Any]:
     """The decoded frames (PIL images, metadata still attached) of an image source, after the
-    frame count and every frame's declared size passed the limits."""
+    frame count and every frame's declared size passed the limits: each frame ``max_pixels``,
+    all of them together ``max_document_pixels``. With ``first_only``, only the first frame is
+    checked and decoded (a picture in a document shows that one)."""
     kind = describe_media_type(source.media_type).removeprefix("a ").removeprefix("an ")
     if source.media_type == "image/png":
         check_png_chunks(source)
     image = open_image(source)
-    frame_count = getattr(image, "n_frames", 1) if source.media_type == "image/tiff" else 1
+    frame_count = getattr(image, "n_frames", 1) if source.media_type == "image/tiff" and not first_only else 1
     if frame_count > settings.max_pages:
         raise LimitExceededError(source.name, f"TIFF has {frame_count:,} frames, over the {settings.max_pages:,} "
                                               "page limit (max_pages)")
+    pixels = 0
     for index in range(frame_count):
         _seek(image, index, source.name, kind)
         check_pixels(source.name, image.size, settings)
+        pixels += image.size[0] * image.size[1]
+        if pixels > settings.max_document_pixels:
+            raise LimitExceededError(source.name, f"frames hold more than {settings.max_document_pixels:,} pixels "
+                                                  "in all, over the document pixel limit (max_document_pixels)")
     if source.media_type == "image/png":
         check_png_rows(source)
     frames = []
