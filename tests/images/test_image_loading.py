@@ -81,6 +81,28 @@ def test_a_tiff_whose_frames_together_pass_the_document_pixel_limit_is_refused_b
     assert decoded == []
 
 
+def test_a_webp_canvas_its_reader_refuses_is_a_limit_error(no_ocr) -> None:
+    frame = encoded(Image.new("RGB", (16, 16), "white"), "WEBP", lossless=True)[12:]  # its VP8L chunk
+    canvas = (16383).to_bytes(3, "little") * 2  # 16,384 x 16,384
+    body = b"WEBP" + b"VP8X" + struct.pack("<I", 10) + b"\x00" * 4 + canvas + frame
+    with pytest.raises(LimitExceededError, match=r"big.webp: WebP image declares more than [\d,]+ pixels, which its "
+                                                 r"reader refuses to decode \(max_pixels\)"):
+        load("big.webp", b"RIFF" + struct.pack("<I", len(body)) + body, no_ocr)
+
+
+def test_image_metadata_never_reaches_a_debug_log(no_ocr, caplog) -> None:
+    import logging
+
+    from PIL import TiffImagePlugin
+
+    info = TiffImagePlugin.ImageFileDirectory_v2()
+    info[315] = "Jane Roe"  # Artist
+    info[270] = "Patient SSN 078-05-1120"  # ImageDescription
+    caplog.set_level(logging.DEBUG)
+    load("scan.tiff", encoded(picture(), "TIFF", tiffinfo=info), no_ocr)
+    assert "Jane Roe" not in caplog.text and "078-05-1120" not in caplog.text
+
+
 def test_exif_orientation_is_applied_and_every_piece_of_metadata_dropped(no_ocr) -> None:
     exif = Image.Exif()
     exif[0x0112] = 6  # shown turned 90 degrees clockwise

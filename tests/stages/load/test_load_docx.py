@@ -189,3 +189,20 @@ def test_deeply_nested_tables_do_not_exhaust_the_stack(context: StageContext) ->
     body = (f'<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>'
             f"{nested}</w:body></w:document>").encode()
     assert load(context, rewrite(docx(["x"]), "word/document.xml", body)).pages[0].text == "deep"
+
+
+def test_a_part_named_by_many_relationships_is_read_once(context: StageContext, monkeypatch) -> None:
+    from docveil.stages.load import docx as loader
+
+    data = docx(["Body text."], header="ACME Insurance")
+    rels = "".join(f'<Relationship Id="rIdH{i}" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+                   f'relationships/header" Target="{"document.xml" if i % 2 else "header1.xml"}"/>'
+                   for i in range(400))
+    data = rewrite(data, "word/_rels/document.xml.rels",
+                   ('<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/'
+                    f'package/2006/relationships">{rels}</Relationships>').encode())
+    parsed = []
+    real = loader._part_text
+    monkeypatch.setattr(loader, "_part_text", lambda root: parsed.append(root) or real(root))
+    assert load(context, data).pages[0].text == "ACME Insurance\n\nBody text."
+    assert len(parsed) == 2  # the body and the header, once each

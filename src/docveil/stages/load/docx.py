@@ -97,8 +97,10 @@ def load_docx(source: Source, context: StageContext) -> Document:
         body, picture_ids = _part_text(reader.xml(_DOCUMENT))
         headers: list[str] = []
         footers: list[str] = []
+        read: set[str] = {_DOCUMENT}  # each part once, however many relationships name it
         for kind, target in relations.values():
-            if kind in ("header", "footer") and target in names:
+            if kind in ("header", "footer") and target in names and target not in read:
+                read.add(target)
                 text, _ = _part_text(reader.xml(target))
                 group = headers if kind == "header" else footers
                 if text and text not in group:

@@ -130,10 +130,24 @@ def open_image(source: Source) -> Any:
     except ImportError:
         raise MissingDependencyError("loading images", "'docveil[images]'") from None
     kind = describe_media_type(source.media_type).removeprefix("a ").removeprefix("an ")
+    _quiet_pillow()
+    from PIL import Image
+
     try:
         return reader(io.BytesIO(source.data), source.name)
+    except Image.DecompressionBombError:  # WebP's reader checks the declared size itself
+        raise LimitExceededError(source.name, f"{kind} declares more than {2 * (Image.MAX_IMAGE_PIXELS or 0):,} "
+                                              "pixels, which its reader refuses to decode (max_pixels)") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError) as exc:
         raise LoadError(source.name, f"corrupt {kind}: {_damage(exc)}") from None
+
+
+def _quiet_pillow() -> None:
+    """Pillow logs the values of an image's metadata tags at DEBUG (a TIFF's Artist, its
+    description): held at INFO, unless the application chose a level for it."""
+    pillow_log = logging.getLogger("PIL")
+    if pillow_log.level == logging.NOTSET:
+        pillow_log.setLevel(logging.INFO)
 
 
 def check_png_chunks(source: Source) -> None:
