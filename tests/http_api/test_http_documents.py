@@ -325,7 +325,8 @@ def test_redact_to_a_file_returns_a_redacted_pdf_image_or_text(server) -> None:
     with server.client("bob") as client:
         pdf = client.post("/v1/redact/file", files={"file": ("lease agreement.pdf", LEASE.read_bytes(), "application/pdf")})
         image = client.post("/v1/redact/file", files={"file": ("photo.jpg", picture.getvalue(), "image/jpeg")})
-        text = client.post("/v1/redact/file", files={"file": ("note.txt", NOTE.read_bytes(), "text/plain")})
+        text = client.post("/v1/redact/file", files={"file": ("Maria Gonzalez note.txt", NOTE.read_bytes(),
+                                                              "text/plain")})
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
     assert pdf.headers["content-disposition"].startswith('attachment; filename="lease agreement.redacted.pdf"')
     redacted_pdf = pypdfium2.PdfDocument(pdf.content)
@@ -335,6 +336,9 @@ def test_redact_to_a_file_returns_a_redacted_pdf_image_or_text(server) -> None:
     assert Image.open(io.BytesIO(image.content)).size == (120, 80)
     assert text.headers["content-type"].startswith("text/plain")
     assert "<PERSON_" in text.text and "Maria Gonzalez" not in text.text
+    # The download is named like the upload, redacted as well.
+    disposition = text.headers["content-disposition"]
+    assert "Maria" not in disposition and "note.redacted.txt" in disposition and "PERSON_" in disposition
 
 
 def test_forget_takes_all_values_of_a_person_in_one_request(server) -> None:

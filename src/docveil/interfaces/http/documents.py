@@ -29,7 +29,7 @@ from docveil.interfaces.http.schemas import (
 )
 from docveil.stages.load.source import source_from_bytes
 from docveil.stages.redact.image import encode_image
-from docveil.types import TENANT_WIDE, Acl, Principal, Source
+from docveil.types import TENANT_WIDE, Acl, Principal, RedactedDocument, Source
 
 router = APIRouter(tags=["documents"])
 
@@ -136,19 +136,25 @@ async def redact_file(
 
 def _redact_to_response(engine: Engine, upload: Source, principal: Principal) -> Response:
     source = source_from_bytes(upload.name, upload.data, engine.settings)  # sniffed: decides the output
-    stem = PurePosixPath(source.name).stem or "document"
     if source.media_type == "application/pdf":
         with tempfile.TemporaryDirectory(prefix="docveil-redact-") as folder:
             destination = FilePath(folder) / "redacted.pdf"
-            engine.redact_to_file(source, destination, principal)
-            return _attachment(destination.read_bytes(), "application/pdf", f"{stem}.redacted.pdf")
+            redacted = engine.redact_to_file(source, destination, principal)
+            return _attachment(destination.read_bytes(), "application/pdf", f"{_stem(redacted)}.redacted.pdf")
     redacted = engine.redact(source, principal)
+    stem = _stem(redacted)
     images = [page.image for page in redacted.pages if page.image is not None]
     if len(images) == 1 and len(redacted.pages) == 1:
         kind = "jpeg" if source.media_type == "image/jpeg" else "png"
         return _attachment(encode_image(images[0], kind), f"image/{kind}", f"{stem}.redacted.{'jpg' if kind == 'jpeg' else 'png'}")
     return _attachment((redacted_text_output(redacted) + "\n").encode("utf-8"), "text/plain; charset=utf-8",
                        f"{stem}.redacted.txt")
+
+
+def _stem(redacted: RedactedDocument) -> str:
+    """The download's name: the upload's, redacted like the file ("Jane Roe notes.txt" gives
+    "<PERSON_...> notes"), so the redacted file does not carry the name in clear."""
+    return PurePosixPath(redacted.redacted_source).stem or "document"
 
 
 def _attachment(data: bytes, media_type: str, filename: str) -> Response:
