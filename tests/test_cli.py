@@ -13,7 +13,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from typer.testing import CliRunner
 
-import docveil.interfaces.cli_admin  # noqa: F401  (registers audit, keys, documents)
+import docveil.interfaces.cli_admin  # registers audit, keys, documents
+import docveil.interfaces.cli_http  # noqa: F401  (registers serve, keys api)
 from docveil.interfaces.cli import app
 from docveil.interfaces.demo import sample_paths
 from docveil.types import Principal
@@ -217,6 +218,8 @@ EXPORT_HEADER = '{"type":"export","format":"docveil-audit","v":1}\n'
     (["audit", "export", "--role", "auditor", "-o", "{tmp}/nodir/x.jsonl"], "--output {tmp}/nodir/x.jsonl"),
     (["audit", "export", "--role", "auditor", "-o", "{tmp}"], "--output {tmp}: is a folder"),
     (["audit", "verify", "--file", "{export}", "--mac-key-file", "{tmp}/nope.key"], "--mac-key-file {tmp}/nope.key"),
+    (["audit", "verify", "--file", "{export}", "--mac-key-file", "{tmp}/short.key"],
+     "--mac-key-file {tmp}/short.key: 10 bytes, not an audit MAC key"),
     (["audit", "verify", "--file", "{export}", "--verify-key", "zz"], "--verify-key"),
     (["audit", "verify", "--file", "{export}", "--verify-key", "abcd"], "--verify-key"),
     (["audit", "verify", "--verify-key", "ab" * 32], "--file"),
@@ -226,6 +229,7 @@ EXPORT_HEADER = '{"type":"export","format":"docveil-audit","v":1}\n'
 ])
 def test_bad_input_is_one_error_line_naming_it_with_exit_code_1(cli_env, tmp_path: Path, args, named) -> None:
     (tmp_path / "export.jsonl").write_text(EXPORT_HEADER)
+    (tmp_path / "short.key").write_bytes(b"0123456789")
     (tmp_path / "scan.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe" * 64)
     places = {"{tmp}": str(tmp_path), "{note}": str(intake_note()), "{export}": str(tmp_path / "export.jsonl"),
               "{binary}": str(tmp_path / "scan.png")}
@@ -278,13 +282,22 @@ def test_audit_show_lists_the_most_recent_records_in_time_order_unless_the_oldes
     assert seqs("--limit", "2", "--oldest") == everything[:2]
 
 
+def test_an_empty_path_is_an_error_not_the_current_folder(cli_env, tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "private.txt").write_text("Notes that must stay where they are.")
+    monkeypatch.chdir(tmp_path)
+    result = run(cli_env, "ingest", "")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert "error: '': an empty path names no file" in result.stderr.splitlines()
+
+
 def test_ingesting_a_folder_without_visible_files_says_so(cli_env, tmp_path: Path) -> None:
     folder = tmp_path / "inbox"
     folder.mkdir()
     (folder / ".draft.txt").write_text("a hidden draft")
     result = run(cli_env, "ingest", str(folder))
-    assert result.exit_code == 0 and result.stdout == ""
-    assert "no files found to ingest (hidden files and folders are skipped)" in result.stderr
+    assert result.exit_code == 1 and result.stdout == ""
+    assert (f"error: {folder}: a folder with no file to ingest in it (hidden files and folders are skipped)"
+            in result.stderr.splitlines())
 
 
 @pytest.mark.parametrize("setting", [{"DOCVEIL_CHUNK_SIZE": "abc"}, {"DOCVEIL_CONFIG": "{tmp}/bad.toml"},
@@ -309,3 +322,17 @@ def test_document_ids_and_plugin_names_stay_whole_in_80_columns(cli_env, engine,
     names = [row["name"] for row in json.loads(run(cli_env, "plugins", "--json").stdout)]
     table = run(cli_env, "plugins").stdout
     assert [name for name in names if name not in table] == []
+
+
+def test_serve_refuses_a_busy_port_or_an_unknown_log_level_before_loading_anything(cli_env) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = run(cli_env, "serve", "--port", str(port))
+    assert busy.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in error_line(busy)
+    bogus = run(cli_env, "serve", "--log-level", "bogus")
+    assert bogus.exit_code == 2 and "bogus" in bogus.stderr and "Traceback" not in bogus.stderr

@@ -142,7 +142,7 @@ def test_a_link_in_a_folder_is_followed_only_to_a_file_inside_that_folder(engine
     assert reasons == {"notes.txt": "a symbolic link to a file outside the folder is not followed",
                        "linked": "a symbolic link to a file outside the folder is not followed",
                        "''": "an empty path names no file",
-                       "empty_dir": "not a regular file (a directory)"}
+                       "empty_dir": "a folder with no file to ingest in it (hidden files and folders are skipped)"}
     with engine.database.admin() as conn:
         assert "hunter2" not in str(conn.execute("SELECT text FROM chunks").fetchall())
     # A link given on its own is the caller's choice, and read.

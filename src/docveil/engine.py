@@ -351,6 +351,9 @@ class Engine:
                     loaded: list[Document] = []
                     for path, folder in batch:
                         try:
+                            if isinstance(path, Path) and folder is None and path.is_dir():
+                                raise LoadError(source_name(path), "a folder with no file to ingest in it "
+                                                                   "(hidden files and folders are skipped)")
                             source = path if isinstance(path, Source) else read_source(path, self.settings,
                                                                                        within=folder)
                             loaded.append(self.load(source))

@@ -85,7 +85,10 @@ def test_a_jwt_from_the_issuer_maps_claims_to_a_principal(server) -> None:
     ({"iss": "https://evil.example/"}, "issuer"),
     ({"nbf": int(time.time()) + 3600}, "not valid yet"),
     ({"exp": None}, "exp"),
-    ({"tenant": None}, "tenant"),
+    ({"tenant": None}, "no tenant claim 'tenant'"),
+    ({"tenant": 5}, "the token's tenant claim 'tenant' is a int, not a string"),
+    ({"roles": ["auditor", 3]}, "roles claim 'roles' is not a list of strings"),
+    ({"roles": {"admin": True}}, "roles claim 'roles' is not a list of strings"),
 ])
 def test_invalid_jwts_get_401_saying_why(server, claims, reason) -> None:
     token = server.token(**claims)

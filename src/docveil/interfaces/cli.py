@@ -185,7 +185,8 @@ def redact(
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files and folders to ingest (folders recursively; hidden files and folders are skipped).")],
+    # Text, not Path: Path("") is ".", and an empty argument (an unset "$DOCS") must not ingest the current folder.
+    paths: Annotated[list[str], typer.Argument(help="Files and folders to ingest (folders recursively; hidden files and folders are skipped).")],
     tenant: TenantOpt = "default", user: UserOpt = None, role: RoleOpt = None,
     acl_user: Annotated[list[str] | None, typer.Option("--acl-user", help="User allowed to read (repeatable).")] = None,
     acl_role: Annotated[list[str] | None, typer.Option("--acl-role", help="Role allowed to read (repeatable); default: everyone in the tenant.")] = None,
@@ -220,8 +221,6 @@ def ingest(
                     f"with `docveil documents acl {doc.document_id}`.")
     for failure in report.failed:
         say(err, ("error:", "bold red"), f" {failure.source}: {failure.reason}")
-    if not report.ingested and not report.failed:
-        say(err, "no files found to ingest (hidden files and folders are skipped)")
     if report.failed:
         raise typer.Exit(1)
 

@@ -88,7 +88,7 @@ def audit_verify(
 
 def _verify_export_file(file: Path, verify_key: str | None, mac_key_file: Path | None) -> VerifyResult:
     from docveil.security import audit
-    from docveil.security.audit_chain import load_verify_key
+    from docveil.security.audit_chain import MIN_MAC_KEY_BYTES, load_verify_key
 
     pinned = None
     if verify_key is not None:
@@ -102,6 +102,9 @@ def _verify_export_file(file: Path, verify_key: str | None, mac_key_file: Path |
             mac_key = mac_key_file.read_bytes()
         except OSError as exc:
             fail(f"--mac-key-file {mac_key_file}: {exc.strerror or exc}")
+        if len(mac_key) < MIN_MAC_KEY_BYTES:
+            fail(f"--mac-key-file {mac_key_file}: {len(mac_key)} bytes, not an audit MAC key (at least "
+                 f"{MIN_MAC_KEY_BYTES}; `docveil audit mac-key` writes it)")
     return audit.verify_export(file, mac_key=mac_key, verify_key=pinned)  # not an export: AuditError, exit 1
 
 

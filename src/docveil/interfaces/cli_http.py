@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import enum
 import getpass
+import socket
 from typing import Annotated
 
 import typer
@@ -17,6 +19,7 @@ from docveil.interfaces.cli import (
     cells,
     emit_json,
     err,
+    fail,
     guarded,
     out,
     principal_from,
@@ -30,12 +33,20 @@ api_keys_app = typer.Typer(help="API keys of the HTTP server: each acts as one p
 keys_app.add_typer(api_keys_app, name="api")
 
 
+class LogLevel(str, enum.Enum):
+    critical = "critical"
+    error = "error"
+    warning = "warning"
+    info = "info"
+    debug = "debug"
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for every interface).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Server processes, each with its own engine and models.")] = 1,
-    log_level: Annotated[str, typer.Option(help="critical, error, warning, info or debug.")] = "info",
+    log_level: Annotated[LogLevel, typer.Option(case_sensitive=False, help="Server log level.")] = LogLevel.info,
     access_log: Annotated[bool, typer.Option(help="Log one line per request (method, path, status).")] = True,
 ) -> None:
     """Run the HTTP API (docs/http.md): ingest, redact, search, ask, documents, forget, audit."""
@@ -46,11 +57,27 @@ def serve(
         JwtVerifier.from_settings(Settings.load())  # a bad key fails here, not in every worker
 
     guarded(check)
+    _require_free_port(host, port)
     import uvicorn
 
     say(err, f"docveil serving on http://{host}:{port}/v1 (schema at /openapi.json)")
     uvicorn.run("docveil.interfaces.http.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level=log_level.lower(), access_log=access_log, proxy_headers=False)
+                log_level=log_level.value, access_log=access_log, proxy_headers=False)
+
+
+def _require_free_port(host: str, port: int) -> None:
+    """Fail at once, before the models load, when the address cannot be listened on."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        fail(f"cannot listen on {host}:{port}: {exc.strerror}")
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
 
 
 @api_keys_app.command("create")

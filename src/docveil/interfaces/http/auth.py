@@ -100,11 +100,13 @@ class JwtVerifier:
                                   error="invalid_token") from None
         tenant = _claim(claims, self.tenant_claim)
         user = _claim(claims, self.user_claim)
-        if not isinstance(tenant, str) or not tenant:
-            raise unauthenticated(f"the token has no tenant claim {self.tenant_claim!r}", error="invalid_token")
-        if not isinstance(user, str) or not user:
-            raise unauthenticated(f"the token has no user claim {self.user_claim!r}", error="invalid_token")
-        roles = _roles(_claim(claims, self.roles_claim))
+        for what, name, value in (("tenant", self.tenant_claim, tenant), ("user", self.user_claim, user)):
+            if value is None or value == "":
+                raise unauthenticated(f"the token has no {what} claim {name!r}", error="invalid_token")
+            if not isinstance(value, str):
+                raise unauthenticated(f"the token's {what} claim {name!r} is a {type(value).__name__}, "
+                                      "not a string", error="invalid_token")
+        roles = _roles(_claim(claims, self.roles_claim), self.roles_claim)
         for what, names in (("tenant", [tenant]), ("user", [user]), ("roles", roles)):
             try:
                 for name in names:
@@ -161,12 +163,16 @@ def _claim(claims: Mapping[str, Any], name: str) -> Any:
     return value
 
 
-def _roles(value: Any) -> frozenset[str]:
-    if isinstance(value, str):  # an OAuth-style space-separated scope string
+def _roles(value: Any, claim: str) -> frozenset[str]:
+    """A space-separated string (OAuth scopes) or a list of strings; no claim is no role. Any
+    other shape refuses the token rather than dropping roles silently."""
+    if value is None:
+        return frozenset()
+    if isinstance(value, str):
         return frozenset(value.split())
-    if isinstance(value, list):
-        return frozenset(item for item in value if isinstance(item, str) and item)
-    return frozenset()
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return frozenset(item for item in value if item)
+    raise unauthenticated(f"the token's roles claim {claim!r} is not a list of strings", error="invalid_token")
 
 
 class Authenticator:
