@@ -1,5 +1,5 @@
 """Files docveil writes for its callers (redacted outputs, manifests, audit exports) appear whole
-or not at all."""
+or not at all; its own folders under DOCVEIL_HOME are private."""
 
 from __future__ import annotations
 
@@ -33,3 +33,16 @@ def write_whole(destination: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``destination`` through :func:`writing_whole`."""
     with writing_whole(destination) as out:
         out.write(data)
+
+
+def private_folder(path: Path, home: Path) -> Path:
+    """``path`` (inside ``home``, DOCVEIL_HOME) created with its parents, none readable by
+    others: the home 0711 as root (the embedded server's user passes through it), else 0700;
+    the folders inside it 0700. Folders that exist keep their mode."""
+    if not home.exists():
+        home.mkdir(mode=0o711 if os.geteuid() == 0 else 0o700, parents=True, exist_ok=True)
+    folder = home
+    for part in path.relative_to(home).parts:
+        folder = folder / part
+        folder.mkdir(mode=0o700, exist_ok=True)
+    return path

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from docveil.context import StageContext, StashKey
+from docveil.files import private_folder
 from docveil.protocols import TextEncoder
 from docveil.stages.encode.exported import (
     PROBES,
@@ -77,7 +78,8 @@ def query_encoder_for(encoder: TextEncoder, context: StageContext) -> TextEncode
     (``Settings.query_backend`` auto), else ``encoder`` itself (other encoder plugins included)."""
     if context.settings.query_backend != "auto" or not isinstance(encoder, SentenceTransformerEncoder):
         return encoder
-    twin = context.stash.get(_TWIN, lambda: onnx_query_encoder(encoder, context.settings.home / "models" / "onnx"))
+    twin = context.stash.get(_TWIN, lambda: onnx_query_encoder(
+        encoder, private_folder(context.settings.home / "models" / "onnx", context.settings.home)))
     return twin if twin is not None and twin.name == encoder.name else encoder
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from docveil.config import DEFAULT_TEXT_MODEL
 from docveil.context import StageContext, StashKey
 from docveil.errors import EncoderError, MissingDependencyError, UnredactedContentError
+from docveil.files import private_folder
 from docveil.hookspecs import hookimpl
 from docveil.stages.encode.devices import DevicePlan, finite_rows, plan_device
 from docveil.types import RedactedText
@@ -168,7 +169,8 @@ _ENCODER: StashKey[SentenceTransformerEncoder] = StashKey("text_encoder")
 @hookimpl(trylast=True)
 def docveil_text_encoder(context: StageContext) -> SentenceTransformerEncoder:
     settings = context.settings
-    openvino_cache = settings.home / "models" / "openvino" if settings.document_backend == "auto" else None
+    openvino_cache = (private_folder(settings.home / "models" / "openvino", settings.home)
+                      if settings.document_backend == "auto" else None)
     return context.stash.get(
         _ENCODER, lambda: SentenceTransformerEncoder(
             settings.text_model, plan_device(settings.device, settings.encode_batch_size, settings.precision),
