@@ -43,6 +43,18 @@ def test_the_export_agrees_with_torch_and_is_cached(encoder, tmp_path: Path) -> 
     assert exported[0].stat().st_mtime_ns == modified, "the cached export was made again"
 
 
+def test_onnx_runtime_telemetry_is_off_before_a_session_is_made(encoder, tmp_path: Path, monkeypatch) -> None:
+    # ONNX Runtime records process events for upload to Microsoft unless told not to.
+    import onnxruntime
+
+    calls: list[str] = []
+    session = onnxruntime.InferenceSession
+    monkeypatch.setattr(onnxruntime, "disable_telemetry_events", lambda: calls.append("off"))
+    monkeypatch.setattr(onnxruntime, "InferenceSession", lambda *a, **k: calls.append("session") or session(*a, **k))
+    assert onnx_query_encoder(encoder, tmp_path) is not None
+    assert calls[:2] == ["off", "session"]
+
+
 def test_a_damaged_cached_export_is_made_again(encoder, tmp_path: Path) -> None:
     assert onnx_query_encoder(encoder, tmp_path) is not None
     exported = next(tmp_path.glob("*.onnx"))

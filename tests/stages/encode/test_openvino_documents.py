@@ -85,6 +85,18 @@ def test_the_conversion_is_cached_and_a_damaged_one_made_again(encoder, tmp_path
     assert weights.stat().st_size == size
 
 
+def test_a_conversion_reports_nothing_to_openvino_telemetry(encoder, tmp_path: Path, monkeypatch) -> None:
+    # Left as installed, the converter sends each conversion to Google Analytics from a forked process.
+    import multiprocessing.process
+
+    sent: list[object] = []
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", lambda process: sent.append(process))
+    telemetry = pytest.importorskip("openvino_telemetry", reason="telemetry is not installed: nothing to send")
+    monkeypatch.setattr(telemetry.Telemetry, "send_event", lambda *args, **kwargs: sent.append(args))
+    assert openvino_documents(encoder, tmp_path) is not None
+    assert sent == []
+
+
 def test_document_backend_torch_keeps_torch(settings: Settings, tmp_path: Path) -> None:
     torch_only = settings.with_overrides(document_backend="torch", home=tmp_path)
     encoder = SentenceTransformerEncoder(torch_only.text_model, plan_device("cpu"))

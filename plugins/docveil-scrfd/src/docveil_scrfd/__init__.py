@@ -61,6 +61,9 @@ def load(context: StageContext) -> Scrfd:
     import onnxruntime
     from insightface.model_zoo.scrfd import SCRFD
 
+    from docveil.stages.runtimes import quiet
+
+    quiet(onnxruntime)
     try:
         session = onnxruntime.InferenceSession(str(path), providers=providers(context.settings.device))
         model = SCRFD(model_file=str(path), session=session)

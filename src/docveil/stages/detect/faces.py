@@ -30,6 +30,7 @@ import numpy as np
 from docveil.context import StageContext, StashKey
 from docveil.errors import MissingDependencyError
 from docveil.hookspecs import hookimpl
+from docveil.stages.runtimes import quiet
 from docveil.types import BBox, PageImage, Region
 
 logger = logging.getLogger(__name__)
@@ -281,6 +282,7 @@ def load_centerface(context: StageContext) -> CenterFace:
     output_dims = dict(zip(outputs, (["B", 1, "h", "w"], ["B", 2, "h", "w"], ["B", 2, "h", "w"],
                                      ["B", 10, "h", "w"]), strict=True))
     graph = update_inputs_outputs_dims(graph, dims, output_dims)
+    quiet(onnxruntime)
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3  # the graph's unused batch-norm counters warn at every load
     device = context.settings.device

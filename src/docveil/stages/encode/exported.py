@@ -16,6 +16,7 @@ from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
+from docveil.stages.runtimes import quiet
 from docveil.types import RedactedText
 
 logger = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ def twin_parts(encoder: Any, library: str, what: str) -> TwinParts | None:
     import importlib
 
     try:
-        runtime = importlib.import_module(library)
+        runtime = quiet(importlib.import_module(library))
     except ImportError:
         logger.info("%s is not installed: %s are encoded with torch", library, what)
         return None

@@ -78,25 +78,26 @@ class OpenVinoDocuments:
             return out
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         batches = [list(rows) for rows in np.array_split(order, self._batch_count(len(texts), batch_size))]
-        hidden: list[Any] = [None] * len(batches)
-        masks: list[np.ndarray] = []
+        masks: dict[int, np.ndarray] = {}
+        pooled = [False] * len(batches)
 
         def done(request: Any, index: int) -> None:
-            hidden[index] = request.get_output_tensor(0).data.copy()
+            # Pooled as each batch ends: the token states of a whole document (hundreds of
+            # megabytes for a long one) are never held at once.
+            out[batches[index]] = pool(request.get_output_tensor(0).data, masks.pop(index), self._pooling)
+            pooled[index] = True
 
         queue = self._queue()
         queue.set_callback(done)
         try:
             for index, rows in enumerate(batches):
                 batch = features(self._model, [texts[i] for i in rows])
-                masks.append(batch["attention_mask"])
+                masks[index] = batch["attention_mask"]
                 queue.start_async({name: batch[name] for name in self._inputs}, index)
         finally:
             queue.wait_all()  # no request of this call may outlive it
-        for rows, states, mask in zip(batches, hidden, masks, strict=True):
-            if states is None:
-                raise EncoderError("the OpenVINO text encoder returned no result for a batch")
-            out[rows] = pool(states, mask, self._pooling)
+        if not all(pooled):
+            raise EncoderError("the OpenVINO text encoder returned no result for a batch")
         return out
 
     def _batch_count(self, texts: int, batch_size: int) -> int:
