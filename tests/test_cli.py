@@ -160,11 +160,15 @@ def test_file_names_document_text_and_user_ids_print_literally_not_as_markup(cli
     docs.mkdir()
     text = "Meeting notes [/] about the [bold red]budget[/bold red], see [x] and :smile:."
     (docs / "[red]notes [b].txt").write_text(text, encoding="utf-8")
+    # A line break in a file name cannot start a line of its own (a forged "ok" or "error:" line).
+    (docs / "line\nerror: forged.txt").write_text("Minutes of the canteen committee.", encoding="utf-8")
     # A terminal escape sequence (here: clear the screen) is shown, never sent to the terminal.
     (docs / "escape.txt").write_text("Escape \x1b[2J sequence in the quarterly budget minutes.", encoding="utf-8")
     ingested = run(cli_env, "ingest", str(docs))
     assert ingested.exit_code == 0, ingested.stderr
-    assert "[red]notes [b].txt: 1 pages" in ingested.stdout
+    assert "[red]notes [b].txt: 1 page," in ingested.stdout
+    assert "line\\nerror: forged.txt: 1 page," in ingested.stdout
+    assert not any(line.startswith("error:") for line in ingested.stdout.splitlines() + ingested.stderr.splitlines())
 
     wide = {**cli_env, "COLUMNS": "400"}  # one line per table row
     searched = run(wide, "search", "budget meeting notes")
@@ -280,6 +284,11 @@ def test_audit_show_lists_the_most_recent_records_in_time_order_unless_the_oldes
     assert len(everything) >= 3 and everything == sorted(everything)
     assert seqs("--limit", "2") == [everything[-1], everything[-1] + 1]
     assert seqs("--limit", "2", "--oldest") == everything[:2]
+
+
+def test_search_without_a_query_or_an_image_is_a_malformed_command_line(cli_env) -> None:
+    result = run(cli_env, "search")
+    assert result.exit_code == 2 and "give a query, or --image" in result.stderr
 
 
 def test_an_empty_path_is_an_error_not_the_current_folder(cli_env, tmp_path: Path, monkeypatch) -> None:

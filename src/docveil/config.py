@@ -273,5 +273,6 @@ def _coerce(annotation: Any, name: str, value: Any) -> Any:
             pairs = (item.split("=", 1) for item in value.split(",") if "=" in item)
             return {k.strip(): v.strip() for k, v in pairs}
     except ValueError as exc:
-        raise ConfigError(f"setting {name} has an invalid value") from exc
+        kind = "a whole number" if text.startswith("int") else "a number" if text.startswith("float") else "valid"
+        raise ConfigError(f"setting {name} must be {kind} (from DOCVEIL_{name.upper()} or the config file)") from exc
     return value

@@ -451,7 +451,7 @@ class Acl:
         users = _names(users, "users")
         roles = (frozenset() if users else frozenset({"*"})) if roles is None else _names(roles, "roles")
         if not users and not roles:
-            raise ValueError("an Acl must allow at least one user or role")
+            raise ValueError("an ACL must allow at least one user or role")
         object.__setattr__(self, "users", users)
         object.__setattr__(self, "roles", roles)
 

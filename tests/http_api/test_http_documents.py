@@ -350,6 +350,10 @@ def test_forget_takes_all_values_of_a_person_in_one_request(server) -> None:
         forgotten = client.post("/v1/forget", json={
             "subject": ["Margaret Thompson", "margaret.thompson@example.net"], "delete_documents": True})
     assert [r.status_code for r in refused] == [422, 422, 422]
+    # Locations name the request's fields, not the validators of each form the field may take.
+    locations = [field["location"] for r in refused for field in r.json()["error"]["fields"]]
+    assert all(all(isinstance(p, int) or "[" not in p for p in location) for location in locations)
+    assert ["body", "subject"] in locations
     assert forgotten.status_code == 200, forgotten.text
     assert forgotten.json() == {"subject_found": True, "vault_entries": 2, "documents_deleted": 1,
                                 "documents_kept": 0}

@@ -45,11 +45,18 @@ def say(console: Console, *parts: str | tuple[str, str]) -> None:
     """Print one line; a ``(text, style)`` part is styled. Every part is printed literally (file
     names, user ids and document text are data, never rich markup or terminal control sequences)
     and the line is never wrapped, so that it can be piped or copied."""
-    console.print(Text.assemble(*(literal(p) if isinstance(p, str) else (literal(p[0]), p[1]) for p in parts)),
+    console.print(Text.assemble(*(one_line(p) if isinstance(p, str) else (one_line(p[0]), p[1]) for p in parts)),
                   soft_wrap=True)
 
 
 _CONTROLS = {code: f"\\x{code:02x}" for code in (*range(32), 127) if chr(code) not in "\n\t"}
+# A line break in a file name would start a line of its own ("ok ...", "error: ...").
+_LINE_CONTROLS = {**_CONTROLS, ord("\n"): "\\n", ord("\r"): "\\r"}
+
+
+def one_line(text: str) -> str:
+    """``text`` as ``literal`` shows it, its line breaks too: it stays on its one line."""
+    return text.translate(_LINE_CONTROLS)
 
 
 def literal(text: str) -> str:
@@ -127,6 +134,10 @@ def _engine(**overrides: Any):
     from docveil.engine import Engine
 
     return Engine(Settings.load(**overrides))
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
 def readers_text(acl: Acl) -> str:
@@ -213,7 +224,8 @@ def ingest(
                    "failed": [dataclasses.asdict(f) for f in report.failed]})
     else:
         for doc in report.ingested:
-            state = "unchanged (already stored)" if doc.duplicate else f"{doc.pages} pages, {doc.chunks} chunks, {doc.findings} redactions"
+            state = ("unchanged (already stored)" if doc.duplicate else
+                     f"{_count(doc.pages, 'page')}, {_count(doc.chunks, 'chunk')}, {_count(doc.findings, 'redaction')}")
             say(out, ("ok", "green"), f" {doc.source}: {state}")
             if doc.kept_acl is not None:
                 say(err, ("warning:", "bold yellow"), f" {doc.source}: stored before with other readers "
@@ -237,6 +249,8 @@ def search(
     image_model is set), or their pictures."""
     if image is not None and query is not None:
         fail("give a query or --image, not both")
+    if image is None and query is None:  # a malformed command line, like any missing argument
+        raise typer.BadParameter("give a query, or --image", param_hint="'QUERY'")
     if image is None:
         require_text(query or "", "the query")
     principal = principal_from(tenant, user, role)

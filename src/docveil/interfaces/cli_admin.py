@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 audit_app = typer.Typer(help="Review and verify the hash-chained audit log (auditor or admin role).",
                         no_args_is_help=True)
-keys_app = typer.Typer(help="Rotate keys (admin role).", no_args_is_help=True)
+keys_app = typer.Typer(help="Rotate the key-encryption and data keys (admin role); manage API keys of the HTTP server (`keys api`).", no_args_is_help=True)
 documents_app = typer.Typer(help="List documents, change their ACL, delete them.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
@@ -226,7 +226,7 @@ def keys_rotate(
 
 @documents_app.command("list")
 def documents_list(
-    limit: Annotated[int, typer.Option(min=1)] = 100,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many documents, newest first.")] = 100,
     tenant: TenantOpt = "default", user: UserOpt = None, role: RoleOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Documents the principal may read."""
@@ -252,8 +252,8 @@ def documents_list(
 
 @documents_app.command("acl")
 def documents_acl(
-    document_id: Annotated[str, typer.Argument()],
-    acl_user: Annotated[list[str] | None, typer.Option("--acl-user")] = None,
+    document_id: Annotated[str, typer.Argument(help="The document's id (see `docveil documents list`).")],
+    acl_user: Annotated[list[str] | None, typer.Option("--acl-user", help="User allowed to read (repeatable).")] = None,
     acl_role: Annotated[list[str] | None, typer.Option("--acl-role", help="'*' means everyone in the tenant.")] = None,
     tenant: TenantOpt = "default", user: UserOpt = None, role: RoleOpt = None,
 ) -> None:
@@ -271,7 +271,7 @@ def documents_acl(
 
 @documents_app.command("delete")
 def documents_delete(
-    document_id: Annotated[str, typer.Argument()],
+    document_id: Annotated[str, typer.Argument(help="The document's id (see `docveil documents list`).")],
     tenant: TenantOpt = "default", user: UserOpt = None, role: RoleOpt = None,
 ) -> None:
     """Delete a document and its chunks (owner or admin)."""

@@ -44,7 +44,7 @@ class LogLevel(str, enum.Enum):
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for every interface).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Server processes, each with its own engine and models.")] = 1,
     log_level: Annotated[LogLevel, typer.Option(case_sensitive=False, help="Server log level.")] = LogLevel.info,
     access_log: Annotated[bool, typer.Option(help="Log one line per request (method, path, status).")] = True,

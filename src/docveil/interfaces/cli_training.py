@@ -55,10 +55,10 @@ def read_pairs(path: Path) -> tuple[list[tuple[Path, str]], list[str]]:
 def finetune_pictures(
     pairs: Annotated[Path, typer.Argument(help="CSV file with the columns image (a path, relative to the file) and text.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="New folder for the fine-tuned model (use it as image_model).")],
-    epochs: Annotated[int, typer.Option("--epochs", min=1, max=1000)] = 3,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=2, max=4096)] = 32,
-    learning_rate: Annotated[float, typer.Option("--learning-rate", min=1e-9, max=1.0)] = 1e-5,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, max=1000, help="Passes over the pairs.")] = 3,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=2, max=4096, help="Pairs per step; the other pictures of a batch are the negatives.")] = 32,
+    learning_rate: Annotated[float, typer.Option("--learning-rate", min=1e-9, max=1.0, help="AdamW learning rate.")] = 1e-5,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the order batches are drawn in.")] = 0,
     tenant: TenantOpt = "default", user: UserOpt = None, role: RoleOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Fine-tune the image model (image_model) on your own pictures and captions: pictures are

@@ -6,7 +6,9 @@ as a bare internal error and logged by type only (driver messages can quote row 
 from __future__ import annotations
 
 import logging
+import re
 import traceback
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
@@ -47,6 +49,8 @@ _STATUS: tuple[tuple[type[DocveilError], int, str], ...] = (
     (AnswerError, 502, "answer_error"),
 )
 _INTERNAL = "internal error; the server log has its type"
+# pydantic's name for a branch of a union in an error's location: "list[...]", "function-after[...]".
+_UNION_TAG = re.compile(r"[\[(]")
 _UNAVAILABLE = "the database is not available; try again later"
 
 _HTTP_TYPES = {400: "bad_request", 401: "unauthenticated", 403: "access_denied", 404: "not_found",
@@ -121,8 +125,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
         # Pydantic's own report echoes the input ("input"), which may be a query full of names.
-        fields = [{"location": [str(p) if not isinstance(p, int) else p for p in err.get("loc", ())],
-                   "message": str(err.get("msg", "invalid"))} for err in exc.errors()]
+        fields: list[dict[str, Any]] = []
+        for err in exc.errors():
+            field = {"location": _location(err.get("loc", ())), "message": str(err.get("msg", "invalid"))}
+            if field not in fields:
+                fields.append(field)
         return JSONResponse(error_body("validation_error", "the request is invalid: see fields", fields),
                             status_code=422)
 
@@ -133,6 +140,13 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 405:  # Starlette names only the methods of the first route of the path
             headers["Allow"] = ", ".join(_allowed_methods(request))
         return JSONResponse(error_body(kind, str(exc.detail)), status_code=exc.status_code, headers=headers or None)
+
+
+def _location(loc: Sequence[Any]) -> list[str | int]:
+    """Where a field is, without the tags pydantic adds for the branches of a union
+    ("function-after[_storable(), constrained-str]", "list[...]"): field names and indices."""
+    return [part if isinstance(part, int) else str(part) for part in loc
+            if isinstance(part, int) or not _UNION_TAG.search(str(part))]
 
 
 def _allowed_methods(request: Request) -> list[str]:
