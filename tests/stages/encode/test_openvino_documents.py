@@ -97,6 +97,20 @@ def test_a_conversion_reports_nothing_to_openvino_telemetry(encoder, tmp_path: P
     assert sent == []
 
 
+def test_importing_openvino_through_docveil_reports_nothing() -> None:
+    # openvino's own import sends a "general_import" event from a forked process; in a fresh
+    # interpreter, docveil's import of it must start no process at all.
+    import subprocess
+
+    probe = ("import multiprocessing.process as mp; started = []; "
+             "mp.BaseProcess.start = lambda self: started.append(self); "
+             "from docveil.stages.runtimes import import_runtime; import_runtime('openvino'); "
+             "from openvino.tools.ovc import convert_impl; "
+             "print(len(started), convert_impl.tm.__name__)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.split() == ["0", "openvino.tools.ovc.telemetry_stub"]
+
+
 def test_document_backend_torch_keeps_torch(settings: Settings, tmp_path: Path) -> None:
     torch_only = settings.with_overrides(document_backend="torch", home=tmp_path)
     encoder = SentenceTransformerEncoder(torch_only.text_model, plan_device("cpu"))

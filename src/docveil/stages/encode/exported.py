@@ -16,7 +16,7 @@ from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
-from docveil.stages.runtimes import quiet
+from docveil.stages.runtimes import import_runtime
 from docveil.types import RedactedText
 
 logger = logging.getLogger(__name__)
@@ -63,10 +63,9 @@ def twin_parts(encoder: Any, library: str, what: str) -> TwinParts | None:
     """The imported runtime ``library``, the pooling of ``encoder``'s model, the model and its
     transformer; or None (logged) where a twin cannot be made: ``what`` (e.g. "queries") then
     stays on torch."""
-    import importlib
 
     try:
-        runtime = quiet(importlib.import_module(library))
+        runtime = import_runtime(library)
     except ImportError:
         logger.info("%s is not installed: %s are encoded with torch", library, what)
         return None
