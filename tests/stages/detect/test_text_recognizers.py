@@ -222,6 +222,9 @@ def test_every_default_entity_type_has_a_positive_case(detect_context: StageCont
     ("Approved by: Aisha Rahman\nSupplier: Contoso", {"Aisha Rahman"}),
     ("- Ahmad bin Ismail\n- Jean-Luc de la Fontaine\n- Ludwig von Trapp-Hohenberg",
      {"Ahmad bin Ismail", "Jean-Luc de la Fontaine", "Ludwig von Trapp-Hohenberg"}),
+    # A name wrapped at the end of a line stays one person, its English surname with it.
+    ("Please contact Mary\nSmith about the invoice.", {"Mary\nSmith"}),
+    ("Approved by: Fernanda\nSupplier: Contoso", {"Fernanda"}),
     # A part of a full name is found alone only where written as that name's part.
     ("Maria Costa joined. The costa of the leaf was dry.", {"Maria Costa"}),
 ])

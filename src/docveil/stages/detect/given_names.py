@@ -120,6 +120,16 @@ def _possessive(token: Any) -> bool:
     return following is not None and following.tag_ == "POS" and _written_as_name(token.text)
 
 
+def _field_value(token: Any) -> bool:
+    """A capitalised word that is all a field holds: after "label:", alone on the rest of its
+    line ("Approved by: Fernanda")."""
+    doc = token.doc
+    before = doc[token.i - 1] if token.i > 0 else None
+    after = doc[token.i + 1] if token.i + 1 < len(doc) else None
+    return (_written_as_name(token.text) and before is not None and before.text == ":"
+            and (after is None or (after.is_space and "\n" in after.text)))
+
+
 def _subject_of_verb(token: Any) -> bool:
     """A capitalised word of letters followed by an auxiliary or a verb in the past tense: "Ingrid
     will", "Tomasz reacted" (not "Julia benchmarks", a verb in the present to the tagger)."""
@@ -182,7 +192,7 @@ class GivenNames:
         ("Stavenhagen, Ulrich") and in capitals ("ACCOUNT HOLDER ELENA PETROVA")."""
         spans = [*self._camel_case(doc), *self._surname_first(doc), *self._upper_case(doc.text)]
         for run in self._runs(doc):
-            spans.extend(self._names_in(run))
+            spans.extend(self._names_in(run, text=doc.text))
         return spans
 
     def lone(self, doc: Any, claimed: Iterable[int], taken: SpanIndex) -> list[Span]:
@@ -201,7 +211,7 @@ class GivenNames:
                 and not taken.overlaps(token.idx, token.idx + len(token))
                 and ((token.i not in claimed and name_like(token))
                      or ((token.i not in claimed or token.i in lone_orgs)
-                         and (_subject_of_verb(token) or _possessive(token)
+                         and (_subject_of_verb(token) or _possessive(token) or _field_value(token)
                               or self._listed_with_a_person(token, persons))))]
 
     def _listed_with_a_person(self, token: Any, persons: set[int]) -> bool:
@@ -216,11 +226,12 @@ class GivenNames:
         return False
 
     def _names_in(self, words: list[tuple[str, int, int]], name_word: Callable[[str], bool] | None = None,
-                  before: bool = False) -> list[Span]:
+                  before: bool = False, text: str = "") -> list[Span]:
         """In a run of ``(word, start, end)``, each given name and the name words after it (and,
         with ``before``, the name words before it that are no given name). A name word is a given
         name or a word that is not English, unless ``name_word`` says otherwise."""
-        surname = (lambda run, at: False) if name_word else self._surname_after
+        surname = (lambda run, at: False) if name_word or not text else (
+            lambda run, at: self._surname_after(run, at, text))
         name_word = name_word or (lambda word: self.is_given_name(word) or not self._is_english_text(word))
         spans = []
         i = 0
@@ -239,11 +250,14 @@ class GivenNames:
             i = j
         return spans
 
-    def _surname_after(self, words: list[tuple[str, int, int]], at: int) -> bool:
+    def _surname_after(self, words: list[tuple[str, int, int]], at: int, text: str) -> bool:
         """``words[at]``, a surname that is also an English word ("Fernanda Costa"), right after a
-        given name that is none: neither it nor the word after it a place's or a body's word
-        ("Sofia Airport", "Chelsea Football Club")."""
-        return (not self._is_english_text(words[at - 1][0]) and words[at][0].lower() not in NOT_SURNAMES
+        given name that is none, on the same line and not a label ("Fernanda\nSupplier: ..."):
+        neither it nor the word after it a place's or a body's word ("Sofia Airport", "Chelsea
+        Football Club")."""
+        start, end = words[at][1], words[at][2]
+        return (text[words[at - 1][2]:start] == " " and text[end:end + 1] != ":"
+                and not self._is_english_text(words[at - 1][0]) and words[at][0].lower() not in NOT_SURNAMES
                 and (at + 1 == len(words) or words[at + 1][0].lower() not in NOT_SURNAMES))
 
     def _runs(self, doc: Any) -> list[list[tuple[str, int, int]]]:

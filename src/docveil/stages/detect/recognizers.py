@@ -183,22 +183,31 @@ class ProperNounSpacyRecognizer(SpacyRecognizer):
                 for m in alone.finditer(text) if not taken.overlaps(m.start(), m.end())]
 
     def _lines_of(self, result: RecognizerResult, text: str, doc: Any) -> list[RecognizerResult]:
-        """A person the model reads across line breaks, one per line: a list of people ("- Ahmad
-        bin Ismail\n- Jean-Luc de la Fontaine") gets a token for each, and the label opening the
-        next line ("Aisha Rahman\nSupplier: Contoso") is left out. A line keeps a part when it
-        holds a proper noun and is not one English word alone. (A given name and its surname on
-        two lines are joined again by the given-name runs.)"""
-        pieces = []
+        """A person the model reads across line breaks. A line that is one English word after a
+        whole name, or before a colon, is the next line's label, left out ("Aisha Rahman\nSupplier:
+        Contoso", "Yusuf Abdullah\nPassport (tenant 1)"). When every
+        line left names someone in two words or more, each line is a person of its own (a list:
+        "- Ahmad bin Ismail\n- Jean-Luc de la Fontaine"); otherwise the lines stay one person
+        ("Mary\nSmith", a name wrapped at the end of a line)."""
+        lines: list[tuple[int, int, int]] = []  # start, end, words
         for line in _LINE.finditer(text, result.start, result.end):
             span = doc.char_span(line.start(), line.end(), alignment_mode="contract")
             if span is None or not any(token.pos_ == "PROPN" for token in span):
                 continue
-            if len(span) == 1 and self._is_word(span[0]) and not self.given_names.is_given_name(span[0].text):
-                continue
-            pieces.append(RecognizerResult(result.entity_type, line.start(), line.end(), result.score,
-                                           analysis_explanation=result.analysis_explanation,
-                                           recognition_metadata=result.recognition_metadata))
-        return pieces
+            words = [token for token in span if token.is_alpha]
+            if len(words) == 1 and lines and self._is_word(words[0]) and not self.given_names.is_given_name(
+                    words[0].text) and (lines[-1][2] >= 2 or text[line.end():line.end() + 3].lstrip(" \t")[:1] in ":("):
+                continue  # the next line's label, after a whole name ("Aisha Rahman\nSupplier: ...")
+            lines.append((line.start(), line.end(), len(words)))
+        if len(lines) > 1 and all(words >= 2 for _, _, words in lines):
+            spans = [(start, end) for start, end, _ in lines]
+        elif lines:
+            spans = [(lines[0][0], lines[-1][1])]
+        else:
+            spans = []
+        return [RecognizerResult(result.entity_type, start, end, result.score,
+                                 analysis_explanation=result.analysis_explanation,
+                                 recognition_metadata=result.recognition_metadata) for start, end in spans]
 
     def _with_given_name_runs(self, results: list[RecognizerResult], doc: Any) -> list[RecognizerResult]:
         """``results`` with a PERSON for each name opened by a given name, unless a PERSON
