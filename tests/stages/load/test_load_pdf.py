@@ -342,10 +342,20 @@ _CONTENT = b"BT /F1 12 Tf 72 720 Td (Lease notes) Tj ET\n" + b" " * (2 * 1024 * 
     # Drawn as the page's content, whatever it calls itself: its declared 1 x 1 pixel allows 2 bytes.
     (b"/Subtype /Image /Width 1 /Height 1 /ColorSpace /DeviceGray /Filter /FlateDecode",
      zlib.compress(_CONTENT, 9), b""),
-], ids=["comment", "dictionary value", "hex", "ascii85", "called an image"])
+    # ... and a declared size past the document pixel limit (here 10,000) allows nothing.
+    (b"/Subtype /Image /Width 100 /Height 101 /ColorSpace /DeviceCMYK /BitsPerComponent 16 /Filter /FlateDecode",
+     zlib.compress(_CONTENT, 9), b""),
+    # Read as pdfium reads them: a stray byte in hex is skipped, ASCII85 stops at a foreign byte.
+    (b"/Filter [/ASCIIHexDecode /FlateDecode]", b"x" + zlib.compress(_CONTENT, 9).hex().encode() + b">", b""),
+    (b"/Filter [/ASCII85Decode /FlateDecode]", base64.a85encode(zlib.compress(_CONTENT, 9)) + b"v~>", b""),
+    # "obj" inside a name is no object start.
+    (b"/Xobj 1 /Filter [/ASCIIHexDecode /FlateDecode]", zlib.compress(_CONTENT, 9).hex().encode() + b">", b""),
+], ids=["comment", "dictionary value", "hex", "ascii85", "called an image", "image past the document limit",
+        "hex with a stray byte", "ascii85 ending in a foreign byte", "obj in a name"])
 def test_a_bomb_disguised_in_its_dictionary_or_filters_is_refused(
         tmp_path: Path, dictionary: bytes, packed: bytes, before: bytes) -> None:
-    context = loader_context(Settings(home=tmp_path / "home", max_unpacked_bytes=1024 * 1024))
+    context = loader_context(Settings(home=tmp_path / "home", max_unpacked_bytes=1024 * 1024,
+                                      max_document_pixels=10_000))
     bomb = _bomb_pdf(dictionary, packed, before)
     assert len(bomb) < 50_000
     with pytest.raises(LimitExceededError, match="max_unpacked_bytes"):
@@ -355,5 +365,5 @@ def test_a_bomb_disguised_in_its_dictionary_or_filters_is_refused(
     packed_small = {b"hex": zlib.compress(small).hex().encode() + b">",
                     b"a85": base64.a85encode(zlib.compress(small)) + b"~>"}
     kind = b"hex" if b"ASCIIHex" in dictionary else b"a85" if b"ASCII85" in dictionary else None
-    if kind is not None:
+    if kind is not None and b"Xobj" not in dictionary:
         assert _load(context, _bomb_pdf(dictionary, packed_small[kind])).pages[0].text == "Lease notes"

@@ -31,6 +31,11 @@ _STREAM = re.compile(rb"(?<!end)stream[ \t\f\x00]*(?:\r\n|\r|\n)")
 # PDF syntax in a stream's dictionary: white space, comments, delimiters, strings, names, other tokens.
 _TOKEN = re.compile(rb"[\x00\t\n\f\r ]+|%[^\r\n]*|<<|>>|[\[\]{}]|\(|<[0-9A-Fa-f\s]*>|/[^\x00\t\n\f\r ()<>\[\]{}/%]*"
                     rb"|[^\x00\t\n\f\r ()<>\[\]{}/%]+|.", re.DOTALL)
+# "12 0 obj": where an object starts ("obj" inside a name such as /Xobj is no start).
+_OBJECT = re.compile(rb"(?<![0-9A-Za-z])\d+[\x00\t\n\f\r ]+\d+[\x00\t\n\f\r ]+obj(?![0-9A-Za-z])")
+_NOT_HEX = re.compile(rb"[^0-9A-Fa-f]+")
+_SPACE = re.compile(rb"[\x00\t\n\f\r ]+")
+_A85 = re.compile(rb"[!-uz]*")
 _TEXT_FILTERS = {b"/ASCIIHexDecode": "hex", b"/AHx": "hex", b"/ASCII85Decode": "a85", b"/A85": "a85"}
 _FLATE = (b"/FlateDecode", b"/Fl")
 _DICTIONARY_WINDOW = 4096  # how far before "stream" its object starts, at most
@@ -46,6 +51,7 @@ def check_stream_inflation(source: Source, settings: Settings) -> None:
     total = 0
     measured_to = 0  # "stream" inside data already measured is a byte of that data
     previous = 0  # a stream's dictionary is after the stream keyword before it
+    image_pixels = 0  # declared by the images allowed for so far
     for match in _STREAM.finditer(source.data):
         if match.start() < measured_to:
             continue
@@ -53,7 +59,12 @@ def check_stream_inflation(source: Source, settings: Settings) -> None:
         previous = match.end()
         # An image may inflate to what its declared size holds; only more than that counts (a
         # stream called an image can still be drawn as a page's content).
-        allowance = _image_bytes(entries, settings.max_pixels) if entries.get(b"/Subtype") == b"/Image" else 0
+        allowance = 0
+        if entries.get(b"/Subtype") == b"/Image":
+            pixels, allowance = _image_size(entries, settings.max_pixels)
+            image_pixels += pixels
+            if image_pixels > settings.max_document_pixels:  # more than a document may decode
+                allowance = 0
         inflated, measured_to = _inflated_size(data, match.end(), limit - total + allowance, _text_filters(entries))
         total += max(0, inflated - allowance)
         if total > limit:
@@ -66,8 +77,8 @@ def _dictionary(data: bytes, not_before: int, stream_at: int) -> dict[bytes, byt
     """The top-level entries of the dictionary before ``stream_at`` (from its object's "obj"):
     a name's value as its token, an array's as its tokens; nested dictionaries are skipped."""
     window_start = max(not_before, stream_at - _DICTIONARY_WINDOW)
-    object_at = data.rfind(b"obj", window_start, stream_at)
-    position = object_at + 3 if object_at >= 0 else window_start
+    starts = list(_OBJECT.finditer(data, window_start, stream_at))
+    position = starts[-1].end() if starts else window_start
     entries: dict[bytes, bytes | list[bytes]] = {}
     depth = 0
     key: bytes | None = None
@@ -117,19 +128,20 @@ def _dictionary(data: bytes, not_before: int, stream_at: int) -> dict[bytes, byt
 _COMPONENTS = {b"/DeviceGray": 1, b"/G": 1, b"/DeviceRGB": 3, b"/RGB": 3, b"/DeviceCMYK": 4, b"/CMYK": 4}
 
 
-def _image_bytes(entries: dict[bytes, bytes | list[bytes]], max_pixels: int) -> int:
-    """The most an image of the declared width, height, colour space and depth decodes to (a
-    row's predictor byte included); 0 past the pixel limit, or without a declared size."""
+def _image_size(entries: dict[bytes, bytes | list[bytes]], max_pixels: int) -> tuple[int, int]:
+    """The declared pixels of an image and the most it decodes to in bytes (its width, height,
+    colour space and depth; a row's predictor byte included); (0, 0) past the pixel limit, or
+    without a declared size."""
     try:
         width, height = int(entries[b"/Width"]), int(entries[b"/Height"])  # type: ignore[arg-type]
         bits = min(int(entries.get(b"/BitsPerComponent", b"8")), 16)  # type: ignore[arg-type]
     except (KeyError, ValueError, TypeError):
-        return 0
+        return 0, 0
     if width <= 0 or height <= 0 or width * height > max_pixels:
-        return 0
+        return 0, 0
     space = entries.get(b"/ColorSpace")
     components = _COMPONENTS.get(space, 4) if isinstance(space, bytes) else 4
-    return height * ((width * components * max(bits, 1) + 7) // 8 + 1)
+    return width * height, height * ((width * components * max(bits, 1) + 7) // 8 + 1)
 
 
 def _string_end(data: bytes, position: int, end: int) -> int:
@@ -168,14 +180,11 @@ def _inflated_size(data: memoryview, start: int, budget: int, decodings: Sequenc
     ``decodings``, the stream's data (up to "endstream") is first decoded from hex or ASCII85
     text, which is never longer than the file but for ASCII85's "z" (four bytes each)."""
     if decodings:
-        end = bytes(data[start:]).find(b"endstream")
-        end = len(data) if end < 0 else start + end
+        end = data.obj.find(b"endstream", start)  # type: ignore[attr-defined]
+        end = len(data) if end < 0 else end
         packed = bytes(data[start:end])
-        try:
-            for decoding in decodings:
-                packed = _decode_text(packed, decoding)
-        except ValueError:
-            return 0, end  # not such text: pdfium stops there too
+        for decoding in decodings:
+            packed = _decode_text(packed, decoding)
         return _inflated_size(memoryview(packed), 0, budget)[0], end
     if len(data) - start < 2 or data[start] & 0x0F != 8 or (data[start] << 8 | data[start + 1]) % 31:
         return 0, start  # no zlib header (RFC 1950): not Flate data
@@ -198,9 +207,16 @@ def _inflated_size(data: memoryview, start: int, budget: int, decodings: Sequenc
 
 
 def _decode_text(packed: bytes, decoding: str) -> bytes:
-    """Hex (to its ">") or ASCII85 (to its "~>") text as bytes; white space ignored."""
+    """Hex (to its ">") or ASCII85 (to its "~>") text as bytes, read as pdfium reads it: other
+    bytes in hex are skipped, ASCII85 stops at the first byte that is none of its own."""
     if decoding == "hex":
-        digits = re.sub(rb"\s+", b"", packed.split(b">", 1)[0])
+        digits = _NOT_HEX.sub(b"", packed.split(b">", 1)[0])
         return binascii.unhexlify(digits + b"0" * (len(digits) % 2))
-    text = re.sub(rb"\s+", b"", packed.split(b"~>", 1)[0])
-    return base64.a85decode(text.removeprefix(b"<~"))
+    text = _SPACE.sub(b"", packed.split(b"~>", 1)[0]).removeprefix(b"<~")
+    text = text[:_A85.match(text).end()]  # type: ignore[union-attr]
+    for end in (len(text), len(text) - 1):  # a last group of one character holds no byte
+        try:
+            return base64.a85decode(text[:end])
+        except ValueError:
+            continue
+    return b""
