@@ -133,14 +133,16 @@ def test_a_link_in_a_folder_is_followed_only_to_a_file_inside_that_folder(engine
     (folder / "minutes.txt").write_text("Minutes of the supplier meeting about the delivery dates.")
     (folder / "sub" / "same.txt").symlink_to(folder / "minutes.txt")  # inside: followed
     (folder / "notes.txt").symlink_to(secret)                          # outside: refused
+    (folder / ".env").write_text("API_TOKEN=hunter2-hidden")
+    (folder / "env.txt").symlink_to(folder / ".env")                   # to a hidden file: refused
     (folder / "linked").symlink_to(tmp_path)                           # a folder: not walked into
     (tmp_path / "empty_dir").mkdir()
     report = engine.ingest([folder, "", tmp_path / "empty_dir"], ALICE)
     assert sorted((Path(d.source).name, d.duplicate) for d in report.ingested) == [
         ("minutes.txt", False), ("same.txt", True)]
     reasons = {Path(f.source).name: f.reason for f in report.failed}
-    assert reasons == {"notes.txt": "a symbolic link to a file outside the folder is not followed",
-                       "linked": "a symbolic link to a file outside the folder is not followed",
+    refused = "a symbolic link to a file outside the folder (or to a hidden one) is not followed"
+    assert reasons == {"notes.txt": refused, "env.txt": refused,
                        "''": "an empty path names no file",
                        "empty_dir": "a folder with no file to ingest in it (hidden files and folders are skipped)"}
     with engine.database.admin() as conn:

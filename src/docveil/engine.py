@@ -351,9 +351,11 @@ class Engine:
                     loaded: list[Document] = []
                     for path, folder in batch:
                         try:
-                            if isinstance(path, Path) and folder is None and path.is_dir():
-                                raise LoadError(source_name(path), "a folder with no file to ingest in it "
-                                                                   "(hidden files and folders are skipped)")
+                            if isinstance(path, Path) and path.is_dir() and not path.is_symlink():
+                                raise LoadError(source_name(path), "a folder that cannot be read (permission denied)"
+                                                if not os.access(path, os.R_OK | os.X_OK) else
+                                                "a folder with no file to ingest in it (hidden files and folders "
+                                                "are skipped)")
                             source = path if isinstance(path, Source) else read_source(path, self.settings,
                                                                                        within=folder)
                             loaded.append(self.load(source))
@@ -1357,12 +1359,19 @@ def _expanded(paths: str | Path | Source | Iterable[str | Path | Source]
 
 def _walk(folder: Path) -> Iterator[Path]:
     """The entries under ``folder`` that are no folder, sorted, hidden ones skipped; a symbolic
-    link is an entry (read only if it stays in the folder: ``read_source(within=)``), never a
-    folder to walk into."""
-    for child in sorted(folder.iterdir()):
+    link to a file is an entry (read only if it stays in the folder: ``read_source(within=)``),
+    one to a folder is not walked into; a folder that cannot be listed is yielded itself, to be
+    reported."""
+    try:
+        children = sorted(folder.iterdir())
+    except OSError:
+        yield folder
+        return
+    for child in children:
         if child.name.startswith("."):
             continue
-        if child.is_dir() and not child.is_symlink():
-            yield from _walk(child)
+        if child.is_dir():
+            if not child.is_symlink():
+                yield from _walk(child)
         else:
             yield child

@@ -61,7 +61,7 @@ def read_source(path: Path | str, settings: Settings, *, within: Path | None = N
     try:
         info = os.fstat(fd)
         if within is not None and not _opened_within(path, info, within):
-            raise LoadError(name, "a symbolic link to a file outside the folder is not followed")
+            raise LoadError(name, "a symbolic link to a file outside the folder (or to a hidden one) is not followed")
         if stat.S_ISDIR(info.st_mode):
             raise LoadError(name, "not a regular file (a directory)")
         if not stat.S_ISREG(info.st_mode):
@@ -80,9 +80,11 @@ def read_source(path: Path | str, settings: Settings, *, within: Path | None = N
 def _opened_within(path: Path | str, opened: os.stat_result, folder: Path) -> bool:
     """Whether the file opened from ``path`` lies inside ``folder``: its real path is under the
     folder's, and is the very file that was opened (not a link swapped in between)."""
-    real = os.path.realpath(path)
-    if os.path.commonpath([real, os.path.realpath(folder)]) != os.path.realpath(folder):
+    real, root = os.path.realpath(path), os.path.realpath(folder)
+    if os.path.commonpath([real, root]) != root:
         return False
+    if any(part.startswith(".") for part in Path(os.path.relpath(real, root)).parts):
+        return False  # a hidden file, which the walk itself skips
     try:
         there = os.stat(real)
     except OSError:
