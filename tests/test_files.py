@@ -15,7 +15,7 @@ def mode(path: Path) -> int:
 
 def test_a_model_cache_made_before_the_database_leaves_the_home_unlistable(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    old = os.umask(0o022)  # the usual umask, whatever the test runner's is
+    old = os.umask(0o077)  # a strict umask must not take the 0711 a root home needs
     try:
         cache = private_folder(home / "models" / "onnx", home)
     finally:

@@ -40,9 +40,12 @@ def private_folder(path: Path, home: Path) -> Path:
     others: the home 0711 as root (the embedded server's user passes through it), else 0700;
     the folders inside it 0700. Folders that exist keep their mode."""
     if not home.exists():
-        home.mkdir(mode=0o711 if os.geteuid() == 0 else 0o700, parents=True, exist_ok=True)
+        home.mkdir(parents=True, exist_ok=True)
+        os.chmod(home, 0o711 if os.geteuid() == 0 else 0o700)  # whatever the umask
     folder = home
     for part in path.relative_to(home).parts:
         folder = folder / part
-        folder.mkdir(mode=0o700, exist_ok=True)
+        if not folder.exists():
+            folder.mkdir(exist_ok=True)
+            os.chmod(folder, 0o700)
     return path

@@ -46,6 +46,7 @@ from psycopg.conninfo import make_conninfo
 
 from docveil.config import MEMORY_SIZE
 from docveil.errors import ConfigError, MissingDependencyError, StoreError
+from docveil.files import private_folder
 
 logger = logging.getLogger(__name__)
 
@@ -509,10 +510,11 @@ class EmbeddedPostgres:
     @contextmanager
     def _lifecycle(self) -> Iterator[None]:
         is_root = os.geteuid() == 0
-        if not self.home.exists():
-            self.home.mkdir(mode=0o711 if is_root else 0o700, parents=True, exist_ok=True)
+        private_folder(self.home, self.home)
         # As root the server user must pass through this directory; it lists nothing to it.
-        self._root.mkdir(mode=0o711 if is_root else 0o700, exist_ok=True)
+        if not self._root.exists():
+            self._root.mkdir(exist_ok=True)
+            os.chmod(self._root, 0o711 if is_root else 0o700)  # whatever the umask
         _LOCAL.busy = getattr(_LOCAL, "busy", 0) + 1
         try:
             fd = _open_lock_file(self._lifecycle_lock)

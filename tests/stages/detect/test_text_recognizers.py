@@ -172,6 +172,7 @@ NOT_FOUND = [
     ("RECORD_ID", "Booking reference: BELOW, see the email."),
     ("PERSON", "First name: see below"),
     ("STREET_ADDRESS", "ERROR 500 INTERNAL SERVER ERROR AT 12 MAIN ROUTER"),
+    ("STREET_ADDRESS", "RESULTS OF 2 HEAD CT. THE 3 BEST WAY. 2 DOORS CLOSE."),
     ("PERSON", "The first name in the list was wrong."),
     ("PASSPORT", "PLEASE<<NOTE<<THE<<NEW<<ADDRESS<<BELOW<<<<<<<"),
     ("PHONE_NUMBER", "Delivery date: 07.05.2024"),

@@ -395,10 +395,13 @@ DRIVER_LICENSE_CONTEXT = (
 _STREET_TYPES = ("Street|Avenue|Road|Boulevard|Lane|Drive|Court|Place|Way|Terrace|Parkway|Highway"
                  "|Circle|Square|Trail|Loop|Alley|Crescent|Close|Row|Walk|Plaza|Gardens|Grove|Hill|Mews")
 _STREET_ABBREVIATIONS = "St|Ave|Rd|Blvd|Ln|Dr|Ct|Pl|Ter|Pkwy|Hwy|Cir|Sq|Trl"
-# As written, or in capitals on a shipping label ("455 WEST 43RD STREET").
+# As written, or in capitals on a shipping label ("455 WEST 43RD STREET"): only the types that
+# are no common word in capitals ("2 DOORS CLOSE", "RESULTS OF 2 HEAD CT" are no streets).
+_STREET_TYPES_IN_CAPITALS = "STREET|AVENUE|ROAD|BOULEVARD|LANE|DRIVE|TERRACE|PARKWAY|HIGHWAY|CRESCENT|PLAZA"
+_STREET_ABBREVIATIONS_IN_CAPITALS = "ST|AVE|RD|BLVD|PKWY|HWY"
 _STREET_TYPE = (
-    rf"(?:(?:{_STREET_TYPES}|{_STREET_TYPES.upper()})\b"
-    rf"|(?:{_STREET_ABBREVIATIONS}|{_STREET_ABBREVIATIONS.upper()})\b\.?)"
+    rf"(?:(?:{_STREET_TYPES}|{_STREET_TYPES_IN_CAPITALS})\b"
+    rf"|(?:{_STREET_ABBREVIATIONS}|{_STREET_ABBREVIATIONS_IN_CAPITALS})\b\.?)"
 )
 _US_TAIL = (  # ", Washington, DC 20500"
     r"(?:,[ \t]*[A-Z][A-Za-z.'-]{0,30}(?:[ \t]+[A-Z][A-Za-z.'-]{0,30}){0,2},?[ \t]+[A-Z]{2}[ \t]+\d{5}(?:-\d{4})?)?"
