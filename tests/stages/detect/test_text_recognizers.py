@@ -73,6 +73,7 @@ FOUND = [
     ("EMAIL_ADDRESS", "Contact: eleanor.whitcombe@oakwood.sch.uk", "eleanor.whitcombe@oakwood.sch.uk"),  # "*.sch.uk"
     ("EMAIL_ADDRESS", "Write to priscilla [at] example [dot] org.", "priscilla [at] example [dot] org"),
     ("EMAIL_ADDRESS", "My email is jane dot roe at gmail dot com", "jane dot roe at gmail dot com"),
+    ("EMAIL_ADDRESS", "contact me at jane dot roe at gmail dot com", "jane dot roe at gmail dot com"),
     ("RECORD_ID", "Patient MRN 00412345, admitted Monday.", "00412345"),  # the label's word is no part of it
     ("RECORD_ID", "Seen as patient ID 00412345 on Monday.", "00412345"),
     ("RECORD_ID", "MEDICAL RECORD 00412345", "00412345"),

@@ -31,9 +31,15 @@ _SPELLED_AT = re.compile(_AT)
 _SPELLED_DOT = re.compile(_DOT)
 
 
+# Runs of blanks as one, before the searches below: "[ \t]*" tried at each blank of a long run
+# would take a time quadratic in its length.
+_BLANKS = re.compile(r"[ \t]+")
+
+
 def email_address(written: str) -> str:
     """The address ``written`` stands for: its spelled-out "at" and "dot" as ``@`` and ``.``;
     text that is no address comes back as it is."""
+    written = _BLANKS.sub(" ", written)
     at = _SPELLED_AT.search(written)
     if at is None:
         return written
@@ -43,6 +49,7 @@ def email_address(written: str) -> str:
 def is_obfuscated(written: str) -> bool:
     """Whether ``written`` hides an address: an "at" in brackets, or a "dot" spelled out. A
     plain address is Presidio's; "works at example.com" is no address."""
+    written = _BLANKS.sub(" ", written)
     at = _SPELLED_AT.search(written)
     if at is None:
         return False

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import tldextract
-from presidio_analyzer import Pattern, PatternRecognizer, RecognizerResult
+from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult
 from presidio_analyzer.predefined_recognizers import EmailRecognizer, SpacyRecognizer
 
 from docveil.stages.detect.given_names import ADDRESSEES, NAME_PARTICLES, PLACE_LABELS, TITLES, GivenNames, name_like
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 CASE_SENSITIVE = re.MULTILINE
 # The words of a line, without the bullets and punctuation around them.
 _LINE = re.compile(r"[^\W\d_](?:[^\n]*[^\W\d_])?")
+_NEXT_WORD = re.compile(r"\s+")
 # A word of a name as written: capitalised letters, an apostrophe or hyphen joining parts.
 _WORD_OF_NAME = re.compile(r"(?<![\w'\u2019-])[A-ZÀ-ÖØ-Þ][^\W\d_]+(?:['\u2019-][^\W\d_]+)*(?![\w-])")
 
@@ -74,6 +75,31 @@ class ObfuscatedEmailRecognizer(PatternRecognizer):
 
     def validate_result(self, pattern_text: str) -> bool:
         return is_obfuscated(pattern_text) and _real_domain(email_address(pattern_text))
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None,
+                regex_flags: int | None = None) -> list[RecognizerResult]:
+        """Each address once; where a match is no address, the next word may open one: in
+        "contact me at jane dot roe at gmail dot com" the first match, "me at jane dot roe",
+        has no real domain, and the address starts at "jane"."""
+        results = []
+        position = 0
+        while (match := OBFUSCATED_EMAIL.search(text, position)) is not None:
+            if self.validate_result(match.group(0)):
+                # Validated, so scored as Presidio scores a validated pattern match.
+                results.append(RecognizerResult(
+                    "EMAIL_ADDRESS", match.start(), match.end(), EntityRecognizer.MAX_SCORE,
+                    analysis_explanation=self.build_regex_explanation(
+                        type(self).__name__, "email, at or dot spelled out", OBFUSCATED_EMAIL.pattern, self.SCORE,
+                        True, CASE_SENSITIVE),
+                    recognition_metadata={RecognizerResult.RECOGNIZER_NAME_KEY: type(self).__name__,
+                                          RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id}))
+                position = match.end()
+                continue
+            space = _NEXT_WORD.search(text, match.start())
+            if space is None:
+                break
+            position = space.end()
+        return results
 
 
 # ---------------------------------------------------------------------------------------------
