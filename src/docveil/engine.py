@@ -356,9 +356,11 @@ class Engine:
                                                 if not os.access(path, os.R_OK | os.X_OK) else
                                                 "a folder with no file to ingest in it (hidden files and folders "
                                                 "are skipped)")
-                            source = path if isinstance(path, Source) else read_source(path, self.settings,
-                                                                                       within=folder)
-                            loaded.append(self.load(source))
+                            if isinstance(path, Source):  # checked and sniffed again by load
+                                loaded.append(self.load(path))
+                            else:  # read_source has checked and sniffed it
+                                source = read_source(path, self.settings, within=folder)
+                                loaded.append(load_document(source, self.context))
                         except DocveilError as exc:
                             name = path.name if isinstance(path, Source) else source_name(path) or repr(path)
                             failed.append(_failure(name, exc))
