@@ -139,6 +139,8 @@ class Settings:
     max_unpacked_bytes: int = 400 * 1024 * 1024
     max_attachments: int = 50
     max_nesting: int = 3
+    # Tags, comments and attributes of an HTML page or email body, counted before parsing.
+    max_markup: int = 500_000
     image_default_operator: str = "fill"
     image_operators: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_IMAGE_OPERATORS))
     image_padding: float = 0.25
@@ -186,7 +188,8 @@ class Settings:
         if self.encode_batch_size is not None and self.encode_batch_size <= 0:
             raise ConfigError("encode_batch_size must be positive")
         for name in ("batch_size", "chunk_size", "max_bytes", "max_pages", "max_chars", "max_pixels",
-                     "max_images", "max_document_pixels", "max_unpacked_bytes", "max_attachments", "max_nesting"):
+                     "max_images", "max_document_pixels", "max_unpacked_bytes", "max_attachments", "max_nesting",
+                     "max_markup"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
         if not 0 <= self.chunk_overlap < self.chunk_size:

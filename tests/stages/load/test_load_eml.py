@@ -69,6 +69,17 @@ def test_html_only_body_gives_its_visible_text(context: StageContext) -> None:
     assert text.endswith("\n\nHi Jane") and "track" not in text
 
 
+def test_html_body_over_the_markup_limit_is_refused(tmp_path: Path) -> None:
+    from email.message import EmailMessage
+
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = SENDER, RECIPIENT, "Newsletter"
+    message.set_content("<p>Hi</p>" + "<br>" * 100, subtype="html")
+    error = load_error(full_context(tmp_path / "home", max_markup=100), bytes(message))
+    assert isinstance(error, LimitExceededError)
+    assert error.reason == "HTML has more than 100 tags, comments and attributes, over the markup limit (max_markup)"
+
+
 def test_plain_body_is_preferred_over_its_html_twin(context: StageContext) -> None:
     data = email_message(subject="s", sender=SENDER, to=RECIPIENT, body="plain version",
                          html="<p>html version</p>")

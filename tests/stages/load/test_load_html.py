@@ -9,7 +9,7 @@ from corpus import loader_context
 
 from docveil.config import Settings
 from docveil.context import StageContext
-from docveil.errors import LoadError
+from docveil.errors import LimitExceededError, LoadError
 from docveil.stages.load import html
 from docveil.stages.load.source import load_document, source_from_bytes
 from docveil.types import Document
@@ -112,6 +112,29 @@ def test_html_named_as_text_is_loaded_as_html(context: StageContext) -> None:
 def test_deeply_nested_markup_loads(context: StageContext) -> None:
     markup = "<p>top</p>" + "<div>" * 3000 + "deep" + "</div>" * 3000
     assert _load(context, markup).pages[0].text == "top\n\ndeep"
+
+
+@pytest.mark.parametrize("markup", [
+    "<p>x</p>" + "<br>" * 201,                           # elements
+    "<p " + "a=1 " * 200 + ">x</p>",                     # attributes of one tag
+    "<p " + "hidden " * 200 + ">x</p>",                  # attributes without values
+    "<p>x</p>" + "<!-- c -->" * 201,                     # comments
+])
+def test_markup_over_the_limit_is_refused_before_parsing(tmp_path: Path, markup: str) -> None:
+    context = loader_context(Settings(home=tmp_path / "home", max_markup=200))
+    with pytest.raises(LimitExceededError) as caught:
+        _load(context, markup, name="bomb.html")
+    assert (caught.value.source, caught.value.reason) == (
+        "bomb.html", "HTML has more than 200 tags, comments and attributes, over the markup limit (max_markup)")
+
+
+def test_markup_at_the_limit_loads(tmp_path: Path) -> None:
+    # Eight tags and three attributes, the quoted value with a blank counted twice: twelve.
+    markup = '<p class="a b" id=x hidden>one</p><ul><li>two</li><li>three</li></ul>'
+    context = loader_context(Settings(home=tmp_path / "home", max_markup=12))
+    assert _load(context, markup).pages[0].text == "one\n\ntwo\nthree"
+    with pytest.raises(LimitExceededError):
+        _load(loader_context(Settings(home=tmp_path / "home", max_markup=11)), markup)
 
 
 def test_page_with_no_visible_text_has_no_content(context: StageContext) -> None:

@@ -33,12 +33,11 @@ from email.message import EmailMessage, Message
 from email.utils import getaddresses
 from typing import Any
 
-from bs4 import BeautifulSoup
-
+from docveil.config import Settings
 from docveil.context import StageContext
 from docveil.errors import LimitExceededError, LoadError, UnsupportedFormatError
 from docveil.hookspecs import hookimpl
-from docveil.stages.load.html import html_text
+from docveil.stages.load.html import html_text, parse_html
 from docveil.stages.load.pictures import PixelBudget, shared_budget
 from docveil.stages.load.sniff import EMAIL, describe_media_type, sniff_media_type
 from docveil.stages.load.source import content_hash, load_document
@@ -78,7 +77,7 @@ def load_email(source: Source, context: StageContext) -> Document:
                                               f"{settings.max_attachments:,} attachment limit (max_attachments)")
     headers = [f"{name}: {_header(message, name)}" for name in HEADERS if _header(message, name)]
     personal = _addressed(message)
-    body = _body_text(body_part, source.name)
+    body = _body_text(body_part, source.name, settings)
     metadata = {name.lower(): _header(message, name) for name in _METADATA_HEADERS if _header(message, name)}
     check_char_count(source.name, len(body), settings)
     pages: list[Page] = []
@@ -195,7 +194,7 @@ def _is_alternative_body(part: Message) -> bool:
             and part.get_content_disposition() != "attachment")
 
 
-def _body_text(part: Any, name: str) -> str:
+def _body_text(part: Any, name: str, settings: Settings) -> str:
     if part is None:
         return ""
     try:
@@ -203,7 +202,7 @@ def _body_text(part: Any, name: str) -> str:
     except (LookupError, ValueError, AssertionError):
         raise LoadError(name, "corrupt email: the body cannot be decoded") from None
     if part.get_content_type() == "text/html":
-        return html_text(BeautifulSoup(content, "html.parser"))
+        return html_text(parse_html(name, content, settings))
     return normalise_newlines(content).strip()
 
 

@@ -3,7 +3,9 @@
 Scripts, styles and other non-content elements are dropped before any text is taken, so code
 and markup never reach PII detection or the index. The ``<title>`` becomes
 ``metadata["title"]``. Decoding follows the text rules; a ``<meta charset>`` declaration is
-honoured when there is no byte-order mark.
+honoured when there is no byte-order mark. Markup is counted before it is parsed
+(``max_markup``): the parser keeps a few hundred bytes per tag, comment and attribute, so a
+page of nothing but ``<br>`` would otherwise take a hundred times its size in memory.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import re
 from bs4 import BeautifulSoup
 from bs4.element import CData, Comment, Declaration, Doctype, NavigableString, ProcessingInstruction, Tag
 
+from docveil.config import Settings
 from docveil.context import StageContext
+from docveil.errors import LimitExceededError
 from docveil.hookspecs import hookimpl
 from docveil.stages.load.source import content_hash
 from docveil.stages.load.text import check_text, decode_text
@@ -47,13 +51,18 @@ _SPACES = re.compile(r"[ \t\n\r\f\u00a0]+")
 # The HTML prescan looks for a charset declaration near the start of the document.
 _CHARSET_SCAN_BYTES = 4096
 _META_CHARSET = re.compile(rb"""<meta[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+# What the parser makes an object of: a tag (start or end), comment, declaration or
+# processing instruction; within a start tag, a blank before an attribute (an upper bound: a
+# quoted value with blanks in it counts more than once).
+_MARKUP = re.compile(r"<[A-Za-z!/?][^<>]*")
+_ATTRIBUTE_GAP = re.compile(r"\s+[^\s/>=\"']")
 
 
 @hookimpl
 def docveil_load_document(source: Source, context: StageContext) -> Document | None:
     if source.media_type != MEDIA_TYPE:
         return None
-    soup = BeautifulSoup(decode_text(source, declared_charset(source.data)), "html.parser")
+    soup = parse_html(source.name, decode_text(source, declared_charset(source.data)), context.settings)
     metadata: dict[str, str] = {}
     if soup.title is not None:
         title = _SPACES.sub(" ", soup.title.get_text()).strip()
@@ -95,6 +104,21 @@ def declared_charset(data: bytes) -> str | None:
     if name.startswith(("utf-16", "utf-32")):
         return "utf-8"
     return name if name in _WEB_ENCODINGS else None
+
+
+def parse_html(name: str, markup: str, settings: Settings) -> BeautifulSoup:
+    """``markup`` parsed, once its tags, comments and attributes are found within
+    ``max_markup``; ``LimitExceededError`` naming ``name`` otherwise."""
+    limit = settings.max_markup
+    count = 0
+    for match in _MARKUP.finditer(markup):
+        tag = match.group()
+        count += 1 + (_ATTRIBUTE_GAP.subn("", tag)[1] if tag[1].isalpha() else 0)
+        if count > limit:
+            raise LimitExceededError(
+                name, f"HTML has more than {limit:,} tags, comments and attributes, over the markup limit "
+                      "(max_markup)")
+    return BeautifulSoup(markup, "html.parser")
 
 
 def html_text(soup: BeautifulSoup) -> str:
