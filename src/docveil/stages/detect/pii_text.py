@@ -36,7 +36,7 @@ SUPPORTED_LANGUAGES = ("en",)
 
 # spaCy's parser and NER need about 1 GB per 100,000 characters and refuse texts over
 # 1,000,000; longer texts are cut into segments that overlap so a value on a cut is still whole
-# in one of them.
+# in one of them. A batch holds at most this many characters too (spaCy holds a batch at once).
 MAX_SEGMENT_CHARS = 100_000
 SEGMENT_OVERLAP = 500
 
@@ -179,11 +179,13 @@ def analyze_texts(texts: Sequence[str], context: StageContext) -> list[list[Find
     results: list[list[Finding]] = [[] for _ in texts]
     if not pieces:
         return results
+    analysed: list[list[Any]] = []
     try:
-        analysed = analyzer.engine.analyze_iterator(
-            [_join_wrapped_numbers(segment) for _, _, segment in pieces], analyzer.language,
-            batch_size=context.settings.batch_size, entities=list(analyzer.entities),
-            score_threshold=context.settings.score_threshold)
+        for batch in _batches([segment for _, _, segment in pieces], context.settings.batch_size):
+            analysed.extend(analyzer.engine.analyze_iterator(
+                [_join_wrapped_numbers(segment) for segment in batch], analyzer.language,
+                batch_size=len(batch), entities=list(analyzer.entities),
+                score_threshold=context.settings.score_threshold))
     except DocveilError:
         raise
     except Exception as exc:  # any failure inside Presidio, reported without text
@@ -213,6 +215,19 @@ _WRAPPED_NUMBER = re.compile(r"(?<=[0-9A-Z])\n(?=[0-9])")
 
 def _join_wrapped_numbers(text: str) -> str:
     return _WRAPPED_NUMBER.sub(" ", text)
+
+
+def _batches(segments: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    """``segments`` in order, at most ``size`` and ``MAX_SEGMENT_CHARS`` characters a batch
+    (a longer segment alone)."""
+    start = chars = 0
+    for end, segment in enumerate(segments):
+        if end > start and (end - start == size or chars + len(segment) > MAX_SEGMENT_CHARS):
+            yield segments[start:end]
+            start, chars = end, 0
+        chars += len(segment)
+    if start < len(segments):
+        yield segments[start:]
 
 
 def _segments(text: str) -> Iterator[tuple[int, str]]:
