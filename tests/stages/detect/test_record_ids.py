@@ -16,9 +16,12 @@ RECORDS = {
     "student number": ("Student number: s1234567", "s1234567"),
     "travel number": ("Frequent flyer number: BA48291736 on the booking.", "BA48291736"),
     "booking reference": ("Booking reference: QX7PLM (two passengers).", "QX7PLM"),
+    "staff number": ("Payroll no. P-20931 for March.", "P-20931"),
+    "professional registration": ("Registered pharmacist (GPhC 2087412).", "2087412"),
 }
 PLATES = {
     "vehicle registration": ("Vehicle registration: AB12 CDE (silver Ford Focus).", "AB12 CDE"),
+    "vehicle registration, national format": ("A black Audi A3, VRM LR19 XKD, was smashed.", "LR19 XKD"),
 }
 
 
@@ -38,6 +41,11 @@ def test_every_format_has_an_example() -> None:
     ("Kundennummer 88123-04", "88123-04"),
     ("MRN: 0041 2345 on file", "0041 2345"),  # digits in groups, all of them
     ("Policy number: POL 99812374", "POL 99812374"),
+    ("Employee number: 004417, staff no 00912871", "004417"),
+    ("Employee number: 004417, staff no 00912871", "00912871"),
+    ("Personalnummer: 4471-220", "4471-220"),
+    ("Dr Amy Stone, GMC 7293184", "7293184"),
+    ("NMC PIN: 19I4402O", "19I4402O"),
 ])
 def test_a_labelled_record_number_isfound(text: str, value: str, detect_context: StageContext) -> None:
     assert ("RECORD_ID", value) in found(text, detect_context)
@@ -48,6 +56,9 @@ def test_a_labelled_record_number_isfound(text: str, value: str, detect_context:
     ("Kennzeichen M-KR 4821, Halter unbekannt.", "M-KR 4821"),
     ("License plate: 7ABC123 (California)", "7ABC123"),
     ("Immatriculation : AB-123-CD", "AB-123-CD"),
+    ("Vehicle registration mark: YF68 KWZ   Make: VOLKSWAGEN", "YF68 KWZ"),
+    ("Registration: YF68 KWZ", "YF68 KWZ"),
+    ("Spedition Kühne, Fahrzeug HH-JK 2291", "HH-JK 2291"),
 ])
 def test_a_labelled_plate_isfound(text: str, value: str, detect_context: StageContext) -> None:
     assert ("LICENSE_PLATE", value) in found(text, detect_context)
@@ -62,6 +73,8 @@ def test_a_labelled_plate_isfound(text: str, value: str, detect_context: StageCo
     "Plate number: ABC",  # no plate: letters only
     "Vehicle registration renewed in 2023.",
     "Company Reg No: SC123456",  # a company, not a car
+    "Company reg SC123456; Registration: 2024-03-12",  # loose labels take national plate formats only
+    "The GMC published 2024 figures: 1,234 doctors.",
     "Plate ID: PL00123",  # a lab's plate
     "Policy no 12.5% increase; Student ID 3.14159",  # a percentage, a decimal number
 ])

@@ -7,6 +7,9 @@ digits right after a vehicle label that reads as a plate of one of ``plates.PLAT
 "AB12 CDE" in "Vehicle registration AB12 CDE MOT due". Vehicle labels are words such as
 "vehicle registration", "licence plate", "Kennzeichen", "immatriculation", "matrícula", "targa"
 or "kenteken" (not "Reg No" or "Plate ID": companies and labs number things that way too).
+After words that name other registrations as well ("Registration:", "reg", "VRM", "rego",
+"Fahrzeug") the plate must read as a national format, not as the generic letters and digits:
+"Registration: YF68 KWZ" is a plate, "Company reg SC123456" is not.
 """
 
 from __future__ import annotations
@@ -17,14 +20,17 @@ from docveil.stages.detect.numbers import CLOSE_GAP_WORDS, NumberFormat
 from docveil.stages.detect.plates import LABEL, plate_format
 
 _LABELS = (
-    "vehicle registration", "vehicle reg", "vehicle registration number", "registration plate",
+    "vehicle registration", "vehicle reg", "vehicle registration number", "vehicle registration mark",
+    "registration plate",
     "licence plate", "license plate", "number plate", "vehicle plate", "car plate", "Kennzeichen",
     "Kfz-Kennzeichen", "immatriculation", "plaque d'immatriculation", "matrícula", "targa", "kenteken")
+_LOOSE_LABELS = ("registration", "registration mark", "reg", "car reg", "VRM", "rego", "vehicle rego",
+                 "Fahrzeug")
 # A plate starts at none of its label's words, which read as groups too when written in
 # capitals: in "LICENCE PLATE NUMBER AB12 CDE" the plate starts at AB12. (Short words such as
 # "D" or "NR" are also plates' first groups: Düsseldorf, Neuwied.)
-_LABEL_WORDS = sorted({word.upper() for text in _LABELS for word in re.findall(r"\w+", text) if len(word) >= 3},
-                      key=len, reverse=True)
+_LABEL_WORDS = sorted({word.upper() for text in (*_LABELS, *_LOOSE_LABELS) for word in re.findall(r"\w+", text)
+                       if len(word) >= 3}, key=len, reverse=True)
 _GROUP = r"[A-Z0-9\u00c4\u00d6\u00dc]{1,9}"
 _START = rf"(?<![\w-])(?!(?:{'|'.join(_LABEL_WORDS)})(?![\w-]))"
 # Three, two or one groups: in "AB12 CDE MOT due" the plate is the first two.
@@ -33,6 +39,10 @@ _THREE, _TWO, _ONE = (rf"{_START}{_GROUP}(?:[ -]{_GROUP}){{{more}}}(?![\w]|-\w)"
 
 def reads_as_plate(text: str) -> bool:
     return plate_format(text) is not None
+
+
+def reads_as_national_plate(text: str) -> bool:
+    return plate_format(text) not in (None, "GENERIC")
 
 
 class PlateNumberFormat(NumberFormat):
@@ -45,6 +55,8 @@ class PlateNumberFormat(NumberFormat):
 FORMATS: tuple[PlateNumberFormat, ...] = (
     # Vehicle words only: "Company Reg No: SC123456" or a lab's "Plate ID: PL00123" is no car.
     PlateNumberFormat("vehicle registration", _THREE, reads_as_plate, _LABELS,
+                      max_gap_words=1, shorter=(_TWO, _ONE)),
+    PlateNumberFormat("vehicle registration, national format", _THREE, reads_as_national_plate, _LOOSE_LABELS,
                       max_gap_words=1, shorter=(_TWO, _ONE)),
 )
 

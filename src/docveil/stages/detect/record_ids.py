@@ -1,5 +1,6 @@
 """Identifiers of one person's record: medical record, insurance, customer, student and pupil
-numbers, frequent flyer and ticket numbers, booking references (``RECORD_ID``).
+numbers, staff and payroll numbers, professional registrations (a doctor's GMC number), frequent
+flyer and ticket numbers, booking references (``RECORD_ID``).
 
 Each organisation numbers its records its own way ("00412345", "POL-99812374", "W123456789"),
 so a record number is known only by its label, right before it: at most one word between them,
@@ -36,6 +37,14 @@ _STUDENT = (
     "student ID", "student number", "student no", "matriculation number", "Matrikelnummer", "enrolment number",
     "enrollment number", "numéro étudiant", "número de estudiante", "UPN", "unique pupil number", "pupil number"
 )
+_STAFF = (
+    "employee number", "employee no", "staff number", "staff no", "staff ID", "payroll number", "payroll no",
+    "payroll ID", "personnel number", "personnel no", "Personalnummer", "Personal-Nr", "Mitarbeiternummer",
+    "numéro de matricule", "matricule", "número de empleado", "numero di matricola", "personeelsnummer",
+)
+# Registers of professionals: doctors, nurses, pharmacists, health professions, US prescribers.
+_PROFESSIONAL = ("GMC number", "GMC no", "GMC", "NMC PIN", "NMC", "GPhC number", "GPhC", "HCPC", "NPI",
+                 "DEA number")
 _TRAVEL = (
     "frequent flyer number", "frequent flyer no", "frequent flyer", "frequent flier number", "loyalty card number",
     "e-ticket number", "e-ticket", "eticket", "ticket number", "ticket no", "Miles & More", "Flying Blue",
@@ -47,15 +56,16 @@ _BOOKING_LABELS = ("booking reference", "booking ref", "booking code", "booking 
                    "reservation number", "PNR", "record locator", "Buchungscode", "Buchungsnummer",
                    "référence de réservation", "localizador")
 
-# Not starting at a label's own word in capitals: in "MRN 00412345" or "patient ID 00412345" the
+# Not starting at a label's own word (in any case): in "MRN 00412345" or "patient ID 00412345" the
 # record is the number (a capital and a space before a digit would otherwise join them).
 _LABEL_WORDS = "|".join(sorted({word.upper() for label in (*_MEDICAL, *_INSURANCE, *_CUSTOMER, *_STUDENT,
-                                                             *_TRAVEL, *CLOSE_GAP_WORDS)
+                                                             *_TRAVEL, *_STAFF, *_PROFESSIONAL,
+                                                             *CLOSE_GAP_WORDS)
                                  for word in re.findall(r"\w+", label) if len(word) >= 2}, key=len, reverse=True))
 # Letters and digits, joined by single separators (a space only between a capital or digit and
 # a digit: "0041 2345", "POL 99812374", not "number 7734521"), with three digits among them;
 # not a decimal number or a percentage.
-_RECORD = (rf"(?<![\w/.-])(?!(?:{_LABEL_WORDS})\b)(?=(?:[A-Za-z/.-]*(?:(?<=[A-Z0-9]) )?\d){{3}})(?!\d+[.,]\d+(?![\w/-]))"
+_RECORD = (rf"(?<![\w/.-])(?!(?i:{_LABEL_WORDS})\b)(?=(?:[A-Za-z/.-]*(?:(?<=[A-Z0-9]) )?\d){{3}})(?!\d+[.,]\d+(?![\w/-]))"
            r"[A-Za-z0-9](?:[A-Za-z0-9]|[-/.](?=[A-Za-z0-9])|(?<=[A-Z0-9]) (?=\d)){3,24}(?![\w%]|[-/.]\w)")
 
 
@@ -72,5 +82,7 @@ FORMATS: tuple[RecordIdFormat, ...] = (
     RecordIdFormat("customer number", _RECORD, None, _CUSTOMER, max_gap_words=1),
     RecordIdFormat("student number", _RECORD, None, _STUDENT, max_gap_words=1),
     RecordIdFormat("travel number", _RECORD, None, _TRAVEL, max_gap_words=1),
+    RecordIdFormat("staff number", _RECORD, None, _STAFF, max_gap_words=1),
+    RecordIdFormat("professional registration", _RECORD, None, _PROFESSIONAL, max_gap_words=1),
     RecordIdFormat("booking reference", _BOOKING, None, _BOOKING_LABELS, max_gap_words=1),
 )
