@@ -43,6 +43,19 @@ FOUND = [
     ("PERSON", "Traveller: MR ADEOLA BANKOLE / Passport A12345678", "ADEOLA BANKOLE"),  # the title tells
     # A surname that is also an English word, after a given name that is none.
     ("PERSON", "Fernanda Costa joined the call.", "Fernanda Costa"),
+    # Initials, particles, prefixes, nicknames and letters of any script in a name.
+    ("PERSON", "MR HAMISH R MACDONALD-STEWART\nFLAT 1/2", "HAMISH R MACDONALD-STEWART"),
+    ("PERSON", "Employee name: MS A J PENHALIGON-WRIGHT", "A J PENHALIGON-WRIGHT"),
+    ("PERSON", "Bed 2 - Mrs O. Ashworth-Pryce (\"Olive\"), 94, delirium.", "O. Ashworth-Pryce"),
+    ("PERSON", "Employee: Kwabena \"Kobby\" Mensah-Bonsu", "Kwabena \"Kobby\" Mensah-Bonsu"),
+    ("PERSON", "Referee: Prof. Hendrik \"Henk\" Steenkamp, Stellenbosch.", "Hendrik \"Henk\" Steenkamp"),
+    ("PERSON", "Side room 1 - Mr Liam Ó Conaill, 79.", "Liam Ó Conaill"),
+    ("PERSON", "Proposed by Cllr Aoife Brennan-Whitlock.", "Aoife Brennan-Whitlock"),
+    ("PERSON", "1. Joost van den Heuvel, wonende te Utrecht", "Joost van den Heuvel"),
+    ("PERSON", "a reference for Pieter-Jan van der Merwe, who worked for us", "Pieter-Jan van der Merwe"),
+    ("PERSON", "no,name,postcode\n1,Siobhan O'Driscoll,LS16 5JX", "Siobhan O'Driscoll"),
+    ("PERSON", "name,dob\nBjörk Guðmundsdóttir,1988-12-05", "Björk Guðmundsdóttir"),
+    ("PERSON", "Client name: Mark McIntyre", "Mark McIntyre"),
     ("PERSON", "Apologies were received from Fernanda Costa.", "Fernanda Costa"),
     ("PERSON", "Un saludo,\nRodrigo", "Rodrigo"),
     ("PERSON", "Landlord: Harold Pemberton\nTenant(s): Yusuf Abdullah\nPassport (tenant 1): A34892217",
@@ -158,6 +171,8 @@ NOT_FOUND = [
     # Given names in capitals before English words or acronyms.
     ("PERSON", "TERMS AND CONDITIONS. BILL TO ACME. MARK AS READ. GRACE PERIOD. HOPE NHS TRUST."),
     ("PERSON", "We migrated from MS SQL Server. DR SITE FAILOVER TEST PASSED. MX RECORDS MISSING."),
+    ("PERSON", "Please open MS Teams. The dr said no. Sr Software Engineer wanted."),  # no title as written
+    ("PERSON", "The contract was reviewed by legal and signed by them."),  # "y" of "by" is no particle
     ("PERSON", "SUPPORTED FORMATS: JSON, Mark them as done. The Calories Table is here."),  # given names alone the model calls firms
     ("PERSON", "Human Resources will schedule the Quarterly Business Review."),
     ("PERSON", "Google Drive folder: Finance Q3\nSubject: Re: Invoice Dispute"),

@@ -74,7 +74,7 @@ _UPPER_CASE_SURNAME_FIRST = regex.compile(
     r"(?![ \t]+\p{Ll})")
 _UPPER_CASE_TITLED = regex.compile(
     r"(?<![\p{L}\d])(?:" + "|".join(sorted((title.upper() for title in TITLES), key=len, reverse=True)) + r")\.?[ \t]+"
-    rf"(?P<name>{_CAPS}(?:[ \t]+{_CAPS}){{0,2}})")
+    rf"(?P<name>(?:\p{{Lu}}\.?[ \t]+){{0,3}}{_CAPS}(?:[ \t]+(?:\p{{Lu}}\.?[ \t]+){{0,3}}{_CAPS}){{0,2}})")
 _VOWEL = re.compile(r"[aeiouyAEIOUYÀ-ÖØ-öø-ÿ]")
 _CAMEL_HUMP = re.compile(r"[A-Z\u00c0-\u00d6\u00d8-\u00de][a-z\u00df-\u00f6\u00f8-\u00ff]+")
 
@@ -318,8 +318,8 @@ class GivenNames:
             j = 0
             while j < len(words) and self._upper_case_name_word(words[j][0]):
                 j += 1
-            if j:  # not "MS SQL", "DR SITE FAILOVER"
-                spans.append((words[0][1], words[j - 1][2]))
+            if j:  # not "MS SQL", "DR SITE FAILOVER"; initials before and between ("MS A J NDLOVU")
+                spans.append((match.start("name"), words[j - 1][2]))
         return spans
 
     def _upper_case_name_word(self, word: str) -> bool:

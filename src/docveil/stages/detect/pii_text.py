@@ -93,6 +93,7 @@ def build_analyzer(context: StageContext) -> TextAnalyzer:
         docveil_recognizers,
         english_words,
     )
+    from docveil.stages.detect.titled_names import TitledNameRecognizer
     from docveil.stages.detect.usernames import UsernameRecognizer
 
     # Presidio's analyzer logs the text around each match at DEBUG: keep that out of any log,
@@ -136,7 +137,8 @@ def build_analyzer(context: StageContext) -> TextAnalyzer:
     numbers = number_recognizers([*national_ids.FORMATS, *bank_accounts.FORMATS, *record_ids.FORMATS,
                                   *plate_numbers.FORMATS], language)
     bank_details = bank_accounts.BankDetailsRecognizer(supported_language=language)
-    for recognizer in [*docveil_recognizers(language), *numbers, bank_details, phones]:
+    titled = TitledNameRecognizer(supported_language=language)
+    for recognizer in [*docveil_recognizers(language), titled, *numbers, bank_details, phones]:
         registry.add_recognizer(recognizer)
 
     entities = list(settings.entities)
@@ -200,11 +202,13 @@ def analyze_texts(texts: Sequence[str], context: StageContext) -> list[list[Find
                     recognizer=str((r.recognition_metadata or {}).get("recognizer_name", "presidio")))
             for r in found)
     from docveil.stages.detect.columns import column_findings
+    from docveil.stages.detect.recognizers import with_whole_surnames
 
     for text, findings in zip(texts, results, strict=True):
         findings.extend(column_findings(text, analyzer.labelled, analyzer.entities,
                                         context.settings.score_threshold))
-    return [resolve_overlaps(findings, text) for text, findings in zip(texts, results, strict=True)]
+    return [resolve_overlaps(with_whole_surnames(findings, text), text)
+            for text, findings in zip(texts, results, strict=True)]
 
 
 # A line break inside a number (an IBAN or card wrapped at the end of a PDF line) hides it from the

@@ -11,9 +11,11 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+import regex
 import tldextract
 from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult
 from presidio_analyzer.predefined_recognizers import EmailRecognizer, SpacyRecognizer
@@ -23,6 +25,7 @@ from docveil.stages.detect.mrz import machine_readable_zone_recognizer
 from docveil.stages.detect.obfuscated_email import OBFUSCATED_EMAIL, email_address, is_obfuscated
 from docveil.stages.detect.overlaps import SpanIndex, merged_spans
 from docveil.stages.detect.salutations import addressed_names
+from docveil.types import Finding
 
 if TYPE_CHECKING:
     from presidio_analyzer.nlp_engine import NlpArtifacts
@@ -555,14 +558,44 @@ _PERSONAL_URL_MARKERS = re.compile(
 )
 
 
+# A name word: a capital of any script and small letters, or capitals only ("Guðmundsdóttir",
+# "PENHALIGON-WRIGHT"), after a prefix ("O'Driscoll", "McIntyre", "MacLeòid", "Ó Conaill").
 # Possessive, and never starting inside a hyphenated word: "Ab-Ab-Ab-..." is read once.
-_NAME_WORD = r"(?<!['’-])[A-Z][a-z]++(?:['’-][A-Z]?[a-z]++)*+"
+NAME_WORD = (r"(?<![\p{L}'’-])(?:Mc|Mac|O['’]|D['’]|Ó[ \t]|Ní[ \t])?"
+             r"(?:\p{Lu}\p{Ll}++(?:['’-]\p{Lu}?\p{Ll}++)*+|\p{Lu}{2,}+(?:['’-]\p{Lu}{2,}+)*+)(?![\p{L}\d])")
+_PARTICLE = r"(?<![\p{L}'’-])(?:" + "|".join(sorted(NAME_PARTICLES | {"ap", "ab", "ó", "ní", "y"})) + ")"
+# Before the last word: a name word, an initial ("J. R. R.", "A J"), a particle ("van der") or
+# a nickname in quotes (Kwabena "Kobby" Mensah-Bonsu).
+_NAME_PART = (rf"(?:{NAME_WORD}[ \t]+|\p{{Lu}}\.[ \t]*|\p{{Lu}}[ \t]+(?=\p{{Lu}})|{_PARTICLE}[ \t]+"
+              r"|[\"“'\u2018]\p{L}+[\"”'\u2019][ \t]+)")
+NAME_RUN = rf"{_NAME_PART}{{1,5}}{NAME_WORD}"
+# The rest of a name that a detector cut at a particle: "Joost" of "Joost van den Heuvel", "Merwe"
+# of "Pieter-Jan van der Merwe".
+_PARTICLES_THEN_WORD = regex.compile(rf"[ \t]+(?:{_PARTICLE}[ \t]+)+{NAME_WORD}")
+_WORD_THEN_PARTICLES = regex.compile(rf"(?:{NAME_WORD}[ \t]+)?(?:{_PARTICLE}[ \t]+)+$")
+
+
+def with_whole_surnames(findings: Sequence[Finding], text: str) -> list[Finding]:
+    """``findings`` with each ``PERSON`` grown over the particles and name words around it on
+    its line."""
+    grown = []
+    for finding in findings:
+        if finding.entity_type == "PERSON":
+            after = _PARTICLES_THEN_WORD.match(text, finding.end)
+            before = _WORD_THEN_PARTICLES.search(text, max(0, finding.start - 80), finding.start)
+            if after or before:
+                finding = replace(finding, start=before.start() if before else finding.start,
+                                  end=after.end() if after else finding.end)
+        grown.append(finding)
+    return grown
+# A title the field gap takes: no name starts with it ("MR ADEOLA BANKOLE" is ADEOLA BANKOLE).
+_TITLE_BEFORE_NAME = r"(?i:Dr|Mr|Mrs|Ms|Mx|Prof)\.?[ \t]"
 LABELLED_NAME_PATTERNS = [
-    # Two to four capitalised words on one line ("Van der Berg" particles allowed).
-    Pattern("labelled name",
-            rf"\b{_NAME_WORD}(?:[ \t]+(?:(?:van|von|de|der|den|da|di|del|la|le)[ \t]+)*{_NAME_WORD}){{1,3}}\b", 0.85),
+    # Two to six parts on one line, the last a whole word ("Siobhan O'Driscoll", "Joost van den
+    # Heuvel", "A J PENHALIGON-WRIGHT").
+    Pattern("labelled name", rf"(?<![\p{{L}}\d])(?!{_TITLE_BEFORE_NAME}){NAME_RUN}", 0.85),
     # Surname first, as registers and spreadsheets write it ("Roe, Jane", "Hardy, Tom Edward").
-    Pattern("labelled name, surname first", rf"\b{_NAME_WORD},[ \t]+{_NAME_WORD}(?:[ \t]+{_NAME_WORD})?\b", 0.85),
+    Pattern("labelled name, surname first", rf"{NAME_WORD},[ \t]+{NAME_WORD}(?:[ \t]+{NAME_WORD})?", 0.85),
 ]
 # Form fields that hold a person's name, and phrases that name who did something.
 NAME_FIELD_LABELS = (
@@ -576,7 +609,7 @@ NAME_FIELD_LABELS = (
 )
 NAME_BY_LABELS = ("signed by", "countersigned by", "prepared by", "approved by", "submitted by",
                   "reported by", "requested by", "reviewed by")
-_FIELD_GAP = re.compile(r"[ \t]*(?:\*\*|__)?[ \t]*:[ \t]*(?:\*\*|__)?[ \t]*(?:(?:Dr|Mr|Mrs|Ms|Mx|Prof)\.?[ \t]+)?")
+_FIELD_GAP = re.compile(r"[ \t]*(?:\*\*|__)?[ \t]*:[ \t]*(?:\*\*|__)?[ \t]*(?:(?i:Dr|Mr|Mrs|Ms|Mx|Prof)\.?[ \t]+)?")
 _LINE_START = re.compile(r"(?:^|\n)[ \t]*(?:[-*\u2022][ \t]+)?(?:\*\*|__)?$")
 _BY_GAP = re.compile(r"[ \t]+(?:(?:Dr|Mr|Mrs|Ms|Mx|Prof)\.?[ \t]+)?")
 
