@@ -56,6 +56,13 @@ FOUND = [
     ("PERSON", "no,name,postcode\n1,Siobhan O'Driscoll,LS16 5JX", "Siobhan O'Driscoll"),
     ("PERSON", "name,dob\nBjörk Guðmundsdóttir,1988-12-05", "Björk Guðmundsdóttir"),
     ("PERSON", "Client name: Mark McIntyre", "Mark McIntyre"),
+    ("PERSON", "Je vous adresse M. Paul Girard pour avis.", "Paul Girard"),
+    # Birth dates with the month in another language.
+    ("DATE_OF_BIRTH", "Je vous adresse M. Paul Girard, né le 2 mars 1951, demeurant à Lyon.", "2 mars 1951"),
+    ("DATE_OF_BIRTH", "Femke de Vries-Bakker, geboren op 5 juni 1990", "5 juni 1990"),
+    ("DATE_OF_BIRTH", "fecha de nacimiento: 17 de septiembre de 1985", "17 de septiembre de 1985"),
+    ("DATE_OF_BIRTH", "Geburtsdatum: 14. Juli 1962", "14. Juli 1962"),
+    ("DATE_OF_BIRTH", "Giulia Bianchi, nata a Milano il 08/08/1982", "08/08/1982"),
     ("PERSON", "Apologies were received from Fernanda Costa.", "Fernanda Costa"),
     ("PERSON", "Un saludo,\nRodrigo", "Rodrigo"),
     ("PERSON", "Landlord: Harold Pemberton\nTenant(s): Yusuf Abdullah\nPassport (tenant 1): A34892217",
@@ -172,6 +179,7 @@ NOT_FOUND = [
     ("PERSON", "TERMS AND CONDITIONS. BILL TO ACME. MARK AS READ. GRACE PERIOD. HOPE NHS TRUST."),
     ("PERSON", "We migrated from MS SQL Server. DR SITE FAILOVER TEST PASSED. MX RECORDS MISSING."),
     ("PERSON", "Please open MS Teams. The dr said no. Sr Software Engineer wanted."),  # no title as written
+    ("DATE_OF_BIRTH", "The meeting on 2 mars 1951 was fine. Version 5 mai 2020."),  # no birth label
     ("PERSON", "The contract was reviewed by legal and signed by them."),  # "y" of "by" is no particle
     ("PERSON", "SUPPORTED FORMATS: JSON, Mark them as done. The Calories Table is here."),  # given names alone the model calls firms
     ("PERSON", "Human Resources will schedule the Quarterly Business Review."),

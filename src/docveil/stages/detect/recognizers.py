@@ -146,7 +146,7 @@ class ProperNounSpacyRecognizer(SpacyRecognizer):
         "ask", "call", "tell", "email", "e-mail", "mail", "text", "contact", "ping", "meet",
         "invite", "thank", "thanks", "dear", "hi", "hello", "hey", "cc", "attn", "from", "to",
         # Titles: "Ms Okafor" gets the token of "Okafor", as after a greeting.
-        *TITLES, *(f"{title}." for title in TITLES),
+        *TITLES, *(f"{title}." for title in TITLES), "m.",  # the French "M. Girard"
     })
 
     def __init__(self, supported_language: str = "en", supported_entities: list[str] | None = None,
@@ -388,6 +388,16 @@ def _phrase(words: str) -> str:
 _MONTH = (r"(?i:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
           r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?")
 _ORDINAL = r"(?:st|nd|rd|th)?"
+# Months in French, German, Dutch, Spanish, Italian and Portuguese, written after the day
+# ("2 mars 1951", "14. Juli 1962", "17 de septiembre de 1985", "5 juni 1990").
+_OTHER_MONTH = (
+    r"(?i:janvier|février|fevrier|mars|avril|mai|juin|juillet|août|aout|septembre|octobre|novembre|décembre"
+    r"|decembre|januar|jänner|februar|märz|maerz|april|juni|juli|august|september|oktober|november|dezember"
+    r"|januari|februari|maart|mei|augustus|december|enero|febrero|marzo|abril|mayo|junio|julio|agosto"
+    r"|septiembre|setiembre|octubre|noviembre|diciembre|gennaio|febbraio|aprile|maggio|giugno|luglio"
+    r"|settembre|ottobre|dicembre|janeiro|fevereiro|março|marco|maio|junho|julho|setembro|outubro|novembro"
+    r"|dezembro)"
+)
 
 DATE_PATTERNS = [
     Pattern("date numeric d/m/y or m/d/y", r"\b\d{1,2}[./-]\d{1,2}[./-](?:\d{4}|\d{2})\b", 0.85),
@@ -396,11 +406,14 @@ DATE_PATTERNS = [
     Pattern("date month day year", rf"\b{_MONTH}[ \t]+\d{{1,2}}{_ORDINAL},?[ \t]+\d{{4}}\b", 0.85),
     # Forms and travel documents: "11JUN85", "11-JUN-1985", "11 Jun 85".
     Pattern("date day month short year", rf"\b\d{{1,2}}[ -]?{_MONTH}[ -]?(?:\d{{4}}|\d{{2}})\b", 0.85),
+    Pattern("date day month year, other languages",
+            rf"\b\d{{1,2}}(?:\.|er|º|°)?[ \t]+(?:(?i:de)[ \t]+)?{_OTHER_MONTH}[ \t]+(?:(?i:de)[ \t]+)?\d{{4}}\b", 0.85),
 ]
 DATE_OF_BIRTH_CONTEXT = (
     "born", "birth", "birthdate", "birth date", "birthday", "date of birth", "DOB", "D.O.B", "Geburtsdatum",
     "date de naissance", "fecha de nacimiento", "data di nascita", "geboortedatum",
-    "geboren", "geb.", "né", "née", "naissance", "nacimiento",
+    "geboren", "geb.", "né", "née", "naissance", "nacimiento", "nata", "nato", "nascita", "nacido", "nacida",
+    "nascido", "nascida", "data de nascimento", "geboortedatum",
 )
 
 # A passport number: 6 to 9 upper-case letters and digits with at least one digit

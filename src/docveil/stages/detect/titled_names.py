@@ -20,7 +20,7 @@ from docveil.stages.detect.recognizers import CASE_SENSITIVE, NAME_RUN, NAME_WOR
 _TITLE_WORDS = sorted((TITLES - {"sr"}) | {"cllr", "councillor", "rev", "revd", "lord", "lady", "capt", "sgt",
                                            "insp", "supt", "det", "judge", "rabbi", "imam"},
                       key=len, reverse=True)
-_TITLE = "(?:" + "|".join(word.capitalize() for word in _TITLE_WORDS) + ")"
+_TITLE = "(?:" + "|".join(word.capitalize() for word in _TITLE_WORDS) + "|M(?=\\.))"  # French "M. Girard"
 
 
 def _after(title: str) -> str:
