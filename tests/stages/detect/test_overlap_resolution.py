@@ -54,3 +54,10 @@ def test_pieces_need_two_letters_or_digits_and_lose_their_white_space() -> None:
     assert resolve_overlaps([loser, winner], text) == [winner]  # "a " and ", b" are no pieces
     inner = f("EMAIL", 4, 8, 0.95)
     assert resolve_overlaps([winner, inner], "x Jane Roe y") == [f("PERSON", 2, 4, 0.9), inner, f("PERSON", 8, 10, 0.9)]
+
+
+def test_pieces_lose_the_commas_that_parted_them_from_the_winner() -> None:
+    text = "to Portland, OR 97214; then"
+    town = f("LOCATION", 3, 11, 0.85)  # "Portland"
+    postcode = f("LOCATION", 3, 21, 0.6)  # "Portland, OR 97214"
+    assert resolve_overlaps([town, postcode], text) == [town, f("LOCATION", 13, 21, 0.6)]  # "OR 97214"

@@ -121,6 +121,17 @@ FOUND = [
     ("STREET_ADDRESS", "He lives at 221B Baker Street.", "221B Baker Street"),
     ("STREET_ADDRESS", "Ship to 350 5th Ave, Apt 4 please", "350 5th Ave, Apt 4"),
     ("STREET_ADDRESS", "Anschrift: Hauptstraße 5, 10115 Berlin", "Hauptstraße 5, 10115 Berlin"),
+    ("STREET_ADDRESS", "Sebastian Müller\nAm Weidendamm 3\n10117 Berlin", "Weidendamm 3\n10117 Berlin"),
+    ("STREET_ADDRESS", "con domicilio en Calle de Toledo 84, 3º izq., 28005 Madrid.",
+     "Calle de Toledo 84, 3º izq., 28005 Madrid"),
+    ("STREET_ADDRESS", "Morada: Rua Augusta 152, 2.º Esq., 1100-053 Lisboa", "Rua Augusta 152, 2.º Esq., 1100-053 Lisboa"),
+    ("STREET_ADDRESS", "staying at 6120 Leesburg Pike #304, Falls Church, VA 22041.",
+     "6120 Leesburg Pike #304, Falls Church, VA 22041"),
+    # Postcodes away from their street.
+    ("LOCATION", "Home address: 9 Trelawney Close, Truro, Cornwall TR1 3QE", "TR1 3QE"),
+    ("LOCATION", "Last known address 23 Lillie Road, SW6 1TS.", "SW6 1TS"),
+    ("LOCATION", "Current address: Unit 5/18 Waratah St, Bondi NSW 2026", "Bondi NSW 2026"),
+    ("LOCATION", "moved to Springfield Heights, OH 45503-1234 last year", "OH 45503-1234"),  # the town is spaCy's
     ("STREET_ADDRESS", "Bill to Via Roma 12, 00184 Roma", "Via Roma 12, 00184 Roma"),
     ("STREET_ADDRESS", "Deliver to 10 rue de Rivoli, 75001 Paris", "10 rue de Rivoli, 75001 Paris"),
     ("STREET_ADDRESS", "Ship to 14 Wellington Road, Leeds LS1 4DL by Friday.", "14 Wellington Road, Leeds LS1 4DL"),
@@ -180,6 +191,8 @@ NOT_FOUND = [
     ("PERSON", "We migrated from MS SQL Server. DR SITE FAILOVER TEST PASSED. MX RECORDS MISSING."),
     ("PERSON", "Please open MS Teams. The dr said no. Sr Software Engineer wanted."),  # no title as written
     ("DATE_OF_BIRTH", "The meeting on 2 mars 1951 was fine. Version 5 mai 2020."),  # no birth label
+    # No postcode's shape: a first letter a postcode never has, no space, inward letters it never uses.
+    ("LOCATION", "codes XJ6 2AB, SW61TS, SW6 1CI and W1A 1KM"),
     ("PERSON", "The contract was reviewed by legal and signed by them."),  # "y" of "by" is no particle
     ("PERSON", "SUPPORTED FORMATS: JSON, Mark them as done. The Calories Table is here."),  # given names alone the model calls firms
     ("PERSON", "Human Resources will schedule the Quarterly Business Review."),

@@ -9,6 +9,10 @@ from itertools import accumulate
 
 from docveil.types import Finding
 
+# Punctuation that parts the pieces of a losing finding from the winners ("Portland" won, ", OR
+# 97214" is left): not kept at a piece's ends.
+_SEPARATORS = frozenset(",;")
+
 
 def resolve_overlaps(findings: Sequence[Finding], text: str | None = None) -> list[Finding]:
     """Keep non-overlapping findings, preferring a higher score, then a longer span.
@@ -19,7 +23,8 @@ def resolve_overlaps(findings: Sequence[Finding], text: str | None = None) -> li
     With ``text``, what a losing finding covered outside the winners stays covered: each such
     piece holding two letters or digits, without the white space at its ends, is kept with the
     loser's type and score ("Jan Kowalski Polna" lost to the address "Polna 12, 00-514
-    Warszawa" keeps "Jan Kowalski"). Nothing a detector flagged is then left in clear.
+    Warszawa" keeps "Jan Kowalski"; commas and semicolons at a piece's ends are left out).
+    Nothing a detector flagged is then left in clear.
     """
     ranked = sorted(
         (f for f in findings if f.end > f.start),
@@ -34,9 +39,9 @@ def resolve_overlaps(findings: Sequence[Finding], text: str | None = None) -> li
     if text is not None:
         for finding in lost:  # best first, each piece taken before worse findings' pieces
             for start, end in _uncovered(kept, starts, finding.start, min(finding.end, len(text))):
-                while start < end and text[start].isspace():
+                while start < end and (text[start].isspace() or text[start] in _SEPARATORS):
                     start += 1
-                while end > start and text[end - 1].isspace():
+                while end > start and (text[end - 1].isspace() or text[end - 1] in _SEPARATORS):
                     end -= 1
                 if sum(ch.isalnum() for ch in text[start:end]) >= 2:
                     _insert(kept, starts, replace(finding, start=start, end=end))

@@ -87,6 +87,7 @@ def build_analyzer(context: StageContext) -> TextAnalyzer:
     from docveil.stages.detect.given_names import GivenNames, faker_given_names
     from docveil.stages.detect.numbers import number_recognizers
     from docveil.stages.detect.phones import DatelessPhoneRecognizer, LabelledPhoneRecognizer
+    from docveil.stages.detect.postcodes import PostcodeRecognizer
     from docveil.stages.detect.recognizers import (
         OfflineEmailRecognizer,
         ProperNounSpacyRecognizer,
@@ -137,8 +138,8 @@ def build_analyzer(context: StageContext) -> TextAnalyzer:
     numbers = number_recognizers([*national_ids.FORMATS, *bank_accounts.FORMATS, *record_ids.FORMATS,
                                   *plate_numbers.FORMATS], language)
     bank_details = bank_accounts.BankDetailsRecognizer(supported_language=language)
-    titled = TitledNameRecognizer(supported_language=language)
-    for recognizer in [*docveil_recognizers(language), titled, *numbers, bank_details, phones]:
+    titled, postcodes = TitledNameRecognizer(supported_language=language), PostcodeRecognizer(supported_language=language)
+    for recognizer in [*docveil_recognizers(language), titled, postcodes, *numbers, bank_details, phones]:
         registry.add_recognizer(recognizer)
 
     entities = list(settings.entities)

@@ -435,7 +435,8 @@ DRIVER_LICENSE_CONTEXT = (
 )
 
 _STREET_TYPES = ("Street|Avenue|Road|Boulevard|Lane|Drive|Court|Place|Way|Terrace|Parkway|Highway"
-                 "|Circle|Square|Trail|Loop|Alley|Crescent|Close|Row|Walk|Plaza|Gardens|Grove|Hill|Mews")
+                 "|Circle|Square|Trail|Loop|Alley|Crescent|Close|Row|Walk|Plaza|Gardens|Grove|Hill|Mews"
+                 "|Pike|Turnpike|Expressway|Freeway")
 _STREET_ABBREVIATIONS = "St|Ave|Rd|Blvd|Ln|Dr|Ct|Pl|Ter|Pkwy|Hwy|Cir|Sq|Trl"
 # As written, or in capitals on a shipping label ("455 WEST 43RD STREET"): only the types that
 # are no common word in capitals ("2 DOORS CLOSE", "RESULTS OF 2 HEAD CT" are no streets).
@@ -453,9 +454,15 @@ _UK_TAIL = (
     r"(?:(?:,[ \t]*|[ \t]+)[A-Z][A-Za-z'-]{0,30}(?:[ \t]+[A-Z][A-Za-z'-]{0,30}){0,2},?[ \t]+"
     r"[A-Z]{1,2}\d[A-Z\d]?[ \t]?\d[A-Z]{2}\b)?"
 )
-# "10115", "D-10115", "1016 GV" (Netherlands), "00-514" (Poland).
-_EU_POSTCODE = r"(?:(?:[A-Z]{1,2}-)?\d{4,5}(?:[ \t]?[A-Z]{2}\b)?|\d{2}-\d{3})"
-_EU_TAIL = rf"(?:,[ \t]*{_EU_POSTCODE}[ \t]+[A-ZÄÖÜ][\w-]{{1,40}})?"  # ", 10115 Berlin", ", 60-834 Poznań"
+# "10115", "D-10115", "1016 GV" (Netherlands), "00-514" (Poland), "1100-053" (Portugal).
+_EU_POSTCODE = r"(?:(?:[A-Z]{1,2}-)?\d{4,5}(?:[ \t]?[A-Z]{2}\b)?|\d{2}-\d{3}|\d{4}-\d{3})"
+# A floor and door between the street and the postcode: "3º izq.", "2.º Esq.".
+_FLOOR = r"\d{1,2}\.?[ºª°][ \t]*(?:[A-Za-z]{1,5}\.?)?"
+# ", 10115 Berlin", ", 60-834 Poznań", ", 3º izq., 28005 Madrid", or the postcode and town on the
+# next line, as a letter's address block writes them (a line break before a digit reaches the
+# recognizers as a space: ``pii_text._join_wrapped_numbers``).
+_EU_TAIL = (rf"(?:(?:,[ \t]*(?:{_FLOOR},[ \t]*)?|[ \t]*\r?\n[ \t]*|[ \t]+){_EU_POSTCODE}"
+            r"[ \t]+[A-ZÄÖÜ][\w-]{1,40})?")
 _EU_SUFFIX = (
     # Not "ring" or "gade": "During 2020" and "Brigade 3" are no addresses.
     r"(?i:straße|strasse|str\.|weg|gasse|platz|allee|damm|ufer|chaussee|straat|laan"
@@ -480,7 +487,7 @@ _NUMBERED_PARTS = ("(?:Chapter|Section|Part|Page|Article|Clause|Paragraph|Table|
 _ANY_STREET = r"[A-ZÀ-Ž][\w'-]{1,40}[ \t]+\d{1,4}[a-zA-Z]?(?:/\d{1,4})?,[ \t]*"
 _TOWN = r"[ \t]+[A-ZÀ-Ž][\w-]{1,40}"
 # Postcodes that a number of another kind seldom looks like: five digits, Polish, Dutch.
-_DISTINCT_POSTCODE = r"(?:\d{5}|\d{2}-\d{3}|\d{4}[ \t]?[A-Z]{2}\b)"
+_DISTINCT_POSTCODE = r"(?:\d{5}|\d{2}-\d{3}|\d{4}-\d{3}|\d{4}[ \t]?[A-Z]{2}\b)"
 # A house number next to a street-type word is as telling as spaCy's named entities (0.85), so a
 # whole address outranks a street name that spaCy mistook for a person ("Via Roma").
 _ADDRESS_SCORE = 0.85
