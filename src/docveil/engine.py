@@ -59,7 +59,7 @@ from docveil.stages.redact.known_values import restore_originals, with_known_val
 from docveil.stages.redact.placed_images import redact_placed_images
 from docveil.stages.redact.pseudonyms import TOKEN_PATTERN, Pseudonymizer, remove_tokens, subject_key
 from docveil.stages.redact.text import redact_document, redact_text
-from docveil.store import repository
+from docveil.store import locks, repository
 from docveil.store.database import Database
 from docveil.training.contrastive import EpochCallback, TrainingResult, check_run, fit, training_picture
 from docveil.types import (
@@ -150,20 +150,27 @@ class Engine:
         if self._closed:
             raise DocveilError("this engine is closed; make a new Engine")
         if self._database is None:
-            self._database = Database(self.settings)
+            with self._lock:  # threads using a new engine at once share one database and pool
+                if self._database is None:
+                    self._database = Database(self.settings)
         return self._database.open()
 
     @property
     def keyring(self) -> TenantKeyring:
         if self._keyring is None:
-            provider = self.hook.docveil_key_provider(context=self.context)
-            self._keyring = TenantKeyring(DataKeyRing(provider), on_create=self._key_created)
+            with self._lock:
+                if self._keyring is None:
+                    provider = self.hook.docveil_key_provider(context=self.context)
+                    self._keyring = TenantKeyring(DataKeyRing(provider), on_create=self._key_created)
         return self._keyring
 
     @property
     def vault(self) -> Vault:
         if self._vault is None:
-            self._vault = Vault(self.keyring)
+            keyring = self.keyring
+            with self._lock:
+                if self._vault is None:
+                    self._vault = Vault(keyring)
         return self._vault
 
     @property
@@ -512,6 +519,8 @@ class Engine:
                                          "(stages.redact.fields.redact_fields)")
         document_id = str(uuid.uuid4())
         with self._transaction(principal) as conn:
+            locks.subjects(conn, tenant)  # a forget running now finishes first (store/locks.py)
+            locks.data_key(conn, tenant)
             data_key = self.keyring.current(conn, tenant, DATA)
 
             def seal(value: str, field: str) -> bytes:
@@ -969,6 +978,10 @@ class Engine:
         self._authorize(principal, "forget", {})
         encoder = self.text_encoder
         with self._transaction(principal) as conn:
+            # Alone among forgets and document stores of the tenant: every chunk committed
+            # before is seen, and none is stored meanwhile (store/locks.py).
+            locks.subjects(conn, principal.tenant, exclusive=True)
+            locks.data_key(conn, principal.tenant)
             pseudonymizer = self._pseudonymizer(conn, principal.tenant)
             # Each value in every namespace the vault holds: a phone number or an IBAN is a
             # subject too, and a name has one digest whether it was found as a person or a place.
@@ -976,9 +989,12 @@ class Engine:
             digests = {pseudonymizer.digest(value, entity_type) for value in subjects for entity_type in entity_types}
             found = self.vault.known_tokens(conn, digests)
             linked = repository.subject_documents(conn, sorted(found))
-            result = self.vault.forget(conn, sorted(found), delete_documents=delete_documents)
             shredded = {subject_key(entity_type, digest) for digest, (_, entity_type) in found.items()}
-            rewritten = self._scrub_tokens(conn, shredded, encoder)
+            chunks = self._chunks_with_tokens(conn, shredded)
+            # Documents first, in id order, as ACL changes, deletes and re-encryption lock them.
+            repository.lock_documents(conn, sorted({*linked, *(document_id for _, document_id, _ in chunks)}))
+            result = self.vault.forget(conn, sorted(found), delete_documents=delete_documents)
+            rewritten = self._scrub_tokens(conn, chunks, shredded, encoder)
             self._scrub_fields(conn, principal.tenant, linked, shredded)
             self._audit(conn, principal, audit.AuditEvent(
                 "forget", outcome="ok" if found else "not_found",
@@ -986,13 +1002,19 @@ class Engine:
                         "documents_deleted": result.documents_deleted, "chunks_rewritten": rewritten}))
         return result
 
-    def _scrub_tokens(self, conn: psycopg.Connection, subjects: Collection[tuple[str, str]],
-                      encoder: TextEncoder) -> int:
+    @staticmethod
+    def _chunks_with_tokens(conn: psycopg.Connection, subjects: Collection[tuple[str, str]]
+                            ) -> list[tuple[int, str, str]]:
+        """(id, document id, text) of the chunks that may hold a token of ``subjects``."""
         if not subjects:
-            return 0
-        rows = conn.execute("SELECT id, text FROM chunks WHERE text LIKE ANY(%s)",
-                            [sorted({f"%\\_{short}>%" for short, _ in subjects})]).fetchall()
-        changed = [(chunk_id, scrubbed) for chunk_id, text in rows
+            return []
+        return [(row[0], str(row[1]), row[2]) for row in conn.execute(
+            "SELECT id, document_id, text FROM chunks WHERE text LIKE ANY(%s) ORDER BY id",
+            [sorted({f"%\\_{short}>%" for short, _ in subjects})])]
+
+    def _scrub_tokens(self, conn: psycopg.Connection, rows: Sequence[tuple[int, str, str]],
+                      subjects: Collection[tuple[str, str]], encoder: TextEncoder) -> int:
+        changed = [(chunk_id, scrubbed) for chunk_id, _, text in rows
                    if (scrubbed := remove_tokens(text, subjects)) != text]
         if not changed:
             return 0
@@ -1108,13 +1130,15 @@ class Engine:
                         break
             rewrapped += count
         retired = []
-        with self.database.admin() as admin:
-            in_use = rotation.kek_ids_in_use(admin)
         if retire_old and hasattr(provider, "retire") and hasattr(provider, "key_ids"):
-            for key_id in provider.key_ids()[1:]:
-                if key_id not in in_use:
-                    provider.retire(key_id)
-                    retired.append(key_id)
+            with self.database.admin() as admin, admin.transaction():
+                # Keys being wrapped now are committed first and seen in use (store/locks.py).
+                locks.key_wrapping(admin, exclusive=True)
+                in_use = rotation.kek_ids_in_use(admin)
+                for key_id in provider.key_ids()[1:]:
+                    if key_id not in in_use:
+                        provider.retire(key_id)
+                        retired.append(key_id)
         self.keyring.ring.clear()
         return rotation.RotationResult(key_id=self.keyring.ring.kek_id, rewrapped=rewrapped, retired=tuple(retired))
 
@@ -1128,6 +1152,7 @@ class Engine:
         self._authorize(principal, "keys.rotate", {})
         tenant = principal.tenant
         with self._transaction(principal) as conn:
+            locks.data_key(conn, tenant, exclusive=True)  # one rotation at a time (store/locks.py)
             if not rotation.has_keys(conn):  # a mistyped tenant must not get keys of its own
                 raise NotFoundError(f"tenant {tenant!r} has no keys: nothing of it was ever stored")
             new = rotation.start_data_key_rotation(conn, self.keyring, tenant)
@@ -1137,6 +1162,7 @@ class Engine:
                 done = rotation.reencrypt_batch(conn, self.keyring, tenant, new, batch_size)
                 total += done
                 if done == 0:
+                    locks.data_key(conn, tenant, exclusive=True)  # rows being stored under the old key land first
                     rotation.retire_old_data_keys(conn, new.version)
                     self._audit(conn, principal, audit.AuditEvent(
                         "keys.rotate_data", counts={"reencrypted": total, "version": new.version}))

@@ -4,7 +4,10 @@ and vector, documents only about them deleted on request, everyone else untouche
 from __future__ import annotations
 
 import re
+import threading
+import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +18,7 @@ from docveil.engine import Engine
 from docveil.errors import AccessDeniedError
 from docveil.hookspecs import hookimpl
 from docveil.stages.redact.pseudonyms import TOKEN_PATTERN
+from docveil.store import repository
 from docveil.types import Finding, Principal, RedactedText
 
 TENANT = "clinic"
@@ -301,3 +305,73 @@ def test_a_name_found_as_a_person_and_as_a_place_is_resolved_and_forgotten_under
         [text] = chunk_texts(engine, document.document_id)
         assert text.startswith("<PERSON> asked for the report. The courier went to <LOCATION> on Friday.")
         assert all(short not in hit.text for hit in engine.search(name, READER))
+
+
+def wait_for_a_waiter(engine: Engine) -> None:
+    """Until a session of this test's database waits for a lock (a forget behind another writer)."""
+    deadline = time.monotonic() + 60
+    with engine.database.admin() as admin:
+        while not admin.execute(
+                "SELECT count(*) FROM pg_locks WHERE NOT granted AND pid IN "
+                "(SELECT pid FROM pg_stat_activity WHERE datname = current_database())").fetchone()[0]:
+            assert time.monotonic() < deadline, "no session waited for a lock"
+            time.sleep(0.05)
+
+
+def email_tokens(engine: Engine) -> set[str]:
+    with engine.database.admin() as conn:
+        texts = [r[0] for r in conn.execute("SELECT text FROM chunks")]
+    return {m.group(0) for text in texts for m in TOKEN_PATTERN.finditer(text) if "EMAIL" in m.group(0)}
+
+
+def test_a_forget_waits_for_a_document_being_stored_and_then_scrubs_it(
+        engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "first.txt").write_text("Case 1: jane.roe@example.org wrote about the invoice.\n")
+    (tmp_path / "second.txt").write_text("Case 2: jane.roe@example.org asked for a refund.\n")
+    assert engine.ingest([tmp_path / "first.txt"], WRITER).ok
+    paused, release = threading.Event(), threading.Event()
+    link_subjects = repository.link_subjects
+
+    def slow_link_subjects(*args: object, **kwargs: object) -> None:  # inside the store's transaction
+        paused.set()
+        release.wait(60)
+        link_subjects(*args, **kwargs)
+
+    monkeypatch.setattr(repository, "link_subjects", slow_link_subjects)
+    with ThreadPoolExecutor(2) as pool:
+        storing = pool.submit(engine.ingest, [tmp_path / "second.txt"], WRITER)
+        assert paused.wait(60)
+        forgetting = pool.submit(engine.forget, "jane.roe@example.org", OFFICER)
+        wait_for_a_waiter(engine)  # the forget, behind the store
+        release.set()
+        assert storing.result(60).ok
+        assert forgetting.result(60).subject_found
+    assert email_tokens(engine) == set()  # the stored document's token went too
+    hits = engine.search("jane.roe@example.org", READER, k=10)
+    assert len(hits) == 2 and not any("EMAIL" in m.group(0) for hit in hits for m in TOKEN_PATTERN.finditer(hit.text))
+
+
+def test_forgets_running_together_do_not_bring_back_each_others_tokens(
+        engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "both.txt").write_text(
+        "Case 7: jane.roe@example.org wrote to max.mustermann@example.de about the invoice.\n")
+    assert engine.ingest([tmp_path / "both.txt"], WRITER).ok
+    assert len(email_tokens(engine)) == 2
+    paused, release = threading.Event(), threading.Event()
+    scrub_fields = Engine._scrub_fields
+
+    def slow_scrub_fields(self: Engine, *args: object, **kwargs: object) -> None:  # the first forget's last step
+        if not paused.is_set():
+            paused.set()
+            release.wait(60)
+        scrub_fields(self, *args, **kwargs)
+
+    monkeypatch.setattr(Engine, "_scrub_fields", slow_scrub_fields)
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(engine.forget, "jane.roe@example.org", OFFICER)
+        assert paused.wait(60)
+        second = pool.submit(engine.forget, "max.mustermann@example.de", OFFICER)
+        wait_for_a_waiter(engine)
+        release.set()
+        assert first.result(60).subject_found and second.result(60).subject_found
+    assert email_tokens(engine) == set()

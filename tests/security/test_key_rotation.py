@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from docveil.engine import Engine
@@ -9,6 +13,7 @@ from docveil.errors import AccessDeniedError, NotFoundError
 from docveil.interfaces.demo import sample_paths
 from docveil.security import rotation
 from docveil.security.keyring import DATA
+from docveil.store import repository
 from docveil.types import Principal
 
 ALICE = Principal("acme", "alice")
@@ -152,3 +157,84 @@ def test_a_key_made_first_by_a_concurrent_transaction_is_recorded_by_that_one_on
     reader.join(60)
     (record,) = engine.audit_records(waiter, action="keys.create")
     assert record.targets == ("signing:v1",)
+
+
+def wait_for_a_waiter(engine: Engine) -> None:
+    """Until a session of this test's database waits for a lock."""
+    deadline = time.monotonic() + 60
+    with engine.database.admin() as admin:
+        while not admin.execute(
+                "SELECT count(*) FROM pg_locks WHERE NOT granted AND pid IN "
+                "(SELECT pid FROM pg_stat_activity WHERE datname = current_database())").fetchone()[0]:
+            assert time.monotonic() < deadline, "no session waited for a lock"
+            time.sleep(0.05)
+
+
+def test_a_data_key_rotation_waits_for_a_document_being_stored_under_the_old_key(
+        engine: Engine, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine.ingest(sample_paths()[:1], ALICE)
+    (tmp_path / "late.txt").write_text("Maintenance log: the printer on the second floor was repaired.\n")
+    paused, release = threading.Event(), threading.Event()
+    link_subjects = repository.link_subjects
+
+    def slow_link_subjects(*args, **kwargs) -> None:  # sealed under data key 1, not yet committed
+        paused.set()
+        release.wait(60)
+        link_subjects(*args, **kwargs)
+
+    monkeypatch.setattr(repository, "link_subjects", slow_link_subjects)
+    with ThreadPoolExecutor(2) as pool:
+        storing = pool.submit(engine.ingest, [tmp_path / "late.txt"], ALICE)
+        assert paused.wait(60)
+        rotating = pool.submit(engine.rotate_data_key, ADMIN)
+        wait_for_a_waiter(engine)
+        release.set()
+        assert storing.result(60).ok and rotating.result(60).key_id == "data:v2"
+    with engine.database.transaction("acme") as conn:  # nothing left under the retired key
+        assert {r[0] for r in conn.execute("SELECT key_version FROM documents")} == {2}
+        states = dict(conn.execute("SELECT version, state FROM tenant_keys WHERE purpose = 'data'").fetchall())
+    assert states == {1: "retired", 2: "active"}
+
+
+def test_data_key_rotations_started_together_take_turns(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine.ingest(sample_paths()[:1], ALICE)
+    paused, release = threading.Event(), threading.Event()
+    ring = engine.keyring.ring
+    new_wrapped_key = ring.new_wrapped_key
+
+    def slow_new_wrapped_key(*args, **kwargs):  # the first rotation, about to add version 2
+        if not paused.is_set():
+            paused.set()
+            release.wait(60)
+        return new_wrapped_key(*args, **kwargs)
+
+    monkeypatch.setattr(ring, "new_wrapped_key", slow_new_wrapped_key)
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(engine.rotate_data_key, ADMIN)
+        assert paused.wait(60)
+        second = pool.submit(engine.rotate_data_key, ADMIN)
+        wait_for_a_waiter(engine)
+        release.set()
+        results = {first.result(60).key_id, second.result(60).key_id}
+    assert results <= {"data:v2", "data:v3"}
+    with engine.database.transaction("acme") as conn:
+        versions = dict(conn.execute("SELECT version, state FROM tenant_keys WHERE purpose = 'data'").fetchall())
+        assert conn.execute("SELECT count(*) FROM documents WHERE key_version < %s",
+                            [max(versions)]).fetchone()[0] == 0
+    assert list(versions.values()).count("active") == 1
+    assert {d.source for d in engine.documents(ALICE)} == {str(sample_paths()[0])}  # still opens
+
+
+def test_old_keks_are_not_retired_while_a_data_key_is_being_wrapped_under_one(
+        engine: Engine, db, model_stash) -> None:
+    engine.ingest(sample_paths()[:1], ALICE)
+    with Engine(engine.settings, database=db, stash=model_stash) as rotator, ThreadPoolExecutor(1) as pool:
+        with engine.database.transaction("newco") as conn:
+            engine.keyring.current(conn, "newco", DATA)  # wrapped under the current KEK, not committed
+            rotating = pool.submit(rotator.rotate_kek, ADMIN, retire_old=True)
+            wait_for_a_waiter(engine)  # the retirement, behind this transaction
+        result = rotating.result(60)
+    assert result.retired == ()  # newco's key is under the old KEK: it stays
+    # A new engine reads the key files afresh, as another process would.
+    with Engine(engine.settings, database=db, stash=model_stash) as fresh, fresh.database.transaction("newco") as conn:
+        assert len(fresh.keyring.current(conn, "newco", DATA).key) == 32

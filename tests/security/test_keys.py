@@ -257,7 +257,7 @@ def test_another_provider_sees_a_rotation_when_it_next_wraps(tmp_path: Path) -> 
 
 def test_rewrap_moves_a_data_key_to_the_new_kek_without_changing_it(provider: LocalKeyProvider) -> None:
     ring = DataKeyRing(provider)
-    data_key, wrapped = ring.new_wrapped_key("field", "acme", 1)
+    data_key, wrapped, _ = ring.new_wrapped_key("field", "acme", 1)
     old_id = provider.key_id
     blob = encrypt_field(data_key, "Jane Roe", tenant="acme", owner="doc-1", field="author", key_version=1)
 
@@ -273,7 +273,7 @@ def test_rewrap_moves_a_data_key_to_the_new_kek_without_changing_it(provider: Lo
 
 def test_retire_makes_blobs_under_the_old_kek_fail_clearly(provider: LocalKeyProvider) -> None:
     ring = DataKeyRing(provider)
-    _, wrapped = ring.new_wrapped_key("field", "acme", 1)
+    _, wrapped, _ = ring.new_wrapped_key("field", "acme", 1)
     old_id = provider.key_id
     provider.rotate()
 
@@ -296,7 +296,7 @@ def test_the_current_kek_cannot_be_retired(provider: LocalKeyProvider) -> None:
 
 def test_data_key_is_bound_to_purpose_tenant_and_version(provider: LocalKeyProvider) -> None:
     ring = DataKeyRing(provider)
-    data_key, wrapped = ring.new_wrapped_key("field", "acme", 1)
+    data_key, wrapped, _ = ring.new_wrapped_key("field", "acme", 1)
     kek_id = provider.key_id
 
     assert len(data_key) == 32
@@ -351,7 +351,7 @@ def test_unwrapped_keys_are_cached_until_cleared(provider: LocalKeyProvider) -> 
 
 def test_cache_never_answers_for_other_associated_data(provider: LocalKeyProvider) -> None:
     ring = DataKeyRing(provider)
-    _, wrapped = ring.new_wrapped_key("field", "acme", 1)
+    _, wrapped, _ = ring.new_wrapped_key("field", "acme", 1)
     ring.unwrap_key(wrapped, purpose="field", tenant="acme", version=1, kek_id=provider.key_id)
 
     tampered = wrapped[:-1] + bytes([wrapped[-1] ^ 1])
@@ -393,7 +393,7 @@ def test_cached_keys_expire(provider: LocalKeyProvider) -> None:
 
 
 def test_provider_failures_surface_as_crypto_errors(provider: LocalKeyProvider) -> None:
-    _, wrapped = DataKeyRing(provider).new_wrapped_key("field", "acme", 1)
+    _, wrapped, _ = DataKeyRing(provider).new_wrapped_key("field", "acme", 1)
     failing = _CountingProvider(provider)
     failing.unavailable = True
 
@@ -424,7 +424,7 @@ def test_key_holders_refuse_pickling_and_copying(provider: LocalKeyProvider) -> 
 def test_repr_shows_only_the_key_id(provider: LocalKeyProvider) -> None:
     assert repr(provider) == "LocalKeyProvider(key_id='<not loaded>')"
     ring = DataKeyRing(provider)
-    data_key, _ = ring.new_wrapped_key("field", "acme", 1)
+    data_key, _, _ = ring.new_wrapped_key("field", "acme", 1)
     kek = (provider.keys_dir / "kek-000001.key").read_bytes()
     kek_object = next(iter(provider._keks.values()))
 
@@ -470,7 +470,7 @@ def test_kms_plugin_replaces_the_local_provider(tmp_path: Path, order: str) -> N
     assert isinstance(provider, kms.InMemoryKms)
     assert provider.key_id == "kms:test/1"
     ring = DataKeyRing(provider)
-    data_key, wrapped = ring.new_wrapped_key("field", "acme", 1)
+    data_key, wrapped, _ = ring.new_wrapped_key("field", "acme", 1)
     ring.clear()
     unwrapped = ring.unwrap_key(wrapped, purpose="field", tenant="acme", version=1, kek_id="kms:test/1")
     assert unwrapped == data_key
@@ -489,6 +489,6 @@ def test_kms_example_in_the_docs_replaces_the_local_provider(tmp_path: Path) -> 
 
     assert type(provider).__name__ == "InMemoryKms"
     ring = DataKeyRing(provider)
-    data_key, wrapped = ring.new_wrapped_key("field", "acme", 1)
+    data_key, wrapped, _ = ring.new_wrapped_key("field", "acme", 1)
     ring.clear()
     assert ring.unwrap_key(wrapped, purpose="field", tenant="acme", version=1, kek_id=ring.kek_id) == data_key

@@ -14,6 +14,7 @@ import psycopg
 
 from docveil.errors import CryptoError
 from docveil.security.keys import DataKeyRing
+from docveil.store import locks
 
 DATA = "data"
 PSEUDONYM = "pseudonym"
@@ -65,11 +66,12 @@ class TenantKeyring:
 
     def _unwrapped(self, conn: psycopg.Connection, tenant: str, purpose: str, row: tuple | None) -> TenantKey:
         if row is None:
-            _, wrapped = self.ring.new_wrapped_key(purpose, tenant, 1)
+            locks.key_wrapping(conn)  # its KEK is not retired before this key is committed
+            _, wrapped, kek_id = self.ring.new_wrapped_key(purpose, tenant, 1)
             created = conn.execute(
                 "INSERT INTO tenant_keys (tenant_id, purpose, version, wrapped, kek_id)"
                 " VALUES (%s, %s, 1, %s, %s) ON CONFLICT DO NOTHING RETURNING version",
-                [tenant, purpose, wrapped, self.ring.kek_id]).fetchone()
+                [tenant, purpose, wrapped, kek_id]).fetchone()
             if created is not None and self.on_create is not None:
                 self.on_create(tenant, purpose, created[0])  # not when a concurrent caller made it first
             row = self._active(conn, tenant, purpose)

@@ -158,6 +158,11 @@ class LocalKeyProvider:
                     new_id)
         return new_id
 
+    def refresh(self) -> None:
+        """Read the KEK files again (another process may have rotated or retired one)."""
+        with self._lock:
+            self._load(refresh=True)
+
     def retire(self, key_id: str) -> None:
         """Delete an old KEK. Data keys still wrapped under it become unreadable for good."""
         if self.from_environment:
@@ -346,12 +351,17 @@ class DataKeyRing:
         """The provider's current KEK id, the one new keys are wrapped under."""
         return self.provider.key_id
 
-    def new_wrapped_key(self, purpose: str, tenant: str, version: int) -> tuple[bytes, bytes]:
-        """A fresh data key and its wrapped form (store the latter with ``kek_id``)."""
+    def new_wrapped_key(self, purpose: str, tenant: str, version: int) -> tuple[bytes, bytes, str]:
+        """A fresh data key, its wrapped form and the id of the KEK that wrapped it (store the
+        last two). A provider with a ``refresh`` method is asked first which KEK is current: another
+        process may have rotated it."""
+        refresh = getattr(self.provider, "refresh", None)
+        if callable(refresh):
+            refresh()
         key = random_key()
         wrapped, kek_id = self._wrap(key, data_key_associated_data(purpose, tenant, version))
         self._remember((wrapped, purpose, tenant, version, kek_id), key)
-        return key, wrapped
+        return key, wrapped, kek_id
 
     def unwrap_key(self, wrapped: bytes, *, purpose: str, tenant: str, version: int,
                    kek_id: str) -> bytes:

@@ -15,6 +15,7 @@ import psycopg
 
 from docveil.security.crypto import decrypt_field, encrypt_field
 from docveil.security.keyring import DATA, TenantKey, TenantKeyring
+from docveil.store import locks
 
 
 @dataclass(frozen=True)
@@ -58,9 +59,10 @@ def start_data_key_rotation(conn: psycopg.Connection, keyring: TenantKeyring, te
     current = keyring.current(conn, tenant, DATA)
     if _stale_rows(conn, current.version, 1):
         return current
-    _, wrapped = keyring.ring.new_wrapped_key(DATA, tenant, current.version + 1)
+    locks.key_wrapping(conn)
+    _, wrapped, kek_id = keyring.ring.new_wrapped_key(DATA, tenant, current.version + 1)
     conn.execute("INSERT INTO tenant_keys (tenant_id, purpose, version, wrapped, kek_id) VALUES (%s, %s, %s, %s, %s)",
-                 [tenant, DATA, current.version + 1, wrapped, keyring.ring.kek_id])
+                 [tenant, DATA, current.version + 1, wrapped, kek_id])
     return keyring.current(conn, tenant, DATA)
 
 
@@ -84,13 +86,13 @@ def reencrypt_batch(conn: psycopg.Connection, keyring: TenantKeyring, tenant: st
     done = 0
     for doc_id, source_enc, metadata_enc in conn.execute(
             "SELECT id::text, source_enc, metadata_enc FROM documents WHERE key_version < %s"
-            " LIMIT %s FOR UPDATE", [new.version, batch_size]).fetchall():
+            " ORDER BY id LIMIT %s FOR UPDATE", [new.version, batch_size]).fetchall():
         conn.execute("UPDATE documents SET source_enc = %s, metadata_enc = %s, key_version = %s WHERE id = %s::uuid",
                      [reseal(source_enc, doc_id, "source"), reseal(metadata_enc, doc_id, "metadata"),
                       new.version, doc_id])
         done += 1
     for digest, wrapped in conn.execute(
-            "SELECT digest, wrapped FROM subject_keys WHERE key_version < %s LIMIT %s FOR UPDATE",
+            "SELECT digest, wrapped FROM subject_keys WHERE key_version < %s ORDER BY digest LIMIT %s FOR UPDATE",
             [new.version, max(batch_size - done, 0)]).fetchall():
         conn.execute("UPDATE subject_keys SET wrapped = %s, key_version = %s WHERE digest = %s",
                      [reseal(wrapped, digest, "subject_key"), new.version, digest])

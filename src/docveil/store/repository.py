@@ -117,6 +117,14 @@ def subject_documents(conn: psycopg.Connection, digests: Sequence[str]) -> list[
         "SELECT DISTINCT document_id::text FROM document_subjects WHERE digest = ANY(%s)", [list(digests)])]
 
 
+def lock_documents(conn: psycopg.Connection, document_ids: Sequence[str]) -> None:
+    """Lock these documents for update, in id order (every writer that locks several documents
+    takes them in that order, so two of them never wait for each other)."""
+    if document_ids:
+        conn.execute("SELECT 1 FROM documents WHERE id = ANY(%s::uuid[]) ORDER BY id FOR UPDATE",
+                     [list(document_ids)])
+
+
 def document_fields(conn: psycopg.Connection, document_ids: Sequence[str]) -> list[tuple[str, bytes, bytes]]:
     """(id, encrypted name, encrypted metadata) of those of the documents that exist, locked."""
     return conn.execute("SELECT id::text, source_enc, metadata_enc FROM documents WHERE id = ANY(%s::uuid[])"
