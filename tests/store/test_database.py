@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
@@ -11,7 +13,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from docveil.engine import Engine
 from docveil.errors import StoreError
-from docveil.store.database import Database, _require_row_security
+from docveil.store import database as database_module
+from docveil.store.database import Database, _require_row_security, bootstrap_embedded
 from docveil.store.migrations import apply_migrations, bundled_migrations
 from docveil.types import Principal
 
@@ -63,3 +66,53 @@ def test_an_application_role_that_would_bypass_row_level_security_is_refused(set
         Database(settings.with_overrides(dsn=superuser, admin_dsn=superuser)).open()
     with db.transaction("acme") as conn:  # the application role itself passes the same check
         _require_row_security(conn)
+
+
+def test_processes_bootstrapping_a_server_together_take_turns(settings, superuser_conninfo) -> None:
+    # Each would find the database missing and create it; the session lock makes them take turns.
+    name = f"boot_{uuid.uuid4().hex[:8]}"
+    start = threading.Barrier(4)
+
+    def bootstrap() -> tuple[str, str]:
+        start.wait(30)
+        return bootstrap_embedded(superuser_conninfo, settings.home / "postgres", name)
+
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(lambda _: bootstrap(), range(4)))
+        assert len(set(results)) == 1
+        with psycopg.connect(results[0][0]) as conn:  # the owner reaches the new database
+            assert conn.execute("SELECT extname FROM pg_extension WHERE extname = 'vector'").fetchone()
+    finally:
+        with psycopg.connect(superuser_conninfo, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def test_threads_using_a_new_engine_at_once_share_one_connection_pool(
+        settings, template_database, superuser_conninfo, model_stash, monkeypatch: pytest.MonkeyPatch) -> None:
+    pools = []
+
+    class CountedPool(database_module.ConnectionPool):
+        def __init__(self, *args, **kwargs) -> None:
+            pools.append(self)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(database_module, "ConnectionPool", CountedPool)
+    name = f"threads_{uuid.uuid4().hex[:8]}"
+    engine = Engine(settings, database=Database(settings, database=name, template=template_database),
+                    stash=model_stash)
+    start = threading.Barrier(6)
+
+    def first_use(_: int) -> Database:
+        start.wait(30)
+        return engine.database
+
+    try:
+        with ThreadPoolExecutor(6) as pool:
+            databases = list(pool.map(first_use, range(6)))
+        assert len({id(database) for database in databases}) == 1 and len(pools) == 1
+    finally:
+        engine.close()
+        with psycopg.connect(superuser_conninfo, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    assert pools[0].closed

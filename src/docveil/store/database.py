@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -47,12 +48,20 @@ def _secret_file(path: Path) -> tuple[str, bool]:
     return path.read_text(encoding="ascii").strip(), True
 
 
+# A session lock on the server's postgres database, released when its connection closes.
+_BOOTSTRAP_LOCK = 0x64760000
+
+
 def bootstrap_embedded(superuser_conninfo: str, secrets_dir: Path, database: str,
                        template: str | None = None) -> tuple[str, str]:
-    """Create the roles and database on an embedded server; return (owner, app) conninfo."""
-    owner_pw, new_owner_pw = _secret_file(secrets_dir / "owner.password")
-    app_pw, new_app_pw = _secret_file(secrets_dir / "app.password")
+    """Create the roles and database on an embedded server; return (owner, app) conninfo.
+
+    Processes starting together on a new server take turns (a session lock held to the end):
+    each would otherwise find the roles missing and create them twice."""
     with psycopg.connect(superuser_conninfo, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", [_BOOTSTRAP_LOCK])
+        owner_pw, new_owner_pw = _secret_file(secrets_dir / "owner.password")
+        app_pw, new_app_pw = _secret_file(secrets_dir / "app.password")
         roles = {r[0] for r in conn.execute("SELECT rolname FROM pg_roles")}
         if APP_GROUP not in roles:
             conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN NOSUPERUSER NOBYPASSRLS").format(sql.Identifier(APP_GROUP)))
@@ -73,13 +82,14 @@ def bootstrap_embedded(superuser_conninfo: str, secrets_dir: Path, database: str
             if template:
                 create = sql.SQL("{} TEMPLATE {}").format(create, sql.Identifier(template))
             conn.execute(create)
-    with psycopg.connect(make_conninfo(superuser_conninfo, dbname=database), autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-        conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(database)))
-        conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(database), sql.Identifier(APP_GROUP)))
-        conn.execute(sql.SQL("REVOKE CREATE ON SCHEMA public FROM PUBLIC"))
-        conn.execute(sql.SQL("GRANT ALL ON SCHEMA public TO {}").format(sql.Identifier(OWNER_ROLE)))
-        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(sql.Identifier(APP_GROUP)))
+        with psycopg.connect(make_conninfo(superuser_conninfo, dbname=database), autocommit=True) as db:
+            db.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            db.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(database)))
+            db.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(database),
+                                                                            sql.Identifier(APP_GROUP)))
+            db.execute(sql.SQL("REVOKE CREATE ON SCHEMA public FROM PUBLIC"))
+            db.execute(sql.SQL("GRANT ALL ON SCHEMA public TO {}").format(sql.Identifier(OWNER_ROLE)))
+            db.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(sql.Identifier(APP_GROUP)))
     owner = make_conninfo(superuser_conninfo, dbname=database, user=OWNER_ROLE, password=owner_pw)
     app = make_conninfo(superuser_conninfo, dbname=database, user=APP_LOGIN, password=app_pw)
     return owner, app
@@ -119,6 +129,7 @@ class Database:
         self._owner_conninfo: str | None = None
         self._app_conninfo: str | None = None
         self._pool: ConnectionPool | None = None
+        self._opening = threading.Lock()
 
     @property
     def embedded(self) -> bool:
@@ -127,6 +138,12 @@ class Database:
     def open(self) -> Database:
         if self._pool is not None:
             return self
+        with self._opening:  # threads of a process using it first: one opens it, the others wait
+            if self._pool is None:
+                self._open()
+        return self
+
+    def _open(self) -> None:
         dsn = self.settings.dsn
         if not dsn:  # embedded
             from docveil.store.embedded_postgres import EmbeddedPostgres
@@ -146,21 +163,20 @@ class Database:
                 apply_migrations(conn)
         except psycopg.OperationalError as exc:
             raise StoreError(f"cannot connect to PostgreSQL as the schema owner: {exc}") from exc
-        self._pool = ConnectionPool(
+        pool = ConnectionPool(
             app_conninfo, min_size=1, max_size=self._pool_size, open=False, timeout=self._pool_timeout,
             configure=self._configure, check=ConnectionPool.check_connection, name="docveil")
         try:
-            self._pool.open(wait=True, timeout=30)
+            pool.open(wait=True, timeout=30)
         except Exception as exc:
-            self._pool = None
             raise StoreError(f"cannot connect to PostgreSQL as the application role: {exc}") from exc
         try:
-            with self._pool.connection() as conn:
+            with pool.connection() as conn:
                 _require_row_security(conn)
         except BaseException:
-            self.close()
+            pool.close()
             raise
-        return self
+        self._pool = pool  # only now: other threads take an open pool as ready
 
     @staticmethod
     def _configure(conn: psycopg.Connection) -> None:
@@ -188,13 +204,20 @@ class Database:
         if self._pool is None:
             self.open()
         assert self._pool is not None
-        with self._pool.connection() as conn, ExitStack() as inside:
-            # BEGIN and the tenant go out together: one round trip. (``conn.transaction()``
-            # entered in a pipeline would keep the connection in pipeline mode throughout.)
-            with conn.pipeline():
-                inside.enter_context(psycopg.Transaction(conn))
-                conn.execute("SELECT set_config('docveil.tenant', %s, true)", [tenant])
-            yield conn
+        try:
+            with self._pool.connection() as conn, ExitStack() as inside:
+                # BEGIN and the tenant go out together: one round trip. (``conn.transaction()``
+                # entered in a pipeline would keep the connection in pipeline mode throughout.)
+                with conn.pipeline():
+                    inside.enter_context(psycopg.Transaction(conn))
+                    conn.execute("SELECT set_config('docveil.tenant', %s, true)", [tenant])
+                yield conn
+        except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
+            raise StoreError(f"the database rolled this transaction back ({type(exc).__name__}): another "
+                             "transaction needed the same rows; nothing of it was written, run it again") from exc
+        except psycopg.OperationalError as exc:
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StoreError(f"the database connection failed: {first_line}") from exc
 
     @contextmanager
     def admin(self) -> Iterator[psycopg.Connection]:
