@@ -26,6 +26,11 @@ def usernames(text: str, context: StageContext) -> set[str]:
     ("cc: olga.petrenko. Ping zoë.m or aisha_b for access.", ["olga.petrenko", "zoë.m", "aisha_b"]),
     ("[10:42] KarenW: pushed\n[09:12] ANowak: deploy finished", ["KarenW", "ANowak"]),  # CamelCase handles
     ("m.garcia: restarted the pod", ["m.garcia"]),  # an initial, then a surname
+    ("Nov 3 10:01 web1 sudo: lmoreau : TTY=pts/1 ; PWD=/home/lmoreau ; USER=root", ["lmoreau"]),
+    ("Nov 3 10:02 web1 su: (to root) tbakker on pts/0", ["tbakker"]),
+    ("Nov 3 10:05 web1 CRON[4121]: (deploy_jsmith) CMD (/opt/backup.sh)", ["deploy_jsmith"]),
+    (r"Saved to C:\Users\okwu\Documents and /Users/anna.b/Library", ["okwu", "anna.b"]),
+    ('{"actor":"okwu.adaeze","action":"delete"}', ["okwu.adaeze"]),
 ])
 def test_a_user_name_is_found(text: str, names: list[str], detect_context: StageContext) -> None:
     assert set(names) <= usernames(text, detect_context)
@@ -42,6 +47,7 @@ def test_a_user_name_is_found(text: str, names: list[str], detect_context: Stage
     "09:00 Standup: room 4\n10:00 agenda: budget\n12:00:01 WARN: disk almost full",  # an agenda, a log
     "db_host: localhost\nlog_level: info\nserver.port: 8080\nspring.datasource.url: jdbc:x\nSet karma.conf",
     "<div> hello\n<span> world",
+    "PWD=/home/root ; cd /home/ubuntu/app; C:\\Users\\Public\\x; sudo: root : TTY=pts/1",  # generic accounts
 ])
 def test_no_user_name_where_there_is_none(text: str, detect_context: StageContext) -> None:
     assert not usernames(text, detect_context)

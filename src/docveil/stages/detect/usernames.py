@@ -12,7 +12,8 @@ and chat exports and logs are full of them, in lower case, where no name recogni
 - a mention: "@sam.okoro", "@rahul-verma" (not "@here", "@channel", "@all");
 - a field of a record or a log line: ``user=s.okafor``, ``"user":"tkowalski"``, ``login:
   rkumar``, "Failed password for rkumar from 198.51.100.23", "account priya.natarajan locked",
-  ``/users/marcus.chen/``;
+  ``/users/marcus.chen/``, a home folder (``/home/lmoreau/``, ``C:\\Users\\jsmith\\``), the user of
+  a ``sudo:``, ``su:`` or cron log line;
 - a handle made of a name, anywhere ("cc: olga.petrenko", "Ping zoë.m"; see
   ``_given_name_handle``), unless it is a file name or a domain ("config.yaml", "example.com")
   or its parts are English words ("max.value", "spring.datasource").
@@ -44,10 +45,18 @@ _CHAT_SPEAKER = re.compile(rf"^[ \t]*(?P<handle>{_LOWER_HANDLE}):[ \t]+\S", re.M
 _MENTION = re.compile(rf"(?<![\w.@/])@(?P<handle>{_HANDLE})(?![\w@]|\.\p{{L}})")
 _FIELD = re.compile(
     r"(?i:\b(?:user|username|user_name|userid|user_id|login|uid|account|acct|owner|assignee|reporter|author"
-    r"|created_by|updated_by|sender|recipient))\b[\"']?[ \t]*[=:][ \t]*[\"']?"
+    r"|created_by|updated_by|sender|recipient|actor|requester|requested_by|approver|approved_by|submitted_by))\b[\"']?[ \t]*[=:][ \t]*[\"']?"
     rf"(?P<handle>{_LOWER_HANDLE})\b(?![@.]\p{{L}})")
 _SSH = re.compile(rf"\bfor[ \t]+(?:invalid[ \t]+user[ \t]+)?(?P<handle>{_LOWER_HANDLE})[ \t]+from[ \t]+[\d.:a-fA-F]+")
 _ACCOUNT = re.compile(r"(?i:\b(?:account|user|login|member)[ \t]+)(?P<handle>\p{Ll}+[._]\p{Ll}[\p{Ll}\d._-]*)\b(?![@.]\p{L})")
+# A home folder ("/home/lmoreau/", "C:\\Users\\jsmith\\"), a Unix log naming who acted ("sudo:
+# lmoreau : TTY=pts/1", "su: (to root) lmoreau on pts/0", cron's "(deploy_jsmith) CMD").
+_HOME_FOLDER = re.compile(
+    rf"(?:(?<![\w.~])/(?:home|Users)/|(?<![\w])[A-Za-z]:\\(?:Users|Documents and Settings)\\)(?P<handle>{_HANDLE})"
+    r"(?=[/\\\s\"':;,)]|$)")
+_UNIX_LOG = re.compile(
+    rf"\bsudo:[ \t]+(?P<handle>{_LOWER_HANDLE})[ \t]+:|\bsu:[ \t]+\(to[ \t]+\S+\)[ \t]+(?P<handle>{_LOWER_HANDLE})\b"
+    rf"|\((?P<handle>{_LOWER_HANDLE})\)[ \t]+CMD\b")
 _PROFILE_PATH = re.compile(
     rf"/(?:users?|profiles?|people|members?|accounts?|employees?|customers?)/(?P<handle>{_HANDLE})(?=[/?#\s\"']|$)")
 _FIRST_LAST = re.compile(r"(?<![\w.@/:-])(?P<handle>\p{L}{2,}[._]\p{L}+(?:[._-]\p{L}+)?)(?![\w@/]|\.\p{L}|\()")
@@ -56,6 +65,7 @@ _FIRST_LAST = re.compile(r"(?<![\w.@/:-])(?P<handle>\p{L}{2,}[._]\p{L}+(?:[._-]\
 GENERIC = frozenset({
     "root", "admin", "administrator", "system", "guest", "anonymous", "nobody", "null", "none", "unknown",
     "service", "daemon", "www-data", "postgres", "ubuntu", "ec2-user", "test", "user", "bot", "true", "false",
+    "public", "default", "shared",
     "here", "channel", "everyone", "all", "team", "note", "notes", "todo", "fyi", "re", "fwd", "subject", "status",
     "update", "action", "answer", "question", "q", "a", "warning", "error", "info", "debug", "result", "results",
     "summary", "example", "output", "input", "tip", "step", "date", "time", "from", "to", "cc", "bcc",
@@ -91,7 +101,7 @@ class UsernameRecognizer(LocalRecognizer):
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
                 ) -> list[RecognizerResult]:
         spans: dict[tuple[int, int], float] = {}
-        for pattern in (_ACCOUNT, _PROFILE_PATH):
+        for pattern in (_ACCOUNT, _PROFILE_PATH, _HOME_FOLDER, _UNIX_LOG):
             for match in pattern.finditer(text):
                 self._add(spans, match, SCORE)
         # Places where a word could be something else: a handle must look like one.
