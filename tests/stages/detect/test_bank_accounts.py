@@ -41,6 +41,8 @@ def test_a_labelled_number_isfound(name: str, detect_context: StageContext) -> N
     ("Acct 12345678 500.00 CR", "12345678"),  # not the amount after it
     ("Account no: 12 34 56 78 RBS", "12 34 56 78"),  # three capitals that are no currency
     ("Account number: 12345678 01/02/2024", "12345678"),  # nor the date
+    ("Bank for reimbursement: HSBC, acc 81920374", "81920374"),
+    ("acc no 81920374", "81920374"),
 ])
 def test_account_numbers_as_people_write_them(text: str, number: str, detect_context: StageContext) -> None:
     assert ("BANK_ACCOUNT", number) in found(text, detect_context)
@@ -58,6 +60,7 @@ def test_account_numbers_as_people_write_them(text: str, number: str, detect_con
     "Bank account 100 000 EUR",
     "Account 12 34 56 78 USD",  # an amount: no shorter account inside it
     "Savings account 125 000 000 EUR",
+    "The acc 2019 figures; account 20-45-77 is a range, account 12-05-2019 39910442 a date",
 ])
 def test_unlabelled_or_other_numbers_are_not_bank_accounts(text: str, detect_context: StageContext) -> None:
     assert "BANK_ACCOUNT" not in {entity_type for entity_type, _ in found(text, detect_context)}
@@ -84,6 +87,7 @@ def bank_numbers(text: str, context: StageContext) -> set[str]:
     ("Konto 12345678 BLZ 370 400 44", {"12345678", "370 400 44"}),
     ("sort code 20-00-00, account 12345678 500.00 GBP", {"20-00-00", "12345678"}),  # not the amount
     ("sort code 20 00 00, account 12 34 56 78 RBS", {"20 00 00", "12 34 56 78"}),  # a bank's initials: whole
+    ("My half can go to account 20-45-77 39910442. Thanks!!", {"20-45-77", "39910442"}),  # a sort code's dashes
 ])
 def test_a_bank_code_and_an_account_written_together_are_both_found(
         text: str, numbers: set[str], detect_context: StageContext) -> None:

@@ -7,8 +7,9 @@ number is six to thirty digits), so each counts only right after its label: at m
 word between them, and only a word that keeps the two together ("Account number is 3192 6819",
 not "Account balance 1 250 000" or "account opened 2019-05-12"). A bank code and an account
 written together ("Sort code / account: 20-00-00 / 12345678", "sort code 20-00-00, account
-31926819") are both found by ``BankDetailsRecognizer``: there the bank code's label makes a
-bare "account" a label too.
+31926819", "account 20-45-77 39910442") are both found by ``BankDetailsRecognizer``: there the
+bank code's label, or a sort code's dashed shape before eight digits, makes a bare "account" a
+label too.
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ _BLZ_LABELS = ("BLZ", "Bankleitzahl")
 
 FORMATS: tuple[BankNumberFormat, ...] = (
     BankNumberFormat("account number", _ACCOUNT, None, (
-        "account number", "account no", "account #", "acct no", "acct #", "acct", "a/c", "a/c no",
+        "account number", "account no", "account #", "acct no", "acct #", "acct", "acc no", "acc. no", "acc #", "acc",
+        "a/c", "a/c no",
         "bank account", "checking account", "savings account", "Kontonummer", "Konto-Nr", "Kto-Nr",
         "numéro de compte", "n° de compte", "número de cuenta", "numero di conto", "conto corrente",
         "rekeningnummer", "numer konta", "nr konta", "kontonr"), max_gap_words=1),
@@ -78,7 +80,7 @@ _BANK_CODES: dict[str, tuple[tuple[str, ...], str, Callable[[str], bool] | None]
     "routing": (_ROUTING_LABELS, _ROUTING, rtn.is_valid),
     "blz": (_BLZ_LABELS, _BLZ, None),
 }
-_ACCOUNT_WORDS = r"(?i:account|acct|a/c|Kontonummer|Konto)(?i:\s*(?:number|no\.?|nr\.?|#))?"
+_ACCOUNT_WORDS = r"(?i:account|acct|acc|a/c|Kontonummer|Konto)(?i:\.?\s*(?:number|no\.?|nr\.?|#))?"
 _AND = r"\s*(?:/|&|\+|\band\b)\s*"
 # Written without nested optional spaces: "\s*(?:x)?\s*" would try every split of a long run of
 # spaces between the two stars, a time quadratic in its length.
@@ -111,6 +113,10 @@ def _bank_details_pattern() -> re.Pattern[str]:
             rf"{label}{_IS}{code_c}{_THEN}{_ACCOUNT_WORDS}{_IS}{account_c}",
             rf"{_ACCOUNT_WORDS}{_IS}{account_d}{_THEN}{label}{_IS}{code_d}",
         ]
+    # A UK sort code in its dashes and an eight-digit account after a bare "account": "my half
+    # can go to account 20-45-77 39910442" (the dashed pair is no other number's shape).
+    eight_digits = _value("sort_code_account_e", r"\d{8}", account=True)
+    forms.append(rf"{_ACCOUNT_WORDS}{_IS}(?<![\w-])(?P<sort_code_code_e>\d{{2}}-\d{{2}}-\d{{2}})[ \t]+{eight_digits}")
     return re.compile(r"(?<!\w)(?:" + "|".join(forms) + ")")
 
 
