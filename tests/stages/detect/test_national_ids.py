@@ -26,6 +26,8 @@ EXAMPLES = {
     "NO fødselsnummer": ("Fødselsnummer 151086 95088", "151086 95088"),
     "IE PPS": ("PPS No: 6433435F", "6433435F"),
     "AT SV-Nummer": ("SV-Nummer 1237 010180", "1237 010180"),
+    "DE Rentenversicherungsnummer": ("SV-Nummer: 65 140762 V 512", "65 140762 V 512"),
+    "PT NIF": ("Cliente: João Figueiredo\nNIF: 187 934 029", "187 934 029"),
     "CH AHV": ("AHV-Nr. 756.9217.0769.85", "756.9217.0769.85"),
     "UK NHS": ("NHS number 943 476 5919", "943 476 5919"),
     "UK NINO": ("National Insurance number: AB 12 34 56 C", "AB 12 34 56 C"),
@@ -66,6 +68,8 @@ def test_a_valid_number_isfound(name: str, detect_context: StageContext) -> None
     "Order 130 692 544 shipped.",  # passes the SIN check, but has no label
     "Factura sin IVA: 130 692 544",  # "sin" is Spanish for "without"
     "Tracking 8001015009087 delivered.",  # passes the South African ID check, no label
+    "Rentenversicherungsnummer 65 149962 V 512",  # no date inside
+    "NIF: 187 934 028",  # wrong check digit
 ])
 def test_an_invalid_or_unlabelled_number_is_not_a_national_id(text: str, detect_context: StageContext) -> None:
     assert "NATIONAL_ID" not in {entity_type for entity_type, _ in found(text, detect_context)}

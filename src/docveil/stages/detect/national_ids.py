@@ -8,8 +8,9 @@ its check digits. A check digit passes by chance once in ten to a hundred tries,
 counts only after one of its labels ("BSN", "PESEL", "Steuer-ID"…), as in
 ``LabelledValueRecognizer``; only a format whose structure and check character make it
 unmistakable stands alone (an Italian codice fiscale, a Finnish HETU, a Mexican CURP). The UK National Insurance
-number has no check digit and no stdnum module, and the Indian PAN only a structure: their
-pattern and a label decide.
+number has no check digit and no stdnum module, the German pension insurance number
+(Rentenversicherungsnummer) no stdnum module, and the Indian PAN only a structure: their
+pattern and a label decide (a birth date inside the German number must be a date).
 """
 
 from __future__ import annotations
@@ -23,6 +24,14 @@ class NationalIdFormat(NumberFormat):
     """A national identity, tax or social security number (``NATIONAL_ID``)."""
 
     entity = ENTITY
+
+
+def _pension_number(text: str) -> bool:
+    """A German pension insurance number's structure: area, birth date (DDMMYY), the initial
+    of the birth name, a serial number and a check digit ("65 140762 V 512")."""
+    digits = "".join(ch for ch in text if ch.isdigit())
+    day, month = int(digits[2:4]), int(digits[4:6])
+    return 1 <= day <= 31 and 1 <= month <= 12
 
 
 FORMATS: tuple[NationalIdFormat, ...] = (
@@ -44,6 +53,11 @@ FORMATS: tuple[NationalIdFormat, ...] = (
                      ("DNI", "NIF", "documento nacional de identidad", "documento de identidad")),
     NationalIdFormat("ES NIE", r"\b[XYZ]-?\d{7}-?[A-Z]\b", "stdnum.es.nie",
                      ("NIE", "N.I.E.", "número de identidad de extranjero", "número de identificación de extranjero")),
+    NationalIdFormat("PT NIF", r"\b[1-9]\d{2} ?\d{3} ?\d{3}\b", "stdnum.pt.nif",
+                     ("NIF", "contribuinte", "número de contribuinte", "numero de contribuinte", "NIPC")),
+    NationalIdFormat("DE Rentenversicherungsnummer", r"\b\d{2} ?\d{6} ?[A-Z] ?\d{3}\b", _pension_number,
+                     ("Rentenversicherungsnummer", "Sozialversicherungsnummer", "SV-Nummer", "RV-Nummer", "RVNR",
+                      "Versicherungsnummer")),
     NationalIdFormat("SE personnummer", r"\b(?:19|20)?\d{6}[-+]?\d{4}\b", "stdnum.se.personnummer",
                      ("personnummer", "personnr", "samordningsnummer")),
     NationalIdFormat("DK CPR", r"\b\d{6}-?\d{4}\b", "stdnum.dk.cpr",
