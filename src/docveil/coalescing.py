@@ -77,7 +77,9 @@ class Coalescer(Generic[T, R]):
     def _process(self, batch: list[tuple[T, Future[R]]]) -> None:
         self.batches += 1
         try:
-            results = self._run_batch([item for item, _ in batch])
+            results = list(self._run_batch([item for item, _ in batch]))
+            if len(results) != len(batch):  # a plugin's bug: the callers are told, the worker lives on
+                raise RuntimeError(f"the {self._name} gave {len(results)} results for {len(batch)} items")
         except BaseException as exc:  # handed to the waiting callers
             if len(batch) == 1:
                 batch[0][1].set_exception(exc)

@@ -138,3 +138,17 @@ def test_engine_queries_share_detection_and_still_find_names(engine) -> None:
     assert "jane.roe@example.com" not in redacted[1] and redacted[2] == "invoice overdue"
     assert "415-555-0134" not in redacted[3]
     assert engine._query_detector is not None and engine._query_detector.batches >= 1
+
+
+def test_a_batch_function_that_miscounts_fails_its_callers_and_the_worker_lives_on() -> None:
+    from docveil.coalescing import Coalescer
+
+    def run(items: list[str]) -> list[str]:
+        return [] if "lost" in items else [item.upper() for item in items]
+
+    coalescer: Coalescer[str, str] = Coalescer(run, name="test")
+    with pytest.raises(RuntimeError, match="gave 0 results for 1 items"):
+        coalescer.submit("lost")
+    with ThreadPoolExecutor(max_workers=1) as pool:  # a later caller is answered, not left waiting
+        assert pool.submit(coalescer.submit, "next").result(timeout=30) == "NEXT"
+    coalescer.close()
