@@ -56,6 +56,7 @@ FOUND = [
     ("PERSON", "no,name,postcode\n1,Siobhan O'Driscoll,LS16 5JX", "Siobhan O'Driscoll"),
     ("PERSON", "name,dob\nBjörk Guðmundsdóttir,1988-12-05", "Björk Guðmundsdóttir"),
     ("PERSON", "Client name: Mark McIntyre", "Mark McIntyre"),
+    ("PERSON", "drop_no,recipient,postcode\n1,Ahmed bin Yusuf,LS7 1AB", "Ahmed bin Yusuf"),
     ("PERSON", "Je vous adresse M. Paul Girard pour avis.", "Paul Girard"),
     # Birth dates with the month in another language.
     ("DATE_OF_BIRTH", "Je vous adresse M. Paul Girard, né le 2 mars 1951, demeurant à Lyon.", "2 mars 1951"),

@@ -626,6 +626,8 @@ NAME_FIELD_LABELS = (
     "landlord", "tenant", "tenants", "tenant(s)", "guest", "passenger", "traveller", "traveler", "pupil",
     "guardian", "next of kin", "emergency contact", "beneficiary", "policyholder", "claimant", "complainant",
     "witness", "victim", "suspect", "defendant", "plaintiff", "interviewee", "interviewer",
+    # Who a letter, a parcel or a payment goes to.
+    "recipient", "addressee", "consignee", "signatory",
 )
 NAME_BY_LABELS = ("signed by", "countersigned by", "prepared by", "approved by", "submitted by",
                   "reported by", "requested by", "reviewed by")
