@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from lock_waits import wait_for_a_waiter
 
 from docveil.engine import Engine
 from docveil.errors import AccessDeniedError
@@ -305,17 +305,6 @@ def test_a_name_found_as_a_person_and_as_a_place_is_resolved_and_forgotten_under
         [text] = chunk_texts(engine, document.document_id)
         assert text.startswith("<PERSON> asked for the report. The courier went to <LOCATION> on Friday.")
         assert all(short not in hit.text for hit in engine.search(name, READER))
-
-
-def wait_for_a_waiter(engine: Engine) -> None:
-    """Until a session of this test's database waits for a lock (a forget behind another writer)."""
-    deadline = time.monotonic() + 60
-    with engine.database.admin() as admin:
-        while not admin.execute(
-                "SELECT count(*) FROM pg_locks WHERE NOT granted AND pid IN "
-                "(SELECT pid FROM pg_stat_activity WHERE datname = current_database())").fetchone()[0]:
-            assert time.monotonic() < deadline, "no session waited for a lock"
-            time.sleep(0.05)
 
 
 def email_tokens(engine: Engine) -> set[str]:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from lock_waits import wait_for_a_waiter
 
 from docveil.engine import Engine
 from docveil.errors import AccessDeniedError, NotFoundError
@@ -137,9 +137,6 @@ def test_keys_made_on_first_use_are_audited_under_the_principal_whose_action_nee
 
 
 def test_a_key_made_first_by_a_concurrent_transaction_is_recorded_by_that_one_only(engine: Engine) -> None:
-    import threading
-    import time
-
     from docveil.security.keyring import AUDIT
 
     waiter = Principal("globex", "dave", frozenset({"auditor"}))
@@ -147,27 +144,10 @@ def test_a_key_made_first_by_a_concurrent_transaction_is_recorded_by_that_one_on
         engine.keyring.current(first, "globex", AUDIT)  # inserted, not yet committed
         reader = threading.Thread(target=engine.audit_verify_key, args=(waiter,))
         reader.start()
-        deadline = time.monotonic() + 60
-        with engine.database.admin() as admin:  # until the reader waits on the uncommitted row
-            while not admin.execute(  # a waiter in this test's database, not in another test's
-                    "SELECT count(*) FROM pg_locks WHERE NOT granted AND pid IN "
-                    "(SELECT pid FROM pg_stat_activity WHERE datname = current_database())").fetchone()[0]:
-                assert time.monotonic() < deadline and reader.is_alive()
-                time.sleep(0.05)
+        wait_for_a_waiter(engine, reader.is_alive)  # the reader, on the uncommitted row
     reader.join(60)
     (record,) = engine.audit_records(waiter, action="keys.create")
     assert record.targets == ("signing:v1",)
-
-
-def wait_for_a_waiter(engine: Engine) -> None:
-    """Until a session of this test's database waits for a lock."""
-    deadline = time.monotonic() + 60
-    with engine.database.admin() as admin:
-        while not admin.execute(
-                "SELECT count(*) FROM pg_locks WHERE NOT granted AND pid IN "
-                "(SELECT pid FROM pg_stat_activity WHERE datname = current_database())").fetchone()[0]:
-            assert time.monotonic() < deadline, "no session waited for a lock"
-            time.sleep(0.05)
 
 
 def test_a_data_key_rotation_waits_for_a_document_being_stored_under_the_old_key(
