@@ -151,3 +151,58 @@ def make_zip() -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("notes.txt", "inside an archive")
     return buffer.getvalue()
+
+
+def lzw_encode(data: bytes, *, early_change: bool = True) -> bytes:
+    """``data`` as PDF's LZWDecode reads it: a clear code first and whenever the table fills,
+    codes of 9 to 12 bits, most significant bit first, the end code last (test fixtures)."""
+    codes: list[tuple[int, int]] = []
+    table: dict[bytes, int] = {}
+
+    def width() -> int:
+        return min(12, max(9, (len(table) + 258 - (0 if early_change else 1)).bit_length()))
+
+    def clear() -> None:
+        codes.append((256, width()))
+        table.clear()
+
+    clear()
+    word = b""
+    for value in data:
+        grown = word + bytes([value])
+        if len(grown) == 1 or grown in table:
+            word = grown
+            continue
+        codes.append((word[0] if len(word) == 1 else table[word], width()))
+        table[grown] = 258 + len(table)
+        if len(table) + 258 >= 4093:
+            clear()
+        word = bytes([value])
+    if word:
+        codes.append((word[0] if len(word) == 1 else table[word], width()))
+    codes.append((257, width()))
+    bits, buffer, out = 0, 0, bytearray()
+    for code, size in codes:
+        buffer, bits = (buffer << size) | code, bits + size
+        while bits >= 8:
+            bits -= 8
+            out.append((buffer >> bits) & 0xFF)
+    if bits:
+        out.append((buffer << (8 - bits)) & 0xFF)
+    return bytes(out)
+
+
+def run_length_encode(data: bytes) -> bytes:
+    """``data`` as PDF's RunLengthDecode reads it: runs of one byte repeated, the rest as literal
+    blocks of up to 128 bytes, 128 at the end (test fixtures)."""
+    out, position = bytearray(), 0
+    while position < len(data):
+        run = 1
+        while position + run < len(data) and run < 128 and data[position + run] == data[position]:
+            run += 1
+        if run > 1:
+            out += bytes([257 - run, data[position]])
+        else:
+            out += bytes([0, data[position]])
+        position += run
+    return bytes(out + b"\x80")

@@ -16,10 +16,12 @@ from corpus import (
     PAGE_HEIGHT,
     PAGE_WIDTH,
     loader_context,
+    lzw_encode,
     make_drawing_pdf,
     make_many_page_pdf,
     make_pdf,
     make_raw_text_pdf,
+    run_length_encode,
 )
 from corpus import _write_pdf as write_pdf
 from corpus import drawn_word as find_drawn_word
@@ -367,3 +369,20 @@ def test_a_bomb_disguised_in_its_dictionary_or_filters_is_refused(
     kind = b"hex" if b"ASCIIHex" in dictionary else b"a85" if b"ASCII85" in dictionary else None
     if kind is not None and b"Xobj" not in dictionary:
         assert _load(context, _bomb_pdf(dictionary, packed_small[kind])).pages[0].text == "Lease notes"
+
+
+@pytest.mark.parametrize(("dictionary", "pack"), [
+    (b"/Filter /LZWDecode", lzw_encode),
+    (b"/Filter /LZWDecode /DecodeParms << /EarlyChange 0 >>", lambda data: lzw_encode(data, early_change=False)),
+    (b"/Filter [/ASCIIHexDecode /LZWDecode]", lambda data: lzw_encode(data).hex().encode() + b">"),
+    (b"/Filter /RunLengthDecode", run_length_encode),
+], ids=["lzw", "lzw without early change", "hex then lzw", "run length"])
+def test_lzw_and_run_length_streams_are_measured_like_flate(tmp_path: Path, dictionary: bytes, pack) -> None:
+    context = loader_context(Settings(home=tmp_path / "home", max_unpacked_bytes=1024 * 1024))
+    bomb = _bomb_pdf(dictionary, pack(_CONTENT))
+    assert len(bomb) < 50_000
+    with pytest.raises(LimitExceededError, match="max_unpacked_bytes"):
+        _load(context, bomb)
+    # The same page within the limit loads, read by pdfium through the same filters.
+    page = _CONTENT[:44] + b" " * 1000 + b"BT /F1 12 Tf 72 700 Td (Second line) Tj ET\n"
+    assert _load(context, _bomb_pdf(dictionary, pack(page))).pages[0].text == "Lease notes\nSecond line"

@@ -9,8 +9,11 @@ and their total is held to ``max_unpacked_bytes``. A stream's dictionary is read
 (``[/ASCIIHexDecode /FlateDecode]`` and ``/ASCII85Decode`` are undone first). An image counts
 only for what it inflates to beyond its declared size (width x height x colour components x
 depth, within ``max_pixels``): a real image never does, and a stream that only calls itself an
-image, to be drawn as a page's content, is measured like any other. Streams of an encrypted PDF cannot
-be measured before pdfium decrypts them and pass unmeasured.
+image, to be drawn as a page's content, is measured like any other. LZW and run-length streams
+are measured the same way, by their decoded length alone (an LZW code stands for a string of
+up to 4,096 bytes; a run-length pair for 128): LZW is read with and without early change, and
+the longer count is taken. Streams of an encrypted PDF cannot be measured before pdfium
+decrypts them and pass unmeasured.
 """
 
 from __future__ import annotations
@@ -38,14 +41,16 @@ _SPACE = re.compile(rb"[\x00\t\n\f\r ]+")
 _A85 = re.compile(rb"[!-uz]*")
 _TEXT_FILTERS = {b"/ASCIIHexDecode": "hex", b"/AHx": "hex", b"/ASCII85Decode": "a85", b"/A85": "a85"}
 _FLATE = (b"/FlateDecode", b"/Fl")
+_LZW = (b"/LZWDecode", b"/LZW")
+_RUN_LENGTH = (b"/RunLengthDecode", b"/RL")
 _DICTIONARY_WINDOW = 4096  # how far before "stream" its object starts, at most
 _FEED = 1 << 16
 _STEP = 1 << 20
 
 
 def check_stream_inflation(source: Source, settings: Settings) -> None:
-    """Raise ``LimitExceededError`` when the PDF's non-image Flate streams inflate past
-    ``max_unpacked_bytes``; data that is no Flate stream is not counted."""
+    """Raise ``LimitExceededError`` when the PDF's non-image Flate, LZW and run-length streams
+    unpack past ``max_unpacked_bytes``; data that is none of them is not counted."""
     data = memoryview(source.data)
     limit = settings.max_unpacked_bytes
     total = 0
@@ -65,7 +70,12 @@ def check_stream_inflation(source: Source, settings: Settings) -> None:
             image_pixels += pixels
             if image_pixels > settings.max_document_pixels:  # more than a document may decode
                 allowance = 0
-        inflated, measured_to = _inflated_size(data, match.end(), limit - total + allowance, _text_filters(entries))
+        budget = limit - total + allowance
+        decodings, packing = _filters(entries)
+        if packing in _LZW or packing in _RUN_LENGTH:
+            inflated, measured_to = _decoded_size(data, match.end(), budget, decodings, packing)
+        else:
+            inflated, measured_to = _inflated_size(data, match.end(), budget, decodings if packing in _FLATE else ())
         total += max(0, inflated - allowance)
         if total > limit:
             raise LimitExceededError(
@@ -159,19 +169,88 @@ def _string_end(data: bytes, position: int, end: int) -> int:
     return position
 
 
-def _text_filters(entries: dict[bytes, bytes | list[bytes]]) -> list[str]:
-    """The text decodings (hex, ASCII85) a stream's ``/Filter`` puts before its Flate data;
-    none when no Flate data follows them (the data is then measured only if it is zlib data)."""
+def _filters(entries: dict[bytes, bytes | list[bytes]]) -> tuple[list[str], bytes | None]:
+    """The text decodings (hex, ASCII85) a stream's ``/Filter`` puts first, and the filter
+    after them (None: none). Data with no Flate filter is measured only if it is zlib data."""
     filters = entries.get(b"/Filter", [])
     names = [filters] if isinstance(filters, bytes) else list(filters)
     decodings: list[str] = []
     for name in names:
-        if name in _FLATE:
-            return decodings
         if name not in _TEXT_FILTERS:
-            break
+            return decodings, name
         decodings.append(_TEXT_FILTERS[name])
-    return []
+    return decodings, None
+
+
+def _stream_data(data: memoryview, start: int, decodings: Sequence[str]) -> tuple[bytes, int]:
+    """The stream's data up to "endstream", hex or ASCII85 text decoded, and where it ends."""
+    end = data.obj.find(b"endstream", start)  # type: ignore[attr-defined]
+    end = len(data) if end < 0 else end
+    packed = bytes(data[start:end])
+    for decoding in decodings:
+        packed = _decode_text(packed, decoding)
+    return packed, end
+
+
+def _decoded_size(data: memoryview, start: int, budget: int, decodings: Sequence[str],
+                  packing: bytes) -> tuple[int, int]:
+    """How many bytes the LZW or run-length stream at ``start`` decodes to (counting stops past
+    ``budget``), and where its data ends."""
+    packed, end = _stream_data(data, start, decodings)
+    if packing in _RUN_LENGTH:
+        return _run_length_size(packed, budget), end
+    return max(_lzw_size(packed, budget, early_change) for early_change in (1, 0)), end
+
+
+def _run_length_size(packed: bytes, budget: int) -> int:
+    """RunLengthDecode: a length byte below 128 copies that many bytes and one more, above 128
+    repeats the next byte 257 minus it times, 128 ends the data."""
+    size = position = 0
+    while position < len(packed) and size <= budget:
+        length = packed[position]
+        if length == 128:
+            break
+        if length < 128:
+            size, position = size + length + 1, position + length + 2
+        else:
+            size, position = size + 257 - length, position + 2
+    return size
+
+
+def _lzw_size(packed: bytes, budget: int, early_change: int) -> int:
+    """LZWDecode's output length, from the lengths of its table's strings alone: codes of 9 to
+    12 bits, most significant bit first; 256 clears the table, 257 ends the data; each code
+    after the first adds the previous string and one byte. With ``early_change`` (PDF's
+    default) a code grows a bit one entry sooner."""
+    lengths = [1] * 256 + [0, 0]
+    size = buffer = bits = position = 0
+    width, previous = 9, 0  # previous: the length of the last string (0 after a clear)
+    while size <= budget:
+        while bits < width:
+            if position >= len(packed):
+                return size
+            buffer, bits, position = (buffer << 8) | packed[position], bits + 8, position + 1
+        bits -= width
+        code = buffer >> bits
+        buffer &= (1 << bits) - 1
+        if code == 256:
+            del lengths[258:]
+            width, previous = 9, 0
+            continue
+        if code == 257:
+            break
+        if code < len(lengths):
+            length = lengths[code]
+        elif code == len(lengths) and previous:  # the entry this code itself adds
+            length = previous + 1
+        else:
+            break  # damaged data: decoding stops here
+        size += length
+        if previous and len(lengths) < 4096:
+            lengths.append(previous + 1)
+        previous = length
+        width = min(12, max(9, (len(lengths) + early_change).bit_length()))
+    return size
 
 
 def _inflated_size(data: memoryview, start: int, budget: int, decodings: Sequence[str] = ()) -> tuple[int, int]:
@@ -180,11 +259,7 @@ def _inflated_size(data: memoryview, start: int, budget: int, decodings: Sequenc
     ``decodings``, the stream's data (up to "endstream") is first decoded from hex or ASCII85
     text, which is never longer than the file but for ASCII85's "z" (four bytes each)."""
     if decodings:
-        end = data.obj.find(b"endstream", start)  # type: ignore[attr-defined]
-        end = len(data) if end < 0 else end
-        packed = bytes(data[start:end])
-        for decoding in decodings:
-            packed = _decode_text(packed, decoding)
+        packed, end = _stream_data(data, start, decodings)
         return _inflated_size(memoryview(packed), 0, budget)[0], end
     if len(data) - start < 2 or data[start] & 0x0F != 8 or (data[start] << 8 | data[start + 1]) % 31:
         return 0, start  # no zlib header (RFC 1950): not Flate data
