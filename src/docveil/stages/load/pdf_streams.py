@@ -11,8 +11,8 @@ only for what it inflates to beyond its declared size (width x height x colour c
 depth, within ``max_pixels``): a real image never does, and a stream that only calls itself an
 image, to be drawn as a page's content, is measured like any other. LZW and run-length streams
 are measured the same way, by their decoded length alone (an LZW code stands for a string of
-up to 4,096 bytes; a run-length pair for 128): LZW is read with and without early change, and
-the longer count is taken. Streams of an encrypted PDF cannot be measured before pdfium
+up to 4,096 bytes; a run-length pair for 128): LZW is read with early change (PDF's default)
+and, when its codes do not read to the end that way, without it, and the longer count is taken. Streams of an encrypted PDF cannot be measured before pdfium
 decrypts them and pass unmeasured.
 """
 
@@ -199,7 +199,10 @@ def _decoded_size(data: memoryview, start: int, budget: int, decodings: Sequence
     packed, end = _stream_data(data, start, decodings)
     if packing in _RUN_LENGTH:
         return _run_length_size(packed, budget), end
-    return max(_lzw_size(packed, budget, early_change) for early_change in (1, 0)), end
+    size, whole = _lzw_size(packed, budget, 1)
+    if not whole:  # read as codes it was not written in: read it without early change as well
+        size = max(size, _lzw_size(packed, budget, 0)[0])
+    return size, end
 
 
 def _run_length_size(packed: bytes, budget: int) -> int:
@@ -217,18 +220,19 @@ def _run_length_size(packed: bytes, budget: int) -> int:
     return size
 
 
-def _lzw_size(packed: bytes, budget: int, early_change: int) -> int:
-    """LZWDecode's output length, from the lengths of its table's strings alone: codes of 9 to
-    12 bits, most significant bit first; 256 clears the table, 257 ends the data; each code
-    after the first adds the previous string and one byte. With ``early_change`` (PDF's
-    default) a code grows a bit one entry sooner."""
+def _lzw_size(packed: bytes, budget: int, early_change: int) -> tuple[int, bool]:
+    """LZWDecode's output length, from the lengths of its table's strings alone (counting stops
+    past ``budget``), and whether the data read as codes to its end (False: a code named no
+    string yet). Codes have 9 to 12 bits, most significant bit first; 256 clears the table,
+    257 ends the data; each code after the first adds the previous string and one byte. With
+    ``early_change`` (PDF's default) a code grows a bit one entry sooner."""
     lengths = [1] * 256 + [0, 0]
     size = buffer = bits = position = 0
     width, previous = 9, 0  # previous: the length of the last string (0 after a clear)
     while size <= budget:
         while bits < width:
             if position >= len(packed):
-                return size
+                return size, True
             buffer, bits, position = (buffer << 8) | packed[position], bits + 8, position + 1
         bits -= width
         code = buffer >> bits
@@ -238,19 +242,19 @@ def _lzw_size(packed: bytes, budget: int, early_change: int) -> int:
             width, previous = 9, 0
             continue
         if code == 257:
-            break
+            return size, True
         if code < len(lengths):
             length = lengths[code]
         elif code == len(lengths) and previous:  # the entry this code itself adds
             length = previous + 1
         else:
-            break  # damaged data: decoding stops here
+            return size, False  # damaged data, or another code width: decoding stops here
         size += length
         if previous and len(lengths) < 4096:
             lengths.append(previous + 1)
         previous = length
         width = min(12, max(9, (len(lengths) + early_change).bit_length()))
-    return size
+    return size, True  # past the budget
 
 
 def _inflated_size(data: memoryview, start: int, budget: int, decodings: Sequence[str] = ()) -> tuple[int, int]:
