@@ -59,6 +59,13 @@ def test_quoted_csv_cells_keep_their_commas(detect_context: StageContext) -> Non
     assert ("PERSON", "Tom Hardy") in values
 
 
+def test_a_csv_row_with_an_unquoted_comma_in_a_later_cell_is_still_read(detect_context: StageContext) -> None:
+    text = ("drop_no,recipient,address,signed_by\n1,Agnieszka Nowak,14 Albion Street,A. Nowak\n"
+            "5,Siobhan O'Driscoll,Flat 9, 120 Otley Road,S. O'Driscoll\n6,Ahmed bin Yusuf,77 Roundhay Road,Sam\n")
+    values = found(text, detect_context)
+    assert {("PERSON", "Siobhan O'Driscoll"), ("PERSON", "Ahmed bin Yusuf")} <= values
+
+
 @pytest.mark.parametrize("text", [
     "Project name,Budget\nApollo Launch,31926819\nHermes Relay,44128890\n",  # "name" is not the whole header
     "Order number,Amount\n31926819,20-00-00\n",  # no bank label in the header
