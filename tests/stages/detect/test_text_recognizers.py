@@ -58,6 +58,8 @@ FOUND = [
     ("PERSON", "Client name: Mark McIntyre", "Mark McIntyre"),
     ("PERSON", "drop_no,recipient,postcode\n1,Ahmed bin Yusuf,LS7 1AB", "Ahmed bin Yusuf"),
     ("PERSON", "Je vous adresse M. Paul Girard pour avis.", "Paul Girard"),
+    ("PERSON", "2. Femke de Vries-Bakker, geboren op 5 juni 1990", "Femke de Vries-Bakker"),
+    ("PERSON", "She mentored two interns, Leila bin Hamdan and Anouk le Roux.", "Anouk le Roux"),
     # Birth dates with the month in another language.
     ("DATE_OF_BIRTH", "Je vous adresse M. Paul Girard, né le 2 mars 1951, demeurant à Lyon.", "2 mars 1951"),
     ("DATE_OF_BIRTH", "Femke de Vries-Bakker, geboren op 5 juni 1990", "5 juni 1990"),

@@ -75,6 +75,14 @@ _UPPER_CASE_SURNAME_FIRST = regex.compile(
 _UPPER_CASE_TITLED = regex.compile(
     r"(?<![\p{L}\d])(?:" + "|".join(sorted((title.upper() for title in TITLES), key=len, reverse=True)) + r")\.?[ \t]+"
     rf"(?P<name>(?:\p{{Lu}}\.?[ \t]+){{0,3}}{_CAPS}(?:[ \t]+(?:\p{{Lu}}\.?[ \t]+){{0,3}}{_CAPS}){{0,2}})")
+# Particles before a surname ("de Vries", "ap Gwilym", "Ó Conaill"); not "zu", "ten" or "af",
+# common words before a noun in German, Dutch and Swedish ("Anna zu Hause").
+SURNAME_PARTICLES = (NAME_PARTICLES - {"zu", "ten", "af"}) | {"ap", "ab", "ó", "ní"}
+# A capitalised word, particles, then a capitalised surname: "Femke de Vries-Bakker".
+_SURNAME_PARTICLES = "|".join(sorted(SURNAME_PARTICLES, key=len, reverse=True))
+_GIVEN_PARTICLES_SURNAME = regex.compile(
+    r"(?<![\p{L}\d'\u2019-])(?P<given>\p{Lu}\p{Ll}++(?:-\p{Lu}\p{Ll}++)?)"
+    rf"(?:[ \t]+(?:{_SURNAME_PARTICLES})){{1,3}}[ \t]+\p{{Lu}}\p{{Ll}}++(?:['\u2019-]\p{{Lu}}?\p{{Ll}}++)*+(?![\p{{L}}\d])")
 _VOWEL = re.compile(r"[aeiouyAEIOUYÀ-ÖØ-öø-ÿ]")
 _CAMEL_HUMP = re.compile(r"[A-Z\u00c0-\u00d6\u00d8-\u00de][a-z\u00df-\u00f6\u00f8-\u00ff]+")
 
@@ -189,11 +197,17 @@ class GivenNames:
     def spans(self, doc: Any) -> list[Span]:
         """Names in runs of proper nouns (a line break may come after the given names, before
         the surname), inside CamelCase words ("UlrichStavenhagenCV"), written surname first
-        ("Stavenhagen, Ulrich") and in capitals ("ACCOUNT HOLDER ELENA PETROVA")."""
-        spans = [*self._camel_case(doc), *self._surname_first(doc), *self._upper_case(doc.text)]
+        ("Stavenhagen, Ulrich") and in capitals ("ACCOUNT HOLDER ELENA PETROVA"), and a given
+        name with a surname after particles ("Femke de Vries-Bakker", "Anouk le Roux")."""
+        spans = [*self._camel_case(doc), *self._surname_first(doc), *self._upper_case(doc.text),
+                 *self._particle_surnames(doc.text)]
         for run in self._runs(doc):
             spans.extend(self._names_in(run, text=doc.text))
         return spans
+
+    def _particle_surnames(self, text: str) -> list[Span]:
+        return [match.span() for match in _GIVEN_PARTICLES_SURNAME.finditer(text)
+                if self.is_given_name(match.group("given"))]
 
     def lone(self, doc: Any, claimed: Iterable[int], taken: SpanIndex) -> list[Span]:
         """Given names alone ("Priya joined") that are no English word ("Will", "Grace"), outside

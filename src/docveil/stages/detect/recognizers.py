@@ -20,7 +20,15 @@ import tldextract
 from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult
 from presidio_analyzer.predefined_recognizers import EmailRecognizer, SpacyRecognizer
 
-from docveil.stages.detect.given_names import ADDRESSEES, NAME_PARTICLES, PLACE_LABELS, TITLES, GivenNames, name_like
+from docveil.stages.detect.given_names import (
+    ADDRESSEES,
+    NAME_PARTICLES,
+    PLACE_LABELS,
+    SURNAME_PARTICLES,
+    TITLES,
+    GivenNames,
+    name_like,
+)
 from docveil.stages.detect.mrz import machine_readable_zone_recognizer
 from docveil.stages.detect.obfuscated_email import OBFUSCATED_EMAIL, email_address, is_obfuscated
 from docveil.stages.detect.overlaps import SpanIndex, merged_spans
@@ -583,7 +591,7 @@ _PERSONAL_URL_MARKERS = re.compile(
 # Possessive, and never starting inside a hyphenated word: "Ab-Ab-Ab-..." is read once.
 NAME_WORD = (r"(?<![\p{L}'’-])(?:Mc|Mac|O['’]|D['’]|Ó[ \t]|Ní[ \t])?"
              r"(?:\p{Lu}\p{Ll}++(?:['’-]\p{Lu}?\p{Ll}++)*+|\p{Lu}{2,}+(?:['’-]\p{Lu}{2,}+)*+)(?![\p{L}\d])")
-_PARTICLE = r"(?<![\p{L}'’-])(?:" + "|".join(sorted(NAME_PARTICLES | {"ap", "ab", "ó", "ní", "y"})) + ")"
+_PARTICLE = r"(?<![\p{L}'’-])(?:" + "|".join(sorted(NAME_PARTICLES | SURNAME_PARTICLES | {"y"})) + ")"
 # Before the last word: a name word, an initial ("J. R. R.", "A J"), a particle ("van der") or
 # a nickname in quotes (Kwabena "Kobby" Mensah-Bonsu).
 _NAME_PART = (rf"(?:{NAME_WORD}[ \t]+|\p{{Lu}}\.[ \t]*|\p{{Lu}}[ \t]+(?=\p{{Lu}})|{_PARTICLE}[ \t]+"
@@ -591,8 +599,9 @@ _NAME_PART = (rf"(?:{NAME_WORD}[ \t]+|\p{{Lu}}\.[ \t]*|\p{{Lu}}[ \t]+(?=\p{{Lu}}
 NAME_RUN = rf"{_NAME_PART}{{1,5}}{NAME_WORD}"
 # The rest of a name that a detector cut at a particle: "Joost" of "Joost van den Heuvel", "Merwe"
 # of "Pieter-Jan van der Merwe".
-_PARTICLES_THEN_WORD = regex.compile(rf"[ \t]+(?:{_PARTICLE}[ \t]+)+{NAME_WORD}")
-_WORD_THEN_PARTICLES = regex.compile(rf"(?:{NAME_WORD}[ \t]+)?(?:{_PARTICLE}[ \t]+)+$")
+_SURNAME_PARTICLE = r"(?<![\p{L}'’-])(?:" + "|".join(sorted(SURNAME_PARTICLES)) + ")"
+_PARTICLES_THEN_WORD = regex.compile(rf"[ \t]+(?:{_SURNAME_PARTICLE}[ \t]+)+{NAME_WORD}")
+_WORD_THEN_PARTICLES = regex.compile(rf"(?:{NAME_WORD}[ \t]+)?(?:{_SURNAME_PARTICLE}[ \t]+)+$")
 
 
 def with_whole_surnames(findings: Sequence[Finding], text: str) -> list[Finding]:
