@@ -64,6 +64,9 @@ def test_a_csv_row_with_an_unquoted_comma_in_a_later_cell_is_still_read(detect_c
             "5,Siobhan O'Driscoll,Flat 9, 120 Otley Road,S. O'Driscoll\n6,Ahmed bin Yusuf,77 Roundhay Road,Sam\n")
     values = found(text, detect_context)
     assert {("PERSON", "Siobhan O'Driscoll"), ("PERSON", "Ahmed bin Yusuf")} <= values
+    # A longer row is read as long as the first: a header below it with more cells reads no
+    # column the other rows do not have.
+    assert ("DATE_OF_BIRTH", "1985-03-14") in found("a,b\nname,dob,extra\nJane Roe,1985-03-14\n", detect_context)
 
 
 @pytest.mark.parametrize("text", [

@@ -149,7 +149,7 @@ def _table_at(text: str, lines: list[tuple[int, int]], index: int) -> tuple[list
             if len(row) != len(first) and not (delimiter in ",;" and len(row) > len(first)):
                 break
             if not (delimiter == "|" and all(_RULE_CELL.fullmatch(text[c.start:c.end] or "-") for c in row)):
-                rows.append(row)
+                rows.append(row[:len(first)])  # the cells past the first row's are not read
             following += 1
         if following > index + 1:
             return rows, following
