@@ -69,6 +69,16 @@ def test_a_csv_row_with_an_unquoted_comma_in_a_later_cell_is_still_read(detect_c
     assert ("DATE_OF_BIRTH", "1985-03-14") in found("a,b\nname,dob,extra\nJane Roe,1985-03-14\n", detect_context)
 
 
+def test_a_wider_row_followed_by_rows_of_its_width_heads_a_table_of_its_own(detect_context: StageContext) -> None:
+    text = ("name,dob\nJane Roe,1985-03-14\naccount_number,sort_code,holder\n31926819,20-00-00,x\n"
+            "44128890,20-00-01,y\n")
+    assert {("BANK_ACCOUNT", "31926819"), ("BANK_ACCOUNT", "20-00-00"), ("BANK_ACCOUNT", "44128890"),
+            ("BANK_ACCOUNT", "20-00-01")} <= found(text, detect_context)
+    # A wider last line is no row of the table either.
+    tail = found("name,dob\nJane Roe,1985-03-14\nPlease Note, all entries, are provisional\n", detect_context)
+    assert ("PERSON", "Please Note") not in tail
+
+
 @pytest.mark.parametrize("text", [
     "Project name,Budget\nApollo Launch,31926819\nHermes Relay,44128890\n",  # "name" is not the whole header
     "Order number,Amount\n31926819,20-00-00\n",  # no bank label in the header

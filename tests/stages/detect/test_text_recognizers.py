@@ -6,7 +6,8 @@ import pytest
 from findings_of import found
 
 from docveil.context import StageContext
-from docveil.stages.detect.pii_text import analyze_texts
+from docveil.stages.detect.pii_text import analyze_texts, get_analyzer
+from docveil.types import Finding
 
 FOUND = [
     ("PERSON", "Patient: Jane Roe, admitted on Monday.", "Jane Roe"),
@@ -125,6 +126,7 @@ FOUND = [
     ("STREET_ADDRESS", "Ship to 350 5th Ave, Apt 4 please", "350 5th Ave, Apt 4"),
     ("STREET_ADDRESS", "Anschrift: Hauptstraße 5, 10115 Berlin", "Hauptstraße 5, 10115 Berlin"),
     ("STREET_ADDRESS", "Sebastian Müller\nAm Weidendamm 3\n10117 Berlin", "Weidendamm 3\n10117 Berlin"),
+    ("STREET_ADDRESS", "Hauptstraße 5 2019 Sanierung abgeschlossen.", "Hauptstraße 5"),  # a year is no postcode
     ("STREET_ADDRESS", "con domicilio en Calle de Toledo 84, 3º izq., 28005 Madrid.",
      "Calle de Toledo 84, 3º izq., 28005 Madrid"),
     ("STREET_ADDRESS", "Morada: Rua Augusta 152, 2.º Esq., 1100-053 Lisboa", "Rua Augusta 152, 2.º Esq., 1100-053 Lisboa"),
@@ -196,6 +198,10 @@ NOT_FOUND = [
     ("DATE_OF_BIRTH", "The meeting on 2 mars 1951 was fine. Version 5 mai 2020."),  # no birth label
     # No postcode's shape: a first letter a postcode never has, no space, inward letters it never uses.
     ("LOCATION", "codes XJ6 2AB, SW61TS, SW6 1CI and W1A 1KM"),
+    # A state's code that does not open as its postcodes do, and no comma before a US state.
+    ("LOCATION", "Order ID 48213, Process ID 14523, Ticket ID 77120."),
+    ("DATE_OF_BIRTH", "NATO was founded on 4 April 1949; the NATO summit opened on 11 July 2023."),
+    ("LICENSE_PLATE", "Registration: ISO 9001 certified supplier. Reg: 2024 ABC reports. Registration: EU 2016 rules."),
     ("PERSON", "The contract was reviewed by legal and signed by them."),  # "y" of "by" is no particle
     ("PERSON", "SUPPORTED FORMATS: JSON, Mark them as done. The Calories Table is here."),  # given names alone the model calls firms
     ("PERSON", "Human Resources will schedule the Quarterly Business Review."),
@@ -317,3 +323,26 @@ def test_a_spelled_out_address_has_bounded_parts() -> None:
 def test_a_plate_is_its_longest_reading_right_after_the_label(text: str, plates: set[str],
                                                               detect_context: StageContext) -> None:
     assert {value for entity_type, value in found(text, detect_context) if entity_type == "LICENSE_PLATE"} == plates
+
+
+def test_the_rest_of_a_surname_is_at_most_three_particles_and_no_article_first() -> None:
+    from docveil.stages.detect.recognizers import with_whole_surnames
+
+    def grown(text: str) -> str:
+        (person,) = with_whole_surnames([Finding("PERSON", 0, text.index(" "), 0.85, "test")], text)
+        return text[person.start:person.end]
+
+    assert grown("Joost van den Heuvel, wonende te Utrecht") == "Joost van den Heuvel"
+    assert grown("Anna" + " van" * 4 + " Heuvel") == "Anna"  # also bounds the work on a long run
+    assert grown("Anna den Schlüssel gegeben") == "Anna"  # German: "Anna the key"
+
+
+@pytest.mark.parametrize(("text", "names"), [
+    ("Lord Mayor Parade; Drawing Rev B Layout; Notre Dame Cathedral; Judge Business School", []),
+    ("Rev. Cuthbert Pennington-Smythe, 81; Sgt Okonkwo; Mr Smith", ["Cuthbert Pennington-Smythe", "Okonkwo", "Smith"]),
+])
+def test_office_titles_take_a_name_that_is_no_english_word(text: str, names: list[str],
+                                                           detect_context: StageContext) -> None:
+    analyzer = get_analyzer(detect_context)
+    titled = next(r for r in analyzer.engine.analyzer_engine.registry.recognizers if r.name == "TitledNameRecognizer")
+    assert [text[r.start:r.end] for r in titled.analyze(text, ["PERSON"])] == names

@@ -31,6 +31,7 @@ def usernames(text: str, context: StageContext) -> set[str]:
     ("Nov 3 10:05 web1 CRON[4121]: (deploy_jsmith) CMD (/opt/backup.sh)", ["deploy_jsmith"]),
     (r"Saved to C:\Users\okwu\Documents and /Users/anna.b/Library", ["okwu", "anna.b"]),
     ('{"actor":"okwu.adaeze","action":"delete"}', ["okwu.adaeze"]),
+    ("Files are in /home/lmoreau.", ["lmoreau"]),
 ])
 def test_a_user_name_is_found(text: str, names: list[str], detect_context: StageContext) -> None:
     assert set(names) <= usernames(text, detect_context)

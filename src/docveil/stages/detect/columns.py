@@ -3,8 +3,9 @@
 A labelled recognizer finds "DOB: 1985-03-14" but not the same date in a table under a "dob"
 header, where nothing stands before it. Tables here are lines split into the same number of
 cells (two or more) by tabs (what the HTML and Word loaders write for a table row), pipes
-(Markdown), semicolons or commas (CSV, with its quotes; a CSV row may have more cells than the
-first, where a value holds an unquoted comma); a Markdown rule line (``|---|---|``) is skipped. The header is the
+(Markdown), semicolons or commas (CSV, with its quotes; a CSV row between two rows of the
+table's width may have more cells, where a value holds an unquoted comma); a Markdown rule line
+(``|---|---|``) is skipped. The header is the
 first of the first three rows with a cell that is a recognizer's labels and nothing else
 (``_`` read as a space, words in parentheses, ``CLOSE_GAP_WORDS`` and ``_QUALIFIERS`` aside:
 "Account number", "date_of_birth", "MRN (hospital)", "Mobile phone"); each cell below it is
@@ -145,8 +146,12 @@ def _table_at(text: str, lines: list[tuple[int, int]], index: int) -> tuple[list
         while following < len(lines):
             row = _cells(text, *lines[following], delimiter)
             # A CSV row may hold more cells than its header, where a value has the delimiter in
-            # it unquoted ("Flat 9, 120 Otley Road"): the columns before it stay in line.
-            if len(row) != len(first) and not (delimiter in ",;" and len(row) > len(first)):
+            # it unquoted ("Flat 9, 120 Otley Road"): the columns before it stay in line. Only
+            # between rows of the table's width: a wider row followed by more of its width
+            # heads a table of its own.
+            if len(row) != len(first) and not (
+                    delimiter in ",;" and len(row) > len(first) and following + 1 < len(lines)
+                    and len(_cells(text, *lines[following + 1], delimiter)) == len(first)):
                 break
             if not (delimiter == "|" and all(_RULE_CELL.fullmatch(text[c.start:c.end] or "-") for c in row)):
                 rows.append(row[:len(first)])  # the cells past the first row's are not read

@@ -78,11 +78,16 @@ _UPPER_CASE_TITLED = regex.compile(
 # Particles before a surname ("de Vries", "ap Gwilym", "Ó Conaill"); not "zu", "ten" or "af",
 # common words before a noun in German, Dutch and Swedish ("Anna zu Hause").
 SURNAME_PARTICLES = (NAME_PARTICLES - {"zu", "ten", "af"}) | {"ap", "ab", "ó", "ní"}
+# One to three particles as they stand between a given name and a surname; "der", "den" and
+# "das" only after another ("van der Merwe"; "Anna den Schlüssel" is German for "Anna the key").
+_ARTICLES = frozenset({"der", "den", "das"})
+PARTICLE_RUN = (r"(?<![\p{L}'\u2019-])(?:" + "|".join(sorted(SURNAME_PARTICLES - _ARTICLES, key=len, reverse=True))
+                + r")(?:[ \t]+(?:" + "|".join(sorted(SURNAME_PARTICLES, key=len, reverse=True)) + r")){0,2}"
+                + r"(?![\p{L}'\u2019-])")
 # A capitalised word, particles, then a capitalised surname: "Femke de Vries-Bakker".
-_SURNAME_PARTICLES = "|".join(sorted(SURNAME_PARTICLES, key=len, reverse=True))
 _GIVEN_PARTICLES_SURNAME = regex.compile(
     r"(?<![\p{L}\d'\u2019-])(?P<given>\p{Lu}\p{Ll}++(?:-\p{Lu}\p{Ll}++)?)"
-    rf"(?:[ \t]+(?:{_SURNAME_PARTICLES})){{1,3}}[ \t]+\p{{Lu}}\p{{Ll}}++(?:['\u2019-]\p{{Lu}}?\p{{Ll}}++)*+(?![\p{{L}}\d])")
+    rf"[ \t]+{PARTICLE_RUN}[ \t]+\p{{Lu}}\p{{Ll}}++(?:['\u2019-]\p{{Lu}}?\p{{Ll}}++)*+(?![\p{{L}}\d])")
 _VOWEL = re.compile(r"[aeiouyAEIOUYÀ-ÖØ-öø-ÿ]")
 _CAMEL_HUMP = re.compile(r"[A-Z\u00c0-\u00d6\u00d8-\u00de][a-z\u00df-\u00f6\u00f8-\u00ff]+")
 
@@ -187,10 +192,10 @@ class GivenNames:
             return False
         if titled:
             return True
-        return any(len(word) > 2 and (self.is_given_name(word) or not self._is_english_text(word))
+        return any(len(word) > 2 and (self.is_given_name(word) or not self.is_english_text(word))
                    for word in names)
 
-    def _is_english_text(self, word: str) -> bool:
+    def is_english_text(self, word: str) -> bool:
         """Every part of ``word`` (split at hyphens) is an English word."""
         return all(self.is_english(part.lower()) for part in word.split("-"))
 
@@ -246,7 +251,7 @@ class GivenNames:
         name or a word that is not English, unless ``name_word`` says otherwise."""
         surname = (lambda run, at: False) if name_word or not text else (
             lambda run, at: self._surname_after(run, at, text))
-        name_word = name_word or (lambda word: self.is_given_name(word) or not self._is_english_text(word))
+        name_word = name_word or (lambda word: self.is_given_name(word) or not self.is_english_text(word))
         spans = []
         i = 0
         while i < len(words):
@@ -271,7 +276,7 @@ class GivenNames:
         Football Club")."""
         start, end = words[at][1], words[at][2]
         return (text[words[at - 1][2]:start] == " " and text[end:end + 1] != ":"
-                and not self._is_english_text(words[at - 1][0]) and words[at][0].lower() not in NOT_SURNAMES
+                and not self.is_english_text(words[at - 1][0]) and words[at][0].lower() not in NOT_SURNAMES
                 and (at + 1 == len(words) or words[at + 1][0].lower() not in NOT_SURNAMES))
 
     def _runs(self, doc: Any) -> list[list[tuple[str, int, int]]]:
@@ -342,7 +347,7 @@ class GivenNames:
         English here too."""
         if self.is_given_name(word):
             return True
-        if len(word) < 3 or _VOWEL.search(word) is None or self._is_english_text(word):
+        if len(word) < 3 or _VOWEL.search(word) is None or self.is_english_text(word):
             return False
         lower = word.lower()
         stems = ({lower[:-2], lower[:-1]} if lower.endswith("ed") else
@@ -373,7 +378,7 @@ class GivenNames:
         for i in range(len(tokens) - 2):
             surname, comma, given = tokens[i:i + 3]
             if (comma.text != "," or comma.idx != surname.idx + len(surname) or given.idx != comma.idx + 2
-                    or not name_like(surname) or self._is_english_text(surname.text)
+                    or not name_like(surname) or self.is_english_text(surname.text)
                     or (given.i in places and self.is_english(given.lower_))
                     or not name_like(given) or not self.is_given_name(given.text)):
                 continue

@@ -130,15 +130,16 @@ def build_analyzer(context: StageContext) -> TextAnalyzer:
     registry.remove_recognizer("SpacyRecognizer")
     registry.add_recognizer(OfflineEmailRecognizer(supported_language=language))
     dictionary, given_names = english_words(nlp), faker_given_names()
+    given = GivenNames(given_names, dictionary)
     registry.add_recognizer(ProperNounSpacyRecognizer(
         supported_language=language, supported_entities=nlp_engine.get_supported_entities(),
         dictionary=dictionary, given_names=given_names))
-    registry.add_recognizer(UsernameRecognizer(GivenNames(given_names, dictionary), supported_language=language))
+    registry.add_recognizer(UsernameRecognizer(given, supported_language=language))
     phones = LabelledPhoneRecognizer(settings.phone_regions, supported_language=language)
     numbers = number_recognizers([*national_ids.FORMATS, *bank_accounts.FORMATS, *record_ids.FORMATS,
                                   *plate_numbers.FORMATS], language)
     bank_details = bank_accounts.BankDetailsRecognizer(supported_language=language)
-    titled, postcodes = TitledNameRecognizer(supported_language=language), PostcodeRecognizer(supported_language=language)
+    titled, postcodes = TitledNameRecognizer(given, language), PostcodeRecognizer(supported_language=language)
     for recognizer in [*docveil_recognizers(language), titled, postcodes, *numbers, bank_details, phones]:
         registry.add_recognizer(recognizer)
 

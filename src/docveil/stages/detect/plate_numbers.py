@@ -8,8 +8,9 @@ digits right after a vehicle label that reads as a plate of one of ``plates.PLAT
 "vehicle registration", "licence plate", "Kennzeichen", "immatriculation", "matrícula", "targa"
 or "kenteken" (not "Reg No" or "Plate ID": companies and labs number things that way too).
 After words that name other registrations as well ("Registration:", "reg", "VRM", "rego",
-"Fahrzeug") the plate must read as a national format, not as the generic letters and digits:
-"Registration: YF68 KWZ" is a plate, "Company reg SC123456" is not.
+"Fahrzeug") the plate must read as a British, French or Italian plate, a Spanish one (consonants
+only) or a German one with its two letter groups apart: "Registration: YF68 KWZ" is a plate,
+"Company reg SC123456", "Registration: ISO 9001" and "Reg: 2024 ABC reports" are not.
 """
 
 from __future__ import annotations
@@ -41,8 +42,20 @@ def reads_as_plate(text: str) -> bool:
     return plate_format(text) is not None
 
 
+# After a loose label, the shapes that few other codes have: British and French or Italian
+# plates whole, Spanish ones with their consonants only ("2024 ABC" is a year and a word),
+# German ones with both letter groups apart ("HH-JK 2291"; "ISO 9001" and "EU 2016" are not).
+_SPANISH_LETTERS = re.compile(r"[BCDFGHJKLMNPRSTVWXYZ]{3}")
+_GERMAN_GROUPS = re.compile(r"[A-ZÄÖÜ]{1,3}[- ][A-Z]{1,2}[ -]?\d{1,4}[EH]?")
+
+
 def reads_as_national_plate(text: str) -> bool:
-    return plate_format(text) not in (None, "GENERIC")
+    found = plate_format(text)
+    if found in ("UK", "FR_IT"):
+        return True
+    if found == "ES":
+        return _SPANISH_LETTERS.fullmatch(re.sub(r"[^A-Z]", "", text)) is not None
+    return found == "DE" and _GERMAN_GROUPS.fullmatch(text.strip()) is not None
 
 
 class PlateNumberFormat(NumberFormat):

@@ -1,13 +1,15 @@
 """Postcodes that say where someone lives even when the street is not beside them
 (``LOCATION``): a UK postcode anywhere ("Truro, Cornwall TR1 3QE", "Last known address 23 Lillie
-Road, SW6 1TS"), a US town with its state and ZIP code ("Falls Church, VA 22041"), an Australian
+Road, SW6 1TS"), a US town, a comma, its state and ZIP code ("Falls Church, VA 22041"), an Australian
 suburb with its state and postcode ("Bondi NSW 2026").
 
 A UK postcode's shape is its own: an outward code of one or two letters, a digit and perhaps a
 letter or digit, a space, then a digit and two letters from the twenty that postcodes use
 ("SW1A 1AA", "LS16 5JX"); written in capitals with its space. Five-digit postcodes of other
-countries look like any number and count only inside an address (``STREET_ADDRESS``). US states
-and Australian states are the postal abbreviations, in capitals.
+countries look like any number and count only inside an address (``STREET_ADDRESS``). US and
+Australian states are the postal abbreviations, in capitals, and the code must open as that
+state's codes do (a ZIP code in Idaho with 8, a postcode in South Australia with 5): "Order ID
+48213", "Airbus SA 2023" and "Windows NT 2000" are no places.
 """
 
 from __future__ import annotations
@@ -20,15 +22,22 @@ ENTITY = "LOCATION"
 
 # Royal Mail: no Q, V, X first; no I, J, Z second; the inward letters leave out C, I, K, M, O, V.
 _UK_POSTCODE = (r"(?<![\w-])(?:[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]?|GIR)[ \t]\d[ABD-HJLNP-UW-Z]{2}(?![\w-])")
-_US_STATES = ("AL|AK|AZ|AR|CA|CO|CT|DE|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ"
-              "|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|DC|PR")
-_AU_STATES = "NSW|VIC|QLD|SA|WA|TAS|NT|ACT"
+# The first digit of each state's ZIP codes (USPS national areas).
+_US_ZIP_AREAS = {
+    "0": "CT|MA|ME|NH|NJ|PR|RI|VT", "1": "DE|NY|PA", "2": "DC|MD|NC|SC|VA|WV", "3": "AL|FL|GA|MS|TN",
+    "4": "IN|KY|MI|OH", "5": "IA|MN|MT|ND|SD|WI", "6": "IL|KS|MO|NE", "7": "AR|LA|OK|TX",
+    "8": "AZ|CO|ID|NM|NV|UT|WY", "9": "AK|CA|HI|OR|WA",
+}
+_US_STATE_ZIP = "(?:" + "|".join(rf"(?:{states})[ \t]+{digit}\d{{4}}" for digit, states in _US_ZIP_AREAS.items()) + ")"
+# Australia Post's ranges by their first digit (ACT's and NT's open with 0 or 2, and 08).
+_AU_STATE_POSTCODE = r"(?:NSW[ \t]+[12]|ACT[ \t]+(?:02|26|29)|VIC[ \t]+[38]|QLD[ \t]+[49]|SA[ \t]+5|WA[ \t]+6|TAS[ \t]+7|NT[ \t]+0[89])"
 _TOWN = r"(?<![\w-])[A-Z][a-z]+(?:[ \t-][A-Z][a-z]+){0,2}"
 
 POSTCODE_PATTERNS = [
     Pattern("UK postcode", _UK_POSTCODE, 0.6),
-    Pattern("US town, state and ZIP code", rf"{_TOWN},?[ \t]+(?:{_US_STATES})[ \t]+\d{{5}}(?:-\d{{4}})?(?![\w-])", 0.6),
-    Pattern("Australian suburb, state and postcode", rf"{_TOWN},?[ \t]+(?:{_AU_STATES})[ \t]+\d{{4}}(?![\w-])", 0.6),
+    Pattern("US town, state and ZIP code", rf"{_TOWN},[ \t]+{_US_STATE_ZIP}(?:-\d{{4}})?(?![\w-])", 0.6),
+    Pattern("Australian suburb, state and postcode", rf"{_TOWN},?[ \t]+(?={_AU_STATE_POSTCODE})[A-Z]{{2,3}}[ \t]+\d{{4}}(?![\w-])",
+            0.6),
 ]
 
 

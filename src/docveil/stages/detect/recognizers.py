@@ -23,6 +23,7 @@ from presidio_analyzer.predefined_recognizers import EmailRecognizer, SpacyRecog
 from docveil.stages.detect.given_names import (
     ADDRESSEES,
     NAME_PARTICLES,
+    PARTICLE_RUN,
     PLACE_LABELS,
     SURNAME_PARTICLES,
     TITLES,
@@ -420,7 +421,8 @@ DATE_PATTERNS = [
 DATE_OF_BIRTH_CONTEXT = (
     "born", "birth", "birthdate", "birth date", "birthday", "date of birth", "DOB", "D.O.B", "Geburtsdatum",
     "date de naissance", "fecha de nacimiento", "data di nascita", "geboortedatum",
-    "geboren", "geb.", "né", "née", "naissance", "nacimiento", "nata", "nato", "nascita", "nacido", "nacida",
+    "geboren", "geb.", "né", "née", "naissance", "nacimiento", "nata il", "nato il", "nata a", "nato a",
+    "nascita", "nacido", "nacida",
     "nascido", "nascida", "data de nascimento", "geboortedatum",
 )
 
@@ -469,7 +471,7 @@ _FLOOR = r"\d{1,2}\.?[ºª°][ \t]*(?:[A-Za-z]{1,5}\.?)?"
 # ", 10115 Berlin", ", 60-834 Poznań", ", 3º izq., 28005 Madrid", or the postcode and town on the
 # next line, as a letter's address block writes them (a line break before a digit reaches the
 # recognizers as a space: ``pii_text._join_wrapped_numbers``).
-_EU_TAIL = (rf"(?:(?:,[ \t]*(?:{_FLOOR},[ \t]*)?|[ \t]*\r?\n[ \t]*|[ \t]+){_EU_POSTCODE}"
+_EU_TAIL = (rf"(?:(?:,[ \t]*(?:{_FLOOR},[ \t]*)?|[ \t]*\r?\n[ \t]*|[ \t]+(?!(?:19|20)\d\d\b)){_EU_POSTCODE}"
             r"[ \t]+[A-ZÄÖÜ][\w-]{1,40})?")
 _EU_SUFFIX = (
     # Not "ring" or "gade": "During 2020" and "Brigade 3" are no addresses.
@@ -599,9 +601,8 @@ _NAME_PART = (rf"(?:{NAME_WORD}[ \t]+|\p{{Lu}}\.[ \t]*|\p{{Lu}}[ \t]+(?=\p{{Lu}}
 NAME_RUN = rf"{_NAME_PART}{{1,5}}{NAME_WORD}"
 # The rest of a name that a detector cut at a particle: "Joost" of "Joost van den Heuvel", "Merwe"
 # of "Pieter-Jan van der Merwe".
-_SURNAME_PARTICLE = r"(?<![\p{L}'’-])(?:" + "|".join(sorted(SURNAME_PARTICLES)) + ")"
-_PARTICLES_THEN_WORD = regex.compile(rf"[ \t]+(?:{_SURNAME_PARTICLE}[ \t]+)+{NAME_WORD}")
-_WORD_THEN_PARTICLES = regex.compile(rf"(?:{NAME_WORD}[ \t]+)?(?:{_SURNAME_PARTICLE}[ \t]+)+$")
+_PARTICLES_THEN_WORD = regex.compile(rf"[ \t]+{PARTICLE_RUN}[ \t]+{NAME_WORD}")
+_WORD_THEN_PARTICLES = regex.compile(rf"(?:{NAME_WORD}[ \t]+)?{PARTICLE_RUN}[ \t]+$")
 
 
 def with_whole_surnames(findings: Sequence[Finding], text: str) -> list[Finding]:

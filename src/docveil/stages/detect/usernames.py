@@ -53,7 +53,7 @@ _ACCOUNT = re.compile(r"(?i:\b(?:account|user|login|member)[ \t]+)(?P<handle>\p{
 # lmoreau : TTY=pts/1", "su: (to root) lmoreau on pts/0", cron's "(deploy_jsmith) CMD").
 _HOME_FOLDER = re.compile(
     rf"(?:(?<![\w.~])/(?:home|Users)/|(?<![\w])[A-Za-z]:\\(?:Users|Documents and Settings)\\)(?P<handle>{_HANDLE})"
-    r"(?=[/\\\s\"':;,)]|$)")
+    r"(?=[/\\\s\"':;,)\]>]|\.(?!\w)|$)")
 _UNIX_LOG = re.compile(
     rf"\bsudo:[ \t]+(?P<handle>{_LOWER_HANDLE})[ \t]+:|\bsu:[ \t]+\(to[ \t]+\S+\)[ \t]+(?P<handle>{_LOWER_HANDLE})\b"
     rf"|\((?P<handle>{_LOWER_HANDLE})\)[ \t]+CMD\b")
