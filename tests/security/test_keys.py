@@ -404,6 +404,14 @@ def test_provider_failures_surface_as_crypto_errors(provider: LocalKeyProvider) 
         DataKeyRing(failing).new_wrapped_key("field", "acme", 2)
     assert isinstance(raised.value.__cause__, ConnectionError)
 
+    def refresh() -> None:
+        raise TimeoutError("KMS unavailable")
+
+    failing.unavailable, failing.refresh = False, refresh  # type: ignore[attr-defined]
+    with pytest.raises(CryptoError, match="failed to say which key-encryption key is current") as raised:
+        DataKeyRing(failing).new_wrapped_key("field", "acme", 3)
+    assert isinstance(raised.value.__cause__, TimeoutError)
+
 
 # Secrets refuse to be serialised
 

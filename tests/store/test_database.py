@@ -89,7 +89,7 @@ def test_processes_bootstrapping_a_server_together_take_turns(settings, superuse
 
 
 def test_threads_using_a_new_engine_at_once_share_one_connection_pool(
-        settings, template_database, superuser_conninfo, model_stash, monkeypatch: pytest.MonkeyPatch) -> None:
+        settings, superuser_conninfo, model_stash, monkeypatch: pytest.MonkeyPatch) -> None:
     pools = []
 
     class CountedPool(database_module.ConnectionPool):
@@ -99,8 +99,7 @@ def test_threads_using_a_new_engine_at_once_share_one_connection_pool(
 
     monkeypatch.setattr(database_module, "ConnectionPool", CountedPool)
     name = f"threads_{uuid.uuid4().hex[:8]}"
-    engine = Engine(settings, database=Database(settings, database=name, template=template_database),
-                    stash=model_stash)
+    engine = Engine(settings.with_overrides(database=name), stash=model_stash)  # makes its database on first use
     start = threading.Barrier(6)
 
     def first_use(_: int) -> Database:

@@ -357,7 +357,13 @@ class DataKeyRing:
         process may have rotated it."""
         refresh = getattr(self.provider, "refresh", None)
         if callable(refresh):
-            refresh()
+            try:
+                refresh()
+            except CryptoError:
+                raise
+            except Exception as exc:  # a KMS client error must still read as a key failure
+                raise CryptoError(f"key provider {type(self.provider).__name__} failed to say which key-encryption "
+                                  f"key is current ({type(exc).__name__})") from exc
         key = random_key()
         wrapped, kek_id = self._wrap(key, data_key_associated_data(purpose, tenant, version))
         self._remember((wrapped, purpose, tenant, version, kek_id), key)

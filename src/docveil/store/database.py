@@ -215,9 +215,8 @@ class Database:
         except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
             raise StoreError(f"the database rolled this transaction back ({type(exc).__name__}): another "
                              "transaction needed the same rows; nothing of it was written, run it again") from exc
-        except psycopg.OperationalError as exc:
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise StoreError(f"the database connection failed: {first_line}") from exc
+        except psycopg.OperationalError as exc:  # the server's words stay on __cause__, out of HTTP answers
+            raise StoreError(f"the database operation failed ({type(exc).__name__}); nothing of it was written") from exc
 
     @contextmanager
     def admin(self) -> Iterator[psycopg.Connection]:
