@@ -12,13 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from lock_waits import wait_for_a_waiter
+from lock_waits import pause_document_stores, wait_for_a_waiter
 
 from docveil.engine import Engine
 from docveil.errors import AccessDeniedError
 from docveil.hookspecs import hookimpl
 from docveil.stages.redact.pseudonyms import TOKEN_PATTERN
-from docveil.store import repository
 from docveil.types import Finding, Principal, RedactedText
 
 TENANT = "clinic"
@@ -318,15 +317,7 @@ def test_a_forget_waits_for_a_document_being_stored_and_then_scrubs_it(
     (tmp_path / "first.txt").write_text("Case 1: jane.roe@example.org wrote about the invoice.\n")
     (tmp_path / "second.txt").write_text("Case 2: jane.roe@example.org asked for a refund.\n")
     assert engine.ingest([tmp_path / "first.txt"], WRITER).ok
-    paused, release = threading.Event(), threading.Event()
-    link_subjects = repository.link_subjects
-
-    def slow_link_subjects(*args: object, **kwargs: object) -> None:  # inside the store's transaction
-        paused.set()
-        release.wait(60)
-        link_subjects(*args, **kwargs)
-
-    monkeypatch.setattr(repository, "link_subjects", slow_link_subjects)
+    paused, release = pause_document_stores(monkeypatch)  # inside the store's transaction
     with ThreadPoolExecutor(2) as pool:
         storing = pool.submit(engine.ingest, [tmp_path / "second.txt"], WRITER)
         assert paused.wait(60)

@@ -6,14 +6,13 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from lock_waits import wait_for_a_waiter
+from lock_waits import pause_document_stores, wait_for_a_waiter
 
 from docveil.engine import Engine
 from docveil.errors import AccessDeniedError, NotFoundError
 from docveil.interfaces.demo import sample_paths
 from docveil.security import rotation
 from docveil.security.keyring import DATA
-from docveil.store import repository
 from docveil.types import Principal
 
 ALICE = Principal("acme", "alice")
@@ -154,15 +153,7 @@ def test_a_data_key_rotation_waits_for_a_document_being_stored_under_the_old_key
         engine: Engine, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     engine.ingest(sample_paths()[:1], ALICE)
     (tmp_path / "late.txt").write_text("Maintenance log: the printer on the second floor was repaired.\n")
-    paused, release = threading.Event(), threading.Event()
-    link_subjects = repository.link_subjects
-
-    def slow_link_subjects(*args, **kwargs) -> None:  # sealed under data key 1, not yet committed
-        paused.set()
-        release.wait(60)
-        link_subjects(*args, **kwargs)
-
-    monkeypatch.setattr(repository, "link_subjects", slow_link_subjects)
+    paused, release = pause_document_stores(monkeypatch)  # inside the store's transaction
     with ThreadPoolExecutor(2) as pool:
         storing = pool.submit(engine.ingest, [tmp_path / "late.txt"], ALICE)
         assert paused.wait(60)

@@ -17,7 +17,7 @@ from urllib.parse import unquote
 
 import regex
 import tldextract
-from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult
+from presidio_analyzer import EntityRecognizer, LocalRecognizer, Pattern, PatternRecognizer, RecognizerResult
 from presidio_analyzer.predefined_recognizers import EmailRecognizer, SpacyRecognizer
 
 from docveil.stages.detect.given_names import (
@@ -384,6 +384,17 @@ class LabelledValueRecognizer(PatternRecognizer):
         if any(ch.isdigit() for ch in gap) or len(re.findall(r"\w+", gap)) > self._max_gap_words:
             return None
         return labels[-1]
+
+
+class NameAwareRecognizer(LocalRecognizer):
+    """A recognizer of one entity type that asks ``GivenNames`` which words can be names."""
+
+    def __init__(self, entity: str, name: str, given_names: GivenNames, supported_language: str = "en") -> None:
+        self.given_names = given_names
+        super().__init__(supported_entities=[entity], supported_language=supported_language, name=name)
+
+    def load(self) -> None:
+        pass
 
 
 def _phrase(words: str) -> str:

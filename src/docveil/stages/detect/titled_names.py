@@ -14,11 +14,11 @@ word and names no place or body.
 from __future__ import annotations
 
 import regex
-from presidio_analyzer import EntityRecognizer, LocalRecognizer, RecognizerResult
+from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from docveil.stages.detect.given_names import NOT_SURNAMES, TITLES, GivenNames
-from docveil.stages.detect.recognizers import NAME_RUN, NAME_WORD
+from docveil.stages.detect.recognizers import NAME_RUN, NAME_WORD, NameAwareRecognizer
 
 ENTITY = "PERSON"
 NAME = "TitledNameRecognizer"
@@ -34,15 +34,11 @@ _TITLED = regex.compile(
 _WORD = regex.compile(r"\p{L}{2,}(?:['\u2019-]\p{L}+)*")
 
 
-class TitledNameRecognizer(LocalRecognizer):
+class TitledNameRecognizer(NameAwareRecognizer):
     """A person's name after their title (``PERSON``)."""
 
     def __init__(self, given_names: GivenNames, supported_language: str = "en") -> None:
-        self.given_names = given_names
-        super().__init__(supported_entities=[ENTITY], supported_language=supported_language, name=NAME)
-
-    def load(self) -> None:
-        pass
+        super().__init__(ENTITY, NAME, given_names, supported_language)
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
                 ) -> list[RecognizerResult]:

@@ -26,10 +26,11 @@ from __future__ import annotations
 from collections import Counter
 
 import regex as re
-from presidio_analyzer import EntityRecognizer, LocalRecognizer, RecognizerResult
+from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from docveil.stages.detect.given_names import GivenNames
+from docveil.stages.detect.recognizers import NameAwareRecognizer
 
 ENTITY = "USERNAME"
 NAME = "UsernameRecognizer"
@@ -88,15 +89,11 @@ _SUFFIXES = frozenset({
 })
 
 
-class UsernameRecognizer(LocalRecognizer):
+class UsernameRecognizer(NameAwareRecognizer):
     """``USERNAME`` where its place marks a user name; see the module docstring."""
 
     def __init__(self, given_names: GivenNames, supported_language: str = "en") -> None:
-        self.given_names = given_names
-        super().__init__(supported_entities=[ENTITY], supported_language=supported_language, name=NAME)
-
-    def load(self) -> None:
-        pass
+        super().__init__(ENTITY, NAME, given_names, supported_language)
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
                 ) -> list[RecognizerResult]:
