@@ -519,8 +519,7 @@ class Engine:
                                          "(stages.redact.fields.redact_fields)")
         document_id = str(uuid.uuid4())
         with self._transaction(principal) as conn:
-            locks.subjects(conn, tenant)  # a forget running now finishes first (store/locks.py)
-            locks.data_key(conn, tenant)
+            locks.document_store(conn, tenant)  # a forget running now finishes first (store/locks.py)
             data_key = self.keyring.current(conn, tenant, DATA)
 
             def seal(value: str, field: str) -> bytes:
@@ -980,8 +979,7 @@ class Engine:
         with self._transaction(principal) as conn:
             # Alone among forgets and document stores of the tenant: every chunk committed
             # before is seen, and none is stored meanwhile (store/locks.py).
-            locks.subjects(conn, principal.tenant, exclusive=True)
-            locks.data_key(conn, principal.tenant)
+            locks.forget(conn, principal.tenant)
             pseudonymizer = self._pseudonymizer(conn, principal.tenant)
             # Each value in every namespace the vault holds: a phone number or an IBAN is a
             # subject too, and a name has one digest whether it was found as a person or a place.
