@@ -29,15 +29,16 @@ _US_ZIP_AREAS = {
     "8": "AZ|CO|ID|NM|NV|UT|WY", "9": "AK|CA|HI|OR|WA",
 }
 _US_STATE_ZIP = "(?:" + "|".join(rf"(?:{states})[ \t]+{digit}\d{{4}}" for digit, states in _US_ZIP_AREAS.items()) + ")"
-# Australia Post's ranges by their first digit (ACT's and NT's open with 0 or 2, and 08).
-_AU_STATE_POSTCODE = r"(?:NSW[ \t]+[12]|ACT[ \t]+(?:02|26|29)|VIC[ \t]+[38]|QLD[ \t]+[49]|SA[ \t]+5|WA[ \t]+6|TAS[ \t]+7|NT[ \t]+0[89])"
+# Australia Post's ranges by their first digits (the ACT's are 02xx, 26xx and 29xx; the NT's
+# 08xx and 09xx).
+_AU_STATE_POSTCODE = (r"(?:NSW[ \t]+[12]\d{3}|ACT[ \t]+(?:02|26|29)\d\d|VIC[ \t]+[38]\d{3}|QLD[ \t]+[49]\d{3}"
+                      r"|SA[ \t]+5\d{3}|WA[ \t]+6\d{3}|TAS[ \t]+7\d{3}|NT[ \t]+0[89]\d\d)")
 _TOWN = r"(?<![\w-])[A-Z][a-z]+(?:[ \t-][A-Z][a-z]+){0,2}"
 
 POSTCODE_PATTERNS = [
     Pattern("UK postcode", _UK_POSTCODE, 0.6),
     Pattern("US town, state and ZIP code", rf"{_TOWN},[ \t]+{_US_STATE_ZIP}(?:-\d{{4}})?(?![\w-])", 0.6),
-    Pattern("Australian suburb, state and postcode", rf"{_TOWN},?[ \t]+(?={_AU_STATE_POSTCODE})[A-Z]{{2,3}}[ \t]+\d{{4}}(?![\w-])",
-            0.6),
+    Pattern("Australian suburb, state and postcode", rf"{_TOWN},?[ \t]+{_AU_STATE_POSTCODE}(?![\w-])", 0.6),
 ]
 
 

@@ -433,8 +433,7 @@ DATE_OF_BIRTH_CONTEXT = (
     "born", "birth", "birthdate", "birth date", "birthday", "date of birth", "DOB", "D.O.B", "Geburtsdatum",
     "date de naissance", "fecha de nacimiento", "data di nascita", "geboortedatum",
     "geboren", "geb.", "né", "née", "naissance", "nacimiento", "nata il", "nato il", "nata a", "nato a",
-    "nascita", "nacido", "nacida",
-    "nascido", "nascida", "data de nascimento", "geboortedatum",
+    "nascita", "nacido", "nacida", "nascido", "nascida", "data de nascimento",
 )
 
 # A passport number: 6 to 9 upper-case letters and digits with at least one digit
@@ -629,12 +628,15 @@ def with_whole_surnames(findings: Sequence[Finding], text: str) -> list[Finding]
                                   end=after.end() if after else finding.end)
         grown.append(finding)
     return grown
-# A title the field gap takes: no name starts with it ("MR ADEOLA BANKOLE" is ADEOLA BANKOLE).
-_TITLE_BEFORE_NAME = r"(?i:Dr|Mr|Mrs|Ms|Mx|Prof)\.?[ \t]"
+
+
+# A title between a field's label and the name, in any case; no part of the name ("Name: MR
+# ADEOLA BANKOLE" is ADEOLA BANKOLE).
+_FIELD_TITLE = r"(?i:Dr|Mr|Mrs|Ms|Mx|Prof)\.?[ \t]"
 LABELLED_NAME_PATTERNS = [
     # Two to six parts on one line, the last a whole word ("Siobhan O'Driscoll", "Joost van den
     # Heuvel", "A J PENHALIGON-WRIGHT").
-    Pattern("labelled name", rf"(?<![\p{{L}}\d])(?!{_TITLE_BEFORE_NAME}){NAME_RUN}", 0.85),
+    Pattern("labelled name", rf"(?<![\p{{L}}\d])(?!{_FIELD_TITLE}){NAME_RUN}", 0.85),
     # Surname first, as registers and spreadsheets write it ("Roe, Jane", "Hardy, Tom Edward").
     Pattern("labelled name, surname first", rf"{NAME_WORD},[ \t]+{NAME_WORD}(?:[ \t]+{NAME_WORD})?", 0.85),
 ]
@@ -647,12 +649,12 @@ NAME_FIELD_LABELS = (
     "landlord", "tenant", "tenants", "tenant(s)", "guest", "passenger", "traveller", "traveler", "pupil",
     "guardian", "next of kin", "emergency contact", "beneficiary", "policyholder", "claimant", "complainant",
     "witness", "victim", "suspect", "defendant", "plaintiff", "interviewee", "interviewer",
-    # Who a letter, a parcel or a payment goes to.
+    # Who a letter or a parcel goes to, and who signs.
     "recipient", "addressee", "consignee", "signatory",
 )
 NAME_BY_LABELS = ("signed by", "countersigned by", "prepared by", "approved by", "submitted by",
                   "reported by", "requested by", "reviewed by")
-_FIELD_GAP = re.compile(r"[ \t]*(?:\*\*|__)?[ \t]*:[ \t]*(?:\*\*|__)?[ \t]*(?:(?i:Dr|Mr|Mrs|Ms|Mx|Prof)\.?[ \t]+)?")
+_FIELD_GAP = re.compile(rf"[ \t]*(?:\*\*|__)?[ \t]*:[ \t]*(?:\*\*|__)?[ \t]*(?:{_FIELD_TITLE}[ \t]*)?")
 _LINE_START = re.compile(r"(?:^|\n)[ \t]*(?:[-*\u2022][ \t]+)?(?:\*\*|__)?$")
 _BY_GAP = re.compile(r"[ \t]+(?:(?:Dr|Mr|Mrs|Ms|Mx|Prof)\.?[ \t]+)?")
 

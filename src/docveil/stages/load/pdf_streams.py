@@ -12,8 +12,9 @@ depth, within ``max_pixels``): a real image never does, and a stream that only c
 image, to be drawn as a page's content, is measured like any other. LZW and run-length streams
 are measured the same way, by their decoded length alone (an LZW code stands for a string of
 up to 4,096 bytes; a run-length pair for 128): LZW is read with early change (PDF's default)
-and, when its codes do not read to the end that way, without it, and the longer count is taken. Streams of an encrypted PDF cannot be measured before pdfium
-decrypts them and pass unmeasured.
+and, when its codes do not read to the end that way, without it, and the longer count is
+taken. Streams of an encrypted PDF cannot be measured before pdfium decrypts them and pass
+unmeasured.
 """
 
 from __future__ import annotations
