@@ -1048,8 +1048,10 @@ class Engine:
         """Check the tenant's whole audit chain, its MACs, checkpoints and head."""
         self._authorize(principal, "audit.read", {})
         with self._transaction(principal) as conn:
-            keys = self._audit_keys(conn, principal.tenant)
-            result = audit.verify_log(conn, keys)
+            keys = self._audit_keys(conn, principal.tenant)  # keys made now are audited and committed
+        # One snapshot and no lock: this tenant's actions go on while a long log is read.
+        with self.database.transaction(principal.tenant, snapshot=True) as conn:
+            result = audit.verify_log(conn, keys, require_records=True)
         with self._transaction(principal) as conn:
             self._audit(conn, principal, audit.AuditEvent(
                 "audit.verify", outcome="ok" if result.ok else "broken", counts={"records": result.records}))
@@ -1092,7 +1094,9 @@ class Engine:
             keys = self._audit_keys(conn, principal.tenant)
             # A fresh signed checkpoint at the head makes a truncated copy of the export detectable.
             audit.write_checkpoint(conn, principal.tenant, keys)
+        with self.database.transaction(principal.tenant, snapshot=True) as conn:  # as audit_verify
             count = audit.export_tenant_log(conn, keys, fmt, out)
+        with self._transaction(principal) as conn:
             self._audit(conn, principal, audit.AuditEvent("audit.export", counts={"records": count},
                                                           extra={"format": fmt}))
         return count

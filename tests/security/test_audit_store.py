@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from docveil import hookspecs
+from docveil.engine import Engine
 from docveil.errors import AuditError
 from docveil.security import audit
 from docveil.security.audit import (
@@ -40,6 +41,7 @@ from docveil.types import Principal
 TENANT = "acme"
 ANALYST = Principal(TENANT, "analyst-7", frozenset({"analyst"}))
 OFFICER = Principal(TENANT, "officer-1", frozenset({"reidentify", "auditor"}))
+AUDITOR = Principal(TENANT, "auditor-2", frozenset({"auditor"}))
 QUERY = "salary of Jane Roe, born 1984-02-17"
 
 
@@ -291,6 +293,20 @@ def test_truncated_tail_after_an_on_demand_checkpoint_is_detected(db: Database, 
     assert verify(db, keys).first_broken_seq == 13
 
 
+def test_a_log_cut_back_to_nothing_does_not_verify_once_its_keys_exist(engine: Engine) -> None:
+    assert engine.audit_verify(AUDITOR).ok  # the audit keys are made, and audited, first
+    tamper(engine.database, f"DELETE FROM audit_records WHERE tenant_id = '{TENANT}'",
+           f"DELETE FROM audit_checkpoints WHERE tenant_id = '{TENANT}'",
+           f"DELETE FROM audit_heads WHERE tenant_id = '{TENANT}'")
+
+    result = engine.audit_verify(AUDITOR)
+
+    assert (result.ok, result.records, result.first_broken_seq) == (False, 0, 1)
+    assert "every record was deleted" in (result.reason or "")
+    with engine.database.transaction(TENANT) as conn:  # a bare chain cannot tell: a new log is empty too
+        assert verify_log(conn, engine._audit_keys(conn, TENANT)).ok
+
+
 @pytest.mark.parametrize("deleted", [10, 20])
 def test_deleted_checkpoint_is_detected_while_records_past_it_remain(db: Database, keys: AuditKeys,
                                                                      deleted: int) -> None:
@@ -380,6 +396,48 @@ def test_export_is_consistent_while_another_connection_appends(db: Database, key
     assert exported == 5
     assert verify_export(path, mac_key=keys.mac_key).ok
     assert verify(db, keys).records == 6
+
+
+def _append_refused_if_waiting(db: Database, keys: AuditKeys) -> None:
+    """One append on another connection that fails at once if it has to wait for a lock."""
+    with db.transaction(TENANT) as conn:
+        conn.execute("SET LOCAL lock_timeout = '500ms'")
+        append_event(conn, ANALYST, AuditEvent("search"), keys)
+
+
+def test_a_snapshot_transaction_reads_one_state_and_holds_up_no_append(db: Database, keys: AuditKeys) -> None:
+    append(db, keys, 5)
+    with db.transaction(TENANT, snapshot=True) as conn:
+        assert verify_log(conn, keys).records == 5
+        _append_refused_if_waiting(db, keys)  # the head is not locked by the verification
+        assert verify_log(conn, keys).records == 5  # still its first statement's state
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            conn.execute("DELETE FROM audit_heads")
+    assert verify(db, keys).records == 6
+
+
+@pytest.mark.parametrize("action", ["verify", "export"])
+def test_engine_verification_and_export_hold_up_no_audited_action(engine: Engine, monkeypatch, action: str) -> None:
+    assert engine.audit_verify(AUDITOR).ok  # records 1 and 2: the keys, then the verification
+    with engine.database.transaction(TENANT) as conn:
+        keys = engine._audit_keys(conn, TENANT)
+    read_all = audit.iter_records
+
+    def append_while_reading(conn: psycopg.Connection, **options: int):
+        records = read_all(conn, **options)
+        yield next(records)
+        _append_refused_if_waiting(engine.database, keys)
+        yield from records
+
+    monkeypatch.setattr(audit, "iter_records", append_while_reading)
+    if action == "verify":
+        result = engine.audit_verify(AUDITOR)
+        assert result.ok and result.records == 2  # the append came after its snapshot
+    else:
+        assert engine.audit_export(AUDITOR, io.StringIO()) == 2
+    monkeypatch.undo()
+    result = engine.audit_verify(AUDITOR)
+    assert result.ok and result.records == 4  # the two before, the append, this action's record
 
 
 # The default sink

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Literal, TextIO
 
@@ -266,14 +267,25 @@ def _snapshot_head(conn: psycopg.Connection) -> AuditHead | None:
     return fetch_head(conn)
 
 
-def verify_log(conn: psycopg.Connection, keys: AuditKeys | Ed25519PublicKey) -> VerifyResult:
-    """Verify the tenant's whole stored log (``docveil audit verify``)."""
+def verify_log(conn: psycopg.Connection, keys: AuditKeys | Ed25519PublicKey, *,
+               require_records: bool = False) -> VerifyResult:
+    """Verify the tenant's whole stored log (``docveil audit verify``).
+
+    With ``require_records``, an empty log does not verify: set it when the keys were made by a
+    writer that audits their creation, as the engine does, so that the log cannot be empty once
+    they exist (the chain alone cannot tell a log cut back to nothing from a new one).
+    """
     try:
         _bound_tenant(conn)
         head = _snapshot_head(conn)
-        return verify_chain(iter_records(conn), fetch_checkpoints(conn), head, keys)
+        result = verify_chain(iter_records(conn), fetch_checkpoints(conn), head, keys)
     except psycopg.Error as exc:
         raise _failed("verifying", exc) from exc
+    if require_records and result.ok and result.records == 0:
+        return replace(result, ok=False, first_broken_seq=1,
+                       reason="the log is empty, yet the tenant's audit keys exist and their creation is "
+                              "its first record: every record was deleted")
+    return result
 
 
 def export_tenant_log(conn: psycopg.Connection, keys: AuditKeys,

@@ -197,8 +197,12 @@ class Database:
         self.close()
 
     @contextmanager
-    def transaction(self, tenant: str) -> Iterator[psycopg.Connection]:
-        """One transaction as the application role with row-level security set to ``tenant``."""
+    def transaction(self, tenant: str, *, snapshot: bool = False) -> Iterator[psycopg.Connection]:
+        """One transaction as the application role with row-level security set to ``tenant``.
+
+        With ``snapshot``, a read-only REPEATABLE READ transaction: every statement sees the
+        state of its first one, without locking anything (long consistent reads, such as
+        verifying or exporting a whole audit log, that must not hold up writers)."""
         if not tenant:
             raise StoreError("a transaction needs a tenant")
         if self._pool is None:
@@ -210,6 +214,8 @@ class Database:
                 # entered in a pipeline would keep the connection in pipeline mode throughout.)
                 with conn.pipeline():
                     inside.enter_context(psycopg.Transaction(conn))
+                    if snapshot:
+                        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                     conn.execute("SELECT set_config('docveil.tenant', %s, true)", [tenant])
                 yield conn
         except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
