@@ -90,8 +90,9 @@ def owner(document: int) -> str:
     return f"user{document % 20}"
 
 
-def load(engine, data: dict[str, np.ndarray], dimension: int) -> np.ndarray:
-    """Documents and pictures through docveil's functions; returns the picture ids in order."""
+def load(engine, data: dict[str, np.ndarray], dimension: int) -> tuple[np.ndarray, dict[str, int]]:
+    """Documents and pictures through docveil's functions; returns the picture ids in order (ids
+    count per tenant) and each document's tenant."""
     from docveil.security.crypto import encrypt_field
     from docveil.security.keyring import DATA
     from docveil.store import repository
@@ -104,6 +105,7 @@ def load(engine, data: dict[str, np.ndarray], dimension: int) -> np.ndarray:
         conn.execute("DROP INDEX images_embedding_hnsw")
         conn.execute("DROP INDEX chunks_embedding_hnsw")
     ids = np.zeros(len(data["vectors"]), dtype=np.int64)
+    document_tenants: dict[str, int] = {}
     documents = data["document"]
     for tenant in sorted(set(data["tenant"].tolist())):
         name = f"tenant{tenant}"
@@ -130,21 +132,23 @@ def load(engine, data: dict[str, np.ndarray], dimension: int) -> np.ndarray:
                                           text=RedactedText(""), char_boxes=())
                     pictures = [Picture(ordinal, ordinal + 1, "embedded", None, blank)
                                 for ordinal in range(len(members))]
+                    reserved = repository.reserve_ids(conn, name, chunks=len(members), images=len(members))
                     repository.insert_images(conn, name, document_id, pictures, data["vectors"][members],
-                                             list(users), list(roles))
+                                             list(users), list(roles), reserved.first_image)
                     captions = [Chunk(ordinal, RedactedText(caption(int(data["cluster"][member]), int(member))),
                                       ordinal + 1, 0, 40) for ordinal, member in enumerate(members)]
                     repository.insert_chunks(conn, name, document_id, captions, data["text_vectors"][members],
-                                             list(users), list(roles))
+                                             list(users), list(roles), reserved.first_chunk)
                     found = conn.execute("SELECT id FROM images WHERE document_id = %s ORDER BY ordinal",
                                          [document_id]).fetchall()
                     ids[members] = [row[0] for row in found]
+                    document_tenants[document_id] = tenant
     with database.admin() as conn:
         conn.execute("CREATE INDEX images_embedding_hnsw ON images USING hnsw (embedding vector_cosine_ops)")
         conn.execute("CREATE INDEX chunks_embedding_hnsw ON chunks USING hnsw (embedding vector_cosine_ops)")
         conn.execute("VACUUM ANALYZE images")
         conn.execute("VACUUM ANALYZE chunks")
-    return ids
+    return ids, document_tenants
 
 
 def percentiles(samples: list[float]) -> tuple[float, float, float]:
@@ -175,7 +179,7 @@ def main() -> int:
     engine = Engine(Settings(home=home, load_entry_points=False))
     try:
         started = time.perf_counter()
-        ids = load(engine, data, args.dimension)
+        ids, document_tenants = load(engine, data, args.dimension)
         print(f"loaded {args.pictures:,} pictures of {args.tenants} tenants in {time.perf_counter() - started:.1f} s")
         superuser = EmbeddedPostgres(home).acquire().conninfo(engine.settings.database)
         raw = psycopg.connect(superuser, autocommit=True)
@@ -183,7 +187,9 @@ def main() -> int:
         raw.execute("CREATE EXTENSION IF NOT EXISTS vector")
         raw.execute(f"CREATE TABLE raw_images (id bigint PRIMARY KEY, tenant_id text, acl_users text[],"
                     f" acl_roles text[], embedding vector({args.dimension}))")
-        rows = raw.execute("SELECT id, tenant_id, acl_users, acl_roles, embedding FROM images").fetchall()
+        # Its own ids, as pgvector is used alone (docveil's count per tenant).
+        rows = raw.execute("SELECT row_number() OVER (ORDER BY tenant_id, id), tenant_id, acl_users, acl_roles,"
+                           " embedding FROM images").fetchall()
         with raw.cursor().copy("COPY raw_images FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
@@ -215,7 +221,7 @@ def main() -> int:
             with engine._transaction(principal) as conn:
                 hits = engine.retrieve_images(conn, principal, vector, args.k)
                 engine._audit_picture_search(conn, principal, "bench", hits, args.k, "image")
-            return [hit.image_id for hit in hits]
+            return [(hit.document_id, hit.image_id) for hit in hits]
 
         def raw_path(principal, vector):
             return [r[0] for r in raw.execute("SELECT id FROM raw_images ORDER BY embedding <=> %s LIMIT %s",
@@ -233,7 +239,7 @@ def main() -> int:
                  "d": lambda q: raw_filtered(q[0], q[1]), "e": lambda q: text_path(q[0], q[2], q[3], None),
                  "f": lambda q: text_path(q[0], q[2], q[3], q[1])}
         samples: dict[str, list[float]] = {name: [] for name in paths}
-        answers: dict[int, list[int]] = {}
+        answers: dict[int, list[tuple[str, int]]] = {}
         moved = 0  # text searches whose hits ranking pictures changed
         for query in queries[:20]:  # warm-up
             for path in paths.values():
@@ -256,11 +262,12 @@ def main() -> int:
             tenant = int(principal.tenant.removeprefix("tenant"))
             mask = (data["tenant"] == tenant) & (~data["private"] | (owners == principal.user))
             visible_ids = set(ids[mask].tolist())
-            foreign += sum(1 for found in answers[index] if found not in visible_ids)
+            foreign += sum(1 for document_id, found in answers[index]
+                           if document_tenants[document_id] != tenant or found not in visible_ids)
             distances = 1 - data["vectors"][mask] @ vector
             threshold = np.sort(distances)[min(args.k, len(distances)) - 1]
             exact = set(ids[mask][distances <= threshold + 1e-6].tolist())
-            recalls.append(len(set(answers[index]) & exact) / min(args.k, len(distances)))
+            recalls.append(len({found for _, found in answers[index]} & exact) / min(args.k, len(distances)))
 
         labels = {"b": "(b) docveil retrieval path", "c": "(c) raw pgvector", "d": "(d) raw, tenant + ACL filter",
                   "e": "(e) docveil text search, text only", "f": "(f) docveil text search + pictures"}

@@ -18,7 +18,8 @@ Each held-out query is then run, in rotating order, through:
     ``Engine._audit_search``, commit).
 (c) raw pgvector: ``SELECT id FROM raw_chunks ORDER BY embedding <=> $1 LIMIT 10`` as the
     superuser (no row-level security, no ACL, no fusion), default ``hnsw.ef_search``, on a plain
-    table holding the same ids, tenants, ACLs and vectors with one HNSW index over all of them.
+    table holding the same tenants, ACLs and vectors with one HNSW index over all of them, keyed
+    by corpus row (docveil's chunk ids count per tenant).
 (d) raw pgvector filtered like docveil: the same with ``tenant_id = $2`` and the ACL test, and
     pgvector's iterative scan, still as the superuser.
 
@@ -304,7 +305,7 @@ class Exact:
         self.corpus = corpus
         self.vectors = vectors
         self.loaded = loaded
-        self.index_of = loaded.chunk_index()
+        self.index_of = loaded.chunk_index
         self._masks: dict[tuple, np.ndarray] = {}
         self._thresholds: dict[tuple, float] = {}
 
@@ -327,10 +328,14 @@ class Exact:
                                      else float("inf"))
         return self._thresholds[key]
 
-    def recall(self, q: PreparedQuery, chunk_ids: Sequence[int], filtered: bool, k: int) -> float:
-        """Share of the exact top-k found (ties at the k-th distance count as found)."""
+    def rows(self, q: PreparedQuery, chunk_ids: Sequence[int]) -> list[int]:
+        """Corpus rows of docveil's chunk ids in the querying tenant."""
+        return [self.index_of[(q.principal.tenant, int(c))] for c in chunk_ids]
+
+    def recall(self, q: PreparedQuery, rows_found: Sequence[int], filtered: bool, k: int) -> float:
+        """Share of the exact top-k found among corpus rows (ties at the k-th distance count as found)."""
         limit = self.threshold(q, filtered, k) + TIE_TOLERANCE
-        rows = np.array([self.index_of[int(c)] for c in chunk_ids[:k]], dtype=np.int64)
+        rows = np.array(rows_found[:k], dtype=np.int64)
         if len(rows) == 0:
             return 0.0
         wanted = min(k, len(self.visible_chunks(q)) if filtered else len(self.vectors))
@@ -492,12 +497,11 @@ def recall_report(paths: Paths, exact: Exact, queries: Sequence[PreparedQuery], 
     sweep: dict[int, dict[str, list[float]]] = {ef: defaultdict(list) for ef in EF_SWEEP}
     for i, q in enumerate(queries):
         semantic = paths.semantic(q)
-        docveil_default.append(exact.recall(q, [c for c, _ in semantic], True, k))
+        docveil_default.append(exact.recall(q, exact.rows(q, [c for c, _ in semantic]), True, k))
         raw.append(exact.recall(q, paths.raw(q), False, k))
         filtered.append(exact.recall(q, paths.raw_filtered(q), True, k))
-        fused.append(exact.recall(q, [h.chunk_id for h in outputs[0][i]], True, k))
-        position = exact.index_of
-        checked = [[loaded.document_ids[loaded.chunk_document[position[c]]] for c, _ in semantic]]
+        fused.append(exact.recall(q, exact.rows(q, [h.chunk_id for h in outputs[0][i]]), True, k))
+        checked = [[loaded.document_ids[loaded.chunk_document[row]] for row in exact.rows(q, [c for c, _ in semantic])]]
         checked += [[h.document_id for h in output[i]] for output in outputs]
         for document_ids in checked:
             other, acl = leaks(corpus, loaded, q, document_ids)
@@ -508,7 +512,7 @@ def recall_report(paths: Paths, exact: Exact, queries: Sequence[PreparedQuery], 
             start = time.perf_counter()
             result = paths.semantic(q, ef)
             sweep[ef]["docveil_seconds"].append(time.perf_counter() - start)
-            sweep[ef]["docveil_recall"].append(exact.recall(q, [c for c, _ in result], True, k))
+            sweep[ef]["docveil_recall"].append(exact.recall(q, exact.rows(q, [c for c, _ in result]), True, k))
             paths.raw_conn.execute("SELECT set_config('hnsw.ef_search', %s, false)", [str(ef)])
             start = time.perf_counter()
             ids = paths.raw(q)

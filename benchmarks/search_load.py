@@ -56,15 +56,14 @@ class LoadReport:
 
 @dataclass(frozen=True)
 class LoadedCorpus:
-    """Database ids next to the corpus: ``document_ids[i]`` is document i, ``chunk_ids[j]`` chunk j."""
+    """Database ids next to the corpus: ``document_ids[i]`` is document i, ``chunk_index[(tenant,
+    id)]`` the corpus row of docveil's chunk ``id`` (chunk ids count per tenant). ``raw_chunks``
+    is keyed by the corpus row itself."""
 
     document_ids: list[str]
-    chunk_ids: np.ndarray
+    chunk_index: dict[tuple[str, int], int]
     chunk_document: np.ndarray  # document index of each chunk
     report: LoadReport
-
-    def chunk_index(self) -> dict[int, int]:
-        return {int(chunk_id): index for index, chunk_id in enumerate(self.chunk_ids)}
 
 
 def _source_name(document: BenchDocument) -> str:
@@ -129,8 +128,9 @@ def load_corpus(engine: Any, corpus: Corpus, vectors: np.ndarray, *, index_mode:
                         chunks.append(Chunk(ordinal=ordinal, text=RedactedText(text), page=1 + ordinal // 3,
                                             start=offset, end=offset + len(text)))
                         offset += len(text) + 1
+                    ids = repository.reserve_ids(conn, tenant, chunks=len(chunks), images=0)
                     repository.insert_chunks(conn, tenant, document_id, chunks, vectors[span],
-                                             sorted(document.acl_users), sorted(document.acl_roles))
+                                             sorted(document.acl_users), sorted(document.acl_roles), ids.first_chunk)
                     done += len(texts)
             if progress:
                 progress(done, len(corpus.texts))
@@ -152,31 +152,33 @@ def load_corpus(engine: Any, corpus: Corpus, vectors: np.ndarray, *, index_mode:
                                    [INDEX_NAME]).fetchone()[0]
         table_bytes = conn.execute("SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('chunks')"
                                    " WHERE isleaf").fetchone()[0]
-        # The raw queries' table: the same ids, tenants, ACLs and vectors in one plain table with
-        # one HNSW graph, as pgvector is used without docveil.
+        # The raw queries' table: the same tenants, ACLs and vectors in one plain table with one
+        # HNSW graph, as pgvector is used without docveil, keyed by corpus row.
         start = time.perf_counter()
         conn.execute("DROP TABLE IF EXISTS raw_chunks")
-        conn.execute("CREATE TABLE raw_chunks AS SELECT id, tenant_id, acl_users, acl_roles, embedding FROM chunks"
-                     " ORDER BY id")
+        conn.execute("CREATE TEMP TABLE document_rows (document_id uuid PRIMARY KEY, chunk_start integer NOT NULL)")
+        with conn.cursor().copy("COPY document_rows FROM STDIN") as copy:
+            for document in corpus.documents:
+                copy.write_row((document_ids[document.index], document.chunk_start))
+        conn.execute("CREATE TABLE raw_chunks AS SELECT r.chunk_start + c.ordinal AS id, c.tenant_id, c.acl_users,"
+                     " c.acl_roles, c.embedding FROM chunks c JOIN document_rows r USING (document_id) ORDER BY 1")
         conn.execute("SET maintenance_work_mem = '1GB'")
         conn.execute("CREATE INDEX raw_chunks_embedding_hnsw ON raw_chunks USING hnsw (embedding vector_cosine_ops)")
         conn.execute("VACUUM ANALYZE raw_chunks")
         raw_seconds = time.perf_counter() - start
-        rows = conn.execute("SELECT id, document_id::text, ordinal FROM chunks").fetchall()
+        rows = conn.execute("SELECT tenant_id, id, document_id::text, ordinal FROM chunks").fetchall()
 
     position = {document_id: index for index, document_id in enumerate(document_ids)}
-    chunk_ids = np.zeros(len(corpus.texts), dtype=np.int64)
-    for chunk_id, document_id, ordinal in rows:
-        document = corpus.documents[position[document_id]]
-        chunk_ids[document.chunk_start + ordinal] = chunk_id
-    if len(rows) != len(corpus.texts) or not chunk_ids.all():
+    chunk_index = {(tenant, chunk_id): corpus.documents[position[document_id]].chunk_start + ordinal
+                   for tenant, chunk_id, document_id, ordinal in rows}
+    if len(chunk_index) != len(corpus.texts) or set(chunk_index.values()) != set(range(len(corpus.texts))):
         raise RuntimeError(f"loaded {len(rows)} chunks, expected {len(corpus.texts)}")
     chunk_document = np.zeros(len(corpus.texts), dtype=np.int32)
     for document in corpus.documents:
         chunk_document[document.chunk_start:document.chunk_start + document.chunk_count] = document.index
     report = LoadReport(len(corpus.documents), len(corpus.texts), index_mode, insert_seconds, index_seconds,
                         analyze_seconds, definition, int(index_bytes), int(table_bytes), raw_seconds)
-    return LoadedCorpus(document_ids, chunk_ids, chunk_document, report)
+    return LoadedCorpus(document_ids, chunk_index, chunk_document, report)
 
 
 def visible_document_mask(corpus: Corpus, tenant: str, user: str, roles: Sequence[str]) -> np.ndarray:

@@ -518,6 +518,8 @@ class Engine:
             raise UnredactedContentError(f"{document.source}: its name and metadata were not redacted "
                                          "(stages.redact.fields.redact_fields)")
         document_id = str(uuid.uuid4())
+        with self.database.transaction(tenant) as conn:  # committed at once: no store waits on the counters
+            ids = repository.reserve_ids(conn, tenant, chunks=len(item.chunks), images=len(item.pictures))
         with self._transaction(principal) as conn:
             locks.document_store(conn, tenant)  # a forget running now finishes first (store/locks.py)
             data_key = self.keyring.current(conn, tenant, DATA)
@@ -539,9 +541,9 @@ class Engine:
                 manifest=([record.as_dict() for record in document.manifest]
                           + [region.as_dict() for region in document.regions])))
             repository.insert_chunks(conn, tenant, document_id, item.chunks, vectors,
-                                     sorted(acl.users), sorted(acl.roles))
+                                     sorted(acl.users), sorted(acl.roles), ids.first_chunk)
             repository.insert_images(conn, tenant, document_id, item.pictures, picture_vectors,
-                                     sorted(acl.users), sorted(acl.roles))
+                                     sorted(acl.users), sorted(acl.roles), ids.first_image)
             self.vault.store(conn, tenant, document.pseudonyms)
             repository.link_subjects(conn, tenant, document_id, sorted({p.digest for p in document.pseudonyms}))
             self._audit(conn, principal, audit.AuditEvent(

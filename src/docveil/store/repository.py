@@ -76,31 +76,57 @@ def insert_document(conn: psycopg.Connection, row: DocumentRow) -> None:
          list(row.acl_users), list(row.acl_roles), json.dumps(row.manifest)])
 
 
+@dataclass(frozen=True)
+class ReservedIds:
+    """The first of the consecutive chunk and picture ids reserved for one document."""
+
+    first_chunk: int
+    first_image: int
+
+
+def reserve_ids(conn: psycopg.Connection, tenant: str, *, chunks: int, images: int) -> ReservedIds:
+    """Take ``chunks`` chunk ids and ``images`` picture ids from the tenant's counters (migration
+    0010: ids count one tenant's rows only). The counters stay locked until the transaction
+    ends: the engine reserves in a short transaction of its own, and ids of a store that fails
+    afterwards are not used again."""
+    wanted = {kind: count for kind, count in (("chunk", chunks), ("image", images)) if count > 0}
+    if any(count < 0 for count in (chunks, images)):
+        raise ValueError("a reservation needs non-negative counts")
+    last: dict[str, int] = dict(conn.execute(
+        "INSERT INTO id_counters AS c (tenant_id, kind, last_id) SELECT %s, kind, count"
+        " FROM unnest(%s::text[], %s::bigint[]) AS wanted (kind, count)"
+        " ON CONFLICT (tenant_id, kind) DO UPDATE SET last_id = c.last_id + excluded.last_id"
+        " RETURNING kind, last_id", [tenant, list(wanted), list(wanted.values())]).fetchall()) if wanted else {}
+    return ReservedIds(first_chunk=last.get("chunk", 0) - chunks + 1, first_image=last.get("image", 0) - images + 1)
+
+
 def insert_chunks(conn: psycopg.Connection, tenant: str, document_id: str, chunks: Sequence[Chunk],
-                  vectors: np.ndarray, acl_users: Sequence[str], acl_roles: Sequence[str]) -> None:
-    """A document's chunks with their vectors, pipelined (COPY is refused under row-level security)."""
+                  vectors: np.ndarray, acl_users: Sequence[str], acl_roles: Sequence[str], first_id: int) -> None:
+    """A document's chunks with their vectors, pipelined (COPY is refused under row-level security),
+    numbered from ``first_id`` (``reserve_ids``)."""
     with conn.cursor(binary=True) as cur:
         cur.executemany(
-            "INSERT INTO chunks (tenant_id, document_id, ordinal, page, char_start, char_end, bbox,"
-            " acl_users, acl_roles, text, embedding) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [(tenant, document_id, chunk.ordinal, chunk.page, chunk.start, chunk.end,
+            "INSERT INTO chunks (id, tenant_id, document_id, ordinal, page, char_start, char_end, bbox,"
+            " acl_users, acl_roles, text, embedding) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [(first_id + i, tenant, document_id, chunk.ordinal, chunk.page, chunk.start, chunk.end,
               chunk.bbox.as_list() if chunk.bbox else None, list(acl_users), list(acl_roles),
-              chunk.text.text, Vector(vector)) for chunk, vector in zip(chunks, vectors, strict=True)])
+              chunk.text.text, Vector(vector)) for i, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True))])
 
 
 def insert_images(conn: psycopg.Connection, tenant: str, document_id: str, pictures: Sequence[Picture],
-                  vectors: np.ndarray, acl_users: Sequence[str], acl_roles: Sequence[str]) -> None:
-    """A document's pictures with their vectors (the pixels are not stored)."""
+                  vectors: np.ndarray, acl_users: Sequence[str], acl_roles: Sequence[str], first_id: int) -> None:
+    """A document's pictures with their vectors (the pixels are not stored), numbered from
+    ``first_id`` (``reserve_ids``)."""
     if not pictures:
         return
     with conn.cursor(binary=True) as cur:
         cur.executemany(
-            "INSERT INTO images (tenant_id, document_id, ordinal, page, kind, bbox, width, height,"
-            " acl_users, acl_roles, embedding) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [(tenant, document_id, picture.ordinal, picture.page, picture.kind,
+            "INSERT INTO images (id, tenant_id, document_id, ordinal, page, kind, bbox, width, height,"
+            " acl_users, acl_roles, embedding) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [(first_id + i, tenant, document_id, picture.ordinal, picture.page, picture.kind,
               picture.bbox.as_list() if picture.bbox else None, picture.image.width, picture.image.height,
               list(acl_users), list(acl_roles), Vector(vector))
-             for picture, vector in zip(pictures, vectors, strict=True)])
+             for i, (picture, vector) in enumerate(zip(pictures, vectors, strict=True))])
 
 
 def link_subjects(conn: psycopg.Connection, tenant: str, document_id: str, digests: Sequence[str]) -> None:
