@@ -18,6 +18,9 @@ RECORDS = {
     "booking reference": ("Booking reference: QX7PLM (two passengers).", "QX7PLM"),
     "staff number": ("Payroll no. P-20931 for March.", "P-20931"),
     "professional registration": ("Registered pharmacist (GPhC 2087412).", "2087412"),
+    "vehicle identification number": ("Chassis number: VF1RFB00X56789012 on the logbook.", "VF1RFB00X56789012"),
+    "vehicle identification number with its check digit": ("Towed: 1M8GDM9AXKP042788, no keys.",
+                                                            "1M8GDM9AXKP042788"),
 }
 PLATES = {
     "vehicle registration": ("Vehicle registration: AB12 CDE (silver Ford Focus).", "AB12 CDE"),

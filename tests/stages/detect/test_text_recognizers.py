@@ -137,6 +137,17 @@ FOUND = [
     ("LOCATION", "Last known address 23 Lillie Road, SW6 1TS.", "SW6 1TS"),
     ("LOCATION", "Current address: Unit 5/18 Waratah St, Bondi NSW 2026", "Bondi NSW 2026"),
     ("LOCATION", "moved to Springfield Heights, OH 45503-1234 last year", "OH 45503-1234"),  # the town is spaCy's
+    ("LOCATION", "Mailing address: 24 Sussex Drive, Ottawa, ON K1M 1M4", "K1M 1M4"),
+    ("LOCATION", "Send the forms to 14 Grafton Street, Dublin 2, D02 X285.", "D02 X285"),
+    ("LOCATION", "Eircode: A65 2F4E, Co. Wicklow.", "A65 2F4E"),
+    ("LOCATION", "Retouradres\n2402 NE Alphen aan den Rijn", "2402 NE Alphen aan den Rijn"),
+    ("RECORD_ID", "VIN: WVWZZZ1JZXW000001", "WVWZZZ1JZXW000001"),
+    ("RECORD_ID", "The pickup (1HGCM82633A004352) was towed on Monday.", "1HGCM82633A004352"),  # its check digit
+    ("RECORD_ID", "Fahrgestellnummer WDB2110421A123456 laut Zulassung.", "WDB2110421A123456"),
+    ("PERSON", "FASTER PAYMENT TO M KOWALCZYK REF RENT JUNE", "M KOWALCZYK"),
+    ("PERSON", "STO TO MRS A J PENHALIGON-WRIGHT 120.00", "A J PENHALIGON-WRIGHT"),
+    ("PERSON", "FPO TO \u0141 WI\u015aNIEWSKI 75.00", "\u0141 WI\u015aNIEWSKI"),
+    ("PERSON", "Transfer from I Kumar for the tickets.", "I Kumar"),
     ("STREET_ADDRESS", "Bill to Via Roma 12, 00184 Roma", "Via Roma 12, 00184 Roma"),
     ("STREET_ADDRESS", "Deliver to 10 rue de Rivoli, 75001 Paris", "10 rue de Rivoli, 75001 Paris"),
     ("STREET_ADDRESS", "Ship to 14 Wellington Road, Leeds LS1 4DL by Friday.", "14 Wellington Road, Leeds LS1 4DL"),
@@ -200,6 +211,10 @@ NOT_FOUND = [
     ("LOCATION", "codes XJ6 2AB, SW61TS, SW6 1CI and W1A 1KM"),
     # A state's code that does not open as its postcodes do, and no comma before a US state.
     ("LOCATION", "Order ID 48213, Process ID 14523, Ticket ID 77120."),
+    ("LOCATION", "Report 2048 XL Pro and 4096 MB of memory; engine F12 2024 update; model W12 AB."),
+    ("RECORD_ID", "Serial 1HGCM82643A004352 is a test code."),  # a VIN's shape, not its check digit
+    ("PERSON", "TRANSFER TO A SAVINGS ACCOUNT 500.00"),
+    ("PERSON", "BGC FROM ACME PAYROLL LTD 2,140.00"),
     ("DATE_OF_BIRTH", "NATO was founded on 4 April 1949; the NATO summit opened on 11 July 2023."),
     ("LICENSE_PLATE", "Registration: ISO 9001 certified supplier. Reg: 2024 ABC reports. Registration: EU 2016 rules."),
     ("PERSON", "The contract was reviewed by legal and signed by them."),  # "y" of "by" is no particle

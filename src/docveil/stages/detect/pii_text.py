@@ -86,6 +86,7 @@ def build_analyzer(context: StageContext) -> TextAnalyzer:
     from docveil.stages.detect import bank_accounts, national_ids, plate_numbers, record_ids
     from docveil.stages.detect.given_names import GivenNames, faker_given_names
     from docveil.stages.detect.numbers import number_recognizers
+    from docveil.stages.detect.payees import PayeeRecognizer
     from docveil.stages.detect.phones import DatelessPhoneRecognizer, LabelledPhoneRecognizer
     from docveil.stages.detect.postcodes import PostcodeRecognizer
     from docveil.stages.detect.recognizers import (
@@ -140,7 +141,8 @@ def build_analyzer(context: StageContext) -> TextAnalyzer:
                                   *plate_numbers.FORMATS], language)
     bank_details = bank_accounts.BankDetailsRecognizer(supported_language=language)
     titled, postcodes = TitledNameRecognizer(given, language), PostcodeRecognizer(supported_language=language)
-    for recognizer in [*docveil_recognizers(language), titled, postcodes, *numbers, bank_details, phones]:
+    payees = PayeeRecognizer(given, language)
+    for recognizer in [*docveil_recognizers(language), titled, payees, postcodes, *numbers, bank_details, phones]:
         registry.add_recognizer(recognizer)
 
     entities = list(settings.entities)

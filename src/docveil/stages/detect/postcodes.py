@@ -1,7 +1,9 @@
 """Postcodes that say where someone lives even when the street is not beside them
 (``LOCATION``): a UK postcode anywhere ("Truro, Cornwall TR1 3QE", "Last known address 23 Lillie
 Road, SW6 1TS"), a US town, a comma, its state and ZIP code ("Falls Church, VA 22041"), an Australian
-suburb with its state and postcode ("Bondi NSW 2026").
+suburb with its state and postcode ("Bondi NSW 2026"), a Canadian postal code ("K1A 0B1"), an
+Irish Eircode ("D02 X285"), a Dutch postcode with its town at the start of a line or after a
+comma ("Prinsengracht 263, 1016 GV Amsterdam").
 
 A UK postcode's shape is its own: an outward code of one or two letters, a digit and perhaps a
 letter or digit, a space, then a digit and two letters from the twenty that postcodes use
@@ -9,7 +11,11 @@ letter or digit, a space, then a digit and two letters from the twenty that post
 countries look like any number and count only inside an address (``STREET_ADDRESS``). US and
 Australian states are the postal abbreviations, in capitals, and the code must open as that
 state's codes do (a ZIP code in Idaho with 8, a postcode in South Australia with 5): "Order ID
-48213", "Airbus SA 2023" and "Windows NT 2000" are no places.
+48213", "Airbus SA 2023" and "Windows NT 2000" are no places. Canadian postal codes alternate
+letter and digit around their space, with the letters Canada Post uses; an Eircode's four
+characters after its routing key come from sixteen letters and the digits, with a letter and a
+digit among them ("F12 2024" is no Eircode). A Dutch postcode's letters are no unit or era
+("4096 MB", "2000 AD"), and it stands where addresses put it, so "Report 2048 XL Pro" is none.
 """
 
 from __future__ import annotations
@@ -34,11 +40,24 @@ _US_STATE_ZIP = "(?:" + "|".join(rf"(?:{states})[ \t]+{digit}\d{{4}}" for digit,
 _AU_STATE_POSTCODE = (r"(?:NSW[ \t]+[12]\d{3}|ACT[ \t]+(?:02|26|29)\d\d|VIC[ \t]+[38]\d{3}|QLD[ \t]+[49]\d{3}"
                       r"|SA[ \t]+5\d{3}|WA[ \t]+6\d{3}|TAS[ \t]+7\d{3}|NT[ \t]+0[89]\d\d)")
 _TOWN = r"(?<![\w-])[A-Z][a-z]+(?:[ \t-][A-Z][a-z]+){0,2}"
+# Canada Post: no D, F, I, O, Q or U anywhere, and no W or Z first.
+_CA_POSTAL_CODE = r"(?<![\w-])[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z][ \t]\d[ABCEGHJ-NPRSTV-Z]\d(?![\w-])"
+_EIRCODE_CHARACTER = "[0-9ACDEFHKNPRTVWXY]"
+_EIRCODE = (rf"(?<![\w-])(?:[ACDEFHKNPRTVWXY]\d\d|D6W)[ \t](?={_EIRCODE_CHARACTER}{{0,3}}[A-Z])"
+            rf"(?={_EIRCODE_CHARACTER}{{0,3}}\d){_EIRCODE_CHARACTER}{{4}}(?![\w-])")
+# PostNL leaves out SA, SD and SS; the other pairs left out are units and eras.
+_NL_LETTERS = r"(?!SA|SD|SS|AD|BC|CE|AM|PM|KB|MB|GB|TB|HD|HP|KW|MW|GW|PS|AC|DC|GT|XL)[A-Z]{2}"
+_NL_TOWN = r"(?:'s-)?[A-Z][a-z\u00e0-\u00ff]+(?:[ \t-](?:(?:aan|den|op)[ \t])*[A-Z][a-z\u00e0-\u00ff]+)*"
+# At the start of a line or after a comma (and a space): where an address puts it.
+_NL_POSTCODE_TOWN = rf"(?<![^\n,][ \t])(?<![^\n, \t])[1-9]\d{{3}}[ \t]?{_NL_LETTERS}[ \t]+{_NL_TOWN}(?![\w-])"
 
 POSTCODE_PATTERNS = [
     Pattern("UK postcode", _UK_POSTCODE, 0.6),
     Pattern("US town, state and ZIP code", rf"{_TOWN},[ \t]+{_US_STATE_ZIP}(?:-\d{{4}})?(?![\w-])", 0.6),
     Pattern("Australian suburb, state and postcode", rf"{_TOWN},?[ \t]+{_AU_STATE_POSTCODE}(?![\w-])", 0.6),
+    Pattern("Canadian postal code", _CA_POSTAL_CODE, 0.6),
+    Pattern("Eircode", _EIRCODE, 0.6),
+    Pattern("Dutch postcode and town", _NL_POSTCODE_TOWN, 0.6),
 ]
 
 

@@ -1,12 +1,17 @@
 """Identifiers of one person's record: medical record, insurance, customer, student and pupil
 numbers, staff and payroll numbers, professional registrations (a doctor's GMC number), frequent
-flyer and ticket numbers, booking references (``RECORD_ID``).
+flyer and ticket numbers, booking references, vehicle identification numbers (``RECORD_ID``).
 
 Each organisation numbers its records its own way ("00412345", "POL-99812374", "W123456789"),
 so a record number is known only by its label, right before it: at most one word between them,
 and only a word such as "is", "no" or "ID" ("Patient MRN: 00412345", "member ID W123456789").
 The value is letters, digits and ``- / .`` (a space before a digit) with at least three digits, four to twenty-five
 characters long: "Policy number: see below" or "Student ID card" hold none.
+
+A vehicle identification number (VIN, ISO 3779) names its vehicle, and so its keeper, for life:
+seventeen capitals and digits without I, O or Q. After its label ("VIN", "chassis number",
+"Fahrgestellnummer") any such VIN counts; without one, only a VIN whose ninth character is its
+check digit, as North American VINs carry (a random code of that shape passes one time in eleven).
 """
 
 from __future__ import annotations
@@ -56,10 +61,29 @@ _BOOKING_LABELS = ("booking reference", "booking ref", "booking code", "booking 
                    "reservation number", "PNR", "record locator", "Buchungscode", "Buchungsnummer",
                    "référence de réservation", "localizador")
 
+_VIN = r"(?<![\w-])(?=[A-HJ-NPR-Z0-9]{0,16}[A-HJ-NPR-Z])(?=[A-HJ-NPR-Z0-9]{0,16}\d)[A-HJ-NPR-Z0-9]{17}(?![\w-])"
+_VIN_LABELS = ("VIN", "VIN number", "VIN no", "vehicle identification number", "chassis number", "chassis no",
+               "frame number", "Fahrgestellnummer", "Fahrzeug-Identifizierungsnummer", "FIN", "numéro VIN",
+               "numéro de châssis", "número de bastidor", "numero di telaio", "telaio", "chassisnummer")
+# The check digit's values and weights (49 CFR 565.15).
+_VIN_VALUES = {character: value for characters, first in (("0123456789", 0), ("ABCDEFGH", 1), ("JKLMN", 1),
+                                                          ("STUVWXYZ", 2))
+               for value, character in enumerate(characters, first)} | {"P": 7, "R": 9}
+_VIN_WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
+
+
+def vin_check_digit_valid(vin: str) -> bool:
+    """Whether the ninth character of a seventeen-character VIN is its check digit."""
+    if len(vin) != 17 or any(character not in _VIN_VALUES for character in vin):
+        return False
+    remainder = sum(_VIN_VALUES[character] * weight for character, weight in zip(vin, _VIN_WEIGHTS, strict=True)) % 11
+    return vin[8] == ("X" if remainder == 10 else str(remainder))
+
+
 # Not starting at a label's own word (in any case): in "MRN 00412345" or "patient ID 00412345" the
 # record is the number (a capital and a space before a digit would otherwise join them).
 _LABEL_WORDS = "|".join(sorted({word.upper() for label in (*_MEDICAL, *_INSURANCE, *_CUSTOMER, *_STUDENT,
-                                                             *_TRAVEL, *_STAFF, *_PROFESSIONAL,
+                                                             *_TRAVEL, *_STAFF, *_PROFESSIONAL, *_VIN_LABELS,
                                                              *CLOSE_GAP_WORDS)
                                  for word in re.findall(r"\w+", label) if len(word) >= 2}, key=len, reverse=True))
 # Letters and digits, joined by single separators (a space only between a capital or digit and
@@ -85,4 +109,6 @@ FORMATS: tuple[RecordIdFormat, ...] = (
     RecordIdFormat("staff number", _RECORD, None, _STAFF, max_gap_words=1),
     RecordIdFormat("professional registration", _RECORD, None, _PROFESSIONAL, max_gap_words=1),
     RecordIdFormat("booking reference", _BOOKING, None, _BOOKING_LABELS, max_gap_words=1),
+    RecordIdFormat("vehicle identification number", _VIN, None, _VIN_LABELS, max_gap_words=1),
+    RecordIdFormat("vehicle identification number with its check digit", _VIN, vin_check_digit_valid),
 )
