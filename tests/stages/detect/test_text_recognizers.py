@@ -148,6 +148,9 @@ FOUND = [
     ("PERSON", "STO TO MRS A J PENHALIGON-WRIGHT 120.00", "A J PENHALIGON-WRIGHT"),
     ("PERSON", "FPO TO \u0141 WI\u015aNIEWSKI 75.00", "\u0141 WI\u015aNIEWSKI"),
     ("PERSON", "Transfer from I Kumar for the tickets.", "I Kumar"),
+    ("PERSON", "My partner Will drove me to the clinic.", "Will"),  # a given name and an English word
+    ("PERSON", "Also known as \"Tommo\" among the regulars.", "Tommo"),
+    ("PERSON", "He goes by Beth now.", "Beth"),
     ("STREET_ADDRESS", "Bill to Via Roma 12, 00184 Roma", "Via Roma 12, 00184 Roma"),
     ("STREET_ADDRESS", "Deliver to 10 rue de Rivoli, 75001 Paris", "10 rue de Rivoli, 75001 Paris"),
     ("STREET_ADDRESS", "Ship to 14 Wellington Road, Leeds LS1 4DL by Friday.", "14 Wellington Road, Leeds LS1 4DL"),
@@ -215,6 +218,7 @@ NOT_FOUND = [
     ("RECORD_ID", "Serial 1HGCM82643A004352 is a test code."),  # a VIN's shape, not its check digit
     ("PERSON", "TRANSFER TO A SAVINGS ACCOUNT 500.00"),
     ("PERSON", "BGC FROM ACME PAYROLL LTD 2,140.00"),
+    ("PERSON", "Our partner April launch is delayed; a partner Program Manager will call."),
     ("DATE_OF_BIRTH", "NATO was founded on 4 April 1949; the NATO summit opened on 11 July 2023."),
     ("LICENSE_PLATE", "Registration: ISO 9001 certified supplier. Reg: 2024 ABC reports. Registration: EU 2016 rules."),
     ("PERSON", "The contract was reviewed by legal and signed by them."),  # "y" of "by" is no particle

@@ -95,7 +95,7 @@ def build_analyzer(context: StageContext) -> TextAnalyzer:
         docveil_recognizers,
         english_words,
     )
-    from docveil.stages.detect.titled_names import TitledNameRecognizer
+    from docveil.stages.detect.titled_names import CuedNameRecognizer, TitledNameRecognizer
     from docveil.stages.detect.usernames import UsernameRecognizer
 
     # Presidio's analyzer logs the text around each match at DEBUG: keep that out of any log,
@@ -141,8 +141,9 @@ def build_analyzer(context: StageContext) -> TextAnalyzer:
                                   *plate_numbers.FORMATS], language)
     bank_details = bank_accounts.BankDetailsRecognizer(supported_language=language)
     titled, postcodes = TitledNameRecognizer(given, language), PostcodeRecognizer(supported_language=language)
-    payees = PayeeRecognizer(given, language)
-    for recognizer in [*docveil_recognizers(language), titled, payees, postcodes, *numbers, bank_details, phones]:
+    payees, cued = PayeeRecognizer(given, language), CuedNameRecognizer(given, language)
+    for recognizer in [*docveil_recognizers(language), titled, cued, payees, postcodes, *numbers, bank_details,
+                       phones]:
         registry.add_recognizer(recognizer)
 
     entities = list(settings.entities)
