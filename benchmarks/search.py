@@ -501,8 +501,9 @@ def recall_report(paths: Paths, exact: Exact, queries: Sequence[PreparedQuery], 
         raw.append(exact.recall(q, paths.raw(q), False, k))
         filtered.append(exact.recall(q, paths.raw_filtered(q), True, k))
         fused.append(exact.recall(q, exact.rows(q, [h.chunk_id for h in outputs[0][i]]), True, k))
-        checked = [[loaded.document_ids[loaded.chunk_document[row]] for row in exact.rows(q, [c for c, _ in semantic])]]
-        checked += [[h.document_id for h in output[i]] for output in outputs]
+        # By document: chunk ids name a chunk only within its tenant, so the vector retriever's
+        # bare ids cannot show a foreign hit.
+        checked = [[h.document_id for h in output[i]] for output in outputs]
         for document_ids in checked:
             other, acl = leaks(corpus, loaded, q, document_ids)
             leaks_total["other_tenant"] += other

@@ -27,6 +27,7 @@ FORGOTTEN_PERSON = "Daniel Kowalski"  # forgotten in one tenant by one test; rea
 EXCLUSIVE = {"acme": ("Henrik Larsen", "henrik.larsen@example.org"),
              "globex": ("Priya Raman", "priya.raman@example.org"),
              "initech": ("Oliver Grant", "oliver.grant@example.org")}
+STOCK = {"acme": "anvils", "globex": "turbines", "initech": "staplers"}  # a word of one tenant's only
 SHARED_NOTE = ("Intake note. Maria Gonzalez called the front desk about her migraines. Daniel Kowalski, "
                "her neighbour, drove her to the appointment. A follow-up visit is planned in two weeks.\n")
 
@@ -76,7 +77,7 @@ def corpus(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Corpus:
             f"Budget memo. {name} approved the travel budget for the quarter. {SHARED_PERSON} will present "
             f"the results to the board on Friday. Questions go to {email}.\n", encoding="utf-8")
         (folder / f"{tenant}_report.txt").write_text(
-            f"Warehouse report of {tenant}: the inventory of spare parts was counted twice and the "
+            f"Warehouse report of {tenant}: the inventory of spare {STOCK[tenant]} was counted twice and the "
             "shelves in aisle four need new labels before the audit.\n", encoding="utf-8")
         report = engine.ingest([folder], writer(tenant))
         assert report.ok and len(report.ingested) == 3, report.failed
@@ -128,6 +129,12 @@ def chunk_ids(db: Database, tenant: str) -> set[int]:
         return {r[0] for r in conn.execute("SELECT id FROM chunks WHERE tenant_id = %s", [tenant])}
 
 
+def chunk_keys(db: Database, tenant: str) -> set[tuple[str, int]]:
+    """(document id, chunk id) of the tenant's chunks: chunk ids alone recur in every tenant."""
+    with db.admin() as conn:
+        return set(conn.execute("SELECT document_id::text, id FROM chunks WHERE tenant_id = %s", [tenant]).fetchall())
+
+
 def token_of(engine: Engine, tenant: str, person: str) -> str:
     """The tenant's token for ``person``, found through its own search and reidentify."""
     hits = engine.search(person, reader(tenant), k=50)
@@ -151,7 +158,7 @@ def test_identical_files_are_stored_separately_in_each_tenant(corpus: Corpus, mo
 
 def test_search_never_returns_other_tenants_chunks(engine: Engine, corpus: Corpus, module_db: Database) -> None:
     for tenant in TENANTS:
-        own_chunks = chunk_ids(module_db, tenant)
+        own_chunks = chunk_keys(module_db, tenant)
         foreign_tokens = set().union(*(vault_tokens(module_db, t) for t in TENANTS if t != tenant))
         queries = [SHARED_PERSON]
         for other in TENANTS:
@@ -162,7 +169,7 @@ def test_search_never_returns_other_tenants_chunks(engine: Engine, corpus: Corpu
             hits = engine.search(query, reader(tenant), k=200)
             assert hits, f"{tenant} found nothing at all for a query"
             assert {h.document_id for h in hits} <= corpus.documents[tenant]
-            assert {h.chunk_id for h in hits} <= own_chunks
+            assert {(h.document_id, h.chunk_id) for h in hits} <= own_chunks
             assert len(hits) <= len(own_chunks)
             assert {h.source for h in hits} <= corpus.sources[tenant]
             found = {m.group(0) for h in hits for m in TOKEN_PATTERN.finditer(h.text)}
@@ -172,7 +179,7 @@ def test_search_never_returns_other_tenants_chunks(engine: Engine, corpus: Corpu
 def test_search_with_the_largest_k_returns_only_own_rows(engine: Engine, corpus: Corpus,
                                                         module_db: Database) -> None:
     hits = engine.search(f"{SHARED_PERSON} {EXCLUSIVE['globex'][0]}", reader("acme"), k=1000)
-    assert {h.chunk_id for h in hits} == chunk_ids(module_db, "acme")
+    assert {(h.document_id, h.chunk_id) for h in hits} == chunk_keys(module_db, "acme")
 
 
 def test_search_counts_only_own_tenant_rows_in_its_audit(engine: Engine, corpus: Corpus,
@@ -312,8 +319,7 @@ def test_app_role_bound_to_a_tenant_sees_only_that_tenant(app_conn: psycopg.Conn
             assert named == 0, table
 
 
-KEYWORD_CANDIDATES = ("SELECT id FROM keyword_candidates(plainto_tsquery('english', 'warehouse report'),"
-                      " %s, %s, 1000)")
+KEYWORD_CANDIDATES = ("SELECT id FROM keyword_candidates(plainto_tsquery('english', %s), %s, %s, 1000)")
 
 
 def test_keyword_candidates_answer_only_for_the_bound_tenant_and_its_acl(app_conn: psycopg.Connection,
@@ -321,14 +327,19 @@ def test_keyword_candidates_answer_only_for_the_bound_tenant_and_its_acl(app_con
     """The definer function behind keyword search runs without row-level security, so it must
     apply the tenant test and the ACL itself. Every tenant has a matching report."""
     everyone = (["reader"], ["*"])
-    assert app_conn.execute(KEYWORD_CANDIDATES, everyone).fetchall() == []  # no tenant bound
+    assert app_conn.execute(KEYWORD_CANDIDATES, ("warehouse report", *everyone)).fetchall() == []  # no tenant bound
     for tenant in TENANTS:
         with app_conn.transaction():
             app_conn.execute("SELECT set_config('docveil.tenant', %s, true)", [tenant])
-            found = {row[0] for row in app_conn.execute(KEYWORD_CANDIDATES, everyone)}
+            found = {row[0] for row in app_conn.execute(KEYWORD_CANDIDATES, ("warehouse report", *everyone))}
             assert found and found <= chunk_ids(module_db, tenant), tenant
+            # Chunk ids recur in every tenant: a word only another tenant's report holds finds nothing.
+            for other in TENANTS:
+                stock = app_conn.execute(KEYWORD_CANDIDATES, (STOCK[other], *everyone)).fetchall()
+                assert bool(stock) == (other == tenant), (tenant, other)
             # The reports are tenant-wide (role "*"): a principal outside that ACL gets nothing.
-            assert app_conn.execute(KEYWORD_CANDIDATES, (["stranger"], ["no-such-role"])).fetchall() == []
+            assert app_conn.execute(KEYWORD_CANDIDATES, ("warehouse report", ["stranger"], ["no-such-role"])
+                                    ).fetchall() == []
 
 
 def test_app_role_cannot_switch_row_security_off(app_conn: psycopg.Connection) -> None:
