@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from typer.testing import CliRunner
@@ -333,6 +334,27 @@ def test_document_ids_and_plugin_names_stay_whole_in_80_columns(cli_env, engine,
     assert [name for name in names if name not in table] == []
 
 
+def test_serve_probes_every_address_the_host_resolves_to(monkeypatch) -> None:
+    import socket
+
+    from docveil.interfaces import cli_http
+
+    with socket.socket(socket.AF_INET6) as taken:
+        try:
+            taken.bind(("::1", 0))
+        except OSError:
+            pytest.skip("this machine has no IPv6 loopback")
+        taken.listen()
+        port = taken.getsockname()[1]
+        # A name for both loopbacks, IPv4 first, as many hosts files have it.
+        both = [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port)),
+                (socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", port, 0, 0))]
+        monkeypatch.setattr(cli_http.socket, "getaddrinfo", lambda *args, **kwargs: both)
+        with pytest.raises(typer.Exit):
+            cli_http._require_free_port("loopbacks", port)
+    cli_http._require_free_port("loopbacks", port)  # both free now
+
+
 def test_serve_refuses_a_busy_port_or_an_unknown_log_level_before_loading_anything(cli_env) -> None:
     import socket
 
@@ -342,6 +364,6 @@ def test_serve_refuses_a_busy_port_or_an_unknown_log_level_before_loading_anythi
         port = taken.getsockname()[1]
         busy = run(cli_env, "serve", "--port", str(port))
     assert busy.exit_code == 1
-    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in error_line(busy)
+    assert f"cannot listen on 127.0.0.1:{port} (127.0.0.1): Address already in use" in error_line(busy)
     bogus = run(cli_env, "serve", "--log-level", "bogus")
     assert bogus.exit_code == 2 and "bogus" in bogus.stderr and "Traceback" not in bogus.stderr

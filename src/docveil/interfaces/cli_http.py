@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import errno
 import getpass
 import socket
 from typing import Annotated
@@ -66,18 +67,24 @@ def serve(
 
 
 def _require_free_port(host: str, port: int) -> None:
-    """Fail at once, before the models load, when the address cannot be listened on."""
+    """Fail at once, before the models load, when the address cannot be listened on: every
+    address ``host`` resolves to is bound as the server binds them (asyncio's ``create_server``:
+    IPv6 sockets IPv6 only, an address of a family the machine lacks skipped)."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
         fail(f"cannot listen on {host}:{port}: {exc.strerror}")
-    family, kind, proto, _, address = infos[0]
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(address)
-        except OSError as exc:
-            fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    for family, kind, proto, _, address in dict.fromkeys(infos):
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRNOTAVAIL:
+                    continue
+                fail(f"cannot listen on {host}:{port} ({address[0]}): {exc.strerror or exc}")
 
 
 @api_keys_app.command("create")
