@@ -334,6 +334,13 @@ def test_document_ids_and_plugin_names_stay_whole_in_80_columns(cli_env, engine,
     assert [name for name in names if name not in table] == []
 
 
+@pytest.mark.parametrize("command", [("search",), ("serve",), ("audit", "verify")])
+def test_flags_take_no_value_in_the_help(cli_env, command: tuple[str, ...]) -> None:
+    shown = run(cli_env, *command, "--help").stdout
+    assert "--json" in shown or "--access-log" in shown
+    assert "<bool>" not in shown and "BOOLEAN" not in shown  # a flag is given or not, with no value
+
+
 def test_serve_probes_every_address_the_host_resolves_to(monkeypatch) -> None:
     import socket
 
