@@ -151,6 +151,13 @@ FOUND = [
     ("PERSON", "My partner Will drove me to the clinic.", "Will"),  # a given name and an English word
     ("PERSON", "Also known as \"Tommo\" among the regulars.", "Tommo"),
     ("PERSON", "He goes by Beth now.", "Beth"),
+    ("PERSON", "Brandon Hughes, aka Brannigan, rents the flat.", "Brannigan"),
+    ("PERSON", "Mum: Tracey Smith is the contact.", "Tracey Smith"),
+    ("PERSON", "Seen with my ex-husband Will last week.", "Will"),
+    ("PERSON", "FPO TO A KHAN 75.00", "A KHAN"),  # a surname after "A", not an article
+    ("PERSON", "TFR TO M DE LA CRUZ 20.00", "M DE LA CRUZ"),
+    ("LOCATION", "Postcode: 1016 GV Amsterdam", "1016 GV Amsterdam"),
+    ("LOCATION", "Eircode D02X285 on the form.", "D02X285"),
     ("STREET_ADDRESS", "Bill to Via Roma 12, 00184 Roma", "Via Roma 12, 00184 Roma"),
     ("STREET_ADDRESS", "Deliver to 10 rue de Rivoli, 75001 Paris", "10 rue de Rivoli, 75001 Paris"),
     ("STREET_ADDRESS", "Ship to 14 Wellington Road, Leeds LS1 4DL by Friday.", "14 Wellington Road, Leeds LS1 4DL"),
@@ -219,6 +226,13 @@ NOT_FOUND = [
     ("PERSON", "TRANSFER TO A SAVINGS ACCOUNT 500.00"),
     ("PERSON", "BGC FROM ACME PAYROLL LTD 2,140.00"),
     ("PERSON", "Our partner April launch is delayed; a partner Program Manager will call."),
+    ("PERSON", "TLS (aka SSL) and also known as COPD; also known as GDPR."),
+    ("PERSON", "Your Partner Will Contact You Shortly"),
+    ("PERSON", "My Son Will Not Sleep"),
+    ("PERSON", "DD TO E ON NEXT ENERGY 45.00\nBGC FROM H M REVENUE AND CUSTOMS\nONLINE TRANSFER TO U S BANK"),
+    ("PERSON", "Patient transfer from C Ward to B Ward; transfer to H Block."),
+    ("LOCATION", "2024 HR Policy Update\nRevenue grew, 2024 EU Sales Figures"),
+    ("LOCATION", "GPUs: K80 P100 V100 and A10 A100 H100; take the A30 A303."),
     ("DATE_OF_BIRTH", "NATO was founded on 4 April 1949; the NATO summit opened on 11 July 2023."),
     ("LICENSE_PLATE", "Registration: ISO 9001 certified supplier. Reg: 2024 ABC reports. Registration: EU 2016 rules."),
     ("PERSON", "The contract was reviewed by legal and signed by them."),  # "y" of "by" is no particle

@@ -95,13 +95,23 @@ _CAMEL_HUMP = re.compile(r"[A-Z\u00c0-\u00d6\u00d8-\u00de][a-z\u00df-\u00f6\u00f
 @functools.cache
 def faker_given_names() -> frozenset[str]:
     """Every given name in Faker's person providers, as written (capitalised); loaded once."""
+    return _faker_names(_PROVIDER_LISTS)
+
+
+@functools.cache
+def faker_surnames() -> frozenset[str]:
+    """Every surname in Faker's person providers, as written (capitalised); loaded once."""
+    return _faker_names(("last_names",))
+
+
+def _faker_names(attributes: Sequence[str]) -> frozenset[str]:
     import faker.providers.person as person_providers
 
     names: set[str] = set()
     for module_info in pkgutil.iter_modules(person_providers.__path__):
         module = importlib.import_module(f"{person_providers.__name__}.{module_info.name}")
         provider = getattr(module, "Provider", None)
-        for attribute in _PROVIDER_LISTS:
+        for attribute in attributes:
             value = vars(provider).get(attribute) if provider is not None else None
             if isinstance(value, (tuple, list, set, frozenset, dict)):
                 names.update(_written(value))

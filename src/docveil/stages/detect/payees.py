@@ -1,12 +1,15 @@
 """Payees and payers on bank statements (``PERSON``): "FASTER PAYMENT TO M KOWALCZYK", "DD TO J
-SMITH", "TFR FROM MRS A J NOWAK", "Transfer to J. O'Neill".
+SMITH", "TFR FROM MRS A J NOWAK", "FPO TO M DE LA CRUZ", "Transfer to J. O'Neill".
 
 A statement line names the kind of payment, then "TO" or "FROM", then whom: a person as initials
 and a surname, mostly in capitals, which spaCy's small model takes for an organisation or
 nothing at all. A firm is written without initials ("BGC FROM ACME PAYROLL LTD"), so only a
-surname after one to three initials (and perhaps a title, not part of the finding) counts. A
-lone "A" or "I" is an article or a pronoun as well: "TRANSFER TO A SAVINGS ACCOUNT" names no one,
-so after it the surname must be no English word.
+surname after one to three initials (and perhaps a title, not part of the finding) counts, and
+not a word that names a firm, a place or a part of a firm's name ("DD TO E ON NEXT ENERGY",
+"PAYMENT TO B AND Q", "transfer to B Ward"), nor one a firm's word follows ("U S BANK"). The
+short codes ("DD", "SO", "FP") count in capitals only. A lone "A" or "I" is an article or a
+pronoun as well: after it, without a title, the surname must be a known surname or no English
+word ("TRANSFER TO A KHAN" names someone, "TRANSFER TO A SAVINGS ACCOUNT" no one).
 """
 
 from __future__ import annotations
@@ -15,22 +18,35 @@ import regex
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
-from docveil.stages.detect.given_names import GivenNames
+from docveil.stages.detect.given_names import GivenNames, faker_surnames
 from docveil.stages.detect.recognizers import NameAwareRecognizer
 
 ENTITY = "PERSON"
 NAME = "PayeeRecognizer"
 SCORE = 0.85
-_KINDS = ("faster payments?", "faster pymt", "fpo", "fpi", "fp", "fps", "bill payment", "bill pymt", "bp", "payment",
-          "paymt", "pymt", "tfr", "trf", "transfer", "dd", "direct debit", "so", "sto", "standing order", "bgc",
-          "bank giro credit", "bacs", "chaps", "credit", "cr")
+_CODES = ("FPO", "FPI", "FPS", "FP", "BP", "DD", "SO", "STO", "BGC", "TFR", "TRF", "CR", "BACS", "CHAPS")
+_KINDS = ("faster payments?", "faster pymt", "bill payment", "bill pymt", "payment", "paymt", "pymt", "transfer",
+          "direct debit", "standing order", "bank giro credit", "credit")
 _TITLES = r"(?:MR|MRS|MS|MISS|MX|DR|Mr|Mrs|Ms|Miss|Mx|Dr)\.?[ \t]+"
+_PARTICLES = r"(?:(?i:de|la|le|van|der|den|von|di|da|del|della|du|dos|al|el|bin|ter|ten|mac|st)[ \t]+){0,3}+"
 _PAYEE = regex.compile(
-    rf"(?<![\p{{L}}\d])(?i:{'|'.join(_KINDS)})[ \t]+(?i:to|from)[ \t]+(?:{_TITLES})?"
-    r"(?P<name>(?P<initials>(?:\p{Lu}\.?[ \t]+){1,3})(?P<surname>"
-    r"\p{Lu}[\p{Lu}'\u2019]*\p{Lu}(?:-\p{Lu}[\p{Lu}'\u2019]*\p{Lu})*"  # in capitals
-    r"|\p{Lu}[\p{L}'\u2019]*\p{Ll}(?:-\p{Lu}[\p{L}'\u2019]*\p{Ll})*))"  # or capitalised
-    r"(?![\p{L}\d'\u2019-])")
+    rf"(?<![\p{{L}}\d])(?:{'|'.join(_CODES)}|(?i:{'|'.join(_KINDS)}))"
+    r"(?:[ \t]+(?i:received|sent|out|in))?[ \t]+(?i:to|from):?[ \t]+(?P<title>" + _TITLES + ")?"
+    r"(?P<name>(?P<initials>(?:\p{Lu}(?:\.[ \t]*+|[ \t]+)){1,3}+)" + _PARTICLES + "(?P<surname>"
+    # In capitals or capitalised; each part ends in a letter of its case, taken whole (no
+    # backtracking inside a long run of letters).
+    r"\p{Lu}[\p{Lu}'\u2019]*+(?<=\p{Lu})(?:-\p{Lu}[\p{Lu}'\u2019]*+(?<=\p{Lu}))*+"
+    r"|\p{Lu}[\p{L}'\u2019]*+(?<=\p{Ll})(?:-\p{Lu}[\p{L}'\u2019]*+(?<=\p{Ll}))*+))"
+    r"(?![\p{L}\d'\u2019-])(?P<after>[ \t]+[\p{L}&]++)?")
+# Words that name a firm, a place or a part of one, and words that join a firm's name.
+_NOT_SURNAMES = frozenset({
+    "AND", "ON", "OF", "THE", "FOR", "TO", "IN", "AT", "BANK", "BANKS", "REVENUE", "CORP", "CORPORATION", "MOBILE",
+    "WARD", "WARDS", "DRIVE", "BLOCK", "HALL", "FLOOR", "WING", "LTD", "LIMITED", "PLC", "LLC", "INC", "CO", "GROUP",
+    "ENERGY", "GAS", "WATER", "POWER", "TELECOM", "INSURANCE", "STORES", "STORE", "SHOP", "MARKET", "HOLDINGS",
+    "SERVICES", "SERVICE", "TRUST", "COUNCIL", "ACCOUNT", "SAVINGS", "CARD", "LOAN", "MORTGAGE", "PENSION", "COLI",
+})
+_FIRM_WORDS = frozenset({"LTD", "LIMITED", "PLC", "LLC", "INC", "CO", "GROUP", "BANK", "ENERGY", "UK", "STORES",
+                         "SPORTS", "HOLDINGS", "SERVICES", "INSURANCE", "TELECOM", "MOBILE", "&"})
 
 
 class PayeeRecognizer(NameAwareRecognizer):
@@ -38,13 +54,18 @@ class PayeeRecognizer(NameAwareRecognizer):
 
     def __init__(self, given_names: GivenNames, supported_language: str = "en") -> None:
         super().__init__(ENTITY, NAME, given_names, supported_language)
+        self.surnames = faker_surnames()
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
                 ) -> list[RecognizerResult]:
         results = []
         for match in _PAYEE.finditer(text):
-            article = match.group("initials").strip(" \t.") in {"A", "I"}
-            if article and self.given_names.is_english_text(match.group("surname")):
+            surname = match.group("surname")
+            after = (match.group("after") or "").strip()
+            if surname.upper() in _NOT_SURNAMES or after.upper() in _FIRM_WORDS:
+                continue
+            article = match.group("initials").strip(" \t.") in {"A", "I"} and match.group("title") is None
+            if article and surname.capitalize() not in self.surnames and self.given_names.is_english_text(surname):
                 continue
             results.append(RecognizerResult(ENTITY, match.start("name"), match.end("name"), SCORE, recognition_metadata={
                 RecognizerResult.RECOGNIZER_NAME_KEY: NAME, RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id}))

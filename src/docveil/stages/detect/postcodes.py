@@ -2,8 +2,8 @@
 (``LOCATION``): a UK postcode anywhere ("Truro, Cornwall TR1 3QE", "Last known address 23 Lillie
 Road, SW6 1TS"), a US town, a comma, its state and ZIP code ("Falls Church, VA 22041"), an Australian
 suburb with its state and postcode ("Bondi NSW 2026"), a Canadian postal code ("K1A 0B1"), an
-Irish Eircode ("D02 X285"), a Dutch postcode with its town at the start of a line or after a
-comma ("Prinsengracht 263, 1016 GV Amsterdam").
+Irish Eircode ("D02 X285"), a Dutch postcode with its town in an address ("Kerkstraat 4, 2402 NE
+Alphen aan den Rijn", "Postcode: 1016 GV Amsterdam").
 
 A UK postcode's shape is its own: an outward code of one or two letters, a digit and perhaps a
 letter or digit, a space, then a digit and two letters from the twenty that postcodes use
@@ -14,8 +14,10 @@ state's codes do (a ZIP code in Idaho with 8, a postcode in South Australia with
 48213", "Airbus SA 2023" and "Windows NT 2000" are no places. Canadian postal codes alternate
 letter and digit around their space, with the letters Canada Post uses; an Eircode's four
 characters after its routing key come from sixteen letters and the digits, with a letter and a
-digit among them ("F12 2024" is no Eircode). A Dutch postcode's letters are no unit or era
-("4096 MB", "2000 AD"), and it stands where addresses put it, so "Report 2048 XL Pro" is none.
+digit among them ("F12 2024" is no Eircode), after one of the 139 routing keys ("A30 A303" is
+a road). A Dutch postcode counts with its town where addresses put it: after a house number and
+a comma, on the line after one, or after a label ("Postcode:", "Adres", "Postbus 85"), so
+"2024 HR Policy Update" and "In total, 1500 US Dollars" are none.
 """
 
 from __future__ import annotations
@@ -42,14 +44,32 @@ _AU_STATE_POSTCODE = (r"(?:NSW[ \t]+[12]\d{3}|ACT[ \t]+(?:02|26|29)\d\d|VIC[ \t]
 _TOWN = r"(?<![\w-])[A-Z][a-z]+(?:[ \t-][A-Z][a-z]+){0,2}"
 # Canada Post: no D, F, I, O, Q or U anywhere, and no W or Z first.
 _CA_POSTAL_CODE = r"(?<![\w-])[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z][ \t]\d[ABCEGHJ-NPRSTV-Z]\d(?![\w-])"
+# An Eircode opens with one of the 139 routing keys (Dublin's districts, then the rest of the
+# country; A65 is Eircode's own example). Without the list, "A30 A303", "K80 P100" and "N47
+# D20A" (roads, GPUs, engines) would be Eircodes.
+_EIRCODE_ROUTING_KEYS = (
+    "D01 D02 D03 D04 D05 D06 D6W D07 D08 D09 D10 D11 D12 D13 D14 D15 D16 D17 D18 D20 D22 D24 "
+    "A41 A42 A45 A63 A65 A67 A75 A81 A82 A83 A84 A85 A86 A91 A92 A94 A96 A98 C15 E21 E25 E32 E34 E41 E45 E53 "
+    "E91 F12 F23 F26 F28 F31 F35 F42 F45 F52 F56 F91 F92 F93 F94 H12 H14 H16 H18 H23 H53 H54 H62 H65 H71 H91 "
+    "K32 K34 K36 K45 K56 K67 K78 N37 N39 N41 N91 P12 P14 P17 P24 P25 P31 P32 P36 P43 P47 P51 P56 P61 P67 P72 "
+    "P75 P81 P85 R14 R21 R32 R35 R42 R45 R51 R56 R93 R95 T12 T23 T34 T45 T56 V14 V15 V23 V31 V35 V42 V92 V93 "
+    "V94 V95 W12 W23 W34 W91 X35 X42 X91 Y14 Y21 Y25 Y34 Y35").split()
 _EIRCODE_CHARACTER = "[0-9ACDEFHKNPRTVWXY]"
-_EIRCODE = (rf"(?<![\w-])(?:[ACDEFHKNPRTVWXY]\d\d|D6W)[ \t](?={_EIRCODE_CHARACTER}{{0,3}}[A-Z])"
+_EIRCODE = (rf"(?<![\w-])(?:{'|'.join(_EIRCODE_ROUTING_KEYS)})[ \t]?(?={_EIRCODE_CHARACTER}{{0,3}}[A-Z])"
             rf"(?={_EIRCODE_CHARACTER}{{0,3}}\d){_EIRCODE_CHARACTER}{{4}}(?![\w-])")
-# PostNL leaves out SA, SD and SS; the other pairs left out are units and eras.
-_NL_LETTERS = r"(?!SA|SD|SS|AD|BC|CE|AM|PM|KB|MB|GB|TB|HD|HP|KW|MW|GW|PS|AC|DC|GT|XL)[A-Z]{2}"
-_NL_TOWN = r"(?:'s-)?[A-Z][a-z\u00e0-\u00ff]+(?:[ \t-](?:(?:aan|den|op)[ \t])*[A-Z][a-z\u00e0-\u00ff]+)*"
-# At the start of a line or after a comma (and a space): where an address puts it.
-_NL_POSTCODE_TOWN = rf"(?<![^\n,][ \t])(?<![^\n, \t])[1-9]\d{{3}}[ \t]?{_NL_LETTERS}[ \t]+{_NL_TOWN}(?![\w-])"
+# PostNL leaves out SA, SD and SS.
+_NL_LETTERS = r"(?!SA|SD|SS)[A-Z]{2}"
+_NL_WORD = r"(?:IJ|[A-Z])[a-z\u00e0-\u00ff]++"
+_NL_TOWN = (rf"(?:'s-)?{_NL_WORD}(?:[ \t-](?:(?:aan|den|de|op|bij|en|in)[ \t]){{0,2}}{_NL_WORD}){{0,4}}"
+            r"|(?:'S-)?[A-Z]{2,}+(?:[ \t-][A-Z]{2,}+){0,4}")
+# Where an address puts it: after a house number and a comma, on the line after one (a year
+# is no house number), or after a label ("Postcode:", "Adres:", "Postbus 85").
+_NL_CONTEXT = (r"(?<=(?<![\d-])(?!(?:19|20)\d\d(?!\d))\d{1,4}[A-Za-z]?(?:-\d{1,4})?,[ \t]*"
+               r"|(?<![\d-])(?!(?:19|20)\d\d(?!\d))\d{1,4}[A-Za-z]?(?:-\d{1,4})?[ \t]*\r?\n[ \t]*"
+               r"|(?i:postcode|postcode en woonplaats|postcode/plaats|adres|postadres|bezoekadres|retouradres"
+               r"|woonadres|correspondentieadres|woonplaats|address)[ \t]*:?[ \t]*(?:\r?\n[ \t]*)?"
+               r"|(?i:postbus)[ \t]+\d+,?[ \t]*(?:\r?\n[ \t]*)?)")
+_NL_POSTCODE_TOWN = rf"{_NL_CONTEXT}[1-9]\d{{3}}[ \t]?{_NL_LETTERS}[ \t]++(?:{_NL_TOWN})(?![\w-])"
 
 POSTCODE_PATTERNS = [
     Pattern("UK postcode", _UK_POSTCODE, 0.6),

@@ -11,7 +11,7 @@ characters long: "Policy number: see below" or "Student ID card" hold none.
 A vehicle identification number (VIN, ISO 3779) names its vehicle, and so its keeper, for life:
 seventeen capitals and digits without I, O or Q. After its label ("VIN", "chassis number",
 "Fahrgestellnummer") any such VIN counts; without one, only a VIN whose ninth character is its
-check digit, as North American VINs carry (a random code of that shape passes one time in eleven).
+check digit, as North American VINs carry (a random code of that shape passes about one time in 150).
 """
 
 from __future__ import annotations
