@@ -67,6 +67,5 @@ class PayeeRecognizer(NameAwareRecognizer):
             article = match.group("initials").strip(" \t.") in {"A", "I"} and match.group("title") is None
             if article and surname.capitalize() not in self.surnames and self.given_names.is_english_text(surname):
                 continue
-            results.append(RecognizerResult(ENTITY, match.start("name"), match.end("name"), SCORE, recognition_metadata={
-                RecognizerResult.RECOGNIZER_NAME_KEY: NAME, RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id}))
+            results.append(self.finding(match.start("name"), match.end("name"), SCORE))
         return EntityRecognizer.remove_duplicates(results)

@@ -389,12 +389,19 @@ class LabelledValueRecognizer(PatternRecognizer):
 class NameAwareRecognizer(LocalRecognizer):
     """A recognizer of one entity type that asks ``GivenNames`` which words can be names."""
 
+    name: str
+
     def __init__(self, entity: str, name: str, given_names: GivenNames, supported_language: str = "en") -> None:
         self.given_names = given_names
         super().__init__(supported_entities=[entity], supported_language=supported_language, name=name)
 
     def load(self) -> None:
         pass
+
+    def finding(self, start: int, end: int, score: float) -> RecognizerResult:
+        """A finding of this recognizer's entity type, named as this recognizer's."""
+        return RecognizerResult(self.supported_entities[0], start, end, score, recognition_metadata={
+            RecognizerResult.RECOGNIZER_NAME_KEY: self.name, RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id})
 
 
 def _phrase(words: str) -> str:

@@ -83,8 +83,7 @@ class TitledNameRecognizer(NameAwareRecognizer):
         for match in _TITLED.finditer(text):
             if match.group("title").lower() in _OFFICE_TITLES and not self._names_someone(match.group("name")):
                 continue
-            results.append(RecognizerResult(ENTITY, match.start("name"), match.end("name"), SCORE, recognition_metadata={
-                RecognizerResult.RECOGNIZER_NAME_KEY: NAME, RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id}))
+            results.append(self.finding(match.start("name"), match.end("name"), SCORE))
         return EntityRecognizer.remove_duplicates(results)
 
     def _names_someone(self, name: str) -> bool:
@@ -114,8 +113,7 @@ class CuedNameRecognizer(NameAwareRecognizer):
             else:
                 span = self._relative(match)
             if span is not None:
-                results.append(RecognizerResult(ENTITY, span[0], span[1], SCORE, recognition_metadata={
-                    RecognizerResult.RECOGNIZER_NAME_KEY: CUED_NAME, RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id}))
+                results.append(self.finding(span[0], span[1], SCORE))
         return EntityRecognizer.remove_duplicates(results)
 
     def _relative(self, match: regex.Match[str]) -> tuple[int, int] | None:

@@ -129,9 +129,7 @@ class UsernameRecognizer(NameAwareRecognizer):
                 self._add(spans, match, HANDLE_SCORE)
         # docveil's own tokens ("<PERSON_9a58ee8571> reviewed ...") look like chat speakers:
         # ``combine.detect_texts`` drops what any detector finds inside one.
-        results = [RecognizerResult(ENTITY, start, end, score, recognition_metadata={
-            RecognizerResult.RECOGNIZER_NAME_KEY: NAME, RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id})
-            for (start, end), score in spans.items()]
+        results = [self.finding(start, end, score) for (start, end), score in spans.items()]
         return EntityRecognizer.remove_duplicates(results)
 
     @staticmethod
