@@ -121,6 +121,8 @@ class CuedNameRecognizer(NameAwareRecognizer):
         "Grace") counts only after whose relative it is, and not before a capitalised word
         that is no surname: "My Son Will Not Sleep" is a heading."""
         words = list(_WORD.finditer(match.group("name")))
+        if not words:
+            return None
         first = words[0].group().removesuffix("'s").removesuffix("\u2019s")
         if not self.given_names.is_given_name(first):
             return None
