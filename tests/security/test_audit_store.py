@@ -417,7 +417,8 @@ def test_a_snapshot_transaction_reads_one_state_and_holds_up_no_append(db: Datab
 
 
 @pytest.mark.parametrize("action", ["verify", "export"])
-def test_engine_verification_and_export_hold_up_no_audited_action(engine: Engine, monkeypatch, action: str) -> None:
+def test_engine_verification_and_export_hold_up_no_audited_action(engine: Engine, monkeypatch, action: str,
+                                                                   tmp_path: Path) -> None:
     assert engine.audit_verify(AUDITOR).ok  # records 1 and 2: the keys, then the verification
     with engine.database.transaction(TENANT) as conn:
         keys = engine._audit_keys(conn, TENANT)
@@ -434,7 +435,13 @@ def test_engine_verification_and_export_hold_up_no_audited_action(engine: Engine
         result = engine.audit_verify(AUDITOR)
         assert result.ok and result.records == 2  # the append came after its snapshot
     else:
-        assert engine.audit_export(AUDITOR, io.StringIO()) == 2
+        exported = io.StringIO()
+        assert engine.audit_export(AUDITOR, exported) == 2
+        path = tmp_path / "audit.jsonl"
+        path.write_text(exported.getvalue(), encoding="utf-8")
+        # Its checkpoint and head are of its snapshot: it verifies on its own, MACs and key pinned.
+        offline = verify_export(path, mac_key=keys.mac_key, verify_key=keys.verify_key)
+        assert offline.ok and offline.records == 2 and offline.checkpoints == 1
     monkeypatch.undo()
     result = engine.audit_verify(AUDITOR)
     assert result.ok and result.records == 4  # the two before, the append, this action's record
