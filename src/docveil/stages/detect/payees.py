@@ -18,7 +18,7 @@ import regex
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
-from docveil.stages.detect.given_names import GivenNames, faker_surnames
+from docveil.stages.detect.given_names import NOT_SURNAMES, SURNAME_PARTICLES, TITLES, GivenNames, faker_surnames
 from docveil.stages.detect.recognizers import NameAwareRecognizer
 
 ENTITY = "PERSON"
@@ -27,8 +27,8 @@ SCORE = 0.85
 _CODES = ("FPO", "FPI", "FPS", "FP", "BP", "DD", "SO", "STO", "BGC", "TFR", "TRF", "CR", "BACS", "CHAPS")
 _KINDS = ("faster payments?", "faster pymt", "bill payment", "bill pymt", "payment", "paymt", "pymt", "transfer",
           "direct debit", "standing order", "bank giro credit", "credit")
-_TITLES = r"(?:MR|MRS|MS|MISS|MX|DR|Mr|Mrs|Ms|Miss|Mx|Dr)\.?[ \t]+"
-_PARTICLES = r"(?:(?i:de|la|le|van|der|den|von|di|da|del|della|du|dos|al|el|bin|ter|ten|mac|st)[ \t]+){0,3}+"
+_TITLES = rf"(?i:{'|'.join(sorted(TITLES, key=len, reverse=True))})\.?[ \t]+"
+_PARTICLES = rf"(?:(?i:{'|'.join(sorted(SURNAME_PARTICLES, key=len, reverse=True))})[ \t]+){{0,3}}+"
 _PAYEE = regex.compile(
     rf"(?<![\p{{L}}\d])(?:{'|'.join(_CODES)}|(?i:{'|'.join(_KINDS)}))"
     r"(?:[ \t]+(?i:received|sent|out|in))?[ \t]+(?i:to|from):?[ \t]+(?P<title>" + _TITLES + ")?"
@@ -38,12 +38,12 @@ _PAYEE = regex.compile(
     r"\p{Lu}[\p{Lu}'\u2019]*+(?<=\p{Lu})(?:-\p{Lu}[\p{Lu}'\u2019]*+(?<=\p{Lu}))*+"
     r"|\p{Lu}[\p{L}'\u2019]*+(?<=\p{Ll})(?:-\p{Lu}[\p{L}'\u2019]*+(?<=\p{Ll}))*+))"
     r"(?![\p{L}\d'\u2019-])(?P<after>[ \t]+[\p{L}&]++)?")
-# Words that name a firm, a place or a part of one, and words that join a firm's name.
-_NOT_SURNAMES = frozenset({
-    "AND", "ON", "OF", "THE", "FOR", "TO", "IN", "AT", "BANK", "BANKS", "REVENUE", "CORP", "CORPORATION", "MOBILE",
-    "WARD", "WARDS", "DRIVE", "BLOCK", "HALL", "FLOOR", "WING", "LTD", "LIMITED", "PLC", "LLC", "INC", "CO", "GROUP",
-    "ENERGY", "GAS", "WATER", "POWER", "TELECOM", "INSURANCE", "STORES", "STORE", "SHOP", "MARKET", "HOLDINGS",
-    "SERVICES", "SERVICE", "TRUST", "COUNCIL", "ACCOUNT", "SAVINGS", "CARD", "LOAN", "MORTGAGE", "PENSION", "COLI",
+# Besides the words that name a place or a body (``NOT_SURNAMES``): words that join a firm's
+# name, and firms', wards' and accounts' words of statement lines.
+_NOT_PAYEES = frozenset({
+    "and", "on", "of", "the", "for", "to", "in", "at", "banks", "revenue", "corp", "corporation", "mobile", "ward",
+    "wards", "drive", "block", "floor", "wing", "ltd", "limited", "plc", "llc", "inc", "co", "gas", "water", "power",
+    "telecom", "stores", "service", "savings", "loan", "mortgage", "pension", "coli",
 })
 _FIRM_WORDS = frozenset({"LTD", "LIMITED", "PLC", "LLC", "INC", "CO", "GROUP", "BANK", "ENERGY", "UK", "STORES",
                          "SPORTS", "HOLDINGS", "SERVICES", "INSURANCE", "TELECOM", "MOBILE", "&"})
@@ -62,7 +62,7 @@ class PayeeRecognizer(NameAwareRecognizer):
         for match in _PAYEE.finditer(text):
             surname = match.group("surname")
             after = (match.group("after") or "").strip()
-            if surname.upper() in _NOT_SURNAMES or after.upper() in _FIRM_WORDS:
+            if surname.lower() in NOT_SURNAMES or surname.lower() in _NOT_PAYEES or after.upper() in _FIRM_WORDS:
                 continue
             article = match.group("initials").strip(" \t.") in {"A", "I"} and match.group("title") is None
             if article and surname.capitalize() not in self.surnames and self.given_names.is_english_text(surname):

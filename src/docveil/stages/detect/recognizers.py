@@ -663,7 +663,7 @@ NAME_BY_LABELS = ("signed by", "countersigned by", "prepared by", "approved by",
                   "reported by", "requested by", "reviewed by")
 _FIELD_GAP = re.compile(rf"[ \t]*(?:\*\*|__)?[ \t]*:[ \t]*(?:\*\*|__)?[ \t]*(?:{_FIELD_TITLE}[ \t]*)?")
 _LINE_START = re.compile(r"(?:^|\n)[ \t]*(?:[-*\u2022][ \t]+)?(?:\*\*|__)?$")
-_BY_GAP = re.compile(r"[ \t]+(?:(?:Dr|Mr|Mrs|Ms|Mx|Prof)\.?[ \t]+)?")
+_BY_GAP = re.compile(rf"[ \t]+(?:{_FIELD_TITLE}[ \t]*)?")
 
 
 class LabelledNameRecognizer(LabelledValueRecognizer):

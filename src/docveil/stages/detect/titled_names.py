@@ -30,7 +30,7 @@ import regex
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
-from docveil.stages.detect.given_names import NOT_SURNAMES, TITLES, GivenNames, faker_surnames
+from docveil.stages.detect.given_names import NOT_SURNAMES, PLACE_LABELS, TITLES, GivenNames, faker_surnames
 from docveil.stages.detect.recognizers import NAME_RUN, NAME_WORD, NameAwareRecognizer
 
 ENTITY = "PERSON"
@@ -68,7 +68,7 @@ _CUED = regex.compile(
     rf"(?:[\"\u201c'\u2018](?P<quoted>\p{{Lu}}[\p{{L}}'\u2019-]*+)(?=[\"\u201d'\u2019])|(?P<name>{NAME_RUN}|{NAME_WORD}))")
 _PRONOUNS = frozenset({"he", "she", "they", "him", "her", "his", "them", "their", "i", "me", "my", "we"})
 # What spaCy calls a firm, a product, a place or a thing is no alias of a person ("aka Zara").
-_NOT_PERSONS = frozenset({"ORG", "PRODUCT", "GPE", "LOC", "FAC", "NORP", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE"})
+_NOT_PERSONS = PLACE_LABELS | {"ORG", "PRODUCT", "NORP", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE"}
 
 
 class TitledNameRecognizer(NameAwareRecognizer):
